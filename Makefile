@@ -1,0 +1,93 @@
+# llmopt: build the dynamic module and the core, run the tests.
+#
+#   make              build objs/ngx_http_llmopt_module.so
+#   make test         unit + integration tests through prove
+#   make unit         C unit tests only
+#   make bench        decision-path benchmark
+#   NGINX_SRC=/path   build against an upstream nginx source tree
+
+NGINX_SRC  ?= /usr/share/nginx/src
+BUILD      ?= build
+NGX_BUILD  := $(BUILD)/nginx
+CC         ?= cc
+CFLAGS     ?= -O2 -g
+CORE_CFLAGS = $(CFLAGS) -std=gnu99 -Wall -Wextra -Werror -Wno-unused-parameter \
+              -Isrc -It/unit
+LDLIBS_CORE = -lyaml -lm
+PROVE_JOBS ?= 2
+
+CORE_SRCS  := $(wildcard src/*.c)
+CORE_HDRS  := $(wildcard src/*.h)
+CORE_OBJS  := $(patsubst src/%.c,$(BUILD)/core/%.o,$(CORE_SRCS))
+UNIT_SRCS  := $(wildcard t/unit/*.c)
+UNIT_BINS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+GLUE_SRCS  := $(wildcard ngx_llmopt_module/*.c ngx_llmopt_module/*.h)
+MODULE     := $(NGX_BUILD)/objs/ngx_http_llmopt_module.so
+
+.PHONY: all module core unit test itest bench clean setup check-layers
+
+all: module
+
+module: $(MODULE)
+
+# nginx is configured again only when the list of source files changes.
+SRC_LIST   := $(BUILD)/sources.list
+$(shell mkdir -p $(BUILD); \
+    ls src/*.[ch] ngx_llmopt_module/*.[ch] 2>/dev/null > $(SRC_LIST).new; \
+    cmp -s $(SRC_LIST).new $(SRC_LIST) || mv $(SRC_LIST).new $(SRC_LIST); \
+    rm -f $(SRC_LIST).new)
+
+$(NGX_BUILD)/.configured: config $(NGINX_SRC)/configure $(SRC_LIST)
+	rm -rf $(NGX_BUILD)
+	mkdir -p $(NGX_BUILD)
+	cp -a $(NGINX_SRC)/. $(NGX_BUILD)/
+	cd $(NGX_BUILD) && ./configure --with-compat \
+	    --with-cc-opt='-O2 -g -Werror' \
+	    --add-dynamic-module=$(CURDIR) >configure.log 2>&1 \
+	    || { tail -30 configure.log; exit 1; }
+	touch $@
+
+$(MODULE): $(NGX_BUILD)/.configured $(CORE_SRCS) $(CORE_HDRS) $(GLUE_SRCS)
+	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
+
+core: $(BUILD)/libllmopt.a
+
+$(BUILD)/core/%.o: src/%.c $(CORE_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libllmopt.a: $(CORE_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(BUILD)/libllmopt.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(BUILD)/libllmopt.a $(LDLIBS_CORE)
+
+unit: $(UNIT_BINS) check-layers
+	prove -j$(PROVE_JOBS) $(UNIT_BINS)
+
+check-layers:
+	@! grep -rlE '#include[[:space:]]*[<"](ngx_|hiredis)' src \
+	    || { echo "src/ must not include nginx or hiredis headers"; exit 1; }
+	@! grep -lE '#include[[:space:]]*<yaml.h>' src/*.c \
+	    | grep -v 'src/llmopt_catalog_yaml.c' \
+	    || { echo "only src/llmopt_catalog_yaml.c may include yaml.h"; exit 1; }
+
+test: module $(UNIT_BINS) check-layers
+	LLMOPT_MODULE=$(CURDIR)/$(MODULE) prove -j$(PROVE_JOBS) $(UNIT_BINS) t/*.t
+
+itest: module
+	LLMOPT_MODULE=$(CURDIR)/$(MODULE) prove -j$(PROVE_JOBS) t/*.t
+
+$(BUILD)/bench-decision: scripts/bench-decision.c $(BUILD)/libllmopt.a
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(BUILD)/libllmopt.a $(LDLIBS_CORE)
+
+bench: $(BUILD)/bench-decision
+	$(BUILD)/bench-decision
+
+setup:
+	scripts/setup
+
+clean:
+	rm -rf $(BUILD)

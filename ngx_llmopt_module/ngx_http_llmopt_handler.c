@@ -1,0 +1,831 @@
+
+/*
+ * Copyright (C) llmopt authors
+ *
+ * The request path: read the body, parse it, build features, choose an arm,
+ * rewrite the body and the upstream headers.  Runs in the PRECONTENT phase,
+ * so that the stock proxy_pass of the location sends the result.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <time.h>
+#if (NGX_LINUX)
+#include <sys/random.h>
+#endif
+
+#include "ngx_http_llmopt_module.h"
+
+
+#define NGX_HTTP_LLMOPT_SEQLOCK_TRIES  4
+
+
+static void ngx_http_llmopt_ctx_cleanup(void *data);
+static ngx_http_llmopt_ctx_t *ngx_http_llmopt_create_ctx(
+    ngx_http_request_t *r);
+static void ngx_http_llmopt_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_llmopt_route(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx);
+static ngx_int_t ngx_http_llmopt_body(ngx_http_request_t *r,
+    u_char **body, size_t *len);
+static ngx_int_t ngx_http_llmopt_parse(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, llmopt_request_t *req, u_char *body,
+    size_t len);
+static void ngx_http_llmopt_decide(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, llmopt_request_t *req);
+static ngx_int_t ngx_http_llmopt_select(ngx_http_llmopt_policy_rt_t *prt,
+    const double *x, llmopt_choice_t *choice);
+static ngx_int_t ngx_http_llmopt_rewrite(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, llmopt_request_t *req);
+static ngx_int_t ngx_http_llmopt_set_headers(ngx_http_request_t *r,
+    ngx_http_llmopt_arm_t *arm);
+static void ngx_http_llmopt_request_id(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx);
+static ngx_int_t ngx_http_llmopt_reject(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, ngx_uint_t kind, ngx_uint_t status,
+    const char *type, const char *code, const char *msg);
+static ngx_int_t ngx_http_llmopt_is_json(ngx_http_request_t *r);
+static uint64_t ngx_http_llmopt_now_ns(void);
+
+
+/*
+ * The context is kept in a pool cleanup as well as in r->ctx: an internal
+ * redirect clears r->ctx, and the decision must survive it.
+ */
+
+ngx_http_llmopt_ctx_t *
+ngx_http_llmopt_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_llmopt_ctx_t  *ctx;
+
+    r = r->main;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_llmopt_module);
+
+    if (ctx == NULL && (r->internal || r->filter_finalize)) {
+
+        for (cln = r->pool->cleanup; cln; cln = cln->next) {
+            if (cln->handler == ngx_http_llmopt_ctx_cleanup) {
+                ctx = cln->data;
+                ngx_http_set_ctx(r, ctx, ngx_http_llmopt_module);
+                break;
+            }
+        }
+    }
+
+    return ctx;
+}
+
+
+static void
+ngx_http_llmopt_ctx_cleanup(void *data)
+{
+    /* nothing to release: the cleanup only anchors the context */
+}
+
+
+static ngx_http_llmopt_ctx_t *
+ngx_http_llmopt_create_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_llmopt_ctx_t  *ctx;
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_llmopt_ctx_t));
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ctx = cln->data;
+    ngx_memzero(ctx, sizeof(ngx_http_llmopt_ctx_t));
+
+    cln->handler = ngx_http_llmopt_ctx_cleanup;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_llmopt_module);
+
+    return ctx;
+}
+
+
+ngx_int_t
+ngx_http_llmopt_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_http_llmopt_ctx_t       *ctx;
+    ngx_http_llmopt_loc_conf_t  *llcf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llmopt_module);
+
+    if (llcf->policy == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_llmopt_get_ctx(r);
+
+    if (ctx != NULL) {
+        /* still reading the body, or routed before an internal redirect */
+        return ctx->routed ? NGX_DECLINED : ctx->status;
+    }
+
+    ctx = ngx_http_llmopt_create_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->policy = llcf->policy;
+    ctx->status = NGX_DONE;
+
+    if (llcf->dialect >= 0) {
+        ctx->dialect = (llmopt_dialect_e) llcf->dialect;
+
+    } else if (r->uri.len >= sizeof("/messages") - 1
+               && ngx_strncmp(r->uri.data + r->uri.len
+                              - (sizeof("/messages") - 1),
+                              "/messages", sizeof("/messages") - 1) == 0)
+    {
+        ctx->dialect = LLMOPT_DIALECT_ANTHROPIC;
+
+    } else {
+        ctx->dialect = LLMOPT_DIALECT_OPENAI;
+    }
+
+    ngx_http_llmopt_request_id(r, ctx);
+
+    if (r->method != NGX_HTTP_POST) {
+        /* e.g. GET /v1/models: no body to route by, send to the fallback */
+        ctx->routed = 1;
+        ctx->passthrough = 1;
+        ctx->arm = ctx->policy->fallback;
+        (void) ngx_atomic_fetch_add(&ctx->policy->stats->passthrough, 1);
+
+        if (ngx_http_llmopt_set_headers(r, &ctx->policy->arms[ctx->arm])
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    if (!ngx_http_llmopt_is_json(r)) {
+        return ngx_http_llmopt_reject(r, ctx,
+                   NGX_HTTP_LLMOPT_REJECT_MEDIA_TYPE,
+                   NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "invalid_request_error",
+                   "unsupported_media_type",
+                   "Unsupported Content-Type: the request body must be "
+                   "application/json.");
+    }
+
+    if (r->headers_in.content_length_n > (off_t) llcf->max_body) {
+        return ngx_http_llmopt_reject(r, ctx,
+                   NGX_HTTP_LLMOPT_REJECT_TOO_LARGE,
+                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                   "invalid_request_error", "request_too_large",
+                   "The request body is larger than this endpoint allows.");
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_llmopt_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    ngx_http_finalize_request(r, NGX_DONE);
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_llmopt_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t               rc;
+    ngx_http_llmopt_ctx_t  *ctx;
+
+    ctx = ngx_http_llmopt_get_ctx(r);
+
+    rc = ngx_http_llmopt_route(r, ctx);
+
+    if (rc != NGX_OK) {
+        /* a response was sent, or an internal error */
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    ctx->routed = 1;
+    ctx->status = NGX_DECLINED;
+
+    r->preserve_body = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+static ngx_int_t
+ngx_http_llmopt_route(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
+{
+    size_t                       len;
+    u_char                      *body;
+    uint64_t                     start;
+    ngx_int_t                    rc;
+    llmopt_request_t             req;
+    ngx_http_llmopt_loc_conf_t  *llcf;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llmopt_module);
+
+    start = ngx_http_llmopt_now_ns();
+
+    rc = ngx_http_llmopt_body(r, &body, &len);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->body_in = len;
+
+    if (len > llcf->max_body) {
+        return ngx_http_llmopt_reject(r, ctx,
+                   NGX_HTTP_LLMOPT_REJECT_TOO_LARGE,
+                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                   "invalid_request_error", "request_too_large",
+                   "The request body is larger than this endpoint allows.");
+    }
+
+    rc = ngx_http_llmopt_parse(r, ctx, &req, body, len);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_http_llmopt_decide(r, ctx, &req);
+
+    rc = ngx_http_llmopt_rewrite(r, ctx, &req);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_llmopt_set_headers(r, &ctx->policy->arms[ctx->arm])
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->decision_ns = ngx_http_llmopt_now_ns() - start;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The body as one contiguous buffer: the single in-memory buffer nginx read
+ * it into, or a copy of the parts (memory and temp file) when it is split.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_body(ngx_http_request_t *r, u_char **body, size_t *len)
+{
+    off_t         size;
+    u_char       *p;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    *body = (u_char *) "";
+    *len = 0;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        *body = cl->buf->pos;
+        *len = cl->buf->last - cl->buf->pos;
+        return NGX_OK;
+    }
+
+    size = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        size += ngx_buf_size(cl->buf);
+    }
+
+    if (size == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, size);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *body = p;
+    *len = size;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (!b->in_file) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                          b->file_pos);
+
+        if (n != b->file_last - b->file_pos) {
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
+                          "llmopt: could not read the request body from "
+                          "\"%V\" (%z of %O bytes)", &b->file->name, n,
+                          b->file_last - b->file_pos);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p += n;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llmopt_parse(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
+    llmopt_request_t *req, u_char *body, size_t len)
+{
+    int                           rc;
+    llmopt_err_t                  err;
+    llmopt_json_tok_t            *toks;
+    ngx_http_llmopt_loc_conf_t   *llcf;
+    ngx_http_llmopt_main_conf_t  *lmcf;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llmopt_module);
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
+
+    ngx_memzero(&err, sizeof(llmopt_err_t));
+
+    for ( ;; ) {
+        rc = llmopt_request_parse(req, ctx->dialect, body, len, lmcf->toks,
+                                  lmcf->ntoks, llcf->max_depth, &err);
+
+        if (rc != LLMOPT_AGAIN) {
+            break;
+        }
+
+        /* the worker's token array grows once and is kept */
+
+        if (req->tokens_needed > NGX_HTTP_LLMOPT_MAX_TOKENS) {
+            return ngx_http_llmopt_reject(r, ctx,
+                       NGX_HTTP_LLMOPT_REJECT_TOO_LARGE,
+                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                       "invalid_request_error", "request_too_large",
+                       "The request body has too many JSON values.");
+        }
+
+        toks = ngx_alloc(req->tokens_needed * sizeof(llmopt_json_tok_t),
+                         r->connection->log);
+        if (toks == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (lmcf->ntoks > 1024) {
+            ngx_free(lmcf->toks);
+        }
+
+        lmcf->toks = toks;
+        lmcf->ntoks = req->tokens_needed;
+    }
+
+    if (rc == LLMOPT_OK) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "llmopt: bad request body: %s", err.msg);
+
+    return ngx_http_llmopt_reject(r, ctx, NGX_HTTP_LLMOPT_REJECT_BAD_JSON,
+                                  err.status ? err.status : NGX_HTTP_BAD_REQUEST,
+                                  err.type ? err.type
+                                           : "invalid_request_error",
+                                  NULL, err.msg);
+}
+
+
+static void
+ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
+    llmopt_request_t *req)
+{
+    time_t                        now;
+    ngx_str_t                     tenant;
+    llmopt_choice_t               choice;
+    llmopt_feature_ctx_t          fctx;
+    const llmopt_policy_t        *policy;
+    ngx_http_llmopt_loc_conf_t   *llcf;
+    ngx_http_llmopt_policy_rt_t  *prt;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llmopt_module);
+    prt = ctx->policy;
+    policy = prt->policy;
+
+    now = ngx_time() + ngx_cached_time->gmtoff * 60;
+
+    fctx.hour = (double) (now % 86400) / 3600.0;
+    fctx.tenant = NULL;
+    fctx.tenant_len = 0;
+
+    if (llcf->tenant != NULL
+        && ngx_http_complex_value(r, llcf->tenant, &tenant) == NGX_OK
+        && tenant.len)
+    {
+        fctx.tenant = (const char *) tenant.data;
+        fctx.tenant_len = tenant.len;
+    }
+
+    ctx->d = policy->features.d;
+    ctx->stream = req->stream;
+
+    llmopt_features_build(&policy->features, req, &fctx, ctx->x);
+
+    if (ngx_http_llmopt_select(prt, ctx->x, &choice) == NGX_OK) {
+        ctx->arm = choice.arm;
+        ctx->propensity = choice.propensity;
+        ctx->explore = choice.explore ? 1 : 0;
+
+    } else {
+        ctx->arm = prt->fallback;
+        ctx->propensity = 1.0;
+        ctx->fallback = 1;
+        (void) ngx_atomic_fetch_add(&prt->stats->fallback, 1);
+    }
+
+    (void) ngx_atomic_fetch_add(&prt->stats->requests, 1);
+    (void) ngx_atomic_fetch_add(&prt->stats->arm_requests[ctx->arm], 1);
+
+    if (ctx->explore) {
+        (void) ngx_atomic_fetch_add(&prt->stats->arm_explore[ctx->arm], 1);
+    }
+}
+
+
+/*
+ * Chooses under the seqlock of the policy's block, straight from shared
+ * memory; a worker keeps a copy of the last consistent parameters and uses
+ * it when the writer keeps the lock busy.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_select(ngx_http_llmopt_policy_rt_t *prt, const double *x,
+    llmopt_choice_t *choice)
+{
+    int                       rc;
+    uint64_t                  seq;
+    ngx_uint_t                i;
+    ngx_http_llmopt_block_t  *block;
+
+    block = prt->block;
+
+    for (i = 0; i < NGX_HTTP_LLMOPT_SEQLOCK_TRIES; i++) {
+        seq = llmopt_seqlock_read_begin(&block->lock);
+
+        rc = llmopt_bandit_select(&prt->policy->bandit, block->params, x,
+                                  NULL, &prt->rng, choice);
+
+        if (llmopt_seqlock_read_retry(&block->lock, seq)) {
+            continue;
+        }
+
+        if (seq != prt->last_seq) {
+            /* new parameters were published: refresh the copy */
+            ngx_memcpy(prt->last_good, block->params, block->size);
+
+            if (!llmopt_seqlock_read_retry(&block->lock, seq)) {
+                prt->last_seq = seq;
+            }
+        }
+
+        return rc == LLMOPT_OK && choice->arm < prt->n_arms ? NGX_OK
+                                                            : NGX_DECLINED;
+    }
+
+    if (prt->last_seq & 1) {
+        return NGX_DECLINED;
+    }
+
+    rc = llmopt_bandit_select(&prt->policy->bandit, prt->last_good, x, NULL,
+                              &prt->rng, choice);
+
+    return rc == LLMOPT_OK && choice->arm < prt->n_arms ? NGX_OK
+                                                        : NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_llmopt_rewrite(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
+    llmopt_request_t *req)
+{
+    size_t                  size;
+    ngx_buf_t              *b;
+    ngx_chain_t            *cl;
+    ngx_table_elt_t        *h;
+    ngx_http_llmopt_arm_t  *arm;
+
+    arm = &ctx->policy->arms[ctx->arm];
+
+    size = llmopt_request_rewrite_size(req, arm->set, arm->n_set);
+
+    b = ngx_create_temp_buf(r->pool, size);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last += llmopt_request_rewrite(req, arm->set, arm->n_set, b->pos);
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    r->request_body->bufs = cl;
+    r->request_body->buf = b;
+
+    ctx->body_out = b->last - b->pos;
+
+    /* the upstream gets the new length; $content_length shows it too */
+
+    r->headers_in.content_length_n = ctx->body_out;
+
+    h = r->headers_in.content_length;
+
+    if (h != NULL) {
+        h->value.data = ngx_pnalloc(r->pool, NGX_OFF_T_LEN);
+        if (h->value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->value.len = ngx_sprintf(h->value.data, "%O", ctx->body_out)
+                       - h->value.data;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The arm's upstream headers (API keys) replace the client's headers of the
+ * same name; the proxy passes them on.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_set_headers(ngx_http_request_t *r, ngx_http_llmopt_arm_t *arm)
+{
+    ngx_uint_t        i, j;
+    ngx_list_part_t  *part;
+    ngx_keyval_t     *kv;
+    ngx_table_elt_t  *h, *found;
+
+    kv = arm->headers.elts;
+
+    for (i = 0; i < arm->headers.nelts; i++) {
+
+        found = NULL;
+        part = &r->headers_in.headers.part;
+        h = part->elts;
+
+        for (j = 0; /* void */; j++) {
+
+            if (j >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                j = 0;
+            }
+
+            if (h[j].key.len == kv[i].key.len
+                && ngx_strncasecmp(h[j].key.data, kv[i].key.data,
+                                   kv[i].key.len) == 0)
+            {
+                if (found == NULL) {
+                    found = &h[j];
+
+                } else {
+                    /* a repeated client header must not leak through */
+                    h[j].hash = 0;
+                    h[j].key.len = 0;
+                    h[j].value.len = 0;
+                }
+            }
+        }
+
+        if (found == NULL) {
+            found = ngx_list_push(&r->headers_in.headers);
+            if (found == NULL) {
+                return NGX_ERROR;
+            }
+
+            found->hash = 1;
+            found->key = kv[i].key;
+            found->lowcase_key = ngx_pnalloc(r->pool, kv[i].key.len);
+            if (found->lowcase_key == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_strlow(found->lowcase_key, kv[i].key.data, kv[i].key.len);
+            found->next = NULL;
+        }
+
+        found->value = kv[i].value;
+    }
+
+    return NGX_OK;
+}
+
+
+/* 128 random bits, as 32 hex digits, from a per-worker getrandom() pool */
+
+static void
+ngx_http_llmopt_request_id(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
+{
+    ngx_uint_t                    i;
+    ngx_http_llmopt_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
+
+    if (lmcf->random_used + 16 > sizeof(lmcf->random)) {
+#if (NGX_LINUX)
+        if (getrandom(lmcf->random, sizeof(lmcf->random), 0)
+            != (ssize_t) sizeof(lmcf->random))
+#endif
+        {
+            for (i = 0; i < sizeof(lmcf->random); i++) {
+                lmcf->random[i] = (u_char) ngx_random();
+            }
+        }
+
+        lmcf->random_used = 0;
+    }
+
+    ngx_hex_dump(ctx->request_id, lmcf->random + lmcf->random_used, 16);
+    lmcf->random_used += 16;
+}
+
+
+static ngx_int_t
+ngx_http_llmopt_reject(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
+    ngx_uint_t kind, ngx_uint_t status, const char *type, const char *code,
+    const char *msg)
+{
+    ngx_int_t  rc;
+
+    (void) ngx_atomic_fetch_add(&ctx->policy->stats->rejected[kind], 1);
+
+    ctx->routed = 1;
+
+    if (r->request_body == NULL) {
+        /* not read yet: answer now, the body is discarded */
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            r->keepalive = 0;
+        }
+
+        rc = ngx_http_llmopt_send_error(r, ctx->dialect, status, type, code,
+                                        (u_char *) msg, ngx_strlen(msg));
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    return ngx_http_llmopt_send_error(r, ctx->dialect, status, type, code,
+                                      (u_char *) msg, ngx_strlen(msg));
+}
+
+
+/*
+ * An error in the client's dialect:
+ *   OpenAI    {"error":{"message":..,"type":..,"param":null,"code":..}}
+ *   Anthropic {"type":"error","error":{"type":..,"message":..}}
+ */
+
+ngx_int_t
+ngx_http_llmopt_send_error(ngx_http_request_t *r, llmopt_dialect_e dialect,
+    ngx_uint_t status, const char *type, const char *code, u_char *msg,
+    size_t len)
+{
+    size_t        size;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    size = sizeof("{\"type\":\"error\",\"error\":{\"type\":\"\",\"message\":\"\","
+                  "\"param\":null,\"code\":\"\"}}\n")
+           + ngx_strlen(type) + (code ? ngx_strlen(code) : 4)
+           + len + ngx_escape_json(NULL, msg, len);
+
+    b = ngx_create_temp_buf(r->pool, size);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (dialect == LLMOPT_DIALECT_ANTHROPIC) {
+        b->last = ngx_sprintf(b->last,
+                              "{\"type\":\"error\",\"error\":{\"type\":\"%s\","
+                              "\"message\":\"", type);
+        b->last = (u_char *) ngx_escape_json(b->last, msg, len);
+        b->last = ngx_cpymem(b->last, "\"}}\n", sizeof("\"}}\n") - 1);
+
+    } else {
+        b->last = ngx_cpymem(b->last, "{\"error\":{\"message\":\"",
+                             sizeof("{\"error\":{\"message\":\"") - 1);
+        b->last = (u_char *) ngx_escape_json(b->last, msg, len);
+        b->last = ngx_sprintf(b->last, "\",\"type\":\"%s\",\"param\":null,"
+                              "\"code\":", type);
+
+        if (code != NULL) {
+            b->last = ngx_sprintf(b->last, "\"%s\"}}\n", code);
+
+        } else {
+            b->last = ngx_cpymem(b->last, "null}}\n", sizeof("null}}\n") - 1);
+        }
+    }
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_last_modified(r);
+    ngx_http_clear_etag(r);
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* application/json, with or without parameters; absent is taken as JSON */
+
+static ngx_int_t
+ngx_http_llmopt_is_json(ngx_http_request_t *r)
+{
+    u_char           *p, *last;
+    ngx_table_elt_t  *h;
+
+    h = r->headers_in.content_type;
+
+    if (h == NULL) {
+        return 1;
+    }
+
+    p = h->value.data;
+    last = p + h->value.len;
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    if ((size_t) (last - p) < sizeof("application/json") - 1
+        || ngx_strncasecmp(p, (u_char *) "application/json",
+                           sizeof("application/json") - 1) != 0)
+    {
+        return 0;
+    }
+
+    p += sizeof("application/json") - 1;
+
+    return p == last || *p == ';' || *p == ' ' || *p == '\t';
+}
+
+
+static uint64_t
+ngx_http_llmopt_now_ns(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}

@@ -1,0 +1,880 @@
+
+/*
+ * Copyright (C) llmopt authors
+ *
+ * Directives, configuration, the catalog and the shared memory zone.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_llmopt_module.h"
+
+
+static void *ngx_http_llmopt_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_llmopt_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_llmopt_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_llmopt_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_http_llmopt_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_llmopt_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_llmopt_init_process(ngx_cycle_t *cycle);
+
+static char *ngx_http_llmopt_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_llmopt_catalog(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_llmopt_route(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+static void *ngx_http_llmopt_alloc(void *ctx, size_t size);
+static char *ngx_http_llmopt_prepare_policies(ngx_conf_t *cf,
+    ngx_http_llmopt_main_conf_t *lmcf);
+static char *ngx_http_llmopt_prepare_arm(ngx_conf_t *cf,
+    ngx_http_llmopt_main_conf_t *lmcf, const llmopt_policy_t *policy,
+    ngx_uint_t i, ngx_http_llmopt_arm_t *arm);
+static uint64_t ngx_http_llmopt_shape(const llmopt_catalog_t *cat,
+    const llmopt_policy_t *policy);
+static ngx_http_llmopt_policy_rt_t *ngx_http_llmopt_find_policy(
+    ngx_http_llmopt_main_conf_t *lmcf, ngx_str_t *name);
+static ngx_http_llmopt_block_t *ngx_http_llmopt_new_block(
+    ngx_slab_pool_t *shpool, ngx_http_llmopt_policy_rt_t *prt);
+
+
+static ngx_conf_num_bounds_t  ngx_http_llmopt_depth_bounds = {
+    ngx_conf_check_num_bounds, 2, 1024
+};
+
+
+static ngx_command_t  ngx_http_llmopt_commands[] = {
+
+    { ngx_string("llmopt_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_llmopt_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llmopt_catalog"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_llmopt_catalog,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llmopt_route"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_llmopt_route,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llmopt_tenant_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_llmopt_loc_conf_t, tenant),
+      NULL },
+
+    { ngx_string("llmopt_max_body"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_llmopt_loc_conf_t, max_body),
+      NULL },
+
+    { ngx_string("llmopt_max_depth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_llmopt_loc_conf_t, max_depth),
+      &ngx_http_llmopt_depth_bounds },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_llmopt_module_ctx = {
+    ngx_http_llmopt_preconfiguration,      /* preconfiguration */
+    ngx_http_llmopt_postconfiguration,     /* postconfiguration */
+
+    ngx_http_llmopt_create_main_conf,      /* create main configuration */
+    ngx_http_llmopt_init_main_conf,        /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_llmopt_create_loc_conf,       /* create location configuration */
+    ngx_http_llmopt_merge_loc_conf         /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_llmopt_module = {
+    NGX_MODULE_V1,
+    &ngx_http_llmopt_module_ctx,           /* module context */
+    ngx_http_llmopt_commands,              /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_llmopt_init_process,          /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_llmopt_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_llmopt_main_conf_t  *lmcf;
+
+    lmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_llmopt_main_conf_t));
+    if (lmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     lmcf->catalog_file = { 0, NULL };
+     *     lmcf->loaded = 0;
+     *     lmcf->shm_zone = NULL;
+     *     lmcf->toks = NULL;
+     */
+
+    if (ngx_array_init(&lmcf->policies, cf->pool, 4,
+                       sizeof(ngx_http_llmopt_policy_rt_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return lmcf;
+}
+
+
+static char *
+ngx_http_llmopt_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_llmopt_main_conf_t *lmcf = conf;
+
+    if (lmcf->loaded && lmcf->shm_zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"llmopt_catalog\" requires \"llmopt_zone\"");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_llmopt_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_llmopt_loc_conf_t  *llcf;
+
+    llcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_llmopt_loc_conf_t));
+    if (llcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     llcf->policy_name = { 0, NULL };
+     *     llcf->policy = NULL;
+     *     llcf->route_file = NULL;
+     */
+
+    llcf->dialect = NGX_CONF_UNSET;
+    llcf->tenant = NGX_CONF_UNSET_PTR;
+    llcf->max_body = NGX_CONF_UNSET_SIZE;
+    llcf->max_depth = NGX_CONF_UNSET_UINT;
+
+    return llcf;
+}
+
+
+static char *
+ngx_http_llmopt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_llmopt_loc_conf_t *prev = parent;
+    ngx_http_llmopt_loc_conf_t *conf = child;
+
+    ngx_http_llmopt_main_conf_t  *lmcf;
+
+    ngx_conf_merge_ptr_value(conf->tenant, prev->tenant, NULL);
+    ngx_conf_merge_size_value(conf->max_body, prev->max_body,
+                              NGX_HTTP_LLMOPT_MAX_BODY);
+    ngx_conf_merge_uint_value(conf->max_depth, prev->max_depth,
+                              NGX_HTTP_LLMOPT_MAX_DEPTH);
+
+    if (conf->policy_name.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    /* policies are resolved here: the catalog may follow the location */
+
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_llmopt_module);
+
+    if (!lmcf->loaded) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"llmopt_route\" requires \"llmopt_catalog\" in %V:%ui",
+                      conf->route_file, conf->route_line);
+        return NGX_CONF_ERROR;
+    }
+
+    conf->policy = ngx_http_llmopt_find_policy(lmcf, &conf->policy_name);
+
+    if (conf->policy == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "llmopt_route: unknown policy \"%V\" (not in "
+                      "catalog \"%V\") in %V:%ui", &conf->policy_name,
+                      &lmcf->catalog_file, conf->route_file,
+                      conf->route_line);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llmopt_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_llmopt_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_http_llmopt_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_llmopt_handler;
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_llmopt_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_llmopt_main_conf_t *lmcf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value, name, s;
+    ngx_uint_t  i;
+
+    if (lmcf->shm_zone != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = 0;
+    name.len = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "name=", 5) == 0) {
+            name.data = value[i].data + 5;
+            name.len = value[i].len - 5;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            size = ngx_parse_size(&s);
+            if (size == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid zone size \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (size < (ssize_t) (8 * ngx_pagesize)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "zone \"%V\" is too small", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (name.len == 0 || size == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"name=\" and \"size=\"",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    lmcf->shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                           &ngx_http_llmopt_module);
+    if (lmcf->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (lmcf->shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate zone \"%V\"", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    lmcf->shm_zone->init = ngx_http_llmopt_init_zone;
+    lmcf->shm_zone->data = lmcf;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_llmopt_catalog(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_llmopt_main_conf_t *lmcf = conf;
+
+    ngx_str_t       *value;
+    llmopt_err_t     err;
+    llmopt_alloc_t   alloc;
+
+    if (lmcf->loaded) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    lmcf->catalog_file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &lmcf->catalog_file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    alloc.alloc = ngx_http_llmopt_alloc;
+    alloc.ctx = cf->pool;
+
+    ngx_memzero(&err, sizeof(llmopt_err_t));
+
+    if (llmopt_catalog_load_file(&lmcf->catalog,
+                                 (const char *) lmcf->catalog_file.data,
+                                 &alloc, &err)
+        != LLMOPT_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "llmopt_catalog \"%V\":%ui:%ui: %s",
+                           &lmcf->catalog_file, (ngx_uint_t) err.line,
+                           (ngx_uint_t) err.column, err.msg);
+        return NGX_CONF_ERROR;
+    }
+
+    lmcf->loaded = 1;
+
+    return ngx_http_llmopt_prepare_policies(cf, lmcf);
+}
+
+
+static char *
+ngx_http_llmopt_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_llmopt_loc_conf_t *llcf = conf;
+
+    ngx_str_t  *value;
+    ngx_uint_t  i;
+
+    if (llcf->policy_name.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    llcf->policy_name = value[1];
+    llcf->route_file = &cf->conf_file->file.name;
+    llcf->route_line = cf->conf_file->line;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "dialect=openai") == 0) {
+            llcf->dialect = LLMOPT_DIALECT_OPENAI;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "dialect=anthropic") == 0) {
+            llcf->dialect = LLMOPT_DIALECT_ANTHROPIC;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "dialect=auto") == 0) {
+            llcf->dialect = -1;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (llcf->dialect == NGX_CONF_UNSET) {
+        llcf->dialect = -1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_llmopt_alloc(void *ctx, size_t size)
+{
+    return ngx_pcalloc((ngx_pool_t *) ctx, size);
+}
+
+
+static char *
+ngx_http_llmopt_prepare_policies(ngx_conf_t *cf,
+    ngx_http_llmopt_main_conf_t *lmcf)
+{
+    ngx_uint_t                    i, a;
+    llmopt_catalog_t             *cat;
+    const llmopt_policy_t        *policy;
+    ngx_http_llmopt_policy_rt_t  *prt;
+
+    cat = &lmcf->catalog;
+
+    for (i = 0; i < cat->n_policies; i++) {
+        policy = &cat->policies[i];
+
+        prt = ngx_array_push(&lmcf->policies);
+        if (prt == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(prt, sizeof(ngx_http_llmopt_policy_rt_t));
+
+        prt->name.data = (u_char *) policy->name.data;
+        prt->name.len = policy->name.len;
+        prt->policy = policy;
+        prt->n_arms = policy->n_arms;
+        prt->fallback = policy->fallback >= 0 ? policy->fallback : 0;
+        prt->shape = ngx_http_llmopt_shape(cat, policy);
+
+        prt->arms = ngx_pcalloc(cf->pool,
+                                policy->n_arms * sizeof(ngx_http_llmopt_arm_t));
+        if (prt->arms == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        for (a = 0; a < policy->n_arms; a++) {
+            if (ngx_http_llmopt_prepare_arm(cf, lmcf, policy, a,
+                                            &prt->arms[a])
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_llmopt_prepare_arm(ngx_conf_t *cf, ngx_http_llmopt_main_conf_t *lmcf,
+    const llmopt_policy_t *policy, ngx_uint_t i, ngx_http_llmopt_arm_t *arm)
+{
+    ngx_uint_t             h, p;
+    ngx_keyval_t          *kv;
+    const llmopt_arm_t    *carm;
+    const llmopt_model_t  *model;
+
+    carm = &policy->arms[i];
+    model = &lmcf->catalog.models[carm->model];
+
+    arm->name.data = (u_char *) carm->name.data;
+    arm->name.len = carm->name.len;
+    arm->model.data = (u_char *) model->model.data;
+    arm->model.len = model->model.len;
+    arm->upstream.data = (u_char *) model->upstream.data;
+    arm->upstream.len = model->upstream.len;
+
+    if (carm->n_params + 1 > sizeof(arm->set) / sizeof(arm->set[0])) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "llmopt_catalog \"%V\": arm \"%V\" of policy "
+                           "\"%s\" has more than 15 params",
+                           &lmcf->catalog_file, &arm->name,
+                           policy->name.data);
+        return NGX_CONF_ERROR;
+    }
+
+    arm->set[0].key.data = "model";
+    arm->set[0].key.len = sizeof("model") - 1;
+    arm->set[0].json = model->model_json;
+    arm->n_set = 1;
+
+    for (p = 0; p < carm->n_params; p++) {
+        arm->set[arm->n_set++] = carm->params[p];
+    }
+
+    if (ngx_array_init(&arm->headers, cf->pool, model->n_headers + 1,
+                       sizeof(ngx_keyval_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    for (h = 0; h < model->n_headers; h++) {
+        kv = ngx_array_push(&arm->headers);
+        if (kv == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        kv->key.data = (u_char *) model->headers[h].name.data;
+        kv->key.len = model->headers[h].name.len;
+        kv->value.data = (u_char *) model->headers[h].value.data;
+        kv->value.len = model->headers[h].value.len;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The shape of a policy's parameter block: what must match for learned
+ * state to be reused after a reload.  Prices, headers and hyperparameters
+ * other than the algorithm may change freely.
+ */
+
+static uint64_t
+ngx_http_llmopt_shape(const llmopt_catalog_t *cat,
+    const llmopt_policy_t *policy)
+{
+    uint32_t     crc;
+    ngx_uint_t   i;
+    uint32_t     v[4];
+
+    ngx_crc32_init(crc);
+
+    v[0] = policy->bandit.algorithm;
+    v[1] = policy->bandit.n_arms;
+    v[2] = policy->bandit.d;
+    v[3] = (uint32_t) llmopt_bandit_size(&policy->bandit);
+
+    ngx_crc32_update(&crc, (u_char *) v, sizeof(v));
+    ngx_crc32_update(&crc, (u_char *) policy->features.ids,
+                     policy->features.n * sizeof(policy->features.ids[0]));
+
+    for (i = 0; i < policy->n_arms; i++) {
+        ngx_crc32_update(&crc, (u_char *) policy->arms[i].name.data,
+                         policy->arms[i].name.len + 1);
+    }
+
+    ngx_crc32_final(crc);
+
+    return ((uint64_t) NGX_HTTP_LLMOPT_ZONE_VERSION << 32) | crc;
+}
+
+
+static ngx_http_llmopt_policy_rt_t *
+ngx_http_llmopt_find_policy(ngx_http_llmopt_main_conf_t *lmcf,
+    ngx_str_t *name)
+{
+    ngx_uint_t                    i;
+    ngx_http_llmopt_policy_rt_t  *prt;
+
+    prt = lmcf->policies.elts;
+
+    for (i = 0; i < lmcf->policies.nelts; i++) {
+        if (prt[i].name.len == name->len
+            && ngx_strncmp(prt[i].name.data, name->data, name->len) == 0)
+        {
+            return &prt[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+static ngx_http_llmopt_block_t *
+ngx_http_llmopt_new_block(ngx_slab_pool_t *shpool,
+    ngx_http_llmopt_policy_rt_t *prt)
+{
+    size_t                    size;
+    ngx_http_llmopt_block_t  *block;
+
+    size = llmopt_bandit_size(&prt->policy->bandit);
+
+    block = ngx_slab_calloc_locked(shpool,
+                                 offsetof(ngx_http_llmopt_block_t, params)
+                                 + size);
+    if (block == NULL) {
+        return NULL;
+    }
+
+    block->shape = prt->shape;
+    block->size = size;
+
+    llmopt_bandit_init(&prt->policy->bandit, block->params);
+
+    return block;
+}
+
+
+/*
+ * Zone layout: a directory of policies by name, each with its parameter
+ * block and counters.  On reload the zone is kept; a policy whose shape is
+ * unchanged keeps its block and counters; a changed or removed policy's
+ * block is retired and freed two reloads later, once the workers of the
+ * configuration that used it are gone.
+ */
+
+ngx_int_t
+ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_llmopt_main_conf_t  *olmcf = data;
+
+    size_t                        len;
+    ngx_uint_t                    i, j, n;
+    ngx_slab_pool_t              *shpool;
+    ngx_http_llmopt_shctx_t      *sh;
+    ngx_http_llmopt_block_t      *block;
+    ngx_http_llmopt_shpolicy_t   *old, *dir;
+    ngx_http_llmopt_policy_rt_t  *prt;
+    ngx_http_llmopt_main_conf_t  *lmcf;
+
+    lmcf = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (olmcf != NULL) {
+        sh = olmcf->sh;
+
+    } else if (shm_zone->shm.exists) {
+        sh = shpool->data;
+
+    } else {
+        sh = NULL;
+    }
+
+    if (sh != NULL && (sh->magic != NGX_HTTP_LLMOPT_ZONE_MAGIC
+                       || sh->version != NGX_HTTP_LLMOPT_ZONE_VERSION))
+    {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "llmopt zone \"%V\" was made by another version",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    if (sh == NULL) {
+        sh = ngx_slab_calloc_locked(shpool, sizeof(ngx_http_llmopt_shctx_t));
+        if (sh == NULL) {
+            goto nomem;
+        }
+
+        sh->magic = NGX_HTTP_LLMOPT_ZONE_MAGIC;
+        sh->version = NGX_HTTP_LLMOPT_ZONE_VERSION;
+        shpool->data = sh;
+
+        len = sizeof(" in llmopt zone \"\"") + shm_zone->shm.name.len;
+
+        shpool->log_ctx = ngx_slab_alloc_locked(shpool, len);
+        if (shpool->log_ctx == NULL) {
+            goto nomem;
+        }
+
+        ngx_sprintf(shpool->log_ctx, " in llmopt zone \"%V\"%Z",
+                    &shm_zone->shm.name);
+    }
+
+    sh->generation++;
+
+    /* free blocks retired two generations ago */
+
+    for (i = 0, j = 0; i < sh->n_retired; i++) {
+        if (sh->retired[i]->retired + 2 <= sh->generation) {
+            ngx_slab_free_locked(shpool, sh->retired[i]);
+            continue;
+        }
+
+        sh->retired[j++] = sh->retired[i];
+    }
+
+    sh->n_retired = j;
+
+    n = lmcf->policies.nelts;
+    prt = lmcf->policies.elts;
+
+    dir = NULL;
+
+    if (n) {
+        dir = ngx_slab_calloc_locked(shpool,
+                                     n * sizeof(ngx_http_llmopt_shpolicy_t));
+        if (dir == NULL) {
+            goto nomem;
+        }
+    }
+
+    old = sh->policies;
+
+    for (i = 0; i < n; i++) {
+
+        for (j = 0; j < sh->n_policies; j++) {
+            if (old[j].block != NULL
+                && old[j].name_len == prt[i].name.len
+                && ngx_strncmp(old[j].name, prt[i].name.data,
+                               prt[i].name.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (j < sh->n_policies && old[j].block->shape == prt[i].shape) {
+            dir[i].block = old[j].block;
+            dir[i].stats = old[j].stats;
+            old[j].block = NULL;
+
+        } else {
+            if (j < sh->n_policies) {
+                ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, 0,
+                              "llmopt policy \"%V\" changed its arms, "
+                              "features or algorithm: its learned state "
+                              "starts anew", &prt[i].name);
+            }
+
+            block = ngx_http_llmopt_new_block(shpool, &prt[i]);
+            if (block == NULL) {
+                goto nomem;
+            }
+
+            dir[i].block = block;
+
+            if (j < sh->n_policies) {
+                /* counters are kept: they describe traffic, not the model */
+                dir[i].stats = old[j].stats;
+                old[j].stats = NULL;
+
+            } else {
+                dir[i].stats = ngx_slab_calloc_locked(shpool,
+                                            sizeof(ngx_http_llmopt_stats_t));
+                if (dir[i].stats == NULL) {
+                    goto nomem;
+                }
+            }
+        }
+
+        len = ngx_min(prt[i].name.len, sizeof(dir[i].name));
+        ngx_memcpy(dir[i].name, prt[i].name.data, len);
+        dir[i].name_len = len;
+
+        prt[i].block = dir[i].block;
+        prt[i].stats = dir[i].stats;
+    }
+
+    /* what the new configuration does not use any more */
+
+    for (j = 0; j < sh->n_policies; j++) {
+        if (old[j].block == NULL) {
+            continue;
+        }
+
+        if (sh->n_retired == sizeof(sh->retired) / sizeof(sh->retired[0])) {
+            /* too many reloads changing shapes at once: keep it */
+            continue;
+        }
+
+        old[j].block->retired = sh->generation;
+        sh->retired[sh->n_retired++] = old[j].block;
+    }
+
+    if (old != NULL) {
+        ngx_slab_free_locked(shpool, old);
+    }
+
+    sh->policies = dir;
+    sh->n_policies = n;
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    lmcf->sh = sh;
+    lmcf->shpool = shpool;
+
+    return NGX_OK;
+
+nomem:
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                  "llmopt zone \"%V\" is too small for the catalog",
+                  &shm_zone->shm.name);
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_llmopt_init_process(ngx_cycle_t *cycle)
+{
+    uint64_t                      seed;
+    ngx_uint_t                    i;
+    ngx_http_llmopt_main_conf_t  *lmcf;
+    ngx_http_llmopt_policy_rt_t  *prt;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_llmopt_module);
+
+    if (lmcf == NULL || !lmcf->loaded) {
+        return NGX_OK;
+    }
+
+    lmcf->ntoks = 1024;
+    lmcf->toks = ngx_palloc(cycle->pool,
+                            lmcf->ntoks * sizeof(llmopt_json_tok_t));
+    if (lmcf->toks == NULL) {
+        return NGX_ERROR;
+    }
+
+    lmcf->random_used = sizeof(lmcf->random);
+
+    prt = lmcf->policies.elts;
+
+    for (i = 0; i < lmcf->policies.nelts; i++) {
+        prt[i].last_good = ngx_pcalloc(cycle->pool, prt[i].block->size);
+        if (prt[i].last_good == NULL) {
+            return NGX_ERROR;
+        }
+
+        prt[i].last_seq = 1;    /* odd: no copy yet */
+
+        seed = prt[i].policy->bandit.seed;
+
+        if (seed == 0) {
+            seed = ((uint64_t) ngx_pid << 32) ^ (uint64_t) ngx_time()
+                   ^ (uint64_t) ngx_random() ^ (uintptr_t) &prt[i];
+        }
+
+        llmopt_rng_seed(&prt[i].rng, seed);
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,188 @@
+
+/*
+ * Copyright (C) llmopt authors
+ *
+ * Types shared by the parts of the nginx glue.
+ */
+
+#ifndef _NGX_HTTP_LLMOPT_MODULE_H_INCLUDED_
+#define _NGX_HTTP_LLMOPT_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "llmopt_core.h"
+#include "llmopt_catalog.h"
+#include "llmopt_request.h"
+#include "llmopt_features.h"
+#include "llmopt_bandit.h"
+#include "llmopt_rng.h"
+#include "llmopt_seqlock.h"
+
+
+#define NGX_HTTP_LLMOPT_VERSION       "0.1.0"
+
+#define NGX_HTTP_LLMOPT_ZONE_MAGIC    0x6c6c6d6fU      /* "llmo" */
+#define NGX_HTTP_LLMOPT_ZONE_VERSION  1
+
+#define NGX_HTTP_LLMOPT_MAX_BODY      (1024 * 1024)
+#define NGX_HTTP_LLMOPT_MAX_DEPTH     64
+#define NGX_HTTP_LLMOPT_MAX_TOKENS    (1024 * 1024)
+
+/* Kinds of traffic for which llmopt answers itself, counted per policy. */
+#define NGX_HTTP_LLMOPT_REJECT_BAD_JSON    0
+#define NGX_HTTP_LLMOPT_REJECT_TOO_LARGE   1
+#define NGX_HTTP_LLMOPT_REJECT_MEDIA_TYPE  2
+#define NGX_HTTP_LLMOPT_REJECT_LAST        3
+
+
+/*
+ * A policy's learned parameters in the zone.  Self-contained, so a block
+ * survives a reload that keeps the policy's shape: readers in old and new
+ * workers and the single writer agree on the seqlock inside it.
+ */
+
+typedef struct {
+    llmopt_seqlock_t              lock;
+    uint64_t                      shape;
+    size_t                        size;          /* of params */
+    ngx_uint_t                    retired;       /* generation, 0 = live */
+    u_char                        params[1];     /* llmopt_bandit_size() */
+} ngx_http_llmopt_block_t;
+
+
+/* Counters of a policy in the zone, updated with atomic adds. */
+
+typedef struct {
+    ngx_atomic_t                  requests;
+    ngx_atomic_t                  passthrough;
+    ngx_atomic_t                  fallback;
+    ngx_atomic_t                  rejected[NGX_HTTP_LLMOPT_REJECT_LAST];
+    ngx_atomic_t                  arm_requests[LLMOPT_MAX_ARMS];
+    ngx_atomic_t                  arm_explore[LLMOPT_MAX_ARMS];
+} ngx_http_llmopt_stats_t;
+
+
+/* The zone's directory of policies, used only by the master at init. */
+
+typedef struct {
+    u_char                        name[64];
+    size_t                        name_len;
+    ngx_http_llmopt_block_t      *block;
+    ngx_http_llmopt_stats_t      *stats;
+} ngx_http_llmopt_shpolicy_t;
+
+
+typedef struct {
+    uint32_t                      magic;
+    uint32_t                      version;
+    ngx_uint_t                    generation;    /* reloads seen */
+    ngx_uint_t                    n_policies;
+    ngx_http_llmopt_shpolicy_t   *policies;
+    ngx_uint_t                    n_retired;
+    ngx_http_llmopt_block_t      *retired[64];
+} ngx_http_llmopt_shctx_t;
+
+
+/* An arm ready for the request path. */
+
+typedef struct {
+    ngx_str_t                     name;
+    ngx_str_t                     model;         /* provider's id */
+    ngx_str_t                     upstream;
+    llmopt_kv_t                   set[16];       /* "model" + params */
+    ngx_uint_t                    n_set;
+    ngx_array_t                   headers;       /* ngx_keyval_t */
+} ngx_http_llmopt_arm_t;
+
+
+/* A catalog policy as this process runs it. */
+
+typedef struct {
+    ngx_str_t                     name;
+    const llmopt_policy_t        *policy;
+    ngx_http_llmopt_arm_t        *arms;
+    ngx_uint_t                    n_arms;
+    ngx_int_t                     fallback;      /* arm index */
+    uint64_t                      shape;
+
+    ngx_http_llmopt_block_t      *block;         /* in the zone */
+    ngx_http_llmopt_stats_t      *stats;         /* in the zone */
+
+    /* per worker, set in init_process */
+    u_char                       *last_good;     /* copy of params */
+    uint64_t                      last_seq;
+    llmopt_rng_t                  rng;
+} ngx_http_llmopt_policy_rt_t;
+
+
+typedef struct {
+    ngx_str_t                     catalog_file;
+    llmopt_catalog_t              catalog;
+    ngx_uint_t                    loaded;        /* unsigned:1 */
+    ngx_array_t                   policies;      /* policy_rt_t */
+
+    ngx_shm_zone_t               *shm_zone;
+    ngx_http_llmopt_shctx_t      *sh;
+    ngx_slab_pool_t              *shpool;
+
+    /* per worker scratch for the JSON tokenizer */
+    llmopt_json_tok_t            *toks;
+    ngx_uint_t                    ntoks;
+
+    /* per worker pool of random bytes for request ids */
+    u_char                        random[256];
+    ngx_uint_t                    random_used;
+} ngx_http_llmopt_main_conf_t;
+
+
+typedef struct {
+    ngx_str_t                     policy_name;
+    ngx_http_llmopt_policy_rt_t  *policy;
+    ngx_int_t                     dialect;       /* -1 = by URI */
+    ngx_http_complex_value_t     *tenant;
+    size_t                        max_body;
+    ngx_uint_t                    max_depth;
+    ngx_uint_t                    route_line;
+    ngx_str_t                    *route_file;
+} ngx_http_llmopt_loc_conf_t;
+
+
+/* The decision, kept where internal redirects cannot lose it. */
+
+typedef struct {
+    ngx_int_t                     status;        /* of the phase handler */
+    unsigned                      routed:1;
+    unsigned                      passthrough:1;
+    unsigned                      fallback:1;
+    unsigned                      explore:1;
+    unsigned                      stream:1;
+
+    llmopt_dialect_e              dialect;
+    ngx_http_llmopt_policy_rt_t  *policy;
+    ngx_uint_t                    arm;
+    double                        propensity;
+    double                        x[LLMOPT_FEATURE_MAX_DIM];
+    ngx_uint_t                    d;
+    uint64_t                      decision_ns;
+    off_t                         body_in;
+    off_t                         body_out;
+    u_char                        request_id[32];
+} ngx_http_llmopt_ctx_t;
+
+
+extern ngx_module_t  ngx_http_llmopt_module;
+
+
+ngx_http_llmopt_ctx_t *ngx_http_llmopt_get_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_llmopt_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_llmopt_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data);
+ngx_int_t ngx_http_llmopt_send_error(ngx_http_request_t *r,
+    llmopt_dialect_e dialect, ngx_uint_t status, const char *type,
+    const char *code, u_char *msg, size_t len);
+
+
+#endif /* _NGX_HTTP_LLMOPT_MODULE_H_INCLUDED_ */

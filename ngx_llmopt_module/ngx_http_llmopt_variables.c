@@ -1,0 +1,253 @@
+
+/*
+ * Copyright (C) llmopt authors
+ *
+ * The $llmopt_* variables.  All read the decision of the main request,
+ * which survives internal redirects.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_llmopt_module.h"
+
+
+typedef enum {
+    NGX_HTTP_LLMOPT_VAR_POLICY = 0,
+    NGX_HTTP_LLMOPT_VAR_ARM,
+    NGX_HTTP_LLMOPT_VAR_MODEL,
+    NGX_HTTP_LLMOPT_VAR_UPSTREAM,
+    NGX_HTTP_LLMOPT_VAR_DECISION_US,
+    NGX_HTTP_LLMOPT_VAR_EXPLORE,
+    NGX_HTTP_LLMOPT_VAR_PROPENSITY,
+    NGX_HTTP_LLMOPT_VAR_REQUEST_ID,
+    NGX_HTTP_LLMOPT_VAR_DIALECT,
+    NGX_HTTP_LLMOPT_VAR_FEATURES,
+    NGX_HTTP_LLMOPT_VAR_REASON,
+    NGX_HTTP_LLMOPT_VAR_BODY_IN,
+    NGX_HTTP_LLMOPT_VAR_BODY_OUT
+} ngx_http_llmopt_var_e;
+
+
+static ngx_int_t ngx_http_llmopt_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_llmopt_features_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, ngx_http_llmopt_ctx_t *ctx);
+
+
+static ngx_http_variable_t  ngx_http_llmopt_vars[] = {
+
+    { ngx_string("llmopt_policy"), NULL, ngx_http_llmopt_variable,
+      NGX_HTTP_LLMOPT_VAR_POLICY, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_arm"), NULL, ngx_http_llmopt_variable,
+      NGX_HTTP_LLMOPT_VAR_ARM, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_model"), NULL, ngx_http_llmopt_variable,
+      NGX_HTTP_LLMOPT_VAR_MODEL, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_upstream"), NULL, ngx_http_llmopt_variable,
+      NGX_HTTP_LLMOPT_VAR_UPSTREAM, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_decision_us"), NULL, ngx_http_llmopt_variable,
+      NGX_HTTP_LLMOPT_VAR_DECISION_US, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_explore"), NULL, ngx_http_llmopt_variable,
+      NGX_HTTP_LLMOPT_VAR_EXPLORE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_propensity"), NULL, ngx_http_llmopt_variable,
+      NGX_HTTP_LLMOPT_VAR_PROPENSITY, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_request_id"), NULL, ngx_http_llmopt_variable,
+      NGX_HTTP_LLMOPT_VAR_REQUEST_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_dialect"), NULL, ngx_http_llmopt_variable,
+      NGX_HTTP_LLMOPT_VAR_DIALECT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_features"), NULL, ngx_http_llmopt_variable,
+      NGX_HTTP_LLMOPT_VAR_FEATURES, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_reason"), NULL, ngx_http_llmopt_variable,
+      NGX_HTTP_LLMOPT_VAR_REASON, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_body_in"), NULL, ngx_http_llmopt_variable,
+      NGX_HTTP_LLMOPT_VAR_BODY_IN, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_body_out"), NULL, ngx_http_llmopt_variable,
+      NGX_HTTP_LLMOPT_VAR_BODY_OUT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_int_t
+ngx_http_llmopt_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_llmopt_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llmopt_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    u_char                 *p;
+    ngx_str_t              *s;
+    ngx_http_llmopt_arm_t  *arm;
+    ngx_http_llmopt_ctx_t  *ctx;
+
+    ctx = ngx_http_llmopt_get_ctx(r);
+
+    if (ctx == NULL || !ctx->routed) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    arm = &ctx->policy->arms[ctx->arm];
+    s = NULL;
+    p = NULL;
+
+    switch (data) {
+
+    case NGX_HTTP_LLMOPT_VAR_POLICY:
+        s = &ctx->policy->name;
+        break;
+
+    case NGX_HTTP_LLMOPT_VAR_ARM:
+        s = &arm->name;
+        break;
+
+    case NGX_HTTP_LLMOPT_VAR_MODEL:
+        s = &arm->model;
+        break;
+
+    case NGX_HTTP_LLMOPT_VAR_UPSTREAM:
+        s = &arm->upstream;
+        break;
+
+    case NGX_HTTP_LLMOPT_VAR_REQUEST_ID:
+        v->data = ctx->request_id;
+        v->len = sizeof(ctx->request_id);
+        goto found;
+
+    case NGX_HTTP_LLMOPT_VAR_DIALECT:
+        v->data = (u_char *) (ctx->dialect == LLMOPT_DIALECT_ANTHROPIC
+                              ? "anthropic" : "openai");
+        v->len = ngx_strlen(v->data);
+        goto found;
+
+    case NGX_HTTP_LLMOPT_VAR_REASON:
+        v->data = (u_char *) (ctx->passthrough ? "passthrough"
+                              : ctx->fallback ? "fallback"
+                              : ctx->explore ? "explore" : "exploit");
+        v->len = ngx_strlen(v->data);
+        goto found;
+
+    case NGX_HTTP_LLMOPT_VAR_EXPLORE:
+        v->data = (u_char *) (ctx->explore ? "1" : "0");
+        v->len = 1;
+        goto found;
+
+    case NGX_HTTP_LLMOPT_VAR_FEATURES:
+        return ngx_http_llmopt_features_variable(r, v, ctx);
+
+    default:
+        break;
+    }
+
+    if (s != NULL) {
+        v->data = s->data;
+        v->len = s->len;
+        goto found;
+    }
+
+    if (ctx->passthrough) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_OFF_T_LEN + 8);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+
+    switch (data) {
+
+    case NGX_HTTP_LLMOPT_VAR_DECISION_US:
+        p = ngx_sprintf(p, "%uL.%03uL", ctx->decision_ns / 1000,
+                        ctx->decision_ns % 1000);
+        break;
+
+    case NGX_HTTP_LLMOPT_VAR_PROPENSITY:
+        p = ngx_sprintf(p, "%.6f", ctx->propensity);
+        break;
+
+    case NGX_HTTP_LLMOPT_VAR_BODY_IN:
+        p = ngx_sprintf(p, "%O", ctx->body_in);
+        break;
+
+    case NGX_HTTP_LLMOPT_VAR_BODY_OUT:
+        p = ngx_sprintf(p, "%O", ctx->body_out);
+        break;
+    }
+
+    v->len = p - v->data;
+
+found:
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llmopt_features_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, ngx_http_llmopt_ctx_t *ctx)
+{
+    size_t                        n;
+    u_char                       *p;
+    const llmopt_feature_spec_t  *spec;
+
+    if (ctx->passthrough) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    spec = &ctx->policy->policy->features;
+
+    n = llmopt_features_json(spec, ctx->x, NULL, 0);
+
+    p = ngx_pnalloc(r->pool, n + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) llmopt_features_json(spec, ctx->x, (char *) p, n + 1);
+
+    v->data = p;
+    v->len = n;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
