@@ -28,6 +28,18 @@ typedef struct {
 } llmopt_span_t;
 
 
+/*
+ * The prompt scan (has_code and the word buckets) reads at most the first
+ * LLMOPT_REQUEST_SCAN_HEAD and the last LLMOPT_REQUEST_SCAN_TAIL bytes of
+ * the prompt; words are hashed into LLMOPT_REQUEST_WORD_BUCKETS counters,
+ * which the "words" feature folds into its own bucket count.
+ */
+#define LLMOPT_REQUEST_SCAN_HEAD      1024
+#define LLMOPT_REQUEST_SCAN_TAIL      512
+#define LLMOPT_REQUEST_WORD_BUCKETS   64
+#define LLMOPT_REQUEST_MAX_SET        16
+
+
 typedef struct {
     llmopt_dialect_e     dialect;
     const unsigned char *body;
@@ -36,11 +48,19 @@ typedef struct {
     const llmopt_json_tok_t *toks;       /* caller's token array */
     unsigned             ntoks;          /* tokens used */
 
+    /*
+     * Sizes are raw JSON bytes (escapes not decoded).  text_bytes: message
+     * contents (strings and the "text" of content blocks), the Anthropic
+     * top-level "system", and the JSON of a non-empty "tools" array.
+     * system_bytes: OpenAI "system"/"developer" messages, or Anthropic's
+     * top-level "system".  A repeated root member counts once, the last.
+     */
     llmopt_span_t        model;          /* value of "model", with quotes */
     unsigned             n_messages;
-    size_t               text_bytes;     /* string content of the prompt */
-    size_t               system_bytes;   /* system prompt(s) */
-    int64_t              max_tokens;     /* -1 when absent */
+    size_t               text_bytes;
+    size_t               system_bytes;
+    int64_t              max_tokens;     /* -1 when absent or null;
+                                            max_completion_tokens wins */
 
     unsigned             stream:1;
     unsigned             has_code:1;
@@ -50,12 +70,23 @@ typedef struct {
     unsigned             include_usage:1;
 
     unsigned             tokens_needed;  /* set with LLMOPT_AGAIN */
+
+    /*
+     * The prompt: the longest text of the last "user" message that has
+     * text, as raw JSON string bytes (escapes not decoded), no quotes.
+     */
+    llmopt_span_t        prompt;
+    unsigned             n_words;        /* words seen by the prompt scan */
+    uint16_t             word_counts[LLMOPT_REQUEST_WORD_BUCKETS];
 } llmopt_request_t;
 
 
 /*
  * Parses and validates body as a request of the given dialect, using the
- * caller's token array toks[0 .. ntoks - 1].
+ * caller's token array toks[0 .. ntoks - 1].  body and toks must outlive
+ * req: req points into both.  err may be NULL.  Optional members that are
+ * null count as absent.  The checks and messages are listed in
+ * docs/FEATURES.md ("Request validation").
  *
  * Returns LLMOPT_OK; LLMOPT_AGAIN when ntoks is too small, with
  * req->tokens_needed set to the exact number needed (call again with that
@@ -68,8 +99,10 @@ int llmopt_request_parse(llmopt_request_t *req, llmopt_dialect_e dialect,
     unsigned ntoks, unsigned max_depth, llmopt_err_t *err);
 
 /*
- * Finds member key of the root object; fills its value span.  Returns
- * LLMOPT_OK or LLMOPT_DECLINED when absent (the last one if repeated).
+ * Finds member key of the root object (escapes in the body's keys are
+ * decoded for the comparison); fills *value with the raw JSON span of its
+ * value, the last one if the key repeats, strings with their quotes.
+ * Returns LLMOPT_OK, or LLMOPT_DECLINED (empty span) when absent.
  */
 int llmopt_request_member(const llmopt_request_t *req, const char *key,
     size_t key_len, llmopt_span_t *value);
@@ -77,7 +110,11 @@ int llmopt_request_member(const llmopt_request_t *req, const char *key,
 /*
  * Size of the body after setting each root member set[i].key to the raw
  * JSON set[i].json: an existing member's value is replaced (every
- * occurrence, if repeated), a missing one is appended to the root object.
+ * occurrence, if repeated), a missing one is appended to the root object
+ * as ,"key":json right before its closing brace ("key":json alone when
+ * the root is empty).  Keys are written as given, so they must need no
+ * escaping; set[i].json must be valid JSON (not checked).  An entry whose
+ * key repeats an earlier entry's is ignored.  req is a successful parse.
  */
 size_t llmopt_request_rewrite_size(const llmopt_request_t *req,
     const llmopt_kv_t *set, unsigned n);
@@ -85,7 +122,9 @@ size_t llmopt_request_rewrite_size(const llmopt_request_t *req,
 /*
  * Writes the rewritten body into out (llmopt_request_rewrite_size() bytes)
  * and returns the bytes written.  Bytes outside the replaced values and the
- * appended members are copied unchanged.  n is at most 16.
+ * appended members are copied unchanged.  n is at most
+ * LLMOPT_REQUEST_MAX_SET (16); entries beyond are ignored.  out must not
+ * overlap the body.  Never allocates.
  */
 size_t llmopt_request_rewrite(const llmopt_request_t *req,
     const llmopt_kv_t *set, unsigned n, unsigned char *out);

@@ -1,0 +1,992 @@
+/*
+ * Copyright (C) llmopt authors
+ */
+
+
+#include <string.h>
+
+#include "llmopt_json.h"
+
+
+#define LLMOPT_JSON_ONES    0x0101010101010101ULL
+#define LLMOPT_JSON_HIGHS   0x8080808080808080ULL
+
+
+typedef enum {
+    LLMOPT_JSON_S_VALUE = 0,        /* a value must come */
+    LLMOPT_JSON_S_VALUE_OR_END,     /* after '[' */
+    LLMOPT_JSON_S_KEY,              /* after ',' in an object */
+    LLMOPT_JSON_S_KEY_OR_END,       /* after '{' */
+    LLMOPT_JSON_S_COLON,            /* after a key */
+    LLMOPT_JSON_S_NEXT,             /* after a value in a container */
+    LLMOPT_JSON_S_DONE              /* the root is closed */
+} llmopt_json_state_e;
+
+
+typedef struct {
+    const unsigned char  *buf;
+    size_t                len;
+    size_t                pos;
+    llmopt_err_t         *err;
+} llmopt_json_scan_t;
+
+
+static int llmopt_json_string(llmopt_json_scan_t *s);
+static int llmopt_json_escape(llmopt_json_scan_t *s);
+static int llmopt_json_hex4(const unsigned char *p, unsigned *cp);
+static int llmopt_json_utf8(llmopt_json_scan_t *s);
+static int llmopt_json_number(llmopt_json_scan_t *s);
+static int llmopt_json_literal(llmopt_json_scan_t *s);
+static int llmopt_json_fail(llmopt_json_scan_t *s, size_t offset,
+    const char *what);
+static int llmopt_json_unexpected(llmopt_json_scan_t *s, const char *want);
+static size_t llmopt_json_decode(const unsigned char *p,
+    const unsigned char *end, unsigned char *out);
+
+
+/*
+ * One pass: a state machine over the bytes with a stack of open containers
+ * (a bit per level, 1 = object, and the container's token index), strings
+ * skipped 8 bytes at a time while they hold nothing that needs a look.
+ * Tokens are written exactly as jsmn (strict, parent links) writes them,
+ * while they fit; counting goes on to the end either way.
+ */
+
+int
+llmopt_json_parse(const unsigned char *buf, size_t len,
+    llmopt_json_tok_t *toks, unsigned ntoks, unsigned max_depth,
+    unsigned *count, llmopt_err_t *err)
+{
+    int                  in_object, parent, key;
+    size_t               comma, start;
+    unsigned             depth, n;
+    unsigned char        c;
+    jsmntype_t           type;
+    uint64_t             kinds[LLMOPT_JSON_MAX_DEPTH / 64];
+    unsigned             open[LLMOPT_JSON_MAX_DEPTH];
+    llmopt_json_scan_t   s;
+    llmopt_json_state_e  state;
+
+    *count = 0;
+
+    s.buf = buf;
+    s.len = len;
+    s.pos = 0;
+    s.err = err;
+
+    if (len > LLMOPT_JSON_MAX_LEN) {
+        llmopt_err_set(err, 413, 0, "The request body is too large.");
+        if (err != NULL) {
+            err->type = "invalid_request_error";
+        }
+        return LLMOPT_ERROR;
+    }
+
+    if (toks == NULL) {
+        ntoks = 0;
+    }
+
+    if (max_depth == 0 || max_depth > LLMOPT_JSON_MAX_DEPTH) {
+        max_depth = LLMOPT_JSON_MAX_DEPTH;
+    }
+
+    depth = 0;
+    n = 0;
+    in_object = 0;
+    parent = -1;
+    key = -1;
+    comma = 0;
+    state = LLMOPT_JSON_S_VALUE;
+
+    for ( ;; ) {
+
+        while (s.pos < len) {
+            c = buf[s.pos];
+            if (c != ' ' && c != '\n' && c != '\r' && c != '\t') {
+                break;
+            }
+            s.pos++;
+        }
+
+        if (s.pos == len) {
+            break;
+        }
+
+        c = buf[s.pos];
+
+        if (n == 0 && c != '{') {
+            if (c == '[' || c == '"' || c == '-' || (c >= '0' && c <= '9')
+                || c == 't' || c == 'f' || c == 'n')
+            {
+                return llmopt_json_fail(&s, s.pos,
+                                        "the request body must be a JSON "
+                                        "object");
+            }
+
+            return llmopt_json_unexpected(&s, "'{'");
+        }
+
+        switch (state) {
+
+        case LLMOPT_JSON_S_DONE:
+            return llmopt_json_fail(&s, s.pos,
+                                    "unexpected data after the root object");
+
+        case LLMOPT_JSON_S_COLON:
+            if (c != ':') {
+                return llmopt_json_unexpected(&s, "':' after an object key");
+            }
+
+            s.pos++;
+            parent = key;
+            state = LLMOPT_JSON_S_VALUE;
+            continue;
+
+        case LLMOPT_JSON_S_NEXT:
+            if (c == ',') {
+                comma = s.pos++;
+                state = in_object ? LLMOPT_JSON_S_KEY : LLMOPT_JSON_S_VALUE;
+                continue;
+            }
+
+            if (c == (in_object ? '}' : ']')) {
+                goto close;
+            }
+
+            return llmopt_json_unexpected(&s, in_object ? "',' or '}'"
+                                                        : "',' or ']'");
+
+        case LLMOPT_JSON_S_KEY_OR_END:
+            if (c == '}') {
+                goto close;
+            }
+
+            /* fall through */
+
+        case LLMOPT_JSON_S_KEY:
+            if (c == '}' && state == LLMOPT_JSON_S_KEY) {
+                return llmopt_json_fail(&s, comma, "trailing comma");
+            }
+
+            if (c != '"') {
+                return llmopt_json_unexpected(&s, "a string key");
+            }
+
+            start = s.pos;
+
+            if (llmopt_json_string(&s) != LLMOPT_OK) {
+                return LLMOPT_ERROR;
+            }
+
+            if (n < ntoks) {
+                toks[n].type = JSMN_STRING;
+                toks[n].start = (int) start + 1;
+                toks[n].end = (int) s.pos - 1;
+                toks[n].size = 0;
+                toks[n].parent = (int) open[depth - 1];
+                toks[open[depth - 1]].size++;
+            }
+
+            key = (int) n++;
+            state = LLMOPT_JSON_S_COLON;
+            continue;
+
+        case LLMOPT_JSON_S_VALUE_OR_END:
+            if (c == ']') {
+                goto close;
+            }
+
+            /* fall through */
+
+        case LLMOPT_JSON_S_VALUE:
+            if (c == ']' && !in_object) {
+                return llmopt_json_fail(&s, comma, "trailing comma");
+            }
+
+            break;
+        }
+
+        /* a value; its parent is the key before it or the array */
+
+        if (depth != 0 && !in_object) {
+            parent = (int) open[depth - 1];
+        }
+
+        start = s.pos;
+
+        switch (c) {
+
+        case '{':
+        case '[':
+            if (depth == max_depth) {
+                llmopt_err_set(err, 400, s.pos, "Invalid JSON at byte %zu: "
+                               "nesting deeper than %u levels", s.pos,
+                               max_depth);
+                if (err != NULL) {
+                    err->type = "invalid_request_error";
+                }
+                return LLMOPT_ERROR;
+            }
+
+            in_object = (c == '{');
+
+            if (in_object) {
+                kinds[depth / 64] |= (uint64_t) 1 << (depth % 64);
+                state = LLMOPT_JSON_S_KEY_OR_END;
+
+            } else {
+                kinds[depth / 64] &= ~((uint64_t) 1 << (depth % 64));
+                state = LLMOPT_JSON_S_VALUE_OR_END;
+            }
+
+            if (n < ntoks) {
+                toks[n].type = in_object ? JSMN_OBJECT : JSMN_ARRAY;
+                toks[n].start = (int) start;
+                toks[n].end = -1;
+                toks[n].size = 0;
+                toks[n].parent = parent;
+
+                if (parent >= 0) {
+                    toks[parent].size++;
+                }
+            }
+
+            open[depth++] = n++;
+            s.pos++;
+            continue;
+
+        case '"':
+            if (llmopt_json_string(&s) != LLMOPT_OK) {
+                return LLMOPT_ERROR;
+            }
+
+            type = JSMN_STRING;
+            break;
+
+        case '-': case '0': case '1': case '2': case '3': case '4':
+        case '5': case '6': case '7': case '8': case '9':
+            if (llmopt_json_number(&s) != LLMOPT_OK) {
+                return LLMOPT_ERROR;
+            }
+
+            type = JSMN_PRIMITIVE;
+            break;
+
+        case 't':
+        case 'f':
+        case 'n':
+            if (llmopt_json_literal(&s) != LLMOPT_OK) {
+                return LLMOPT_ERROR;
+            }
+
+            type = JSMN_PRIMITIVE;
+            break;
+
+        default:
+            return llmopt_json_unexpected(&s, "a value");
+        }
+
+        if (n < ntoks) {
+            toks[n].type = type;
+            toks[n].start = (int) start + (type == JSMN_STRING);
+            toks[n].end = (int) s.pos - (type == JSMN_STRING);
+            toks[n].size = 0;
+            toks[n].parent = parent;
+            toks[parent].size++;
+        }
+
+        n++;
+        state = LLMOPT_JSON_S_NEXT;
+        continue;
+
+    close:
+
+        if (open[depth - 1] < ntoks) {
+            toks[open[depth - 1]].end = (int) s.pos + 1;
+        }
+
+        s.pos++;
+        depth--;
+
+        if (depth == 0) {
+            state = LLMOPT_JSON_S_DONE;
+            continue;
+        }
+
+        in_object = (kinds[(depth - 1) / 64] >> ((depth - 1) % 64)) & 1;
+        state = LLMOPT_JSON_S_NEXT;
+    }
+
+    if (state != LLMOPT_JSON_S_DONE) {
+        return llmopt_json_fail(&s, len, n == 0 ? "empty body"
+                                                : "unexpected end of input");
+    }
+
+    *count = n;
+
+    return (n > ntoks) ? LLMOPT_AGAIN : LLMOPT_OK;
+}
+
+
+static int
+llmopt_json_string(llmopt_json_scan_t *s)
+{
+    uint64_t              w, q, b, m;
+    const unsigned char  *buf;
+    unsigned char         c;
+    size_t                pos, len;
+
+    buf = s->buf;
+    len = s->len;
+    pos = s->pos + 1;
+
+    for ( ;; ) {
+
+        /*
+         * 8 bytes at a time while none is '"', '\\', a control byte or has
+         * the 8th bit; the lowest flagged byte is exact (borrows only run
+         * upwards), so on little-endian hosts we jump right to it.
+         */
+
+        while (pos + 8 <= len) {
+            memcpy(&w, buf + pos, 8);
+
+            q = w ^ (LLMOPT_JSON_ONES * '"');
+            b = w ^ (LLMOPT_JSON_ONES * '\\');
+            m = (((q - LLMOPT_JSON_ONES) & ~q)
+                 | ((b - LLMOPT_JSON_ONES) & ~b)
+                 | (w - LLMOPT_JSON_ONES * 0x20)
+                 | w)
+                & LLMOPT_JSON_HIGHS;
+
+            if (m != 0) {
+#if (defined __GNUC__ && defined __BYTE_ORDER__                               \
+     && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+                pos += (size_t) __builtin_ctzll(m) / 8;
+#endif
+                break;
+            }
+
+            pos += 8;
+        }
+
+        if (pos >= len) {
+            return llmopt_json_fail(s, len, "unterminated string");
+        }
+
+        c = buf[pos];
+
+        if (c == '"') {
+            s->pos = pos + 1;
+            return LLMOPT_OK;
+        }
+
+        if (c == '\\') {
+            if (pos + 1 < len) {
+                c = buf[pos + 1];
+
+                if (c == 'n' || c == '"' || c == '\\' || c == 't'
+                    || c == 'r' || c == '/')
+                {
+                    pos += 2;
+                    continue;
+                }
+            }
+
+            s->pos = pos;
+            if (llmopt_json_escape(s) != LLMOPT_OK) {
+                return LLMOPT_ERROR;
+            }
+            pos = s->pos;
+            continue;
+        }
+
+        if (c < 0x20) {
+            return llmopt_json_fail(s, pos, "control character in string "
+                                            "(must be escaped)");
+        }
+
+        if (c >= 0x80) {
+            s->pos = pos;
+            if (llmopt_json_utf8(s) != LLMOPT_OK) {
+                return LLMOPT_ERROR;
+            }
+            pos = s->pos;
+            continue;
+        }
+
+        pos++;
+    }
+}
+
+
+/* s->pos is at a backslash; moves past the escape. */
+
+static int
+llmopt_json_escape(llmopt_json_scan_t *s)
+{
+    unsigned              cp, lo;
+    const unsigned char  *p;
+
+    if (s->pos + 1 >= s->len) {
+        return llmopt_json_fail(s, s->len, "unterminated string");
+    }
+
+    p = s->buf + s->pos;
+
+    switch (p[1]) {
+
+    case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r':
+    case 't':
+        s->pos += 2;
+        return LLMOPT_OK;
+
+    case 'u':
+        break;
+
+    default:
+        return llmopt_json_fail(s, s->pos, "invalid escape in string");
+    }
+
+    if (s->pos + 6 > s->len || llmopt_json_hex4(p + 2, &cp) != LLMOPT_OK) {
+        return llmopt_json_fail(s, s->pos, "invalid \\u escape in string");
+    }
+
+    if (cp >= 0xdc00 && cp <= 0xdfff) {
+        return llmopt_json_fail(s, s->pos, "unpaired UTF-16 surrogate in "
+                                           "\\u escape");
+    }
+
+    if (cp >= 0xd800 && cp <= 0xdbff) {
+        if (s->pos + 12 > s->len || p[6] != '\\' || p[7] != 'u'
+            || llmopt_json_hex4(p + 8, &lo) != LLMOPT_OK
+            || lo < 0xdc00 || lo > 0xdfff)
+        {
+            return llmopt_json_fail(s, s->pos, "unpaired UTF-16 surrogate "
+                                               "in \\u escape");
+        }
+
+        s->pos += 12;
+        return LLMOPT_OK;
+    }
+
+    s->pos += 6;
+
+    return LLMOPT_OK;
+}
+
+
+static int
+llmopt_json_hex4(const unsigned char *p, unsigned *cp)
+{
+    unsigned  i, v;
+
+    v = 0;
+
+    for (i = 0; i < 4; i++) {
+        if (p[i] >= '0' && p[i] <= '9') {
+            v = (v << 4) | (p[i] - '0');
+
+        } else if ((p[i] | 0x20) >= 'a' && (p[i] | 0x20) <= 'f') {
+            v = (v << 4) | ((p[i] | 0x20) - 'a' + 10);
+
+        } else {
+            return LLMOPT_ERROR;
+        }
+    }
+
+    *cp = v;
+
+    return LLMOPT_OK;
+}
+
+
+/* s->pos is at a byte >= 0x80; moves past one well-formed UTF-8 sequence. */
+
+static int
+llmopt_json_utf8(llmopt_json_scan_t *s)
+{
+    unsigned              n, i;
+    unsigned char         c, lo, hi;
+    const unsigned char  *p;
+
+    p = s->buf + s->pos;
+    c = p[0];
+    lo = 0x80;
+    hi = 0xbf;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 1;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 2;
+        if (c == 0xe0) {
+            lo = 0xa0;
+        } else if (c == 0xed) {
+            hi = 0x9f;
+        }
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 3;
+        if (c == 0xf0) {
+            lo = 0x90;
+        } else if (c == 0xf4) {
+            hi = 0x8f;
+        }
+
+    } else {
+        return llmopt_json_fail(s, s->pos, "invalid UTF-8");
+    }
+
+    if (s->pos + n >= s->len) {
+        return llmopt_json_fail(s, s->pos, "invalid UTF-8");
+    }
+
+    if (p[1] < lo || p[1] > hi) {
+        return llmopt_json_fail(s, s->pos, "invalid UTF-8");
+    }
+
+    for (i = 2; i <= n; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf) {
+            return llmopt_json_fail(s, s->pos, "invalid UTF-8");
+        }
+    }
+
+    s->pos += n + 1;
+
+    return LLMOPT_OK;
+}
+
+
+static int
+llmopt_json_number(llmopt_json_scan_t *s)
+{
+    size_t                pos, start, len;
+    const unsigned char  *p;
+
+    p = s->buf;
+    len = s->len;
+    start = s->pos;
+    pos = start;
+
+    if (p[pos] == '-') {
+        pos++;
+    }
+
+    if (pos < len && p[pos] == '0') {
+        pos++;
+
+    } else if (pos < len && p[pos] >= '1' && p[pos] <= '9') {
+        while (pos < len && p[pos] >= '0' && p[pos] <= '9') {
+            pos++;
+        }
+
+    } else {
+        goto invalid;
+    }
+
+    if (pos < len && p[pos] == '.') {
+        pos++;
+
+        if (pos == len || p[pos] < '0' || p[pos] > '9') {
+            goto invalid;
+        }
+
+        while (pos < len && p[pos] >= '0' && p[pos] <= '9') {
+            pos++;
+        }
+    }
+
+    if (pos < len && (p[pos] == 'e' || p[pos] == 'E')) {
+        pos++;
+
+        if (pos < len && (p[pos] == '+' || p[pos] == '-')) {
+            pos++;
+        }
+
+        if (pos == len || p[pos] < '0' || p[pos] > '9') {
+            goto invalid;
+        }
+
+        while (pos < len && p[pos] >= '0' && p[pos] <= '9') {
+            pos++;
+        }
+    }
+
+    /* "01", "1x": jsmn would take them whole as one primitive */
+
+    if (pos < len && ((p[pos] >= '0' && p[pos] <= '9')
+                      || (p[pos] >= 'a' && p[pos] <= 'z')
+                      || (p[pos] >= 'A' && p[pos] <= 'Z')
+                      || p[pos] == '.' || p[pos] == '-' || p[pos] == '+'))
+    {
+        goto invalid;
+    }
+
+    s->pos = pos;
+
+    return LLMOPT_OK;
+
+invalid:
+
+    return llmopt_json_fail(s, start, "invalid number");
+}
+
+
+static int
+llmopt_json_literal(llmopt_json_scan_t *s)
+{
+    size_t                n, left;
+    const char           *word;
+    const unsigned char  *p;
+
+    p = s->buf + s->pos;
+    left = s->len - s->pos;
+
+    switch (p[0]) {
+    case 't':
+        word = "true";
+        n = 4;
+        break;
+    case 'f':
+        word = "false";
+        n = 5;
+        break;
+    default:
+        word = "null";
+        n = 4;
+        break;
+    }
+
+    if (left < n || memcmp(p, word, n) != 0
+        || (left > n && ((p[n] >= 'a' && p[n] <= 'z')
+                         || (p[n] >= 'A' && p[n] <= 'Z')
+                         || (p[n] >= '0' && p[n] <= '9'))))
+    {
+        return llmopt_json_fail(s, s->pos, "invalid literal (expected "
+                                           "true, false or null)");
+    }
+
+    s->pos += n;
+
+    return LLMOPT_OK;
+}
+
+
+static int
+llmopt_json_fail(llmopt_json_scan_t *s, size_t offset, const char *what)
+{
+    llmopt_err_set(s->err, 400, offset, "Invalid JSON at byte %zu: %s",
+                   offset, what);
+
+    if (s->err != NULL) {
+        s->err->type = "invalid_request_error";
+    }
+
+    return LLMOPT_ERROR;
+}
+
+
+static int
+llmopt_json_unexpected(llmopt_json_scan_t *s, const char *want)
+{
+    unsigned char  c;
+
+    c = s->buf[s->pos];
+
+    if (c >= 0x20 && c < 0x7f && c != '\'') {
+        llmopt_err_set(s->err, 400, s->pos,
+                       "Invalid JSON at byte %zu: expected %s, got '%c'",
+                       s->pos, want, c);
+
+    } else {
+        llmopt_err_set(s->err, 400, s->pos,
+                       "Invalid JSON at byte %zu: expected %s, got byte "
+                       "0x%02x", s->pos, want, c);
+    }
+
+    if (s->err != NULL) {
+        s->err->type = "invalid_request_error";
+    }
+
+    return LLMOPT_ERROR;
+}
+
+
+unsigned
+llmopt_json_skip(const llmopt_json_tok_t *toks, unsigned ntoks, unsigned i)
+{
+    int       end;
+    unsigned  j;
+
+    if (toks[i].type != JSMN_OBJECT && toks[i].type != JSMN_ARRAY) {
+        return i + 1;
+    }
+
+    end = toks[i].end;
+
+    for (j = i + 1; j < ntoks && toks[j].start < end; j++) {
+        /* void */
+    }
+
+    return j;
+}
+
+
+llmopt_json_kind_e
+llmopt_json_kind(const unsigned char *buf, const llmopt_json_tok_t *tok)
+{
+    if (tok == NULL) {
+        return LLMOPT_JSON_NONE;
+    }
+
+    switch (tok->type) {
+
+    case JSMN_OBJECT:
+        return LLMOPT_JSON_OBJECT;
+
+    case JSMN_ARRAY:
+        return LLMOPT_JSON_ARRAY;
+
+    case JSMN_STRING:
+        return LLMOPT_JSON_STRING;
+
+    case JSMN_PRIMITIVE:
+        switch (buf[tok->start]) {
+        case 't':
+        case 'f':
+            return LLMOPT_JSON_BOOLEAN;
+        case 'n':
+            return LLMOPT_JSON_NULL;
+        default:
+            return LLMOPT_JSON_NUMBER;
+        }
+
+    default:
+        return LLMOPT_JSON_NONE;
+    }
+}
+
+
+const char *
+llmopt_json_kind_name(llmopt_json_kind_e kind)
+{
+    switch (kind) {
+    case LLMOPT_JSON_OBJECT:
+        return "an object";
+    case LLMOPT_JSON_ARRAY:
+        return "an array";
+    case LLMOPT_JSON_STRING:
+        return "a string";
+    case LLMOPT_JSON_NUMBER:
+        return "a number";
+    case LLMOPT_JSON_BOOLEAN:
+        return "a boolean";
+    case LLMOPT_JSON_NULL:
+        return "null";
+    default:
+        return "a value";
+    }
+}
+
+
+int
+llmopt_json_str_eq(const unsigned char *buf, const llmopt_json_tok_t *tok,
+    const char *s, size_t len)
+{
+    size_t                n, got;
+    unsigned char         utf8[4];
+    const unsigned char  *p, *end;
+
+    p = buf + tok->start;
+    end = buf + tok->end;
+    n = (size_t) (end - p);
+
+    if (n == len && memcmp(p, s, len) == 0) {
+        return 1;
+    }
+
+    if (n < len || memchr(p, '\\', n) == NULL) {
+        return 0;
+    }
+
+    /* validated input: escapes are well formed */
+
+    while (p < end) {
+        if (*p != '\\') {
+            if (len == 0 || (unsigned char) *s != *p) {
+                return 0;
+            }
+            p++;
+            s++;
+            len--;
+            continue;
+        }
+
+        got = llmopt_json_decode(p, end, utf8);
+
+        if (got == 0 || len < got || memcmp(s, utf8, got) != 0) {
+            return 0;
+        }
+
+        s += got;
+        len -= got;
+        p += (p[1] != 'u') ? 2 : (got == 4 ? 12 : 6);
+    }
+
+    return len == 0;
+}
+
+
+/*
+ * Decodes the escape at p (validated) into UTF-8 at out; returns its bytes.
+ */
+
+static size_t
+llmopt_json_decode(const unsigned char *p, const unsigned char *end,
+    unsigned char *out)
+{
+    unsigned  cp, lo;
+
+    switch (p[1]) {
+    case 'b':
+        out[0] = '\b';
+        return 1;
+    case 'f':
+        out[0] = '\f';
+        return 1;
+    case 'n':
+        out[0] = '\n';
+        return 1;
+    case 'r':
+        out[0] = '\r';
+        return 1;
+    case 't':
+        out[0] = '\t';
+        return 1;
+    case 'u':
+        break;
+    default:
+        out[0] = p[1];
+        return 1;
+    }
+
+    if (end - p < 6 || llmopt_json_hex4(p + 2, &cp) != LLMOPT_OK) {
+        return 0;
+    }
+
+    if (cp >= 0xd800 && cp <= 0xdbff) {
+        if (end - p < 12 || llmopt_json_hex4(p + 8, &lo) != LLMOPT_OK) {
+            return 0;
+        }
+
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+    }
+
+    if (cp < 0x80) {
+        out[0] = (unsigned char) cp;
+        return 1;
+    }
+
+    if (cp < 0x800) {
+        out[0] = (unsigned char) (0xc0 | (cp >> 6));
+        out[1] = (unsigned char) (0x80 | (cp & 0x3f));
+        return 2;
+    }
+
+    if (cp < 0x10000) {
+        out[0] = (unsigned char) (0xe0 | (cp >> 12));
+        out[1] = (unsigned char) (0x80 | ((cp >> 6) & 0x3f));
+        out[2] = (unsigned char) (0x80 | (cp & 0x3f));
+        return 3;
+    }
+
+    out[0] = (unsigned char) (0xf0 | (cp >> 18));
+    out[1] = (unsigned char) (0x80 | ((cp >> 12) & 0x3f));
+    out[2] = (unsigned char) (0x80 | ((cp >> 6) & 0x3f));
+    out[3] = (unsigned char) (0x80 | (cp & 0x3f));
+
+    return 4;
+}
+
+
+int
+llmopt_json_int(const unsigned char *buf, const llmopt_json_tok_t *tok,
+    int64_t *value)
+{
+    int                   neg;
+    int64_t               v;
+    const unsigned char  *p, *end;
+
+    if (tok->type != JSMN_PRIMITIVE) {
+        return LLMOPT_DECLINED;
+    }
+
+    p = buf + tok->start;
+    end = buf + tok->end;
+    neg = 0;
+
+    if (p < end && *p == '-') {
+        neg = 1;
+        p++;
+    }
+
+    if (p == end || end - p > 18) {
+        return LLMOPT_DECLINED;
+    }
+
+    v = 0;
+
+    while (p < end) {
+        if (*p < '0' || *p > '9') {
+            return LLMOPT_DECLINED;
+        }
+
+        v = v * 10 + (*p++ - '0');
+    }
+
+    *value = neg ? -v : v;
+
+    return LLMOPT_OK;
+}
+
+
+int
+llmopt_json_member(const unsigned char *buf, const llmopt_json_tok_t *toks,
+    unsigned ntoks, unsigned obj, const char *key, size_t key_len)
+{
+    int       found;
+    unsigned  i, k;
+
+    if (obj >= ntoks || toks[obj].type != JSMN_OBJECT) {
+        return -1;
+    }
+
+    found = -1;
+    i = obj + 1;
+
+    for (k = 0; k < (unsigned) toks[obj].size && i + 1 < ntoks; k++) {
+        if (llmopt_json_str_eq(buf, &toks[i], key, key_len)) {
+            found = (int) (i + 1);
+        }
+
+        i = llmopt_json_skip(toks, ntoks, i + 1);
+    }
+
+    return found;
+}
+
+
+void
+llmopt_json_value_span(const llmopt_json_tok_t *tok, size_t *start,
+    size_t *end)
+{
+    if (tok->type == JSMN_STRING) {
+        *start = (size_t) tok->start - 1;
+        *end = (size_t) tok->end + 1;
+        return;
+    }
+
+    *start = (size_t) tok->start;
+    *end = (size_t) tok->end;
+}

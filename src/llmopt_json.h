@@ -1,0 +1,132 @@
+/*
+ * Copyright (C) llmopt authors
+ *
+ * Strict JSON tokenizing into jsmn tokens.  One pass of our own validates
+ * (RFC 8259, with the byte offset of any error), measures nesting, counts
+ * tokens exactly and fills the caller's array with the very tokens jsmn
+ * 1.1 (JSMN_STRICT, JSMN_PARENT_LINKS) would produce for the same valid
+ * input -- the unit tests compare both.  jsmn's own tokenizer is not run:
+ * it would be a second pass costing more than ours (see docs/FEATURES.md,
+ * "Cost").  Tokens are in document order: an object's members are key,
+ * value, key, value...; a key string's child is its value.
+ */
+
+#ifndef _LLMOPT_JSON_H_INCLUDED_
+#define _LLMOPT_JSON_H_INCLUDED_
+
+
+#include "llmopt_core.h"
+
+#ifndef JSMN_STRICT
+#define JSMN_STRICT
+#endif
+#ifndef JSMN_PARENT_LINKS
+#define JSMN_PARENT_LINKS
+#endif
+#ifndef JSMN_HEADER
+#define JSMN_HEADER
+#endif
+
+#include <jsmn.h>
+
+
+/*
+ * start and end are byte offsets, [start, end): a string's exclude its
+ * quotes, an object's or array's include the brackets.  size is the number
+ * of members (object), elements (array), 1 for a key string, else 0.
+ * parent is the index of the enclosing token (a key for a member's value),
+ * -1 for the root.
+ */
+typedef jsmntok_t  llmopt_json_tok_t;
+
+/* jsmn.h must have been read with JSMN_PARENT_LINKS everywhere */
+typedef char llmopt_json_tok_check_t[
+    sizeof(llmopt_json_tok_t) == 5 * sizeof(int) ? 1 : -1];
+
+
+#define LLMOPT_JSON_MAX_DEPTH   1024   /* hard limit, whatever max_depth */
+#define LLMOPT_JSON_MAX_LEN     0x7fffffff
+
+
+typedef enum {
+    LLMOPT_JSON_NONE = 0,           /* no such token */
+    LLMOPT_JSON_OBJECT,
+    LLMOPT_JSON_ARRAY,
+    LLMOPT_JSON_STRING,
+    LLMOPT_JSON_NUMBER,
+    LLMOPT_JSON_BOOLEAN,
+    LLMOPT_JSON_NULL
+} llmopt_json_kind_e;
+
+
+/*
+ * Validates buf[0 .. len - 1] as one JSON object (whitespace around it is
+ * allowed) and tokenizes it into toks[0 .. ntoks - 1]; toks may be NULL
+ * (with any ntoks) to count only.
+ *
+ * Rejected, with err->status 400, err->offset and a message "Invalid JSON
+ * at byte N: ...": any RFC 8259 syntax error, including what jsmn lets
+ * through (trailing commas, missing ':' or ',', bad numbers and literals,
+ * raw control characters, bad escapes, unpaired UTF-16 surrogates in \u
+ * escapes, invalid UTF-8, data after the root), a root that is not an
+ * object, and nesting deeper than max_depth (0 or anything above
+ * LLMOPT_JSON_MAX_DEPTH means LLMOPT_JSON_MAX_DEPTH).  A body longer than
+ * LLMOPT_JSON_MAX_LEN is an error with status 413.
+ *
+ * Returns LLMOPT_OK with *count set to the tokens used; LLMOPT_AGAIN with
+ * *count set to the exact number of tokens the body needs when ntoks is
+ * smaller (nothing in toks is meaningful then); LLMOPT_ERROR.  err->type is
+ * set to "invalid_request_error" on errors.  Validation comes first: an
+ * invalid body is an error whatever ntoks is.  Never allocates; uses about
+ * 4 KB of C stack.
+ */
+int llmopt_json_parse(const unsigned char *buf, size_t len,
+    llmopt_json_tok_t *toks, unsigned ntoks, unsigned max_depth,
+    unsigned *count, llmopt_err_t *err);
+
+/*
+ * Index of the first token after the value toks[i] and everything inside
+ * it (ntoks if none).  For a key string, i + 1 is its value.
+ */
+unsigned llmopt_json_skip(const llmopt_json_tok_t *toks, unsigned ntoks,
+    unsigned i);
+
+/* The kind of value of a token of a parsed buffer. */
+llmopt_json_kind_e llmopt_json_kind(const unsigned char *buf,
+    const llmopt_json_tok_t *tok);
+
+/* "an object", "a string", ... for messages; "a value" for NONE. */
+const char *llmopt_json_kind_name(llmopt_json_kind_e kind);
+
+/*
+ * 1 if the string token tok of buf, once its escapes are decoded, equals
+ * s[0 .. len - 1], else 0.  Cheap when the token has no escapes.
+ */
+int llmopt_json_str_eq(const unsigned char *buf,
+    const llmopt_json_tok_t *tok, const char *s, size_t len);
+
+/*
+ * Reads an integer token (an optional '-' and digits only, at most 18 of
+ * them) into *value.  LLMOPT_OK, or LLMOPT_DECLINED for any other value
+ * (fractions, exponents, non-numbers, too many digits).
+ */
+int llmopt_json_int(const unsigned char *buf, const llmopt_json_tok_t *tok,
+    int64_t *value);
+
+/*
+ * Finds member key of the object token obj; returns the index of its value
+ * token (the last one if the key repeats) or -1.
+ */
+int llmopt_json_member(const unsigned char *buf,
+    const llmopt_json_tok_t *toks, unsigned ntoks, unsigned obj,
+    const char *key, size_t key_len);
+
+/*
+ * The raw JSON text of the value token tok: for strings the span includes
+ * the quotes.  Fills *start and *end, [start, end).
+ */
+void llmopt_json_value_span(const llmopt_json_tok_t *tok, size_t *start,
+    size_t *end);
+
+
+#endif /* _LLMOPT_JSON_H_INCLUDED_ */

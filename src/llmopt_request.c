@@ -1,0 +1,1076 @@
+/*
+ * Copyright (C) llmopt authors
+ */
+
+
+#include <stdio.h>
+#include <string.h>
+
+#include "llmopt_request.h"
+#include "llmopt_hash.h"
+
+
+typedef enum {
+    LLMOPT_REQ_KEY_MODEL = 0,
+    LLMOPT_REQ_KEY_MESSAGES,
+    LLMOPT_REQ_KEY_STREAM,
+    LLMOPT_REQ_KEY_MAX_TOKENS,
+    LLMOPT_REQ_KEY_MAX_COMPLETION_TOKENS,
+    LLMOPT_REQ_KEY_TEMPERATURE,
+    LLMOPT_REQ_KEY_TOP_P,
+    LLMOPT_REQ_KEY_TOOLS,
+    LLMOPT_REQ_KEY_RESPONSE_FORMAT,
+    LLMOPT_REQ_KEY_STREAM_OPTIONS,
+    LLMOPT_REQ_KEY_SYSTEM,
+    LLMOPT_REQ_KEY_ROLE,
+    LLMOPT_REQ_KEY_CONTENT,
+    LLMOPT_REQ_KEY_TEXT
+} llmopt_request_key_e;
+
+
+typedef struct {
+    const char            *name;
+    size_t                 len;
+    llmopt_request_key_e   id;
+} llmopt_request_name_t;
+
+
+/* State of one parse: where the pieces of text_bytes accumulate. */
+
+typedef struct {
+    llmopt_request_t          *req;
+    const unsigned char       *body;
+    const llmopt_json_tok_t   *toks;
+    unsigned                   ntoks;
+    llmopt_err_t              *err;
+
+    size_t                     message_bytes;
+    size_t                     system_message_bytes;
+    size_t                     system_top_bytes;
+    size_t                     tools_bytes;
+    int64_t                    max_tokens;
+    int64_t                    max_completion_tokens;
+} llmopt_request_walk_t;
+
+
+static int llmopt_request_match(llmopt_request_walk_t *w, unsigned key,
+    const llmopt_request_name_t *names, unsigned n);
+static int llmopt_request_root_member(llmopt_request_walk_t *w,
+    unsigned key, unsigned value);
+static int llmopt_request_messages(llmopt_request_walk_t *w, unsigned value);
+static int llmopt_request_message(llmopt_request_walk_t *w, unsigned msg,
+    unsigned index);
+static int llmopt_request_text(llmopt_request_walk_t *w, unsigned value,
+    const char *field, size_t *bytes, llmopt_span_t *longest);
+static int llmopt_request_optional(llmopt_request_walk_t *w, unsigned value,
+    const char *field, llmopt_json_kind_e want, const char *want_name);
+static int llmopt_request_count(llmopt_request_walk_t *w, unsigned value,
+    const char *field, int64_t *result);
+static int llmopt_request_type_error(llmopt_request_walk_t *w,
+    unsigned value, const char *field, const char *want_name);
+static void llmopt_request_scan_prompt(llmopt_request_t *req);
+static size_t llmopt_request_scan(llmopt_request_t *req, size_t pos,
+    size_t end, uint64_t *word, size_t *word_len);
+static int llmopt_request_code_at(const unsigned char *p,
+    const unsigned char *end);
+static size_t llmopt_request_edit(const llmopt_request_t *req,
+    const llmopt_kv_t *set, unsigned n, unsigned char *out);
+
+
+#define llmopt_request_name(s, id)  { s, sizeof(s) - 1, id }
+
+
+static const llmopt_request_name_t  llmopt_request_root_names[] = {
+    llmopt_request_name("model", LLMOPT_REQ_KEY_MODEL),
+    llmopt_request_name("messages", LLMOPT_REQ_KEY_MESSAGES),
+    llmopt_request_name("stream", LLMOPT_REQ_KEY_STREAM),
+    llmopt_request_name("max_tokens", LLMOPT_REQ_KEY_MAX_TOKENS),
+    llmopt_request_name("max_completion_tokens",
+                        LLMOPT_REQ_KEY_MAX_COMPLETION_TOKENS),
+    llmopt_request_name("temperature", LLMOPT_REQ_KEY_TEMPERATURE),
+    llmopt_request_name("top_p", LLMOPT_REQ_KEY_TOP_P),
+    llmopt_request_name("tools", LLMOPT_REQ_KEY_TOOLS),
+    llmopt_request_name("response_format", LLMOPT_REQ_KEY_RESPONSE_FORMAT),
+    llmopt_request_name("stream_options", LLMOPT_REQ_KEY_STREAM_OPTIONS),
+    llmopt_request_name("system", LLMOPT_REQ_KEY_SYSTEM)
+};
+
+
+static const llmopt_request_name_t  llmopt_request_message_names[] = {
+    llmopt_request_name("role", LLMOPT_REQ_KEY_ROLE),
+    llmopt_request_name("content", LLMOPT_REQ_KEY_CONTENT)
+};
+
+
+static const llmopt_request_name_t  llmopt_request_part_names[] = {
+    llmopt_request_name("text", LLMOPT_REQ_KEY_TEXT),
+    llmopt_request_name("content", LLMOPT_REQ_KEY_CONTENT)
+};
+
+
+#define llmopt_request_nelts(a)  (sizeof(a) / sizeof((a)[0]))
+
+
+/*
+ * Bytes that continue a word in the prompt scan, lowercased; 0 for
+ * separators.  Letters, digits, '_' (the blank of fill-in-the-blank
+ * prompts) and the bytes of UTF-8 sequences are word bytes.
+ */
+
+static const unsigned char  llmopt_request_word_byte[256] = {
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37,
+    0x38, 0x39, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67,
+    0x68, 0x69, 0x6a, 0x6b, 0x6c, 0x6d, 0x6e, 0x6f,
+    0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77,
+    0x78, 0x79, 0x7a, 0x00, 0x00, 0x00, 0x00, 0x5f,
+    0x00, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67,
+    0x68, 0x69, 0x6a, 0x6b, 0x6c, 0x6d, 0x6e, 0x6f,
+    0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77,
+    0x78, 0x79, 0x7a, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87,
+    0x88, 0x89, 0x8a, 0x8b, 0x8c, 0x8d, 0x8e, 0x8f,
+    0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97,
+    0x98, 0x99, 0x9a, 0x9b, 0x9c, 0x9d, 0x9e, 0x9f,
+    0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
+    0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf,
+    0xb0, 0xb1, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7,
+    0xb8, 0xb9, 0xba, 0xbb, 0xbc, 0xbd, 0xbe, 0xbf,
+    0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7,
+    0xc8, 0xc9, 0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf,
+    0xd0, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7,
+    0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf,
+    0xe0, 0xe1, 0xe2, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7,
+    0xe8, 0xe9, 0xea, 0xeb, 0xec, 0xed, 0xee, 0xef,
+    0xf0, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7,
+    0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0xfe, 0xff
+};
+
+
+int
+llmopt_request_parse(llmopt_request_t *req, llmopt_dialect_e dialect,
+    const unsigned char *body, size_t len, llmopt_json_tok_t *toks,
+    unsigned ntoks, unsigned max_depth, llmopt_err_t *err)
+{
+    int                     rc;
+    unsigned                i, k, used, next;
+    llmopt_err_t            scratch;
+    llmopt_request_walk_t   w;
+
+    if (err == NULL) {
+        err = &scratch;
+    }
+
+    memset(req, 0, sizeof(llmopt_request_t));
+
+    req->dialect = dialect;
+    req->body = body;
+    req->len = len;
+    req->max_tokens = -1;
+
+    rc = llmopt_json_parse(body, len, toks, ntoks, max_depth, &used, err);
+
+    if (rc == LLMOPT_AGAIN) {
+        req->tokens_needed = used;
+        return LLMOPT_AGAIN;
+    }
+
+    if (rc != LLMOPT_OK) {
+        return rc;
+    }
+
+    req->toks = toks;
+    req->ntoks = used;
+
+    memset(&w, 0, sizeof(llmopt_request_walk_t));
+    w.req = req;
+    w.body = body;
+    w.toks = toks;
+    w.ntoks = used;
+    w.err = err;
+    w.max_tokens = -1;
+    w.max_completion_tokens = -1;
+
+    i = 1;
+
+    for (k = 0; k < (unsigned) toks[0].size; k++) {
+        next = llmopt_json_skip(toks, used, i + 1);
+
+        if (llmopt_request_root_member(&w, i, i + 1) != LLMOPT_OK) {
+            return LLMOPT_ERROR;
+        }
+
+        i = next;
+    }
+
+    if (req->n_messages == 0) {
+        llmopt_err_set(err, 400, (size_t) toks[0].start,
+                       "'messages' is a required property");
+        err->type = "invalid_request_error";
+        return LLMOPT_ERROR;
+    }
+
+    if (dialect == LLMOPT_DIALECT_ANTHROPIC) {
+        req->system_bytes = w.system_top_bytes;
+
+    } else {
+        req->system_bytes = w.system_message_bytes;
+    }
+
+    /* max_completion_tokens supersedes max_tokens in the OpenAI API */
+
+    req->max_tokens = (w.max_completion_tokens >= 0)
+                      ? w.max_completion_tokens : w.max_tokens;
+
+    req->text_bytes = w.message_bytes + w.system_top_bytes + w.tools_bytes;
+
+    llmopt_request_scan_prompt(req);
+
+    return LLMOPT_OK;
+}
+
+
+static int
+llmopt_request_match(llmopt_request_walk_t *w, unsigned key,
+    const llmopt_request_name_t *names, unsigned n)
+{
+    size_t                    len;
+    unsigned                  i;
+    const llmopt_json_tok_t  *tok;
+
+    tok = &w->toks[key];
+    len = (size_t) (tok->end - tok->start);
+
+    for (i = 0; i < n; i++) {
+        if (names[i].len == len
+            && memcmp(w->body + tok->start, names[i].name, len) == 0)
+        {
+            return (int) names[i].id;
+        }
+    }
+
+    /* an escaped key is longer than its name; rare, decode it */
+
+    if (memchr(w->body + tok->start, '\\', len) == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (llmopt_json_str_eq(w->body, tok, names[i].name, names[i].len)) {
+            return (int) names[i].id;
+        }
+    }
+
+    return -1;
+}
+
+
+static int
+llmopt_request_root_member(llmopt_request_walk_t *w, unsigned key,
+    unsigned value)
+{
+    int                       id, member;
+    int64_t                   count;
+    llmopt_request_t         *req;
+    const llmopt_json_tok_t  *tok;
+
+    req = w->req;
+    tok = &w->toks[value];
+
+    id = llmopt_request_match(w, key, llmopt_request_root_names,
+                              llmopt_request_nelts(llmopt_request_root_names));
+
+    switch (id) {
+
+    case LLMOPT_REQ_KEY_MODEL:
+        req->model.start = 0;
+        req->model.end = 0;
+
+        if (llmopt_request_optional(w, value, "model", LLMOPT_JSON_STRING,
+                                    "a string")
+            != LLMOPT_OK)
+        {
+            return LLMOPT_ERROR;
+        }
+
+        if (tok->type == JSMN_STRING) {
+            llmopt_json_value_span(tok, &req->model.start, &req->model.end);
+        }
+
+        return LLMOPT_OK;
+
+    case LLMOPT_REQ_KEY_MESSAGES:
+        return llmopt_request_messages(w, value);
+
+    case LLMOPT_REQ_KEY_STREAM:
+        if (llmopt_request_optional(w, value, "stream", LLMOPT_JSON_BOOLEAN,
+                                    "a boolean")
+            != LLMOPT_OK)
+        {
+            return LLMOPT_ERROR;
+        }
+
+        req->stream = (w->body[tok->start] == 't');
+        return LLMOPT_OK;
+
+    case LLMOPT_REQ_KEY_MAX_TOKENS:
+        if (llmopt_request_count(w, value, "max_tokens", &count)
+            != LLMOPT_OK)
+        {
+            return LLMOPT_ERROR;
+        }
+
+        w->max_tokens = count;
+        return LLMOPT_OK;
+
+    case LLMOPT_REQ_KEY_MAX_COMPLETION_TOKENS:
+        if (w->req->dialect != LLMOPT_DIALECT_OPENAI) {
+            return LLMOPT_OK;
+        }
+
+        if (llmopt_request_count(w, value, "max_completion_tokens", &count)
+            != LLMOPT_OK)
+        {
+            return LLMOPT_ERROR;
+        }
+
+        w->max_completion_tokens = count;
+        return LLMOPT_OK;
+
+    case LLMOPT_REQ_KEY_TEMPERATURE:
+        return llmopt_request_optional(w, value, "temperature",
+                                       LLMOPT_JSON_NUMBER, "a number");
+
+    case LLMOPT_REQ_KEY_TOP_P:
+        return llmopt_request_optional(w, value, "top_p",
+                                       LLMOPT_JSON_NUMBER, "a number");
+
+    case LLMOPT_REQ_KEY_TOOLS:
+        if (llmopt_request_optional(w, value, "tools", LLMOPT_JSON_ARRAY,
+                                    "an array")
+            != LLMOPT_OK)
+        {
+            return LLMOPT_ERROR;
+        }
+
+        /* tool definitions reach the model as text: count their JSON */
+
+        req->has_tools = (tok->type == JSMN_ARRAY && tok->size > 0);
+        w->tools_bytes = req->has_tools ? (size_t) (tok->end - tok->start)
+                                        : 0;
+        return LLMOPT_OK;
+
+    case LLMOPT_REQ_KEY_RESPONSE_FORMAT:
+        if (w->req->dialect != LLMOPT_DIALECT_OPENAI) {
+            return LLMOPT_OK;
+        }
+
+        if (llmopt_request_optional(w, value, "response_format",
+                                    LLMOPT_JSON_OBJECT, "an object")
+            != LLMOPT_OK)
+        {
+            return LLMOPT_ERROR;
+        }
+
+        req->json_format = 0;
+
+        if (tok->type != JSMN_OBJECT) {
+            return LLMOPT_OK;
+        }
+
+        member = llmopt_json_member(w->body, w->toks, w->ntoks, value,
+                                    "type", 4);
+
+        if (member > 0 && w->toks[member].type == JSMN_STRING
+            && (llmopt_json_str_eq(w->body, &w->toks[member],
+                                   "json_object", 11)
+                || llmopt_json_str_eq(w->body, &w->toks[member],
+                                      "json_schema", 11)))
+        {
+            req->json_format = 1;
+        }
+
+        return LLMOPT_OK;
+
+    case LLMOPT_REQ_KEY_STREAM_OPTIONS:
+        if (w->req->dialect != LLMOPT_DIALECT_OPENAI) {
+            return LLMOPT_OK;
+        }
+
+        if (llmopt_request_optional(w, value, "stream_options",
+                                    LLMOPT_JSON_OBJECT, "an object")
+            != LLMOPT_OK)
+        {
+            return LLMOPT_ERROR;
+        }
+
+        req->has_stream_options = (tok->type == JSMN_OBJECT);
+        req->include_usage = 0;
+
+        if (tok->type != JSMN_OBJECT) {
+            return LLMOPT_OK;
+        }
+
+        member = llmopt_json_member(w->body, w->toks, w->ntoks, value,
+                                    "include_usage", 13);
+
+        req->include_usage = (member > 0
+                              && w->toks[member].type == JSMN_PRIMITIVE
+                              && w->body[w->toks[member].start] == 't');
+        return LLMOPT_OK;
+
+    case LLMOPT_REQ_KEY_SYSTEM:
+        if (w->req->dialect != LLMOPT_DIALECT_ANTHROPIC) {
+            return LLMOPT_OK;
+        }
+
+        w->system_top_bytes = 0;
+
+        if (tok->type == JSMN_PRIMITIVE && w->body[tok->start] == 'n') {
+            return LLMOPT_OK;
+        }
+
+        if (tok->type != JSMN_STRING && tok->type != JSMN_ARRAY) {
+            return llmopt_request_type_error(w, value, "system",
+                                             "a string or an array");
+        }
+
+        return llmopt_request_text(w, value, "system", &w->system_top_bytes,
+                                   NULL);
+
+    default:
+        return LLMOPT_OK;
+    }
+}
+
+
+static int
+llmopt_request_messages(llmopt_request_walk_t *w, unsigned value)
+{
+    unsigned                  i, k, next;
+    size_t                    start, end;
+    const llmopt_json_tok_t  *tok;
+
+    tok = &w->toks[value];
+
+    if (tok->type != JSMN_ARRAY) {
+        return llmopt_request_type_error(w, value, "messages", "an array");
+    }
+
+    if (tok->size == 0) {
+        llmopt_json_value_span(tok, &start, &end);
+        llmopt_err_set(w->err, 400, start,
+                       "Invalid 'messages': empty array. Expected an array "
+                       "with minimum length 1, but got an empty array "
+                       "instead.");
+        w->err->type = "invalid_request_error";
+        return LLMOPT_ERROR;
+    }
+
+    /* a repeated "messages" replaces the earlier one, as in the upstream */
+
+    w->req->n_messages = 0;
+    w->req->prompt.start = 0;
+    w->req->prompt.end = 0;
+    w->message_bytes = 0;
+    w->system_message_bytes = 0;
+
+    i = value + 1;
+
+    for (k = 0; k < (unsigned) tok->size; k++) {
+        next = llmopt_json_skip(w->toks, w->ntoks, i);
+
+        if (llmopt_request_message(w, i, k) != LLMOPT_OK) {
+            return LLMOPT_ERROR;
+        }
+
+        i = next;
+    }
+
+    w->req->n_messages = (unsigned) tok->size;
+
+    return LLMOPT_OK;
+}
+
+
+static int
+llmopt_request_message(llmopt_request_walk_t *w, unsigned msg,
+    unsigned index)
+{
+    int                       role, content;
+    char                      field[48];
+    size_t                    bytes, start;
+    unsigned                  i, k;
+    llmopt_span_t             longest;
+    const llmopt_json_tok_t  *tok;
+
+    tok = &w->toks[msg];
+
+    if (tok->type != JSMN_OBJECT) {
+        (void) snprintf(field, sizeof(field), "messages[%u]", index);
+        return llmopt_request_type_error(w, msg, field, "an object");
+    }
+
+    role = -1;
+    content = -1;
+    i = msg + 1;
+
+    for (k = 0; k < (unsigned) tok->size; k++) {
+        switch (llmopt_request_match(w, i, llmopt_request_message_names,
+                    llmopt_request_nelts(llmopt_request_message_names)))
+        {
+        case LLMOPT_REQ_KEY_ROLE:
+            role = (int) i + 1;
+            break;
+        case LLMOPT_REQ_KEY_CONTENT:
+            content = (int) i + 1;
+            break;
+        default:
+            break;
+        }
+
+        i = llmopt_json_skip(w->toks, w->ntoks, i + 1);
+    }
+
+    if (role < 0) {
+        start = (size_t) tok->start;
+        llmopt_err_set(w->err, 400, start,
+                       "'messages[%u].role' is a required property", index);
+        w->err->type = "invalid_request_error";
+        return LLMOPT_ERROR;
+    }
+
+    if (w->toks[role].type != JSMN_STRING) {
+        (void) snprintf(field, sizeof(field), "messages[%u].role", index);
+        return llmopt_request_type_error(w, (unsigned) role, field,
+                                         "a string");
+    }
+
+    if (content < 0) {
+        return LLMOPT_OK;
+    }
+
+    tok = &w->toks[content];
+
+    (void) snprintf(field, sizeof(field), "messages[%u].content", index);
+
+    if (tok->type == JSMN_PRIMITIVE && w->body[tok->start] == 'n') {
+        return LLMOPT_OK;
+    }
+
+    if (tok->type != JSMN_STRING && tok->type != JSMN_ARRAY) {
+        return llmopt_request_type_error(w, (unsigned) content, field,
+                                         "one of a string, an array or "
+                                         "null");
+    }
+
+    bytes = 0;
+    longest.start = 0;
+    longest.end = 0;
+
+    if (llmopt_request_text(w, (unsigned) content, field, &bytes, &longest)
+        != LLMOPT_OK)
+    {
+        return LLMOPT_ERROR;
+    }
+
+    w->message_bytes += bytes;
+
+    if (w->req->dialect == LLMOPT_DIALECT_OPENAI
+        && (llmopt_json_str_eq(w->body, &w->toks[role], "system", 6)
+            || llmopt_json_str_eq(w->body, &w->toks[role], "developer", 9)))
+    {
+        w->system_message_bytes += bytes;
+
+    } else if (longest.end > longest.start
+               && llmopt_json_str_eq(w->body, &w->toks[role], "user", 4))
+    {
+        w->req->prompt = longest;
+    }
+
+    return LLMOPT_OK;
+}
+
+
+/*
+ * Text of a string or of an array of content blocks: a block's "text" and a
+ * string "content" (Anthropic tool results) count.  Adds the raw bytes to
+ * *bytes and keeps the longest text in *longest when it is not NULL.
+ */
+
+static int
+llmopt_request_text(llmopt_request_walk_t *w, unsigned value,
+    const char *field, size_t *bytes, llmopt_span_t *longest)
+{
+    int                       id;
+    char                      path[64];
+    size_t                    n;
+    unsigned                  k, m, part, key;
+    const llmopt_json_tok_t  *tok, *member;
+
+    tok = &w->toks[value];
+
+    if (tok->type == JSMN_STRING) {
+        n = (size_t) (tok->end - tok->start);
+        *bytes += n;
+
+        if (longest != NULL && n > longest->end - longest->start) {
+            longest->start = (size_t) tok->start;
+            longest->end = (size_t) tok->end;
+        }
+
+        return LLMOPT_OK;
+    }
+
+    part = value + 1;
+
+    for (k = 0; k < (unsigned) tok->size; k++) {
+
+        if (w->toks[part].type != JSMN_OBJECT) {
+            (void) snprintf(path, sizeof(path), "%s[%u]", field, k);
+            return llmopt_request_type_error(w, part, path, "an object");
+        }
+
+        key = part + 1;
+
+        for (m = 0; m < (unsigned) w->toks[part].size; m++) {
+            id = llmopt_request_match(w, key, llmopt_request_part_names,
+                     llmopt_request_nelts(llmopt_request_part_names));
+
+            member = &w->toks[key + 1];
+
+            if (id >= 0 && member->type == JSMN_STRING) {
+                n = (size_t) (member->end - member->start);
+                *bytes += n;
+
+                if (id == LLMOPT_REQ_KEY_TEXT && longest != NULL
+                    && n > longest->end - longest->start)
+                {
+                    longest->start = (size_t) member->start;
+                    longest->end = (size_t) member->end;
+                }
+            }
+
+            key = llmopt_json_skip(w->toks, w->ntoks, key + 1);
+        }
+
+        part = llmopt_json_skip(w->toks, w->ntoks, part);
+    }
+
+    return LLMOPT_OK;
+}
+
+
+/* A member that may be absent or null, else of kind want. */
+
+static int
+llmopt_request_optional(llmopt_request_walk_t *w, unsigned value,
+    const char *field, llmopt_json_kind_e want, const char *want_name)
+{
+    llmopt_json_kind_e  kind;
+
+    kind = llmopt_json_kind(w->body, &w->toks[value]);
+
+    if (kind == want || kind == LLMOPT_JSON_NULL) {
+        return LLMOPT_OK;
+    }
+
+    return llmopt_request_type_error(w, value, field, want_name);
+}
+
+
+/* A non-negative integer or null (*result -1). */
+
+static int
+llmopt_request_count(llmopt_request_walk_t *w, unsigned value,
+    const char *field, int64_t *result)
+{
+    size_t                    start, end;
+    llmopt_json_kind_e        kind;
+    const llmopt_json_tok_t  *tok;
+
+    tok = &w->toks[value];
+    kind = llmopt_json_kind(w->body, tok);
+    *result = -1;
+
+    if (kind == LLMOPT_JSON_NULL) {
+        return LLMOPT_OK;
+    }
+
+    if (kind != LLMOPT_JSON_NUMBER) {
+        return llmopt_request_type_error(w, value, field, "an integer");
+    }
+
+    llmopt_json_value_span(tok, &start, &end);
+
+    if (llmopt_json_int(w->body, tok, result) != LLMOPT_OK) {
+        if (memchr(w->body + start, '.', end - start) != NULL
+            || memchr(w->body + start, 'e', end - start) != NULL
+            || memchr(w->body + start, 'E', end - start) != NULL)
+        {
+            return llmopt_request_type_error(w, value, field, "an integer");
+        }
+
+        llmopt_err_set(w->err, 400, start,
+                       "Invalid '%s': integer above maximum value.", field);
+        w->err->type = "invalid_request_error";
+        return LLMOPT_ERROR;
+    }
+
+    if (*result < 0) {
+        llmopt_err_set(w->err, 400, start,
+                       "Invalid '%s': integer below minimum value. Expected "
+                       "a value >= 0, but got %lld instead.", field,
+                       (long long) *result);
+        w->err->type = "invalid_request_error";
+        return LLMOPT_ERROR;
+    }
+
+    return LLMOPT_OK;
+}
+
+
+static int
+llmopt_request_type_error(llmopt_request_walk_t *w, unsigned value,
+    const char *field, const char *want_name)
+{
+    size_t                    start, end;
+    const char               *got;
+    llmopt_json_kind_e        kind;
+    const llmopt_json_tok_t  *tok;
+
+    tok = &w->toks[value];
+    kind = llmopt_json_kind(w->body, tok);
+    got = llmopt_json_kind_name(kind);
+
+    llmopt_json_value_span(tok, &start, &end);
+
+    if (kind == LLMOPT_JSON_NUMBER
+        && strcmp(want_name, "an integer") == 0)
+    {
+        got = "a decimal";
+    }
+
+    llmopt_err_set(w->err, 400, start,
+                   "Invalid type for '%s': expected %s, but got %s instead.",
+                   field, want_name, got);
+    w->err->type = "invalid_request_error";
+
+    return LLMOPT_ERROR;
+}
+
+
+/*
+ * One bounded pass over the prompt: the head and the tail windows.  Words
+ * are folded 8 bytes at a time into a 64-bit value and hashed when they
+ * end; code markers are tested only at bytes that can start one.
+ */
+
+static void
+llmopt_request_scan_prompt(llmopt_request_t *req)
+{
+    size_t    start, end, head_end, tail_start, word_len;
+    uint64_t  word;
+
+    start = req->prompt.start;
+    end = req->prompt.end;
+
+    if (start == end) {
+        return;
+    }
+
+    word = 0;
+    word_len = 0;
+
+    if (end - start <= LLMOPT_REQUEST_SCAN_HEAD + LLMOPT_REQUEST_SCAN_TAIL) {
+        (void) llmopt_request_scan(req, start, end, &word, &word_len);
+        return;
+    }
+
+    head_end = start + LLMOPT_REQUEST_SCAN_HEAD;
+    (void) llmopt_request_scan(req, start, head_end, &word, &word_len);
+
+    /* the tail starts at a word boundary, never inside an escape */
+
+    tail_start = end - LLMOPT_REQUEST_SCAN_TAIL;
+
+    while (tail_start < end
+           && (llmopt_request_word_byte[req->body[tail_start]] != 0
+               || req->body[tail_start - 1] == '\\'))
+    {
+        tail_start++;
+    }
+
+    word = 0;
+    word_len = 0;
+
+    (void) llmopt_request_scan(req, tail_start, end, &word, &word_len);
+}
+
+
+static size_t
+llmopt_request_scan(llmopt_request_t *req, size_t pos, size_t end,
+    uint64_t *word, size_t *word_len)
+{
+    uint64_t              w, h;
+    size_t                n;
+    unsigned char         c, lc;
+    const unsigned char  *body;
+
+    body = req->body;
+    w = *word;
+    n = *word_len;
+
+    while (pos < end) {
+        c = body[pos];
+        lc = llmopt_request_word_byte[c];
+
+        if (lc != 0) {
+            w = ((w << 8) | (w >> 56)) ^ lc;
+            n++;
+            pos++;
+            continue;
+        }
+
+        if (n != 0) {
+            h = llmopt_hash_mix64(w ^ (n * LLMOPT_HASH_M1));
+            req->word_counts[h % LLMOPT_REQUEST_WORD_BUCKETS]++;
+            req->n_words++;
+
+            if (!req->has_code
+                && llmopt_request_code_at(body + pos - n, body + end))
+            {
+                req->has_code = 1;
+            }
+
+            w = 0;
+            n = 0;
+        }
+
+        if (c == '\\') {
+            pos += (pos + 1 < end && body[pos + 1] == 'u') ? 6 : 2;
+            continue;
+        }
+
+        if ((c == '`' || c == '#') && !req->has_code
+            && llmopt_request_code_at(body + pos, body + end))
+        {
+            req->has_code = 1;
+        }
+
+        pos++;
+    }
+
+    if (n != 0 && pos >= req->prompt.end) {
+        h = llmopt_hash_mix64(w ^ (n * LLMOPT_HASH_M1));
+        req->word_counts[h % LLMOPT_REQUEST_WORD_BUCKETS]++;
+        req->n_words++;
+        w = 0;
+        n = 0;
+    }
+
+    *word = w;
+    *word_len = n;
+
+    return pos;
+}
+
+
+/*
+ * Code markers, tested at the start of a word or at '`' / '#': a fence
+ * "```", "#include", and the words "def ", "function ", "SELECT " and
+ * "import " followed by a space.  Cheap by design; see docs/FEATURES.md.
+ */
+
+static int
+llmopt_request_code_at(const unsigned char *p, const unsigned char *end)
+{
+    size_t  left;
+
+    left = (size_t) (end - p);
+
+    switch (p[0]) {
+
+    case '`':
+        return left >= 3 && p[1] == '`' && p[2] == '`';
+
+    case '#':
+        return left >= 8 && memcmp(p, "#include", 8) == 0;
+
+    case 'd':
+        return left >= 4 && memcmp(p, "def ", 4) == 0;
+
+    case 'f':
+        return left >= 9 && memcmp(p, "function ", 9) == 0;
+
+    case 'S':
+        return left >= 7 && memcmp(p, "SELECT ", 7) == 0;
+
+    case 'i':
+        return left >= 7 && memcmp(p, "import ", 7) == 0;
+
+    default:
+        return 0;
+    }
+}
+
+
+int
+llmopt_request_member(const llmopt_request_t *req, const char *key,
+    size_t key_len, llmopt_span_t *value)
+{
+    int  i;
+
+    i = llmopt_json_member(req->body, req->toks, req->ntoks, 0, key,
+                           key_len);
+
+    if (i < 0) {
+        value->start = 0;
+        value->end = 0;
+        return LLMOPT_DECLINED;
+    }
+
+    llmopt_json_value_span(&req->toks[i], &value->start, &value->end);
+
+    return LLMOPT_OK;
+}
+
+
+size_t
+llmopt_request_rewrite_size(const llmopt_request_t *req,
+    const llmopt_kv_t *set, unsigned n)
+{
+    return llmopt_request_edit(req, set, n, NULL);
+}
+
+
+size_t
+llmopt_request_rewrite(const llmopt_request_t *req, const llmopt_kv_t *set,
+    unsigned n, unsigned char *out)
+{
+    return llmopt_request_edit(req, set, n, out);
+}
+
+
+/*
+ * The one walk behind both rewrite functions: with out NULL it only
+ * counts.  A set entry whose key repeats an earlier entry's is ignored.
+ */
+
+static size_t
+llmopt_request_edit(const llmopt_request_t *req, const llmopt_kv_t *set,
+    unsigned n, unsigned char *out)
+{
+    int                       first;
+    size_t                    size, copied, start, end, close;
+    unsigned                  i, j, k, seen, skip;
+    const llmopt_kv_t        *kv;
+    const unsigned char      *body;
+    const llmopt_json_tok_t  *toks;
+
+    if (n > LLMOPT_REQUEST_MAX_SET) {
+        n = LLMOPT_REQUEST_MAX_SET;
+    }
+
+    body = req->body;
+    toks = req->toks;
+
+    /* entries repeating an earlier key */
+
+    skip = 0;
+
+    for (j = 1; j < n; j++) {
+        for (k = 0; k < j; k++) {
+            if (set[k].key.len == set[j].key.len
+                && memcmp(set[k].key.data, set[j].key.data, set[j].key.len)
+                   == 0)
+            {
+                skip |= 1u << j;
+                break;
+            }
+        }
+    }
+
+    seen = 0;
+    size = 0;
+    copied = 0;
+    i = 1;
+
+    for (k = 0; k < (unsigned) toks[0].size; k++) {
+
+        for (j = 0; j < n; j++) {
+            if ((skip & (1u << j)) == 0
+                && llmopt_json_str_eq(body, &toks[i], set[j].key.data,
+                                      set[j].key.len))
+            {
+                break;
+            }
+        }
+
+        if (j < n) {
+            seen |= 1u << j;
+            kv = &set[j];
+
+            llmopt_json_value_span(&toks[i + 1], &start, &end);
+
+            if (out != NULL) {
+                memcpy(out + size, body + copied, start - copied);
+                memcpy(out + size + start - copied, kv->json.data,
+                       kv->json.len);
+            }
+
+            size += start - copied + kv->json.len;
+            copied = end;
+        }
+
+        i = llmopt_json_skip(toks, req->ntoks, i + 1);
+    }
+
+    /* missing members go right before the root's closing brace */
+
+    close = (size_t) toks[0].end - 1;
+
+    if (out != NULL) {
+        memcpy(out + size, body + copied, close - copied);
+    }
+
+    size += close - copied;
+    first = (toks[0].size == 0);
+
+    for (j = 0; j < n; j++) {
+        if ((seen | skip) & (1u << j)) {
+            continue;
+        }
+
+        kv = &set[j];
+
+        if (out != NULL) {
+            if (!first) {
+                out[size] = ',';
+            }
+
+            out[size + !first] = '"';
+            memcpy(out + size + !first + 1, kv->key.data, kv->key.len);
+            memcpy(out + size + !first + 1 + kv->key.len, "\":", 2);
+            memcpy(out + size + !first + 3 + kv->key.len, kv->json.data,
+                   kv->json.len);
+        }
+
+        size += !first + 3 + kv->key.len + kv->json.len;
+        first = 0;
+    }
+
+    if (out != NULL) {
+        memcpy(out + size, body + close, req->len - close);
+    }
+
+    size += req->len - close;
+
+    return size;
+}
