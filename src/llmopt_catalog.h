@@ -1,0 +1,189 @@
+/*
+ * Copyright (C) llmopt authors
+ *
+ * The catalog: models (an upstream, a provider model id, prices, headers)
+ * and policies (a bandit over arms, the features it sees, how it is
+ * rewarded).  Loaded once, at configuration time, from a YAML file; the
+ * format is described in docs/CATALOG.md.  Every string the catalog holds
+ * is NUL-terminated and lives in the caller's allocator.
+ */
+
+#ifndef _LLMOPT_CATALOG_H_INCLUDED_
+#define _LLMOPT_CATALOG_H_INCLUDED_
+
+
+#include "llmopt_core.h"
+#include "llmopt_request.h"
+#include "llmopt_features.h"
+#include "llmopt_bandit.h"
+
+
+#define LLMOPT_CATALOG_NAME_MAX    63     /* bytes of a model, policy, arm */
+#define LLMOPT_CATALOG_MAX_PARAMS  15     /* params of one arm */
+#define LLMOPT_CATALOG_MAX_DEPTH   32     /* nesting of YAML collections */
+#define LLMOPT_CATALOG_MAX_NODES   100000 /* YAML nodes, aliases expanded */
+
+
+typedef struct {
+    llmopt_str_t           name;
+    llmopt_str_t           value;            /* ${VAR} already expanded */
+} llmopt_header_t;
+
+
+typedef struct {
+    llmopt_str_t           name;             /* catalog key */
+    llmopt_str_t           upstream;         /* nginx upstream{} name */
+    llmopt_str_t           model;            /* provider's model id */
+    llmopt_str_t           model_json;       /* the same, as a JSON string */
+    llmopt_dialect_e       api;
+
+    double                 price_input;      /* USD per 1M tokens */
+    double                 price_output;
+    double                 price_cached_input;
+
+    uint64_t               context_window;   /* tokens, 0 = not stated */
+
+    llmopt_header_t       *headers;
+    unsigned               n_headers;
+
+    unsigned               line;
+    unsigned               column;
+} llmopt_model_t;
+
+
+typedef struct {
+    llmopt_str_t           name;
+    unsigned               model;            /* index into catalog models */
+    llmopt_kv_t           *params;           /* raw JSON values */
+    unsigned               n_params;
+    double                 weight;           /* static policies, default 1 */
+
+    unsigned               line;
+    unsigned               column;
+} llmopt_arm_t;
+
+
+/*
+ * How a response is scored.  The weights are normalised to sum to 1 when
+ * loaded; cost_ref and latency_ref are the scales of the cost and latency
+ * terms.
+ */
+
+typedef struct {
+    double                 quality;
+    double                 cost;
+    double                 latency;
+    double                 cost_ref;         /* USD per request */
+    double                 latency_ref;      /* ms */
+} llmopt_reward_conf_t;
+
+
+typedef struct {
+    llmopt_str_t           name;
+    llmopt_dialect_e       dialect;          /* api of every arm's model */
+    llmopt_bandit_conf_t   bandit;           /* n_arms and d are set */
+    llmopt_feature_spec_t  features;         /* finished: d is set */
+
+    llmopt_arm_t          *arms;
+    unsigned               n_arms;
+
+    llmopt_reward_conf_t   reward;
+    int                    fallback;         /* arm index, -1 = none */
+    uint64_t               feedback_wait_ms;
+
+    unsigned               line;
+    unsigned               column;
+} llmopt_policy_t;
+
+
+typedef struct {
+    llmopt_str_t           file;             /* as given to the loader */
+    uint64_t               version;          /* hash of the file's bytes */
+
+    llmopt_model_t        *models;
+    unsigned               n_models;
+    llmopt_policy_t       *policies;
+    unsigned               n_policies;
+} llmopt_catalog_t;
+
+
+/*
+ * Reads and loads the catalog file at path (see
+ * llmopt_catalog_load_string()).  A file that cannot be read is an error
+ * with line and column 0.
+ */
+int llmopt_catalog_load_file(llmopt_catalog_t *cat, const char *path,
+    const llmopt_alloc_t *alloc, llmopt_err_t *err);
+
+/*
+ * Parses and validates text[0 .. len - 1] as a catalog; name (the file
+ * name, any string) is copied into cat->file.  Every allocation goes
+ * through alloc; nothing is freed, the catalog lives as long as the
+ * allocator's owner.  Header values have ${VAR} expanded from the
+ * environment of the calling process.
+ *
+ * Returns LLMOPT_OK, or LLMOPT_ERROR with err->line and err->column (1-based,
+ * the offending YAML node) and err->msg (the message alone, no file name);
+ * cat is unusable then.
+ */
+int llmopt_catalog_load_string(llmopt_catalog_t *cat, const char *name,
+    const char *text, size_t len, const llmopt_alloc_t *alloc,
+    llmopt_err_t *err);
+
+/* The policy with that name, or NULL. */
+const llmopt_policy_t *llmopt_catalog_policy(const llmopt_catalog_t *cat,
+    const char *name, size_t len);
+
+/* The model with that catalog key (not the provider id), or NULL. */
+const llmopt_model_t *llmopt_catalog_model(const llmopt_catalog_t *cat,
+    const char *name, size_t len);
+
+/* The index of the arm with that name in policy, or -1. */
+int llmopt_policy_arm(const llmopt_policy_t *policy, const char *name,
+    size_t len);
+
+/*
+ * The cost in USD of a call that read input_tokens (of which cached_tokens
+ * were served from the provider's prompt cache) and wrote output_tokens.
+ */
+double llmopt_model_cost(const llmopt_model_t *model, uint64_t input_tokens,
+    uint64_t cached_tokens, uint64_t output_tokens);
+
+
+/*
+ * The loader's side of the catalog: src/llmopt_catalog_yaml.c turns YAML
+ * into this plain tree (it alone knows libyaml) and hands it to
+ * llmopt_catalog_build(), which validates it and fills the catalog.
+ */
+
+typedef enum {
+    LLMOPT_CATALOG_SCALAR = 0,
+    LLMOPT_CATALOG_MAP,
+    LLMOPT_CATALOG_SEQ
+} llmopt_catalog_node_e;
+
+
+typedef struct llmopt_catalog_node_s  llmopt_catalog_node_t;
+
+struct llmopt_catalog_node_s {
+    llmopt_catalog_node_e   type;
+    unsigned                line;            /* 1-based */
+    unsigned                column;
+    unsigned                plain;           /* unquoted scalar */
+    llmopt_str_t            scalar;          /* NUL-terminated */
+    unsigned                n;               /* seq items, map pairs */
+    llmopt_catalog_node_t **items;           /* seq: n, map: key, value... */
+};
+
+
+/*
+ * Validates the tree under root (a document of text[0 .. len - 1], named
+ * name) and fills cat.  Returns LLMOPT_OK or LLMOPT_ERROR as
+ * llmopt_catalog_load_string() does.
+ */
+int llmopt_catalog_build(llmopt_catalog_t *cat, const char *name,
+    const char *text, size_t len, const llmopt_catalog_node_t *root,
+    const llmopt_alloc_t *alloc, llmopt_err_t *err);
+
+
+#endif /* _LLMOPT_CATALOG_H_INCLUDED_ */
