@@ -142,19 +142,8 @@ ngx_http_llmopt_handler(ngx_http_request_t *r)
     ctx->policy = llcf->policy;
     ctx->status = NGX_DONE;
 
-    if (llcf->dialect >= 0) {
-        ctx->dialect = (llmopt_dialect_e) llcf->dialect;
-
-    } else if (r->uri.len >= sizeof("/messages") - 1
-               && ngx_strncmp(r->uri.data + r->uri.len
-                              - (sizeof("/messages") - 1),
-                              "/messages", sizeof("/messages") - 1) == 0)
-    {
-        ctx->dialect = LLMOPT_DIALECT_ANTHROPIC;
-
-    } else {
-        ctx->dialect = LLMOPT_DIALECT_OPENAI;
-    }
+    /* the arms of a policy all speak one API: the client must speak it */
+    ctx->dialect = ctx->policy->policy->dialect;
 
     ngx_http_llmopt_request_id(r, ctx);
 
@@ -214,8 +203,12 @@ ngx_http_llmopt_body_handler(ngx_http_request_t *r)
 
     rc = ngx_http_llmopt_route(r, ctx);
 
+    if (rc == NGX_DONE) {
+        /* an error response was sent and the request finalized */
+        return;
+    }
+
     if (rc != NGX_OK) {
-        /* a response was sent, or an internal error */
         ngx_http_finalize_request(r, rc);
         return;
     }
@@ -645,7 +638,9 @@ ngx_http_llmopt_set_headers(ngx_http_request_t *r, ngx_http_llmopt_arm_t *arm)
             }
 
             ngx_strlow(found->lowcase_key, kv[i].key.data, kv[i].key.len);
+#if (nginx_version >= 1023000)
             found->next = NULL;
+#endif
         }
 
         found->value = kv[i].value;
@@ -694,21 +689,20 @@ ngx_http_llmopt_reject(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     (void) ngx_atomic_fetch_add(&ctx->policy->stats->rejected[kind], 1);
 
     ctx->routed = 1;
+    ctx->rejected = 1;
 
     if (r->request_body == NULL) {
-        /* not read yet: answer now, the body is discarded */
+        /* not read yet: the body is discarded */
         if (ngx_http_discard_request_body(r) != NGX_OK) {
             r->keepalive = 0;
         }
-
-        rc = ngx_http_llmopt_send_error(r, ctx->dialect, status, type, code,
-                                        (u_char *) msg, ngx_strlen(msg));
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
     }
 
-    return ngx_http_llmopt_send_error(r, ctx->dialect, status, type, code,
-                                      (u_char *) msg, ngx_strlen(msg));
+    rc = ngx_http_llmopt_send_error(r, ctx->dialect, status, type, code,
+                                    (u_char *) msg, ngx_strlen(msg));
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
 }
 
 

@@ -71,6 +71,13 @@ static ngx_command_t  ngx_http_llmopt_commands[] = {
       0,
       NULL },
 
+    { ngx_string("llmopt_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_llmopt_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("llmopt_tenant_key"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_set_complex_value_slot,
@@ -162,10 +169,49 @@ ngx_http_llmopt_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_llmopt_main_conf_t *lmcf = conf;
 
-    if (lmcf->loaded && lmcf->shm_zone == NULL) {
+    ngx_uint_t                      i, j;
+    llmopt_model_t                 *model;
+    ngx_http_upstream_srv_conf_t  **uscfp;
+    ngx_http_upstream_main_conf_t  *umcf;
+
+    if (!lmcf->loaded) {
+        return NGX_CONF_OK;
+    }
+
+    if (lmcf->shm_zone == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"llmopt_catalog\" requires \"llmopt_zone\"");
         return NGX_CONF_ERROR;
+    }
+
+    /* every upstream of the catalog should be an upstream{} block */
+
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
+    uscfp = umcf->upstreams.elts;
+
+    for (i = 0; i < lmcf->catalog.n_models; i++) {
+        model = &lmcf->catalog.models[i];
+
+        for (j = 0; j < umcf->upstreams.nelts; j++) {
+            if (uscfp[j]->host.len == model->upstream.len
+                && ngx_strncasecmp(uscfp[j]->host.data,
+                                   (u_char *) model->upstream.data,
+                                   model->upstream.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (j == umcf->upstreams.nelts) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "llmopt_catalog \"%V\":%ui:%ui: upstream "
+                               "\"%s\" of model \"%s\" is not an "
+                               "upstream{} block; proxy_pass will need a "
+                               "resolver to reach it",
+                               &lmcf->catalog_file, (ngx_uint_t) model->line,
+                               (ngx_uint_t) model->column,
+                               model->upstream.data, model->name.data);
+        }
     }
 
     return NGX_CONF_OK;
@@ -236,6 +282,19 @@ ngx_http_llmopt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                       "catalog \"%V\") in %V:%ui", &conf->policy_name,
                       &lmcf->catalog_file, conf->route_file,
                       conf->route_line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->dialect >= 0
+        && conf->dialect != (ngx_int_t) conf->policy->policy->dialect)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "llmopt_route: policy \"%V\" speaks the %s API, "
+                      "not the one of \"dialect=\" in %V:%ui",
+                      &conf->policy_name,
+                      conf->policy->policy->dialect == LLMOPT_DIALECT_ANTHROPIC
+                      ? "anthropic" : "openai",
+                      conf->route_file, conf->route_line);
         return NGX_CONF_ERROR;
     }
 

@@ -159,6 +159,7 @@ typedef struct {
     unsigned                      fallback:1;
     unsigned                      explore:1;
     unsigned                      stream:1;
+    unsigned                      rejected:1;
 
     llmopt_dialect_e              dialect;
     ngx_http_llmopt_policy_rt_t  *policy;
@@ -180,6 +181,8 @@ ngx_http_llmopt_ctx_t *ngx_http_llmopt_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_llmopt_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_llmopt_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data);
+char *ngx_http_llmopt_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_http_llmopt_send_error(ngx_http_request_t *r,
     llmopt_dialect_e dialect, ngx_uint_t status, const char *type,
     const char *code, u_char *msg, size_t len);

@@ -112,7 +112,7 @@ ngx_http_llmopt_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     ctx = ngx_http_llmopt_get_ctx(r);
 
-    if (ctx == NULL || !ctx->routed) {
+    if (ctx == NULL || !ctx->routed || ctx->rejected) {
         v->not_found = 1;
         return NGX_OK;
     }

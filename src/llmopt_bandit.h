@@ -47,7 +47,8 @@ typedef struct {
 
 typedef struct {
     unsigned            arm;
-    double              propensity;     /* P(arm chosen | x), (0, 1] */
+    double              propensity;     /* P(arm chosen | x); 0 = not
+                                           computed (lin_ts, thompson) */
     double              score;          /* the arm's index value */
     unsigned            explore;        /* 1 if not the greedy arm */
 } llmopt_choice_t;
@@ -78,6 +79,22 @@ int llmopt_bandit_select(const llmopt_bandit_conf_t *conf, const void *block,
 /* Learns reward in [0, 1] for arm at context x.  Single writer only. */
 void llmopt_bandit_update(const llmopt_bandit_conf_t *conf, void *block,
     unsigned arm, const double *x, double reward);
+
+/*
+ * Recomputes the derived fields (A^-1, theta, Cholesky factor) from the
+ * additive ones, e.g. after a restore.
+ */
+void llmopt_bandit_rebuild(const llmopt_bandit_conf_t *conf, void *block);
+
+/*
+ * Adds the additive statistics of src (same conf) into dst, counting the
+ * ridge prior once, and rebuilds dst.
+ */
+void llmopt_bandit_merge(const llmopt_bandit_conf_t *conf, void *dst,
+    const void *src);
+
+/* Updates the block has received in all. */
+uint64_t llmopt_bandit_updates(const void *block);
 
 /* Number of updates an arm has received, and its mean reward. */
 uint64_t llmopt_bandit_arm_count(const llmopt_bandit_conf_t *conf,

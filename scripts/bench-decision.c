@@ -1,0 +1,359 @@
+/*
+ * Copyright (C) llmopt authors
+ *
+ * bench-decision: the time of the decision path of the core -- parse,
+ * features, choice, rewrite -- for bodies of 2 KB and 100 KB made from real
+ * RouterBench prompts, 8 arms, d = 16, LinUCB.  Links src/ only.
+ *
+ *   build/bench-decision [routerbench-dir]
+ *
+ * Prints the median and p99 of single decisions, each timed alone with
+ * CLOCK_MONOTONIC, and the ratio of each figure to the budget of DESIGN.md.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "llmopt_core.h"
+#include "llmopt_request.h"
+#include "llmopt_features.h"
+#include "llmopt_bandit.h"
+#include "llmopt_rng.h"
+
+
+#define BENCH_ARMS     8
+#define BENCH_ROUNDS   20000
+#define BENCH_TOKS     65536
+
+
+static size_t bench_prompts(const char *dir, char *buf, size_t size);
+static size_t bench_body(const char *text, size_t text_len, size_t target,
+    char *out, size_t size);
+static int bench_run(const char *label, const char *body, size_t len,
+    double budget_median, double budget_p99);
+static int bench_cmp(const void *a, const void *b);
+static double bench_now(void);
+
+
+static llmopt_json_tok_t     bench_toks[BENCH_TOKS];
+static double                bench_ns[BENCH_ROUNDS];
+static llmopt_bandit_conf_t  bench_conf;
+static llmopt_feature_spec_t bench_spec;
+static unsigned char        *bench_block;
+static unsigned char         bench_out[256 * 1024];
+
+
+int
+main(int argc, char **argv)
+{
+    int           rc;
+    char         *text, *body;
+    size_t        text_len, len;
+    unsigned      i, a;
+    double        x[LLMOPT_FEATURE_MAX_DIM];
+    llmopt_err_t  err;
+    llmopt_rng_t  rng;
+    const char   *dir;
+
+    dir = argc > 1 ? argv[1] : "../shared/data/routerbench";
+
+    text = malloc(4 * 1024 * 1024);
+    body = malloc(512 * 1024);
+
+    if (text == NULL || body == NULL) {
+        return 2;
+    }
+
+    text_len = bench_prompts(dir, text, 4 * 1024 * 1024);
+    if (text_len < 200 * 1024) {
+        fprintf(stderr, "bench-decision: could not read prompts from %s\n",
+                dir);
+        return 2;
+    }
+
+    /* d = 16: 11 dims of request features + 5 word buckets */
+
+    memset(&bench_spec, 0, sizeof(bench_spec));
+    bench_spec.ids[bench_spec.n++] = LLMOPT_FEAT_BIAS;
+    bench_spec.ids[bench_spec.n++] = LLMOPT_FEAT_INPUT_TOKENS;
+    bench_spec.ids[bench_spec.n++] = LLMOPT_FEAT_MESSAGES;
+    bench_spec.ids[bench_spec.n++] = LLMOPT_FEAT_SYSTEM_LEN;
+    bench_spec.ids[bench_spec.n++] = LLMOPT_FEAT_HAS_CODE;
+    bench_spec.ids[bench_spec.n++] = LLMOPT_FEAT_HAS_TOOLS;
+    bench_spec.ids[bench_spec.n++] = LLMOPT_FEAT_JSON_FORMAT;
+    bench_spec.ids[bench_spec.n++] = LLMOPT_FEAT_MAX_TOKENS;
+    bench_spec.ids[bench_spec.n++] = LLMOPT_FEAT_STREAM;
+    bench_spec.ids[bench_spec.n++] = LLMOPT_FEAT_HOUR;
+    bench_spec.ids[bench_spec.n++] = LLMOPT_FEAT_WORDS;
+    bench_spec.word_buckets = 5;
+
+    if (llmopt_feature_spec_finish(&bench_spec, &err) != LLMOPT_OK
+        || bench_spec.d != 16)
+    {
+        fprintf(stderr, "bench-decision: feature spec: d=%u %s\n",
+                bench_spec.d, err.msg);
+        return 2;
+    }
+
+    llmopt_bandit_conf_defaults(&bench_conf);
+    bench_conf.algorithm = LLMOPT_ALG_LINUCB;
+    bench_conf.n_arms = BENCH_ARMS;
+    bench_conf.d = bench_spec.d;
+
+    bench_block = malloc(llmopt_bandit_size(&bench_conf));
+    if (bench_block == NULL) {
+        return 2;
+    }
+
+    llmopt_bandit_init(&bench_conf, bench_block);
+
+    /* a trained model: selection then costs what it costs in production */
+
+    llmopt_rng_seed(&rng, 7);
+
+    for (i = 0; i < 2000; i++) {
+        for (a = 0; a < bench_spec.d; a++) {
+            x[a] = llmopt_rng_uniform(&rng);
+        }
+
+        a = (unsigned) (llmopt_rng_next(&rng) % BENCH_ARMS);
+        llmopt_bandit_update(&bench_conf, bench_block, a, x,
+                             llmopt_rng_uniform(&rng));
+    }
+
+    printf("bench-decision: parse + features + select + rewrite, "
+           "linucb, %d arms, d = %u, %d rounds each\n",
+           BENCH_ARMS, bench_spec.d, BENCH_ROUNDS);
+
+    rc = 0;
+
+    len = bench_body(text, text_len, 2 * 1024, body, 512 * 1024);
+    rc |= bench_run("2 KB", body, len, 5000, 20000);
+
+    len = bench_body(text, text_len, 100 * 1024, body, 512 * 1024);
+    rc |= bench_run("100 KB", body, len, 100000, 0);
+
+    return rc;
+}
+
+
+/*
+ * Concatenates the prompt column of the RouterBench CSVs: enough text to
+ * make bodies of real prompts.  The CSV has quoted fields with "" escapes.
+ */
+
+static size_t
+bench_prompts(const char *dir, char *buf, size_t size)
+{
+    int          c, quoted, field;
+    char         path[1024];
+    FILE        *f;
+    size_t       n;
+    const char  *names[] = { "mbpp_test.csv", "arc_challenge_test.csv",
+                             "winograde_test.csv" };
+    unsigned     i;
+
+    n = 0;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+
+        f = fopen(path, "r");
+        if (f == NULL) {
+            continue;
+        }
+
+        quoted = 0;
+        field = 0;
+
+        while ((c = getc(f)) != EOF && n + 2 < size) {
+            if (quoted) {
+                if (c == '"') {
+                    c = getc(f);
+                    if (c != '"') {
+                        quoted = 0;
+                        ungetc(c, f);
+                        continue;
+                    }
+                }
+
+            } else if (c == '"') {
+                quoted = 1;
+                continue;
+
+            } else if (c == ',') {
+                if (field == 2) {
+                    buf[n++] = ' ';
+                }
+
+                field++;
+                continue;
+
+            } else if (c == '\n') {
+                field = 0;
+                continue;
+            }
+
+            if (field == 2) {
+                buf[n++] = (char) c;
+            }
+        }
+
+        fclose(f);
+    }
+
+    return n;
+}
+
+
+/* An OpenAI chat body of about target bytes, the prompt JSON-escaped. */
+
+static size_t
+bench_body(const char *text, size_t text_len, size_t target, char *out,
+    size_t size)
+{
+    size_t       n, i;
+    const char  *head, *tail;
+
+    head = "{\"model\":\"auto\",\"messages\":[{\"role\":\"system\",\"content\":"
+           "\"You are a helpful assistant.\"},{\"role\":\"user\","
+           "\"content\":\"";
+    tail = "\"}],\"temperature\":0.7,\"max_tokens\":512,\"stream\":false}";
+
+    n = strlen(head);
+    memcpy(out, head, n);
+
+    for (i = 0; i < text_len && n + strlen(tail) + 8 < target
+                && n + 8 < size; i++)
+    {
+        unsigned char  c = (unsigned char) text[i];
+
+        if (c == '"' || c == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char) c;
+
+        } else if (c == '\n') {
+            out[n++] = '\\';
+            out[n++] = 'n';
+
+        } else if (c < 0x20) {
+            out[n++] = ' ';
+
+        } else {
+            out[n++] = (char) c;
+        }
+    }
+
+    memcpy(out + n, tail, strlen(tail));
+    n += strlen(tail);
+
+    return n;
+}
+
+
+static int
+bench_run(const char *label, const char *body, size_t len,
+    double budget_median, double budget_p99)
+{
+    int                   rc;
+    double                t0, median, p99;
+    unsigned              i;
+    llmopt_err_t          err;
+    llmopt_rng_t          rng;
+    llmopt_kv_t           set[3];
+    llmopt_choice_t       choice;
+    llmopt_request_t      req;
+    llmopt_feature_ctx_t  fctx;
+    double                x[LLMOPT_FEATURE_MAX_DIM];
+    size_t                out_len;
+
+    set[0].key.data = "model";
+    set[0].key.len = 5;
+    set[0].json.data = "\"gpt-4o-mini\"";
+    set[0].json.len = 13;
+    set[1].key.data = "temperature";
+    set[1].key.len = 11;
+    set[1].json.data = "0.2";
+    set[1].json.len = 3;
+    set[2].key.data = "max_tokens";
+    set[2].key.len = 10;
+    set[2].json.data = "256";
+    set[2].json.len = 3;
+
+    fctx.hour = 13.5;
+    fctx.tenant = "acme";
+    fctx.tenant_len = 4;
+
+    llmopt_rng_seed(&rng, 1);
+    out_len = 0;
+
+    for (i = 0; i < BENCH_ROUNDS; i++) {
+        t0 = bench_now();
+
+        rc = llmopt_request_parse(&req, LLMOPT_DIALECT_OPENAI,
+                                  (const unsigned char *) body, len,
+                                  bench_toks, BENCH_TOKS, 64, &err);
+        if (rc != LLMOPT_OK) {
+            fprintf(stderr, "bench-decision: parse failed: %s\n", err.msg);
+            return 1;
+        }
+
+        llmopt_features_build(&bench_spec, &req, &fctx, x);
+
+        if (llmopt_bandit_select(&bench_conf, bench_block, x, NULL, &rng,
+                                 &choice)
+            != LLMOPT_OK)
+        {
+            fprintf(stderr, "bench-decision: select failed\n");
+            return 1;
+        }
+
+        out_len = llmopt_request_rewrite(&req, set, 3, bench_out);
+
+        bench_ns[i] = bench_now() - t0;
+    }
+
+    if (out_len == 0 || out_len > sizeof(bench_out)) {
+        return 1;
+    }
+
+    qsort(bench_ns, BENCH_ROUNDS, sizeof(double), bench_cmp);
+
+    median = bench_ns[BENCH_ROUNDS / 2];
+    p99 = bench_ns[BENCH_ROUNDS * 99 / 100];
+
+    printf("  %-7s body %6zu B  median %8.2f us  p99 %8.2f us", label, len,
+           median / 1000, p99 / 1000);
+
+    printf("   median/budget %.2f", median / budget_median);
+
+    if (budget_p99 > 0) {
+        printf("  p99/budget %.2f", p99 / budget_p99);
+    }
+
+    printf("\n");
+
+    return 0;
+}
+
+
+static int
+bench_cmp(const void *a, const void *b)
+{
+    double  x = *(const double *) a, y = *(const double *) b;
+
+    return (x > y) - (x < y);
+}
+
+
+static double
+bench_now(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (double) ts.tv_sec * 1e9 + (double) ts.tv_nsec;
+}
