@@ -51,7 +51,7 @@ static ngx_conf_num_bounds_t  ngx_http_llmopt_depth_bounds = {
 static ngx_command_t  ngx_http_llmopt_commands[] = {
 
     { ngx_string("llmopt_zone"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_llmopt_zone,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,

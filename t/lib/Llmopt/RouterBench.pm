@@ -1,0 +1,122 @@
+package Llmopt::RouterBench;
+
+# Reads prompts from the RouterBench CSVs in ../shared/data/routerbench
+# (read in place, never copied).  Core Perl only.
+
+use strict;
+use warnings;
+use FindBin;
+use File::Spec;
+
+our $DIR = $ENV{LLMOPT_ROUTERBENCH}
+           // File::Spec->catdir($FindBin::Bin, '..', '..', 'shared', 'data',
+                                'routerbench');
+
+# Splits a CSV text into rows of fields: quoted fields with "" escapes and
+# embedded newlines.
+
+sub parse_csv {
+    my ($text) = @_;
+    my (@rows, @row, $field);
+    my $i = 0;
+    my $n = length $text;
+
+    $field = '';
+
+    while ($i < $n) {
+        my $c = substr($text, $i, 1);
+
+        if ($c eq '"') {
+            $i++;
+            while ($i < $n) {
+                my $d = substr($text, $i, 1);
+                if ($d eq '"') {
+                    if (substr($text, $i + 1, 1) eq '"') {
+                        $field .= '"';
+                        $i += 2;
+                        next;
+                    }
+                    $i++;
+                    last;
+                }
+                $field .= $d;
+                $i++;
+            }
+            next;
+        }
+
+        if ($c eq ',') {
+            push @row, $field;
+            $field = '';
+        } elsif ($c eq "\n") {
+            push @row, $field;
+            push @rows, [@row];
+            @row = ();
+            $field = '';
+        } elsif ($c ne "\r") {
+            $field .= $c;
+        }
+
+        $i++;
+    }
+
+    if (@row || length $field) {
+        push @row, $field;
+        push @rows, [@row];
+    }
+
+    return \@rows;
+}
+
+# Returns up to $count prompt texts taken round-robin from the three test
+# sets.  The prompt column is a Python list literal of strings: its first
+# string is taken, with \n, \' and \\ undone.
+
+sub prompts {
+    my ($count) = @_;
+    my @sets;
+
+    for my $name (qw(mbpp_test.csv arc_challenge_test.csv
+                     winograde_test.csv))
+    {
+        my $path = File::Spec->catfile($DIR, $name);
+        open(my $fh, '<:raw', $path) or die "routerbench: $path: $!";
+        local $/;
+        my $rows = parse_csv(<$fh>);
+        close($fh);
+
+        my $head = shift @$rows;
+        my ($col) = grep { $head->[$_] eq 'prompt' } 0 .. $#$head;
+        die "routerbench: $path: no prompt column" unless defined $col;
+
+        push @sets, [ map { unquote($_->[$col]) }
+                      grep { defined $_->[$col] && length $_->[$col] }
+                      @$rows ];
+    }
+
+    my @out;
+    my $k = 0;
+
+    while (@out < $count) {
+        my $set = $sets[$k % @sets];
+        my $p = $set->[int($k / @sets)];
+        last unless defined $p;
+        push @out, $p;
+        $k++;
+    }
+
+    return @out;
+}
+
+sub unquote {
+    my ($s) = @_;
+
+    if ($s =~ /^\[\s*(['"])(.*)\1\s*\]\s*$/s) {
+        $s = $2;
+        $s =~ s/\\(n|t|'|"|\\)/$1 eq 'n' ? "\n" : $1 eq 't' ? "\t" : $1/ge;
+    }
+
+    return $s;
+}
+
+1;
