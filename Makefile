@@ -1,7 +1,8 @@
 # llmopt: build the dynamic module and the core, run the tests.
 #
 #   make              build objs/ngx_http_llmopt_module.so
-#   make test         unit + integration tests through prove
+#   make test         scripts/setup, then unit + integration tests (prove)
+#   make check        the tests alone
 #   make unit         C unit tests only
 #   make bench        decision-path benchmark
 #   NGINX_SRC=/path   build against an upstream nginx source tree
@@ -24,7 +25,7 @@ UNIT_BINS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 GLUE_SRCS  := $(wildcard ngx_llmopt_module/*.c ngx_llmopt_module/*.h)
 MODULE     := $(NGX_BUILD)/objs/ngx_http_llmopt_module.so
 
-.PHONY: all module core unit test itest bench clean setup check-layers
+.PHONY: all module core unit test check itest bench clean setup check-layers
 
 all: module
 
@@ -74,7 +75,12 @@ check-layers:
 	    | grep -v 'src/llmopt_catalog_yaml.c' \
 	    || { echo "only src/llmopt_catalog_yaml.c may include yaml.h"; exit 1; }
 
-test: module $(UNIT_BINS) check-layers
+# "make test" works on a fresh machine: it installs what is missing first
+test:
+	scripts/setup
+	$(MAKE) check
+
+check: module $(UNIT_BINS) check-layers
 	LLMOPT_MODULE=$(CURDIR)/$(MODULE) prove -j$(PROVE_JOBS) $(UNIT_BINS) t/*.t
 
 itest: module
