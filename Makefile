@@ -38,11 +38,14 @@ $(shell mkdir -p $(BUILD); \
     cmp -s $(SRC_LIST).new $(SRC_LIST) || mv $(SRC_LIST).new $(SRC_LIST); \
     rm -f $(SRC_LIST).new)
 
-$(NGX_BUILD)/.configured: config $(NGINX_SRC)/configure $(SRC_LIST)
+# a release tarball has ./configure, a git checkout auto/configure
+CONFIGURE  := $(if $(wildcard $(NGINX_SRC)/configure),./configure,auto/configure)
+
+$(NGX_BUILD)/.configured: config $(NGINX_SRC)/src/core/nginx.h $(SRC_LIST)
 	rm -rf $(NGX_BUILD)
 	mkdir -p $(NGX_BUILD)
 	cp -a $(NGINX_SRC)/. $(NGX_BUILD)/
-	cd $(NGX_BUILD) && ./configure --with-compat \
+	cd $(NGX_BUILD) && $(CONFIGURE) --with-compat \
 	    --with-cc-opt='-O2 -g -Werror' \
 	    --add-dynamic-module=$(CURDIR) >configure.log 2>&1 \
 	    || { tail -30 configure.log; exit 1; }
