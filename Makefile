@@ -16,6 +16,8 @@ CORE_CFLAGS = $(CFLAGS) -std=gnu99 -Wall -Wextra -Werror -Wno-unused-parameter \
               -Isrc -It/unit
 LDLIBS_CORE = -lyaml -lm
 PROVE_JOBS ?= 2
+NGX_CC_OPT ?= -O2 -g
+NGX_LD_OPT ?=
 
 CORE_SRCS  := $(wildcard src/*.c)
 CORE_HDRS  := $(wildcard src/*.h)
@@ -25,7 +27,8 @@ UNIT_BINS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 GLUE_SRCS  := $(wildcard ngx_llmopt_module/*.c ngx_llmopt_module/*.h)
 MODULE     := $(NGX_BUILD)/objs/ngx_http_llmopt_module.so
 
-.PHONY: all module core unit test check itest bench clean setup check-layers
+.PHONY: all module core unit test check itest bench clean setup check-layers \
+        sanitize
 
 all: module
 
@@ -46,7 +49,8 @@ $(NGX_BUILD)/.configured: config $(NGINX_SRC)/src/core/nginx.h $(SRC_LIST)
 	mkdir -p $(NGX_BUILD)
 	cp -a $(NGINX_SRC)/. $(NGX_BUILD)/
 	cd $(NGX_BUILD) && $(CONFIGURE) --with-compat \
-	    --with-cc-opt='-O2 -g -Werror' \
+	    --with-cc-opt='$(NGX_CC_OPT) -Werror' \
+	    $(if $(NGX_LD_OPT),--with-ld-opt='$(NGX_LD_OPT)') \
 	    --add-dynamic-module=$(CURDIR) >configure.log 2>&1 \
 	    || { tail -30 configure.log; exit 1; }
 	touch $@
@@ -94,6 +98,33 @@ $(BUILD)/bench-decision: scripts/bench-decision.c $(BUILD)/libllmopt.a
 
 bench: $(BUILD)/bench-decision
 	$(BUILD)/bench-decision
+
+# The whole suite with AddressSanitizer and UBSan: the core and its unit
+# tests built with them, the module too, loaded into the stock nginx with
+# the sanitizer runtimes preloaded.  Any report fails the run.
+SAN_FLAGS  = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+             -fno-sanitize-recover=undefined
+SAN_PRELOAD = $(shell $(CC) -print-file-name=libasan.so) \
+              $(shell $(CC) -print-file-name=libubsan.so)
+
+sanitize:
+	scripts/setup
+	$(MAKE) BUILD=build/sanitize CFLAGS='$(SAN_FLAGS)' \
+	    NGX_CC_OPT='$(SAN_FLAGS)' NGX_LD_OPT='-fsanitize=address,undefined' \
+	    module build/sanitize/libllmopt.a
+	$(MAKE) BUILD=build/sanitize CFLAGS='$(SAN_FLAGS)' \
+	    LDLIBS_CORE='-lyaml -lm -fsanitize=address,undefined' \
+	    $(patsubst $(BUILD)/%,build/sanitize/%,$(UNIT_BINS))
+	ASAN_OPTIONS=detect_leaks=1 prove -j$(PROVE_JOBS) \
+	    $(patsubst $(BUILD)/%,build/sanitize/%,$(UNIT_BINS))
+	ASAN_OPTIONS=detect_leaks=0:log_path=$(CURDIR)/build/sanitize/asan \
+	    UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/build/sanitize/ubsan \
+	    LLMOPT_NGINX_PRELOAD='$(SAN_PRELOAD)' \
+	    LLMOPT_MODULE=$(CURDIR)/build/sanitize/nginx/objs/ngx_http_llmopt_module.so \
+	    prove -j$(PROVE_JOBS) t/*.t
+	@if ls build/sanitize/asan.* build/sanitize/ubsan.* >/dev/null 2>&1; then \
+	    cat build/sanitize/asan.* build/sanitize/ubsan.* 2>/dev/null | head -50; \
+	    echo "sanitizer reports above"; exit 1; fi
 
 setup:
 	scripts/setup

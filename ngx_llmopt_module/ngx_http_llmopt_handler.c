@@ -327,7 +327,11 @@ ngx_http_llmopt_body(ngx_http_request_t *r, u_char **body, size_t *len)
         b = cl->buf;
 
         if (!b->in_file) {
-            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            /* a chunked body ends with an empty buffer */
+            if (b->last != b->pos) {
+                p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            }
+
             continue;
         }
 

@@ -177,6 +177,15 @@ sub write_conf {
     return $self->write_file('conf/nginx.conf', $text);
 }
 
+# LLMOPT_NGINX_PRELOAD (make sanitize) is preloaded into nginx alone.
+
+sub nginx_env {
+    my %env = %ENV;
+    $env{LD_PRELOAD} = $ENV{LLMOPT_NGINX_PRELOAD}
+        if $ENV{LLMOPT_NGINX_PRELOAD};
+    return %env;
+}
+
 sub nginx_args {
     my ($self, $errlog) = @_;
     return ($NGINX, '-p', "$self->{prefix}/", '-c',
@@ -190,6 +199,7 @@ sub nginx_t {
     my ($self) = @_;
     my @cmd = $self->nginx_args("$self->{prefix}/logs/nginx-t.log");
     my $cmd = join(' ', map { quotemeta } @cmd, '-t') . ' 2>&1';
+    local %ENV = nginx_env();
     my $out = `$cmd`;
     return ($? >> 8, $out);
 }
@@ -200,6 +210,7 @@ sub start {
     my ($self) = @_;
 
     my @cmd = $self->nginx_args("$self->{prefix}/logs/error.log");
+    local %ENV = nginx_env();
 
     if ($self->{master} == 0 || $self->{conf_text} =~ /^\s*daemon\s+off/m) {
         # runs in the foreground: fork it
