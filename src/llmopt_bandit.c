@@ -564,7 +564,9 @@ llmopt_bandit_derive(const llmopt_bandit_conf_t *conf,
         rec->theta[i] = llmopt_dot(&rec->a_inv[i * d], rec->b, d);
     }
 
-    if (llmopt_cholesky(rec->a_inv, rec->l, d) != LLMOPT_OK) {
+    if (conf->algorithm == LLMOPT_ALG_LIN_TS
+        && llmopt_cholesky(rec->a_inv, rec->l, d) != LLMOPT_OK)
+    {
         memset(rec->l, 0, (size_t) d * d * sizeof(double));
     }
 }
