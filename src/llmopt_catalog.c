@@ -50,6 +50,8 @@ typedef struct {
 } llmopt_catalog_buf_t;
 
 
+static int llmopt_catalog_named_map(llmopt_catalog_ctx_t *ctx,
+    const llmopt_catalog_field_t *f, const char *item);
 static int llmopt_catalog_fail(llmopt_catalog_ctx_t *ctx,
     const llmopt_node_t *node, const char *fmt, ...)
 #ifdef __GNUC__
@@ -423,6 +425,38 @@ llmopt_model_cost(const llmopt_model_t *model, uint64_t input_tokens,
 }
 
 
+/*
+ * The top-level "models" and "policies": a non-empty mapping of unique
+ * names; "item" is "model" or "policy".
+ */
+
+static int
+llmopt_catalog_named_map(llmopt_catalog_ctx_t *ctx,
+    const llmopt_catalog_field_t *f, const char *item)
+{
+    const char           *items;
+    const llmopt_node_t  *map;
+
+    map = f->value;
+    items = (item[0] == 'm') ? "models" : "policies";
+
+    if (llmopt_catalog_is_null(map)
+        || (map->type == LLMOPT_CATALOG_MAP && map->n == 0))
+    {
+        return llmopt_catalog_fail(ctx, f->key, "\"%s\" is empty: the "
+                                   "catalog needs at least one %s", items,
+                                   item);
+    }
+
+    if (map->type != LLMOPT_CATALOG_MAP) {
+        return llmopt_catalog_fail(ctx, map, "\"%s\" must be a mapping "
+                                   "of %s names to %s", items, item, items);
+    }
+
+    return llmopt_catalog_unique(ctx, map, item, NULL, 0);
+}
+
+
 static int
 llmopt_catalog_models(llmopt_catalog_ctx_t *ctx,
     const llmopt_catalog_field_t *f)
@@ -432,19 +466,7 @@ llmopt_catalog_models(llmopt_catalog_ctx_t *ctx,
 
     map = f->value;
 
-    if (llmopt_catalog_is_null(map)
-        || (map->type == LLMOPT_CATALOG_MAP && map->n == 0))
-    {
-        return llmopt_catalog_fail(ctx, f->key, "\"models\" is empty: the "
-                                   "catalog needs at least one model");
-    }
-
-    if (map->type != LLMOPT_CATALOG_MAP) {
-        return llmopt_catalog_fail(ctx, map, "\"models\" must be a mapping "
-                                   "of model names to models");
-    }
-
-    if (llmopt_catalog_unique(ctx, map, "model", NULL, 0) != LLMOPT_OK) {
+    if (llmopt_catalog_named_map(ctx, f, "model") != LLMOPT_OK) {
         return LLMOPT_ERROR;
     }
 
@@ -832,19 +854,7 @@ llmopt_catalog_policies(llmopt_catalog_ctx_t *ctx,
 
     map = f->value;
 
-    if (llmopt_catalog_is_null(map)
-        || (map->type == LLMOPT_CATALOG_MAP && map->n == 0))
-    {
-        return llmopt_catalog_fail(ctx, f->key, "\"policies\" is empty: the "
-                                   "catalog needs at least one policy");
-    }
-
-    if (map->type != LLMOPT_CATALOG_MAP) {
-        return llmopt_catalog_fail(ctx, map, "\"policies\" must be a mapping "
-                                   "of policy names to policies");
-    }
-
-    if (llmopt_catalog_unique(ctx, map, "policy", NULL, 0) != LLMOPT_OK) {
+    if (llmopt_catalog_named_map(ctx, f, "policy") != LLMOPT_OK) {
         return LLMOPT_ERROR;
     }
 
