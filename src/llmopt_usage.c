@@ -1,0 +1,1300 @@
+/*
+ * Copyright (C) llmopt authors
+ */
+
+
+#include <string.h>
+
+#include "llmopt_usage.h"
+
+
+/* JSON scanner states */
+#define LLMOPT_USAGE_J_VALUE          0   /* a value must come */
+#define LLMOPT_USAGE_J_VALUE_OR_END   1   /* after '[' */
+#define LLMOPT_USAGE_J_KEY            2   /* after ',' in an object */
+#define LLMOPT_USAGE_J_KEY_OR_END     3   /* after '{' */
+#define LLMOPT_USAGE_J_COLON          4   /* after a key */
+#define LLMOPT_USAGE_J_NEXT           5   /* after a value in a container */
+#define LLMOPT_USAGE_J_DONE           6   /* the root is closed */
+#define LLMOPT_USAGE_J_ERROR          7   /* malformed: the rest is ignored */
+#define LLMOPT_USAGE_J_STRING         8
+#define LLMOPT_USAGE_J_ESCAPE         9   /* after a backslash */
+#define LLMOPT_USAGE_J_UNICODE        10  /* in the hex digits of \u */
+#define LLMOPT_USAGE_J_NUMBER         11
+#define LLMOPT_USAGE_J_LITERAL        12  /* true, false, null, [DONE] */
+
+/* event stream line states */
+#define LLMOPT_USAGE_L_START          0   /* at the start of a line */
+#define LLMOPT_USAGE_L_FIELD          1   /* in a field name */
+#define LLMOPT_USAGE_L_DATA_SPACE     2   /* right after "data:" */
+#define LLMOPT_USAGE_L_DATA           3   /* in the value of a data line */
+#define LLMOPT_USAGE_L_IGNORE         4   /* in a line of no interest */
+#define LLMOPT_USAGE_L_CR             5   /* after a line's CR */
+#define LLMOPT_USAGE_L_BLANK_CR       6   /* after the CR of a blank line */
+
+/*
+ * What a value means, from where it is: the roles of containers and the
+ * fields of scalars.  The four token fields come first, in the order of
+ * llmopt_usage_scan_t.fields.
+ */
+#define LLMOPT_USAGE_M_INPUT          0
+#define LLMOPT_USAGE_M_OUTPUT         1
+#define LLMOPT_USAGE_M_CACHED         2
+#define LLMOPT_USAGE_M_CACHE_WRITE    3
+#define LLMOPT_USAGE_M_NONE           4
+#define LLMOPT_USAGE_M_ROOT           5
+#define LLMOPT_USAGE_M_USAGE          6   /* usage, message.usage */
+#define LLMOPT_USAGE_M_DETAILS        7   /* usage.prompt_tokens_details */
+#define LLMOPT_USAGE_M_CHOICES        8   /* choices */
+#define LLMOPT_USAGE_M_CHOICE         9   /* choices[0] */
+#define LLMOPT_USAGE_M_CHOICE_OTHER   10  /* choices[1...] */
+#define LLMOPT_USAGE_M_DELTA          11  /* choices[i].delta */
+#define LLMOPT_USAGE_M_TOOL_CALLS     12  /* choices[i].delta.tool_calls */
+#define LLMOPT_USAGE_M_MESSAGE        13  /* Anthropic message */
+#define LLMOPT_USAGE_M_ADELTA         14  /* Anthropic delta */
+#define LLMOPT_USAGE_M_ERROR          15  /* error */
+#define LLMOPT_USAGE_M_INDEX          16  /* choices[0].index */
+#define LLMOPT_USAGE_M_FINISH         17  /* choices[0].finish_reason */
+#define LLMOPT_USAGE_M_STOP_REASON    18  /* Anthropic stop_reason */
+#define LLMOPT_USAGE_M_CONTENT        19  /* a delta's text */
+#define LLMOPT_USAGE_M_TYPE           20  /* Anthropic type */
+
+#define LLMOPT_USAGE_OPENAI           1
+#define LLMOPT_USAGE_ANTHROPIC        2
+#define LLMOPT_USAGE_BOTH             3
+
+#define LLMOPT_USAGE_MAX_DIGITS       18
+
+#define llmopt_usage_is_object(s, d)                                         \
+    (((s)->kinds[((d) - 1) / 64] >> (((d) - 1) % 64)) & 1)
+
+
+typedef struct {
+    uint8_t            role;
+    uint8_t            meaning;
+    uint8_t            dialects;
+    uint8_t            len;
+    const char        *key;
+} llmopt_usage_key_t;
+
+
+typedef struct {
+    uint8_t            len;
+    uint8_t            finish;
+    const char        *reason;
+} llmopt_usage_reason_t;
+
+
+static void llmopt_usage_json(llmopt_usage_t *u, const unsigned char *p,
+    size_t len, uint64_t pos);
+static void llmopt_usage_value(llmopt_usage_t *u, unsigned char c,
+    uint64_t pos);
+static unsigned llmopt_usage_child(llmopt_usage_t *u, unsigned char c,
+    uint64_t pos);
+static void llmopt_usage_open(llmopt_usage_t *u, int object,
+    unsigned meaning);
+static void llmopt_usage_close(llmopt_usage_t *u, unsigned char c);
+static void llmopt_usage_string_end(llmopt_usage_t *u);
+static void llmopt_usage_number_end(llmopt_usage_t *u);
+static void llmopt_usage_content(llmopt_usage_t *u, uint64_t pos);
+static unsigned llmopt_usage_key(llmopt_usage_t *u, unsigned role);
+static int llmopt_usage_captured(llmopt_usage_scan_t *s, const char *str,
+    size_t len);
+static llmopt_finish_e llmopt_usage_reason(llmopt_usage_scan_t *s);
+static void llmopt_usage_fail(llmopt_usage_t *u);
+static void llmopt_usage_reset(llmopt_usage_scan_t *s);
+static void llmopt_usage_commit(llmopt_usage_t *u);
+static void llmopt_usage_begin(llmopt_usage_t *u, uint64_t pos);
+static void llmopt_usage_line_end(llmopt_usage_t *u, unsigned char c);
+static int llmopt_usage_dispatch(llmopt_usage_t *u);
+
+
+#define llmopt_usage_k(role, meaning, dialects, key)                         \
+    { LLMOPT_USAGE_M_##role, LLMOPT_USAGE_M_##meaning,                       \
+      LLMOPT_USAGE_##dialects, sizeof(key) - 1, key }
+
+static const llmopt_usage_key_t  llmopt_usage_keys[] = {
+    llmopt_usage_k(ROOT, USAGE, BOTH, "usage"),
+    llmopt_usage_k(ROOT, ERROR, BOTH, "error"),
+    llmopt_usage_k(ROOT, CHOICES, OPENAI, "choices"),
+    llmopt_usage_k(ROOT, MESSAGE, ANTHROPIC, "message"),
+    llmopt_usage_k(ROOT, ADELTA, ANTHROPIC, "delta"),
+    llmopt_usage_k(ROOT, STOP_REASON, ANTHROPIC, "stop_reason"),
+    llmopt_usage_k(ROOT, TYPE, ANTHROPIC, "type"),
+
+    llmopt_usage_k(USAGE, INPUT, OPENAI, "prompt_tokens"),
+    llmopt_usage_k(USAGE, OUTPUT, OPENAI, "completion_tokens"),
+    llmopt_usage_k(USAGE, DETAILS, OPENAI, "prompt_tokens_details"),
+    llmopt_usage_k(USAGE, INPUT, ANTHROPIC, "input_tokens"),
+    llmopt_usage_k(USAGE, OUTPUT, ANTHROPIC, "output_tokens"),
+    llmopt_usage_k(USAGE, CACHED, ANTHROPIC, "cache_read_input_tokens"),
+    llmopt_usage_k(USAGE, CACHE_WRITE, ANTHROPIC,
+                   "cache_creation_input_tokens"),
+    llmopt_usage_k(DETAILS, CACHED, OPENAI, "cached_tokens"),
+
+    llmopt_usage_k(CHOICE, INDEX, OPENAI, "index"),
+    llmopt_usage_k(CHOICE, FINISH, OPENAI, "finish_reason"),
+    llmopt_usage_k(CHOICE, DELTA, OPENAI, "delta"),
+    llmopt_usage_k(CHOICE_OTHER, DELTA, OPENAI, "delta"),
+    llmopt_usage_k(DELTA, CONTENT, OPENAI, "content"),
+    llmopt_usage_k(DELTA, CONTENT, OPENAI, "refusal"),
+    llmopt_usage_k(DELTA, CONTENT, OPENAI, "reasoning_content"),
+    llmopt_usage_k(DELTA, CONTENT, OPENAI, "reasoning"),
+    llmopt_usage_k(DELTA, TOOL_CALLS, OPENAI, "tool_calls"),
+
+    llmopt_usage_k(MESSAGE, USAGE, ANTHROPIC, "usage"),
+    llmopt_usage_k(MESSAGE, STOP_REASON, ANTHROPIC, "stop_reason"),
+    llmopt_usage_k(ADELTA, STOP_REASON, ANTHROPIC, "stop_reason"),
+    llmopt_usage_k(ADELTA, CONTENT, ANTHROPIC, "text"),
+    llmopt_usage_k(ADELTA, CONTENT, ANTHROPIC, "partial_json"),
+    llmopt_usage_k(ADELTA, CONTENT, ANTHROPIC, "thinking")
+};
+
+
+#define llmopt_usage_r(reason, finish)                                       \
+    { sizeof(reason) - 1, LLMOPT_FINISH_##finish, reason }
+
+static const llmopt_usage_reason_t  llmopt_usage_reasons[] = {
+    llmopt_usage_r("stop", STOP),
+    llmopt_usage_r("end_turn", STOP),
+    llmopt_usage_r("stop_sequence", STOP),
+    llmopt_usage_r("length", LENGTH),
+    llmopt_usage_r("max_tokens", LENGTH),
+    llmopt_usage_r("model_context_window_exceeded", LENGTH),
+    llmopt_usage_r("tool_calls", TOOL),
+    llmopt_usage_r("function_call", TOOL),
+    llmopt_usage_r("tool_use", TOOL)
+};
+
+
+static const char  *llmopt_usage_literals[] = {
+    "true", "false", "null", "[DONE]"
+};
+
+#define LLMOPT_USAGE_LITERAL_DONE  3
+
+
+void
+llmopt_usage_init(llmopt_usage_t *u, llmopt_dialect_e dialect, int sse,
+    int strip_usage_chunk)
+{
+    memset(u, 0, sizeof(llmopt_usage_t));
+
+    u->dialect = dialect;
+    u->sse = (sse != 0);
+    u->strip = (sse && strip_usage_chunk
+                && dialect == LLMOPT_DIALECT_OPENAI);
+    u->finish = LLMOPT_FINISH_NONE;
+    u->first_content_offset = -1;
+
+    llmopt_usage_reset(&u->scan);
+}
+
+
+/*
+ * The event stream is read line by line (CR, LF or CRLF ends a line; a
+ * blank line ends an event); the values of its data lines, joined by LF,
+ * go through the JSON scanner, reset for each event.  An event is a
+ * candidate for removal from its first byte while stripping; it stops
+ * being one as soon as something shows it is not the usage chunk, or when
+ * it grows beyond LLMOPT_USAGE_HOLD_MAX bytes.
+ */
+
+int
+llmopt_usage_feed(llmopt_usage_t *u, const unsigned char *p, size_t len,
+    llmopt_usage_out_t *out)
+{
+    size_t                i, j, limit, held;
+    uint64_t              pos, end;
+    unsigned char         c;
+    llmopt_usage_scan_t  *s;
+
+    s = &u->scan;
+    held = s->held;
+
+    if (u->finished || !u->sse) {
+        if (!u->finished) {
+            llmopt_usage_json(u, p, len, s->offset);
+            s->offset += len;
+        }
+
+        out->consumed = len;
+        out->pass = len;
+        out->drop = 0;
+        out->hold = 0;
+        return LLMOPT_OK;
+    }
+
+    i = 0;
+
+    while (i < len) {
+        pos = s->offset + i;
+        c = p[i];
+
+        if (s->candidate && pos - s->event_start >= LLMOPT_USAGE_HOLD_MAX) {
+            s->candidate = 0;
+        }
+
+        switch (s->line) {
+
+        case LLMOPT_USAGE_L_CR:
+            s->line = LLMOPT_USAGE_L_START;
+            if (c == '\n') {
+                i++;
+            }
+            break;
+
+        case LLMOPT_USAGE_L_BLANK_CR:
+            if (c == '\n') {
+                i++;
+            }
+
+            s->line = LLMOPT_USAGE_L_START;
+
+            if (llmopt_usage_dispatch(u)) {
+                goto drop;
+            }
+
+            break;
+
+        case LLMOPT_USAGE_L_START:
+            if (c == '\n' || c == '\r') {
+                i++;
+
+                if (!s->event) {
+                    s->line = (c == '\r') ? LLMOPT_USAGE_L_CR
+                                          : LLMOPT_USAGE_L_START;
+                    break;
+                }
+
+                if (c == '\r') {
+                    s->line = LLMOPT_USAGE_L_BLANK_CR;
+                    break;
+                }
+
+                if (llmopt_usage_dispatch(u)) {
+                    goto drop;
+                }
+
+                break;
+            }
+
+            if (!s->event) {
+                llmopt_usage_begin(u, pos);
+            }
+
+            if (c == ':') {
+                /* a comment */
+                if (s->first_line) {
+                    s->candidate = 0;
+                }
+
+                s->line = LLMOPT_USAGE_L_IGNORE;
+                i++;
+                break;
+            }
+
+            s->name_len = 0;
+            s->line = LLMOPT_USAGE_L_FIELD;
+            break;
+
+        case LLMOPT_USAGE_L_FIELD:
+            i++;
+
+            if (c == ':') {
+                if (s->name_len == 4 && memcmp(s->name, "data", 4) == 0) {
+                    if (s->data_lines++ > 0) {
+                        llmopt_usage_json(u, (const unsigned char *) "\n", 1,
+                                          pos);
+                    }
+
+                    s->line = LLMOPT_USAGE_L_DATA_SPACE;
+
+                } else {
+                    if (s->first_line) {
+                        s->candidate = 0;
+                    }
+
+                    s->line = LLMOPT_USAGE_L_IGNORE;
+                }
+
+                break;
+            }
+
+            if (c == '\n' || c == '\r') {
+                /* a field without a value */
+                if (s->first_line) {
+                    s->candidate = 0;
+                }
+
+                llmopt_usage_line_end(u, c);
+                break;
+            }
+
+            if (s->name_len < sizeof(s->name)) {
+                s->name[s->name_len++] = c;
+            }
+
+            break;
+
+        case LLMOPT_USAGE_L_DATA_SPACE:
+            s->line = LLMOPT_USAGE_L_DATA;
+            if (c == ' ') {
+                i++;
+            }
+            break;
+
+        default: /* LLMOPT_USAGE_L_DATA, LLMOPT_USAGE_L_IGNORE */
+            limit = len;
+
+            if (s->candidate
+                && limit - i > LLMOPT_USAGE_HOLD_MAX - (pos - s->event_start))
+            {
+                limit = i + (LLMOPT_USAGE_HOLD_MAX - (pos - s->event_start));
+            }
+
+            j = i;
+            while (j < limit && p[j] != '\n' && p[j] != '\r') {
+                j++;
+            }
+
+            if (s->line == LLMOPT_USAGE_L_DATA && j > i) {
+                llmopt_usage_json(u, p + i, j - i, pos);
+            }
+
+            i = j;
+
+            if (i < limit) {
+                llmopt_usage_line_end(u, p[i]);
+                i++;
+            }
+
+            break;
+        }
+    }
+
+    s->offset += len;
+
+    out->consumed = len;
+    out->hold = (s->event && s->candidate)
+                ? (size_t) (s->offset - s->event_start) : 0;
+    out->drop = 0;
+    out->pass = held + len - out->hold;
+
+    s->held = out->hold;
+
+    return LLMOPT_OK;
+
+drop:
+
+    end = s->offset + i;
+    s->offset = end;
+
+    out->consumed = i;
+    out->drop = (size_t) (end - s->event_start);
+    out->hold = 0;
+    out->pass = held + i - out->drop;
+
+    s->held = 0;
+
+    return LLMOPT_OK;
+}
+
+
+int
+llmopt_usage_finish(llmopt_usage_t *u, llmopt_usage_out_t *out)
+{
+    size_t                held, drop;
+    llmopt_usage_scan_t  *s;
+
+    s = &u->scan;
+    held = s->held;
+    drop = 0;
+
+    if (!u->finished) {
+        u->finished = 1;
+
+        if (!u->sse) {
+            if (s->started && s->state != LLMOPT_USAGE_J_DONE
+                && s->state != LLMOPT_USAGE_J_ERROR)
+            {
+                llmopt_usage_fail(u);
+            }
+
+        } else if (s->line == LLMOPT_USAGE_L_BLANK_CR) {
+            /* the last event ended with a blank line "\r" */
+            s->line = LLMOPT_USAGE_L_START;
+
+            if (llmopt_usage_dispatch(u)) {
+                drop = (size_t) (s->offset - s->event_start);
+            }
+
+        } else if (s->event) {
+            /* an unterminated event: its values count, it is never dropped */
+            s->candidate = 0;
+            (void) llmopt_usage_dispatch(u);
+        }
+    }
+
+    s->held = 0;
+
+    if (out != NULL) {
+        out->consumed = 0;
+        out->pass = held - drop;
+        out->drop = drop;
+        out->hold = 0;
+    }
+
+    return u->seen_usage ? LLMOPT_OK : LLMOPT_DECLINED;
+}
+
+
+const char *
+llmopt_finish_name(llmopt_finish_e finish)
+{
+    switch (finish) {
+    case LLMOPT_FINISH_STOP:
+        return "stop";
+    case LLMOPT_FINISH_LENGTH:
+        return "length";
+    case LLMOPT_FINISH_TOOL:
+        return "tool";
+    case LLMOPT_FINISH_OTHER:
+        return "other";
+    default:
+        return "none";
+    }
+}
+
+
+static void
+llmopt_usage_begin(llmopt_usage_t *u, uint64_t pos)
+{
+    llmopt_usage_scan_t  *s;
+
+    s = &u->scan;
+
+    s->event = 1;
+    s->candidate = u->strip;
+    s->first_line = 1;
+    s->data_lines = 0;
+    s->event_start = pos;
+
+    llmopt_usage_reset(s);
+}
+
+
+static void
+llmopt_usage_line_end(llmopt_usage_t *u, unsigned char c)
+{
+    llmopt_usage_scan_t  *s;
+
+    s = &u->scan;
+
+    if (s->first_line) {
+        /* the usage chunk starts with a data line holding "{" */
+        if (!s->started) {
+            s->candidate = 0;
+        }
+
+        s->first_line = 0;
+    }
+
+    s->line = (c == '\r') ? LLMOPT_USAGE_L_CR : LLMOPT_USAGE_L_START;
+}
+
+
+/* Ends an event; returns 1 if it is the usage chunk to drop. */
+
+static int
+llmopt_usage_dispatch(llmopt_usage_t *u)
+{
+    int                   valid, candidate;
+    llmopt_usage_scan_t  *s;
+
+    s = &u->scan;
+
+    candidate = s->candidate;
+    s->event = 0;
+    s->candidate = 0;
+
+    if (s->data_lines == 0) {
+        return 0;
+    }
+
+    valid = 0;
+
+    if (s->state == LLMOPT_USAGE_J_DONE) {
+        if (s->done_marker) {
+            u->complete = 1;
+
+        } else {
+            valid = 1;
+            llmopt_usage_commit(u);
+        }
+
+    } else if (s->started && s->state != LLMOPT_USAGE_J_ERROR) {
+        /* truncated */
+        llmopt_usage_fail(u);
+    }
+
+    if (candidate && valid && s->usage_object && s->choices_empty) {
+        u->dropped++;
+        return 1;
+    }
+
+    return 0;
+}
+
+
+static void
+llmopt_usage_reset(llmopt_usage_scan_t *s)
+{
+    s->state = LLMOPT_USAGE_J_VALUE;
+    s->depth = 0;
+    s->started = 0;
+    s->usage_object = 0;
+    s->choices_empty = 0;
+    s->done_marker = 0;
+    s->error_counted = 0;
+    s->staged = 0;
+    s->finish = LLMOPT_FINISH_NONE;
+    s->choice_finish = LLMOPT_FINISH_NONE;
+    s->choice_index = -1;
+    s->stream_end = 0;
+    s->error = 0;
+}
+
+
+static void
+llmopt_usage_commit(llmopt_usage_t *u)
+{
+    llmopt_usage_scan_t  *s;
+
+    s = &u->scan;
+
+    if (s->staged != 0) {
+        u->seen_usage = 1;
+
+        if (s->staged & (1 << LLMOPT_USAGE_M_OUTPUT)) {
+            u->output_tokens = s->fields[LLMOPT_USAGE_M_OUTPUT];
+        }
+
+        if (s->staged & (1 << LLMOPT_USAGE_M_CACHED)) {
+            u->cached_tokens = s->fields[LLMOPT_USAGE_M_CACHED];
+        }
+
+        if (s->staged & (1 << LLMOPT_USAGE_M_CACHE_WRITE)) {
+            s->cache_write = s->fields[LLMOPT_USAGE_M_CACHE_WRITE];
+        }
+
+        if (s->staged & (1 << LLMOPT_USAGE_M_INPUT)) {
+            s->raw_input = s->fields[LLMOPT_USAGE_M_INPUT];
+        }
+
+        if (u->dialect == LLMOPT_DIALECT_ANTHROPIC) {
+            /* input_tokens there leaves the cached tokens out */
+            u->cache_write_tokens = s->cache_write;
+            u->input_tokens = s->raw_input + s->cache_write
+                              + u->cached_tokens;
+
+        } else {
+            u->input_tokens = s->raw_input;
+        }
+    }
+
+    if (s->finish != LLMOPT_FINISH_NONE) {
+        u->finish = s->finish;
+    }
+
+    if (s->stream_end) {
+        u->complete = 1;
+    }
+
+    if (s->error) {
+        u->upstream_error = 1;
+    }
+}
+
+
+static void
+llmopt_usage_fail(llmopt_usage_t *u)
+{
+    llmopt_usage_scan_t  *s;
+
+    s = &u->scan;
+
+    s->state = LLMOPT_USAGE_J_ERROR;
+    s->candidate = 0;
+
+    if (!s->error_counted) {
+        s->error_counted = 1;
+        u->errors++;
+    }
+}
+
+
+/*
+ * Scans p[0 .. len - 1] of the current JSON document; pos is the stream
+ * offset of p[0].  Bytes after an error or after the root are ignored
+ * (the latter count as an error unless white space).
+ */
+
+static void
+llmopt_usage_json(llmopt_usage_t *u, const unsigned char *p, size_t len,
+    uint64_t pos)
+{
+    size_t                i;
+    unsigned char         c;
+    const char           *literal;
+    llmopt_usage_scan_t  *s;
+
+    s = &u->scan;
+
+    for (i = 0; i < len; /* void */) {
+
+        c = p[i];
+
+        switch (s->state) {
+
+        case LLMOPT_USAGE_J_ERROR:
+            return;
+
+        case LLMOPT_USAGE_J_STRING:
+            if (!s->capturing && s->meaning != LLMOPT_USAGE_M_CONTENT) {
+                /* nothing to look at until the string ends */
+                while (c != '"' && c != '\\' && c >= 0x20) {
+                    if (++i == len) {
+                        return;
+                    }
+                    c = p[i];
+                }
+            }
+
+            i++;
+
+            if (c == '"') {
+                llmopt_usage_string_end(u);
+                break;
+            }
+
+            if (c < 0x20) {
+                llmopt_usage_fail(u);
+                return;
+            }
+
+            if (s->meaning == LLMOPT_USAGE_M_CONTENT) {
+                llmopt_usage_content(u, pos + i - 1);
+            }
+
+            if (c == '\\') {
+                s->capture_bad = 1;
+                s->state = LLMOPT_USAGE_J_ESCAPE;
+                break;
+            }
+
+            if (s->capturing) {
+                if (s->capture_len < LLMOPT_USAGE_CAPTURE) {
+                    s->capture[s->capture_len++] = c;
+
+                } else {
+                    s->capture_bad = 1;
+                }
+            }
+
+            break;
+
+        case LLMOPT_USAGE_J_ESCAPE:
+            i++;
+
+            if (c == 'u') {
+                s->literal_pos = 0;
+                s->state = LLMOPT_USAGE_J_UNICODE;
+                break;
+            }
+
+            if (strchr("\"\\/bfnrt", c) == NULL || c == '\0') {
+                llmopt_usage_fail(u);
+                return;
+            }
+
+            s->state = LLMOPT_USAGE_J_STRING;
+            break;
+
+        case LLMOPT_USAGE_J_UNICODE:
+            i++;
+
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
+                  || (c >= 'A' && c <= 'F')))
+            {
+                llmopt_usage_fail(u);
+                return;
+            }
+
+            if (++s->literal_pos == 4) {
+                s->state = LLMOPT_USAGE_J_STRING;
+            }
+
+            break;
+
+        case LLMOPT_USAGE_J_NUMBER:
+            if (c >= '0' && c <= '9') {
+                i++;
+
+                if (s->number_digits++ < LLMOPT_USAGE_MAX_DIGITS) {
+                    s->number = s->number * 10 + (c - '0');
+
+                } else {
+                    s->number_bad = 1;
+                }
+
+                break;
+            }
+
+            if (c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-') {
+                i++;
+                s->number_bad = 1;
+                break;
+            }
+
+            /* the byte after the number is looked at again */
+            llmopt_usage_number_end(u);
+            break;
+
+        case LLMOPT_USAGE_J_LITERAL:
+            i++;
+            literal = llmopt_usage_literals[s->literal];
+
+            if (c != (unsigned char) literal[s->literal_pos]) {
+                llmopt_usage_fail(u);
+                return;
+            }
+
+            if (literal[++s->literal_pos] != '\0') {
+                break;
+            }
+
+            if (s->literal == LLMOPT_USAGE_LITERAL_DONE) {
+                s->done_marker = 1;
+                s->state = LLMOPT_USAGE_J_DONE;
+
+            } else {
+                s->state = LLMOPT_USAGE_J_NEXT;
+            }
+
+            break;
+
+        default:
+            i++;
+
+            if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+                break;
+            }
+
+            switch (s->state) {
+
+            case LLMOPT_USAGE_J_VALUE_OR_END:
+                if (c == ']') {
+                    llmopt_usage_close(u, c);
+                    break;
+                }
+
+                /* fall through */
+
+            case LLMOPT_USAGE_J_VALUE:
+                llmopt_usage_value(u, c, pos + i - 1);
+                break;
+
+            case LLMOPT_USAGE_J_KEY_OR_END:
+                if (c == '}') {
+                    llmopt_usage_close(u, c);
+                    break;
+                }
+
+                /* fall through */
+
+            case LLMOPT_USAGE_J_KEY:
+                if (c != '"') {
+                    llmopt_usage_fail(u);
+                    return;
+                }
+
+                s->state = LLMOPT_USAGE_J_STRING;
+                s->is_key = 1;
+                s->meaning = LLMOPT_USAGE_M_NONE;
+                s->capture_len = 0;
+                s->capture_bad = 0;
+                s->capturing = (s->depth <= LLMOPT_USAGE_FRAMES
+                                && s->frames[s->depth].role
+                                   != LLMOPT_USAGE_M_NONE);
+
+                if (s->depth <= LLMOPT_USAGE_FRAMES) {
+                    s->frames[s->depth].key = LLMOPT_USAGE_M_NONE;
+                }
+
+                break;
+
+            case LLMOPT_USAGE_J_COLON:
+                if (c != ':') {
+                    llmopt_usage_fail(u);
+                    return;
+                }
+
+                s->state = LLMOPT_USAGE_J_VALUE;
+                break;
+
+            case LLMOPT_USAGE_J_NEXT:
+                if (c == '}' || c == ']') {
+                    llmopt_usage_close(u, c);
+                    break;
+                }
+
+                if (c != ',') {
+                    llmopt_usage_fail(u);
+                    return;
+                }
+
+                if (llmopt_usage_is_object(s, s->depth)) {
+                    s->state = LLMOPT_USAGE_J_KEY;
+
+                } else {
+                    s->state = LLMOPT_USAGE_J_VALUE;
+                }
+
+                break;
+
+            default: /* LLMOPT_USAGE_J_DONE */
+                llmopt_usage_fail(u);
+                return;
+            }
+
+            if (s->state == LLMOPT_USAGE_J_ERROR) {
+                return;
+            }
+
+            break;
+        }
+    }
+}
+
+
+/* A value starts with c at stream offset pos. */
+
+static void
+llmopt_usage_value(llmopt_usage_t *u, unsigned char c, uint64_t pos)
+{
+    unsigned              meaning;
+    llmopt_usage_scan_t  *s;
+
+    s = &u->scan;
+
+    if (s->depth == 0) {
+        s->started = 1;
+
+        if (c == '{') {
+            llmopt_usage_open(u, 1, LLMOPT_USAGE_M_ROOT);
+            return;
+        }
+
+        s->candidate = 0;
+
+        if (c == '[' && u->sse) {
+            s->literal = LLMOPT_USAGE_LITERAL_DONE;
+            s->literal_pos = 1;
+            s->state = LLMOPT_USAGE_J_LITERAL;
+            return;
+        }
+
+        llmopt_usage_fail(u);
+        return;
+    }
+
+    meaning = llmopt_usage_child(u, c, pos);
+
+    switch (c) {
+
+    case '{':
+    case '[':
+        llmopt_usage_open(u, c == '{', meaning);
+        return;
+
+    case '"':
+        s->state = LLMOPT_USAGE_J_STRING;
+        s->is_key = 0;
+        s->meaning = (uint8_t) meaning;
+        s->capture_len = 0;
+        s->capture_bad = 0;
+        s->capturing = (meaning == LLMOPT_USAGE_M_FINISH
+                        || meaning == LLMOPT_USAGE_M_STOP_REASON
+                        || meaning == LLMOPT_USAGE_M_TYPE);
+        return;
+
+    case 't':
+    case 'f':
+    case 'n':
+        s->literal = (c == 't') ? 0 : (c == 'f') ? 1 : 2;
+        s->literal_pos = 1;
+        s->state = LLMOPT_USAGE_J_LITERAL;
+        return;
+
+    default:
+        if (c == '-' || (c >= '0' && c <= '9')) {
+            s->state = LLMOPT_USAGE_J_NUMBER;
+            s->meaning = (uint8_t) meaning;
+            s->number_bad = (c == '-');
+            s->number_digits = (c != '-');
+            s->number = (c != '-') ? c - '0' : 0;
+            return;
+        }
+
+        llmopt_usage_fail(u);
+        return;
+    }
+}
+
+
+/*
+ * The meaning of a value starting with c inside the current container;
+ * counts array elements and notes what tells an event is not the usage
+ * chunk.
+ */
+
+static unsigned
+llmopt_usage_child(llmopt_usage_t *u, unsigned char c, uint64_t pos)
+{
+    unsigned               meaning;
+    llmopt_usage_scan_t   *s;
+    llmopt_usage_frame_t  *f;
+
+    s = &u->scan;
+
+    if (s->depth > LLMOPT_USAGE_FRAMES) {
+        return LLMOPT_USAGE_M_NONE;
+    }
+
+    f = &s->frames[s->depth];
+
+    if (llmopt_usage_is_object(s, s->depth)) {
+        meaning = f->key;
+
+        if (f->role == LLMOPT_USAGE_M_ROOT) {
+            if ((meaning == LLMOPT_USAGE_M_USAGE && c != '{')
+                || (meaning == LLMOPT_USAGE_M_CHOICES && c != '['))
+            {
+                s->candidate = 0;
+            }
+        }
+
+        return meaning;
+    }
+
+    meaning = LLMOPT_USAGE_M_NONE;
+
+    switch (f->role) {
+
+    case LLMOPT_USAGE_M_CHOICES:
+        s->candidate = 0;
+        meaning = (f->count == 0) ? LLMOPT_USAGE_M_CHOICE
+                                  : LLMOPT_USAGE_M_CHOICE_OTHER;
+        break;
+
+    case LLMOPT_USAGE_M_TOOL_CALLS:
+        llmopt_usage_content(u, pos);
+        break;
+    }
+
+    if (f->count < 2) {
+        f->count++;
+    }
+
+    return meaning;
+}
+
+
+static void
+llmopt_usage_open(llmopt_usage_t *u, int object, unsigned meaning)
+{
+    unsigned               role, depth;
+    llmopt_usage_scan_t   *s;
+    llmopt_usage_frame_t  *f;
+
+    s = &u->scan;
+
+    if (s->depth >= LLMOPT_JSON_MAX_DEPTH) {
+        llmopt_usage_fail(u);
+        return;
+    }
+
+    depth = ++s->depth;
+
+    if (object) {
+        s->kinds[(depth - 1) / 64] |= 1ULL << ((depth - 1) % 64);
+
+    } else {
+        s->kinds[(depth - 1) / 64] &= ~(1ULL << ((depth - 1) % 64));
+    }
+
+    s->state = object ? LLMOPT_USAGE_J_KEY_OR_END
+                      : LLMOPT_USAGE_J_VALUE_OR_END;
+
+    if (depth > LLMOPT_USAGE_FRAMES) {
+        return;
+    }
+
+    role = LLMOPT_USAGE_M_NONE;
+
+    if (object) {
+        switch (meaning) {
+
+        case LLMOPT_USAGE_M_USAGE:
+            if (depth == 2) {
+                s->usage_object = 1;
+            }
+
+            role = meaning;
+            break;
+
+        case LLMOPT_USAGE_M_CHOICE:
+            s->choice_finish = LLMOPT_FINISH_NONE;
+            s->choice_index = -1;
+            role = meaning;
+            break;
+
+        case LLMOPT_USAGE_M_ERROR:
+            s->error = 1;
+            break;
+
+        case LLMOPT_USAGE_M_ROOT:
+        case LLMOPT_USAGE_M_DETAILS:
+        case LLMOPT_USAGE_M_CHOICE_OTHER:
+        case LLMOPT_USAGE_M_DELTA:
+        case LLMOPT_USAGE_M_MESSAGE:
+        case LLMOPT_USAGE_M_ADELTA:
+            role = meaning;
+            break;
+        }
+
+    } else if (meaning == LLMOPT_USAGE_M_CHOICES
+               || meaning == LLMOPT_USAGE_M_TOOL_CALLS)
+    {
+        role = meaning;
+    }
+
+    f = &s->frames[depth];
+    f->role = (uint8_t) role;
+    f->key = LLMOPT_USAGE_M_NONE;
+    f->count = 0;
+}
+
+
+static void
+llmopt_usage_close(llmopt_usage_t *u, unsigned char c)
+{
+    int                    object;
+    unsigned               depth;
+    llmopt_usage_scan_t   *s;
+    llmopt_usage_frame_t  *f;
+
+    s = &u->scan;
+    depth = s->depth;
+    object = (c == '}');
+
+    if (llmopt_usage_is_object(s, depth) != (uint64_t) object) {
+        llmopt_usage_fail(u);
+        return;
+    }
+
+    if (depth <= LLMOPT_USAGE_FRAMES) {
+        f = &s->frames[depth];
+
+        if (f->role == LLMOPT_USAGE_M_CHOICES && f->count == 0) {
+            s->choices_empty = 1;
+
+        } else if (f->role == LLMOPT_USAGE_M_CHOICE
+                   && s->choice_finish != LLMOPT_FINISH_NONE
+                   && s->choice_index <= 0)
+        {
+            /* a stream's chunk may carry another choice first */
+            s->finish = s->choice_finish;
+        }
+    }
+
+    s->depth = --depth;
+
+    if (depth > 0) {
+        s->state = LLMOPT_USAGE_J_NEXT;
+        return;
+    }
+
+    s->state = LLMOPT_USAGE_J_DONE;
+
+    if (!u->sse) {
+        u->complete = 1;
+        llmopt_usage_commit(u);
+    }
+}
+
+
+static void
+llmopt_usage_string_end(llmopt_usage_t *u)
+{
+    llmopt_usage_scan_t  *s;
+
+    s = &u->scan;
+    s->state = LLMOPT_USAGE_J_NEXT;
+
+    if (s->is_key) {
+        s->state = LLMOPT_USAGE_J_COLON;
+
+        if (s->capturing) {
+            s->frames[s->depth].key =
+                (uint8_t) llmopt_usage_key(u, s->frames[s->depth].role);
+        }
+
+        return;
+    }
+
+    switch (s->meaning) {
+
+    case LLMOPT_USAGE_M_FINISH:
+        s->choice_finish = (uint8_t) llmopt_usage_reason(s);
+        break;
+
+    case LLMOPT_USAGE_M_STOP_REASON:
+        s->finish = (uint8_t) llmopt_usage_reason(s);
+        break;
+
+    case LLMOPT_USAGE_M_TYPE:
+        if (llmopt_usage_captured(s, "message_stop", 12)) {
+            s->stream_end = 1;
+
+        } else if (llmopt_usage_captured(s, "error", 5)) {
+            s->error = 1;
+        }
+
+        break;
+    }
+}
+
+
+static void
+llmopt_usage_number_end(llmopt_usage_t *u)
+{
+    llmopt_usage_scan_t  *s;
+
+    s = &u->scan;
+    s->state = LLMOPT_USAGE_J_NEXT;
+
+    if (s->meaning == LLMOPT_USAGE_M_INDEX) {
+        s->choice_index = s->number_bad ? 1 : s->number;
+        return;
+    }
+
+    if (s->meaning > LLMOPT_USAGE_M_CACHE_WRITE) {
+        return;
+    }
+
+    if (s->number_bad) {
+        /* not a count we can use: fractional, negative, too long */
+        s->error_counted = 1;
+        u->errors++;
+        return;
+    }
+
+    s->fields[s->meaning] = s->number;
+    s->staged |= 1u << s->meaning;
+}
+
+
+static void
+llmopt_usage_content(llmopt_usage_t *u, uint64_t pos)
+{
+    if (u->first_content_offset < 0) {
+        u->first_content_offset = (int64_t) pos;
+    }
+
+    if (u->scan.state == LLMOPT_USAGE_J_STRING) {
+        u->scan.meaning = LLMOPT_USAGE_M_NONE;
+    }
+}
+
+
+static unsigned
+llmopt_usage_key(llmopt_usage_t *u, unsigned role)
+{
+    unsigned                   i, dialect;
+    const llmopt_usage_key_t  *k;
+    llmopt_usage_scan_t       *s;
+
+    s = &u->scan;
+
+    if (s->capture_bad) {
+        return LLMOPT_USAGE_M_NONE;
+    }
+
+    dialect = (u->dialect == LLMOPT_DIALECT_ANTHROPIC)
+              ? LLMOPT_USAGE_ANTHROPIC : LLMOPT_USAGE_OPENAI;
+
+    for (i = 0; i < sizeof(llmopt_usage_keys) / sizeof(llmopt_usage_keys[0]);
+         i++)
+    {
+        k = &llmopt_usage_keys[i];
+
+        if (k->role != role || !(k->dialects & dialect)
+            || !llmopt_usage_captured(s, k->key, k->len))
+        {
+            continue;
+        }
+
+        switch (k->meaning) {
+
+        case LLMOPT_USAGE_M_CONTENT:
+        case LLMOPT_USAGE_M_TOOL_CALLS:
+            /* only the first one of a stream matters */
+            if (!u->sse || u->first_content_offset >= 0) {
+                return LLMOPT_USAGE_M_NONE;
+            }
+            break;
+
+        case LLMOPT_USAGE_M_CHOICE_OTHER:
+        case LLMOPT_USAGE_M_DELTA:
+            if (!u->sse) {
+                return LLMOPT_USAGE_M_NONE;
+            }
+            break;
+        }
+
+        return k->meaning;
+    }
+
+    return LLMOPT_USAGE_M_NONE;
+}
+
+
+static int
+llmopt_usage_captured(llmopt_usage_scan_t *s, const char *str, size_t len)
+{
+    return !s->capture_bad && s->capture_len == len
+           && memcmp(s->capture, str, len) == 0;
+}
+
+
+static llmopt_finish_e
+llmopt_usage_reason(llmopt_usage_scan_t *s)
+{
+    unsigned                      i;
+    const llmopt_usage_reason_t  *r;
+
+    for (i = 0;
+         i < sizeof(llmopt_usage_reasons) / sizeof(llmopt_usage_reasons[0]);
+         i++)
+    {
+        r = &llmopt_usage_reasons[i];
+
+        if (llmopt_usage_captured(s, r->reason, r->len)) {
+            return (llmopt_finish_e) r->finish;
+        }
+    }
+
+    return LLMOPT_FINISH_OTHER;
+}
