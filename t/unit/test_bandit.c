@@ -481,6 +481,8 @@ test_forgetting(void)
     }
 
     ok(late >= 90, "forgetting: follows the new best arm (%d of 100)", late);
+
+    free(block);
 }
 
 
