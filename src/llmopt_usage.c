@@ -207,6 +207,7 @@ llmopt_usage_feed(llmopt_usage_t *u, const unsigned char *p, size_t len,
     size_t                i, j, limit, held;
     uint64_t              pos, end;
     unsigned char         c;
+    const unsigned char  *eol;
     llmopt_usage_scan_t  *s;
 
     s = &u->scan;
@@ -353,9 +354,12 @@ llmopt_usage_feed(llmopt_usage_t *u, const unsigned char *p, size_t len,
                 limit = i + (LLMOPT_USAGE_HOLD_MAX - (pos - s->event_start));
             }
 
-            j = i;
-            while (j < limit && p[j] != '\n' && p[j] != '\r') {
-                j++;
+            eol = memchr(p + i, '\n', limit - i);
+            j = (eol != NULL) ? (size_t) (eol - p) : limit;
+
+            eol = memchr(p + i, '\r', j - i);
+            if (eol != NULL) {
+                j = eol - p;
             }
 
             if (s->line == LLMOPT_USAGE_L_DATA && j > i) {
@@ -644,7 +648,7 @@ static void
 llmopt_usage_json(llmopt_usage_t *u, const unsigned char *p, size_t len,
     uint64_t pos)
 {
-    size_t                i;
+    size_t                i, run;
     unsigned char         c;
     const char           *literal;
     llmopt_usage_scan_t  *s;
@@ -661,13 +665,33 @@ llmopt_usage_json(llmopt_usage_t *u, const unsigned char *p, size_t len,
             return;
 
         case LLMOPT_USAGE_J_STRING:
-            if (!s->capturing && s->meaning != LLMOPT_USAGE_M_CONTENT) {
-                /* nothing to look at until the string ends */
-                while (c != '"' && c != '\\' && c >= 0x20) {
-                    if (++i == len) {
-                        return;
+            run = i;
+            while (c != '"' && c != '\\' && c >= 0x20) {
+                if (++i == len) {
+                    break;
+                }
+                c = p[i];
+            }
+
+            if (i > run) {
+                if (s->meaning == LLMOPT_USAGE_M_CONTENT) {
+                    llmopt_usage_content(u, pos + run);
+                }
+
+                if (s->capturing) {
+                    if (i - run > (size_t) (LLMOPT_USAGE_CAPTURE
+                                            - s->capture_len))
+                    {
+                        s->capture_bad = 1;
+
+                    } else {
+                        memcpy(s->capture + s->capture_len, p + run, i - run);
+                        s->capture_len += i - run;
                     }
-                    c = p[i];
+                }
+
+                if (i == len) {
+                    return;
                 }
             }
 
@@ -683,25 +707,14 @@ llmopt_usage_json(llmopt_usage_t *u, const unsigned char *p, size_t len,
                 return;
             }
 
+            /* a backslash */
+
             if (s->meaning == LLMOPT_USAGE_M_CONTENT) {
                 llmopt_usage_content(u, pos + i - 1);
             }
 
-            if (c == '\\') {
-                s->capture_bad = 1;
-                s->state = LLMOPT_USAGE_J_ESCAPE;
-                break;
-            }
-
-            if (s->capturing) {
-                if (s->capture_len < LLMOPT_USAGE_CAPTURE) {
-                    s->capture[s->capture_len++] = c;
-
-                } else {
-                    s->capture_bad = 1;
-                }
-            }
-
+            s->capture_bad = 1;
+            s->state = LLMOPT_USAGE_J_ESCAPE;
             break;
 
         case LLMOPT_USAGE_J_ESCAPE:

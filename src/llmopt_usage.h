@@ -171,8 +171,9 @@ void llmopt_usage_init(llmopt_usage_t *u, llmopt_dialect_e dialect, int sse,
  * Scans the next chunk p[0 .. len - 1] of the body (any size, 0 included;
  * chunks may split the body anywhere) and fills *out (docs/USAGE.md has
  * the contract with an example).  out->consumed is len unless the call
- * stopped right after a usage chunk to drop: then the caller handles *out
- * and calls again with p + consumed, len - consumed.  Without strip,
+ * stopped right after a usage chunk to drop (out->drop > 0; consumed may
+ * then be anything from 0 to len): the caller handles *out and calls
+ * again with p + consumed, len - consumed.  p is not kept.  Without strip,
  * consumed == len, pass == len and nothing is ever held or dropped.
  * Malformed input is never an error of the call: it counts in u->errors
  * and yields no values.  Returns LLMOPT_OK.

@@ -817,12 +817,19 @@ test_malformed(void)
     }
     free(body);
 
-    /* random garbage never crashes */
+    /* random garbage and damaged streams: no crash, same in any chunking */
     {
-        unsigned       seed, i, k, errors;
-        unsigned char  junk[512];
+        char           *stream;
+        size_t          len;
+        unsigned        seed, i, k, broken, differ;
+        test_result_t   whole;
+        unsigned char   junk[512];
 
-        errors = 0;
+        broken = 0;
+        differ = 0;
+        stream = test_concat(test_openai_parts, -1);
+        len = strlen(stream);
+
         for (seed = 1; seed <= 200; seed++) {
             unsigned  st = seed;
 
@@ -836,16 +843,38 @@ test_malformed(void)
             }
 
             test_run(&test_openai_strip_stream, (const char *) junk,
+                     sizeof(junk), sizeof(junk), sizeof(junk), 0, &whole);
+            test_run(&test_openai_strip_stream, (const char *) junk,
                      sizeof(junk), 1, 40, seed, &r);
-            errors += r.contract_broken;
+            differ += !test_same(&whole, &r);
+            broken += whole.contract_broken + r.contract_broken;
+            free(whole.out);
             free(r.out);
+
             test_run(&test_anthropic_body, (const char *) junk,
                      sizeof(junk), 1, 40, seed, &r);
-            errors += r.contract_broken;
+            broken += r.contract_broken;
+            free(r.out);
+
+            /* a few bytes of a real stream changed */
+            for (i = 0; i < 3; i++) {
+                k = test_rand(&st);
+                stream[k % len] = "x{}\"\n\r:,[]"[(k >> 12) % 11];
+            }
+
+            test_run(&test_openai_strip_stream, stream, len, len, len, 0,
+                     &whole);
+            test_run(&test_openai_strip_stream, stream, len, 1, 64, seed, &r);
+            differ += !test_same(&whole, &r);
+            broken += whole.contract_broken + r.contract_broken;
+            free(whole.out);
             free(r.out);
         }
 
-        is_int(errors, 0, "garbage: contract kept");
+        free(stream);
+
+        is_int(broken, 0, "garbage: contract kept");
+        is_int(differ, 0, "garbage: same results in any chunking");
     }
 }
 
@@ -936,6 +965,19 @@ test_edges(void)
        "unterminated: same results in every chunking");
     ok(r.out_len == strlen(body) && r.input_tokens == 4 && r.dropped == 0,
        "unterminated: counted, passed through");
+    free(r.out);
+
+    /* only an event that starts with its data line can be the usage chunk */
+    body = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4}}\n"
+           "id: 9\n\n"
+           "id: 10\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":6}}"
+           "\n\n";
+    ok(test_all_chunkings(&test_openai_strip_stream, body, &r),
+       "field lines: same results in every chunking");
+    ok(r.out_len == strlen(strstr(body, "id: 10"))
+       && memcmp(r.out, body + strlen(body) - r.out_len, r.out_len) == 0
+       && r.dropped == 1 && r.input_tokens == 6,
+       "field lines: a later id line is dropped with its event");
     free(r.out);
 
     /* empty bodies */
