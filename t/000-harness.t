@@ -175,7 +175,13 @@ $t->start();
 ok($t->is_running, 'start: running');
 my $master = $t->master_pid;
 like($master, qr/^\d+$/, 'start: master pid');
-my @workers = $t->worker_pids;
+# start() returns once one worker runs; the second may still be starting
+my @workers;
+for (1 .. 200) {
+    @workers = $t->worker_pids;
+    last if @workers == 2;
+    select(undef, undef, undef, 0.05);
+}
 is(scalar @workers, 2, 'start: two workers');
 
 my $r = $t->http('GET', '/root');
