@@ -3,16 +3,16 @@
  *
  * The bandits.  A parameter block is
  *
- *     llmopt_bandit_head_t
- *     n_arms x arm record of llmopt_bandit_arm_doubles(d) doubles:
- *         n, sum_r, sum_r2,        additive: weighted count and sums
- *         A[d*d], b[d],            additive: A = lambda I + sum x x', b = sum r x
- *         A_inv[d*d], theta[d],    derived: A^-1, A^-1 b
- *         L[d*d]                   derived: Cholesky factor of A^-1 (lin_ts)
+ *     llmopt_bandit_head_t                      32 bytes
+ *     n_arms arm records of llmopt_bandit_arm_doubles() doubles:
+ *         n, sum_r, sum_r2, pulls       additive: counts and reward sums
+ *         A[d*d], b[d]                  additive: lambda I + sum x x', sum r x
+ *         A_inv[d*d], theta[d]          derived:  A^-1, A^-1 b
  *
- * Additive fields of several blocks (instances) add up to the block of the
- * union of their updates, once the prior lambda I is counted once; derived
- * fields are recomputed by llmopt_bandit_rebuild().
+ * The matrices exist for linucb and lin_ts only.  Additive fields of
+ * several blocks add up to the block of the union of their updates once the
+ * prior lambda I is counted once; derived fields are recomputed by
+ * llmopt_bandit_rebuild().  See docs/ALGORITHMS.md.
  */
 
 
@@ -20,9 +20,15 @@
 #include <string.h>
 
 #include "llmopt_bandit.h"
+#include "llmopt_linalg.h"
 
 
-#define LLMOPT_BANDIT_MAGIC  0x6c6d6f62U      /* "lmob" */
+#define LLMOPT_BANDIT_MAGIC    0x326f6d6cU     /* "lmo2" */
+
+/* pulls of an arm between exact recomputations of A^-1 from A */
+#define LLMOPT_BANDIT_REFRESH  1024
+
+#define LLMOPT_BANDIT_ADDITIVE_HEAD  4          /* n, sum_r, sum_r2, pulls */
 
 
 typedef struct {
@@ -31,40 +37,59 @@ typedef struct {
     uint32_t  n_arms;
     uint32_t  d;
     uint64_t  updates;
-    uint64_t  reserved;
+    double    lambda;               /* the prior the block was built with */
 } llmopt_bandit_head_t;
 
 
+/* one draw of the algorithm's scores over the allowed arms */
+
 typedef struct {
-    double   *n;
-    double   *sum_r;
-    double   *sum_r2;
-    double   *a;
-    double   *b;
-    double   *a_inv;
-    double   *theta;
-    double   *l;
-} llmopt_bandit_arm_t;
+    double    score[LLMOPT_MAX_ARMS];
+    double    mean[LLMOPT_MAX_ARMS];
+    double    best;                 /* highest score */
+    double    best_mean;            /* highest mean */
+    double    total_weight;         /* static: allowed positive weights */
+    unsigned  allowed;              /* arms allowed */
+    unsigned  ties;                 /* arms at the highest score */
+    unsigned  mean_ties;            /* arms at the highest mean */
+} llmopt_bandit_draw_t;
 
 
-static size_t llmopt_bandit_arm_doubles(unsigned d);
-static void llmopt_bandit_arm(const llmopt_bandit_conf_t *conf,
-    const void *block, unsigned arm, llmopt_bandit_arm_t *rec);
 static int llmopt_bandit_linear(const llmopt_bandit_conf_t *conf);
-static double llmopt_dot(const double *x, const double *y, unsigned d);
-static double llmopt_quad(const double *m, const double *x, unsigned d);
-static int llmopt_cholesky(const double *m, double *l, unsigned d);
-static int llmopt_inverse(const double *m, double *inv, double *work,
-    unsigned d);
+static size_t llmopt_bandit_arm_doubles(const llmopt_bandit_conf_t *conf);
+static double llmopt_bandit_lambda(const llmopt_bandit_conf_t *conf);
+static int llmopt_bandit_usable(const llmopt_bandit_conf_t *conf,
+    const void *block);
+static void llmopt_bandit_scores(const llmopt_bandit_conf_t *conf,
+    const void *block, const double *x, const unsigned char *allowed,
+    llmopt_rng_t *rng, llmopt_bandit_draw_t *draw);
+static unsigned llmopt_bandit_argmax(const llmopt_bandit_conf_t *conf,
+    const llmopt_bandit_draw_t *draw, const unsigned char *allowed,
+    llmopt_rng_t *rng);
+static unsigned llmopt_bandit_roulette(const llmopt_bandit_conf_t *conf,
+    const llmopt_bandit_draw_t *draw, const unsigned char *allowed,
+    llmopt_rng_t *rng);
+static unsigned llmopt_bandit_nth_allowed(const llmopt_bandit_conf_t *conf,
+    const unsigned char *allowed, unsigned nth);
+static double llmopt_bandit_exact(const llmopt_bandit_conf_t *conf,
+    const llmopt_bandit_draw_t *draw, unsigned arm);
 static void llmopt_bandit_derive(const llmopt_bandit_conf_t *conf,
-    llmopt_bandit_arm_t *rec, double *work);
-static unsigned llmopt_bandit_pick(const double *score, unsigned n_arms,
-    const unsigned char *allowed, llmopt_rng_t *rng);
+    llmopt_bandit_arm_t *rec);
+static uint64_t llmopt_bandit_count(double pulls);
+static void llmopt_bandit_lin_ts_widths(const llmopt_bandit_conf_t *conf,
+    const void *block, const double *x, const unsigned char *allowed,
+    double *width);
+static void llmopt_bandit_lin_ts_redraw(const llmopt_bandit_conf_t *conf,
+    const unsigned char *allowed, const double *width, llmopt_rng_t *rng,
+    llmopt_bandit_draw_t *draw);
 
 
 static const char  *llmopt_algorithm_names[] = {
     "static", "linucb", "lin_ts", "thompson", "ucb1", "epsilon_greedy"
 };
+
+#define LLMOPT_ALG_COUNT                                                      \
+    (sizeof(llmopt_algorithm_names) / sizeof(llmopt_algorithm_names[0]))
 
 
 int
@@ -72,7 +97,7 @@ llmopt_algorithm_lookup(const char *name, size_t len)
 {
     unsigned  i;
 
-    for (i = 0; i < sizeof(llmopt_algorithm_names) / sizeof(char *); i++) {
+    for (i = 0; i < LLMOPT_ALG_COUNT; i++) {
         if (strlen(llmopt_algorithm_names[i]) == len
             && memcmp(llmopt_algorithm_names[i], name, len) == 0)
         {
@@ -87,7 +112,7 @@ llmopt_algorithm_lookup(const char *name, size_t len)
 const char *
 llmopt_algorithm_name(llmopt_algorithm_e alg)
 {
-    if ((unsigned) alg >= sizeof(llmopt_algorithm_names) / sizeof(char *)) {
+    if ((unsigned) alg >= LLMOPT_ALG_COUNT) {
         return "unknown";
     }
 
@@ -118,42 +143,65 @@ llmopt_bandit_conf_defaults(llmopt_bandit_conf_t *conf)
 }
 
 
-static size_t
-llmopt_bandit_arm_doubles(unsigned d)
+int
+llmopt_bandit_conf_check(const llmopt_bandit_conf_t *conf, llmopt_err_t *err)
 {
-    return 3 + 3 * (size_t) d * d + 2 * (size_t) d;
-}
+    unsigned     i;
+    const char  *bad;
 
+    bad = NULL;
 
-size_t
-llmopt_bandit_size(const llmopt_bandit_conf_t *conf)
-{
-    return sizeof(llmopt_bandit_head_t)
-           + conf->n_arms * llmopt_bandit_arm_doubles(conf->d)
-             * sizeof(double);
-}
+    if ((unsigned) conf->algorithm >= LLMOPT_ALG_COUNT) {
+        bad = "unknown algorithm";
 
+    } else if (conf->n_arms < 1 || conf->n_arms > LLMOPT_MAX_ARMS) {
+        bad = "the number of arms is not from 1 to 32";
 
-static void
-llmopt_bandit_arm(const llmopt_bandit_conf_t *conf, const void *block,
-    unsigned arm, llmopt_bandit_arm_t *rec)
-{
-    size_t   dd;
-    double  *p;
+    } else if (llmopt_bandit_linear(conf)
+               && (conf->d < 1 || conf->d > LLMOPT_BANDIT_MAX_DIM))
+    {
+        bad = "the feature dimension is not from 1 to 64";
 
-    dd = (size_t) conf->d * conf->d;
+    } else if (!(conf->alpha >= 0) || isinf(conf->alpha)) {
+        bad = "alpha is not a finite number >= 0";
 
-    p = (double *) ((char *) block + sizeof(llmopt_bandit_head_t))
-        + arm * llmopt_bandit_arm_doubles(conf->d);
+    } else if (!(conf->lambda > 0) || isinf(conf->lambda)) {
+        bad = "lambda is not a finite number > 0";
 
-    rec->n = p;
-    rec->sum_r = p + 1;
-    rec->sum_r2 = p + 2;
-    rec->a = p + 3;
-    rec->b = rec->a + dd;
-    rec->a_inv = rec->b + conf->d;
-    rec->theta = rec->a_inv + dd;
-    rec->l = rec->theta + conf->d;
+    } else if (!(conf->epsilon >= 0 && conf->epsilon <= 1)) {
+        bad = "epsilon is not from 0 to 1";
+
+    } else if (!(conf->prior_alpha > 0) || isinf(conf->prior_alpha)
+               || !(conf->prior_beta > 0) || isinf(conf->prior_beta))
+    {
+        bad = "the Beta prior is not finite and > 0";
+
+    } else if (!(conf->exploration_floor >= 0
+                 && conf->exploration_floor <= 1))
+    {
+        bad = "the exploration floor is not from 0 to 1";
+
+    } else if (!(conf->forgetting > 0 && conf->forgetting <= 1)) {
+        bad = "forgetting is not in (0, 1]";
+
+    } else {
+        for (i = 0; i < conf->n_arms; i++) {
+            if (!(conf->weights[i] >= 0) || isinf(conf->weights[i])) {
+                bad = "a weight is not a finite number >= 0";
+                break;
+            }
+        }
+    }
+
+    if (bad == NULL) {
+        return LLMOPT_OK;
+    }
+
+    if (err != NULL) {
+        llmopt_err_set(err, 0, 0, "bandit: %s", bad);
+    }
+
+    return LLMOPT_ERROR;
 }
 
 
@@ -165,24 +213,108 @@ llmopt_bandit_linear(const llmopt_bandit_conf_t *conf)
 }
 
 
+static size_t
+llmopt_bandit_arm_doubles(const llmopt_bandit_conf_t *conf)
+{
+    size_t  d;
+
+    if (!llmopt_bandit_linear(conf)) {
+        return LLMOPT_BANDIT_ADDITIVE_HEAD;
+    }
+
+    d = conf->d;
+
+    return LLMOPT_BANDIT_ADDITIVE_HEAD + 2 * d * d + 2 * d;
+}
+
+
+size_t
+llmopt_bandit_additive_doubles(const llmopt_bandit_conf_t *conf)
+{
+    size_t  d;
+
+    if (!llmopt_bandit_linear(conf)) {
+        return LLMOPT_BANDIT_ADDITIVE_HEAD;
+    }
+
+    d = conf->d;
+
+    return LLMOPT_BANDIT_ADDITIVE_HEAD + d * d + d;
+}
+
+
+size_t
+llmopt_bandit_size(const llmopt_bandit_conf_t *conf)
+{
+    return sizeof(llmopt_bandit_head_t)
+           + (size_t) conf->n_arms * llmopt_bandit_arm_doubles(conf)
+             * sizeof(double);
+}
+
+
+static double
+llmopt_bandit_lambda(const llmopt_bandit_conf_t *conf)
+{
+    return conf->lambda > 0 && !isinf(conf->lambda) ? conf->lambda : 1.0;
+}
+
+
+void
+llmopt_bandit_arm(const llmopt_bandit_conf_t *conf, const void *block,
+    unsigned arm, llmopt_bandit_arm_t *view)
+{
+    size_t   dd;
+    double  *p;
+
+    p = (double *) ((char *) block + sizeof(llmopt_bandit_head_t))
+        + arm * llmopt_bandit_arm_doubles(conf);
+
+    view->n = p;
+    view->sum_r = p + 1;
+    view->sum_r2 = p + 2;
+    view->pulls = p + 3;
+
+    if (!llmopt_bandit_linear(conf)) {
+        view->a = NULL;
+        view->b = NULL;
+        view->a_inv = NULL;
+        view->theta = NULL;
+        return;
+    }
+
+    dd = (size_t) conf->d * conf->d;
+
+    view->a = p + LLMOPT_BANDIT_ADDITIVE_HEAD;
+    view->b = view->a + dd;
+    view->a_inv = view->b + conf->d;
+    view->theta = view->a_inv + dd;
+}
+
+
 void
 llmopt_bandit_init(const llmopt_bandit_conf_t *conf, void *block)
 {
-    unsigned               arm, i, d;
     double                 lambda;
+    unsigned               arm, i, d;
     llmopt_bandit_arm_t    rec;
     llmopt_bandit_head_t  *head;
 
     memset(block, 0, llmopt_bandit_size(conf));
+
+    lambda = llmopt_bandit_lambda(conf);
 
     head = block;
     head->magic = LLMOPT_BANDIT_MAGIC;
     head->algorithm = conf->algorithm;
     head->n_arms = conf->n_arms;
     head->d = conf->d;
+    head->lambda = lambda;
+
+    if (!llmopt_bandit_linear(conf)) {
+        return;
+    }
 
     d = conf->d;
-    lambda = conf->lambda > 0 ? conf->lambda : 1.0;
 
     for (arm = 0; arm < conf->n_arms; arm++) {
         llmopt_bandit_arm(conf, block, arm, &rec);
@@ -190,45 +322,284 @@ llmopt_bandit_init(const llmopt_bandit_conf_t *conf, void *block)
         for (i = 0; i < d; i++) {
             rec.a[i * d + i] = lambda;
             rec.a_inv[i * d + i] = 1.0 / lambda;
-            rec.l[i * d + i] = 1.0 / sqrt(lambda);
         }
     }
 }
 
 
-/* the highest score among allowed arms, ties broken at random */
-
-static unsigned
-llmopt_bandit_pick(const double *score, unsigned n_arms,
-    const unsigned char *allowed, llmopt_rng_t *rng)
+int
+llmopt_bandit_check(const llmopt_bandit_conf_t *conf, const void *block)
 {
-    double    best;
-    unsigned  i, pick, ties;
+    const llmopt_bandit_head_t  *head;
 
-    pick = n_arms;
-    best = -INFINITY;
-    ties = 0;
+    head = block;
 
-    for (i = 0; i < n_arms; i++) {
+    if (head->magic != LLMOPT_BANDIT_MAGIC
+        || head->algorithm != (uint32_t) conf->algorithm
+        || head->n_arms != conf->n_arms
+        || head->d != conf->d
+        || head->lambda != llmopt_bandit_lambda(conf))
+    {
+        return LLMOPT_DECLINED;
+    }
+
+    return LLMOPT_OK;
+}
+
+
+/* the cheap part of conf_check and check, for every request */
+
+static int
+llmopt_bandit_usable(const llmopt_bandit_conf_t *conf, const void *block)
+{
+    const llmopt_bandit_head_t  *head;
+
+    if (conf->n_arms < 1 || conf->n_arms > LLMOPT_MAX_ARMS
+        || (unsigned) conf->algorithm >= LLMOPT_ALG_COUNT
+        || (llmopt_bandit_linear(conf)
+            && (conf->d < 1 || conf->d > LLMOPT_BANDIT_MAX_DIM)))
+    {
+        return LLMOPT_ERROR;
+    }
+
+    head = block;
+
+    if (head->magic != LLMOPT_BANDIT_MAGIC
+        || head->algorithm != (uint32_t) conf->algorithm
+        || head->n_arms != conf->n_arms
+        || head->d != conf->d)
+    {
+        return LLMOPT_ERROR;
+    }
+
+    return LLMOPT_OK;
+}
+
+
+/*
+ * Scores and means of the allowed arms; disallowed arms are left
+ * untouched.  Every loop is bounded by conf, never by the block, so a torn
+ * block read under a seqlock gives garbage numbers but no harm.
+ */
+
+static void
+llmopt_bandit_scores(const llmopt_bandit_conf_t *conf, const void *block,
+    const double *x, const unsigned char *allowed, llmopt_rng_t *rng,
+    llmopt_bandit_draw_t *draw)
+{
+    double               q, n, s, plays, log_plays, w;
+    unsigned             i, d;
+    llmopt_bandit_arm_t  rec;
+
+    d = conf->d;
+    plays = 0;
+    log_plays = 0;
+
+    if (conf->algorithm == LLMOPT_ALG_UCB1) {
+        for (i = 0; i < conf->n_arms; i++) {
+            llmopt_bandit_arm(conf, block, i, &rec);
+            plays += *rec.n > 0 ? *rec.n : 0;
+        }
+
+        log_plays = log(plays > 1 ? plays : 1);
+    }
+
+    draw->allowed = 0;
+    draw->ties = 0;
+    draw->mean_ties = 0;
+    draw->best = -INFINITY;
+    draw->best_mean = -INFINITY;
+    draw->total_weight = 0;
+
+    for (i = 0; i < conf->n_arms; i++) {
         if (allowed != NULL && !allowed[i]) {
             continue;
         }
 
-        if (pick == n_arms || score[i] > best) {
-            best = score[i];
-            pick = i;
-            ties = 1;
+        draw->allowed++;
+        llmopt_bandit_arm(conf, block, i, &rec);
 
-        } else if (score[i] == best) {
-            ties++;
+        n = *rec.n;
+        s = *rec.sum_r;
 
-            if (llmopt_rng_next(rng) % ties == 0) {
-                pick = i;
+        switch (conf->algorithm) {
+
+        case LLMOPT_ALG_STATIC:
+            w = conf->weights[i] > 0 ? conf->weights[i] : 0;
+            draw->total_weight += w;
+            draw->score[i] = w;
+            draw->mean[i] = n > 0 ? s / n : 0;
+            break;
+
+        case LLMOPT_ALG_LINUCB:
+        case LLMOPT_ALG_LIN_TS:
+            draw->mean[i] = llmopt_linalg_dot(rec.theta, x, d);
+            q = llmopt_linalg_quad(rec.a_inv, x, d);
+            q = q > 0 ? sqrt(q) : 0;        /* also NaN from a torn read */
+
+            if (conf->algorithm == LLMOPT_ALG_LIN_TS) {
+                /*
+                 * x' (theta + alpha L z) with L L' = A^-1, z ~ N(0, I_d) is
+                 * N(x' theta, alpha^2 x' A^-1 x): one normal per arm draws
+                 * exactly the score the full d-dimensional sample would.
+                 */
+                q *= llmopt_rng_normal(rng);
             }
+
+            draw->score[i] = draw->mean[i] + conf->alpha * q;
+            break;
+
+        case LLMOPT_ALG_THOMPSON:
+            /* successes += r, failures += 1 - r: fractional Bernoulli */
+            draw->score[i] = llmopt_rng_beta(rng, conf->prior_alpha + s,
+                                             conf->prior_beta + (n - s));
+            draw->mean[i] = (conf->prior_alpha + s)
+                            / (conf->prior_alpha + conf->prior_beta + n);
+            break;
+
+        case LLMOPT_ALG_UCB1:
+            draw->mean[i] = n > 0 ? s / n : 0;
+
+            if (!(*rec.pulls >= 1) || !(n > 0)) {
+                draw->score[i] = INFINITY;  /* untried arms first */
+
+            } else {
+                draw->score[i] = draw->mean[i]
+                                 + conf->alpha * sqrt(2.0 * log_plays / n);
+            }
+
+            break;
+
+        default: /* LLMOPT_ALG_EPSILON_GREEDY */
+            draw->mean[i] = n > 0 ? s / n : 0;
+            draw->score[i] = draw->mean[i];
+            break;
+        }
+
+        if (draw->ties == 0 || draw->score[i] > draw->best) {
+            draw->best = draw->score[i];
+            draw->ties = 1;
+
+        } else if (draw->score[i] == draw->best) {
+            draw->ties++;
+        }
+
+        if (draw->mean_ties == 0 || draw->mean[i] > draw->best_mean) {
+            draw->best_mean = draw->mean[i];
+            draw->mean_ties = 1;
+
+        } else if (draw->mean[i] == draw->best_mean) {
+            draw->mean_ties++;
+        }
+    }
+}
+
+
+/* an allowed arm at the highest score, uniformly among ties */
+
+static unsigned
+llmopt_bandit_argmax(const llmopt_bandit_conf_t *conf,
+    const llmopt_bandit_draw_t *draw, const unsigned char *allowed,
+    llmopt_rng_t *rng)
+{
+    unsigned  i, nth;
+
+    nth = draw->ties > 1 ? llmopt_rng_below(rng, draw->ties) : 0;
+
+    for (i = 0; i < conf->n_arms; i++) {
+        if ((allowed == NULL || allowed[i])
+            && draw->score[i] == draw->best
+            && nth-- == 0)
+        {
+            return i;
         }
     }
 
-    return pick;
+    /* a NaN best (torn read): any allowed arm */
+
+    return llmopt_bandit_nth_allowed(conf, allowed, 0);
+}
+
+
+/* static: an allowed arm with probability weight / total_weight */
+
+static unsigned
+llmopt_bandit_roulette(const llmopt_bandit_conf_t *conf,
+    const llmopt_bandit_draw_t *draw, const unsigned char *allowed,
+    llmopt_rng_t *rng)
+{
+    double    u;
+    unsigned  i, last;
+
+    u = llmopt_rng_uniform(rng) * draw->total_weight;
+    last = conf->n_arms;
+
+    for (i = 0; i < conf->n_arms; i++) {
+        if ((allowed != NULL && !allowed[i]) || !(draw->score[i] > 0)) {
+            continue;
+        }
+
+        last = i;
+
+        if (u < draw->score[i]) {
+            return i;
+        }
+
+        u -= draw->score[i];
+    }
+
+    return last;                    /* rounding left u at the very top */
+}
+
+
+static unsigned
+llmopt_bandit_nth_allowed(const llmopt_bandit_conf_t *conf,
+    const unsigned char *allowed, unsigned nth)
+{
+    unsigned  i;
+
+    for (i = 0; i < conf->n_arms; i++) {
+        if ((allowed == NULL || allowed[i]) && nth-- == 0) {
+            return i;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The probability that the algorithm itself (floor aside) picks arm, for
+ * the deterministic and the explicitly randomised algorithms; -1 for the
+ * sampling ones.
+ */
+
+static double
+llmopt_bandit_exact(const llmopt_bandit_conf_t *conf,
+    const llmopt_bandit_draw_t *draw, unsigned arm)
+{
+    double  greedy;
+
+    switch (conf->algorithm) {
+
+    case LLMOPT_ALG_STATIC:
+        return draw->score[arm] > 0 ? draw->score[arm] / draw->total_weight
+                                    : 0;
+
+    case LLMOPT_ALG_LINUCB:
+    case LLMOPT_ALG_UCB1:
+        return draw->score[arm] == draw->best ? 1.0 / draw->ties : 0;
+
+    case LLMOPT_ALG_EPSILON_GREEDY:
+        greedy = draw->mean[arm] == draw->best_mean
+                 ? 1.0 / draw->mean_ties : 0;
+
+        return (1.0 - conf->epsilon) * greedy
+               + conf->epsilon / draw->allowed;
+
+    default:
+        return -1;
+    }
 }
 
 
@@ -237,221 +608,186 @@ llmopt_bandit_select(const llmopt_bandit_conf_t *conf, const void *block,
     const double *x, const unsigned char *allowed, llmopt_rng_t *rng,
     llmopt_choice_t *choice)
 {
-    double                score[LLMOPT_MAX_ARMS], mean[LLMOPT_MAX_ARMS];
-    double                z[64], total, u, q, f;
-    unsigned              i, j, k, d, n_allowed, greedy, pick;
-    llmopt_bandit_arm_t   rec;
-    uint64_t              plays;
+    double                f, p;
+    unsigned              arm;
+    llmopt_bandit_draw_t  draw;
 
-    d = conf->d;
-    n_allowed = 0;
-
-    for (i = 0; i < conf->n_arms; i++) {
-        if (allowed == NULL || allowed[i]) {
-            n_allowed++;
-        }
+    if (llmopt_bandit_usable(conf, block) != LLMOPT_OK) {
+        return LLMOPT_ERROR;
     }
 
-    if (n_allowed == 0 || conf->n_arms > LLMOPT_MAX_ARMS || d > 64) {
+    llmopt_bandit_scores(conf, block, x, allowed, rng, &draw);
+
+    if (draw.allowed == 0) {
         return LLMOPT_DECLINED;
     }
-
-    f = conf->exploration_floor;
-
-    /* the exploration floor: a uniform pick, f of the time */
-
-    if (f > 0 && conf->algorithm != LLMOPT_ALG_STATIC
-        && llmopt_rng_uniform(rng) < f)
-    {
-        k = (unsigned) (llmopt_rng_next(rng) % n_allowed);
-
-        for (i = 0; i < conf->n_arms; i++) {
-            if (allowed == NULL || allowed[i]) {
-                if (k-- == 0) {
-                    break;
-                }
-            }
-        }
-
-        choice->arm = i;
-        choice->score = 0;
-        choice->explore = 1;
-        choice->propensity = f / n_allowed;   /* the greedy share is unknown */
-
-        return LLMOPT_OK;
-    }
-
-    plays = 0;
-
-    for (i = 0; i < conf->n_arms; i++) {
-        llmopt_bandit_arm(conf, block, i, &rec);
-        mean[i] = *rec.n > 0 ? *rec.sum_r / *rec.n : 0.0;
-        plays += (uint64_t) *rec.n;
-    }
-
-    choice->explore = 0;
 
     switch (conf->algorithm) {
 
     case LLMOPT_ALG_STATIC:
-        total = 0;
-
-        for (i = 0; i < conf->n_arms; i++) {
-            if (allowed == NULL || allowed[i]) {
-                total += conf->weights[i] > 0 ? conf->weights[i] : 0;
-            }
-        }
-
-        if (total <= 0) {
+        if (!(draw.total_weight > 0)) {
             return LLMOPT_DECLINED;
         }
 
-        u = llmopt_rng_uniform(rng) * total;
-        pick = conf->n_arms;
-
-        for (i = 0; i < conf->n_arms; i++) {
-            if ((allowed != NULL && !allowed[i]) || !(conf->weights[i] > 0)) {
-                continue;
-            }
-
-            pick = i;
-
-            if (u < conf->weights[i]) {
-                break;
-            }
-
-            u -= conf->weights[i];
-        }
-
-        choice->arm = pick;
-        choice->score = conf->weights[pick] / total;
-        choice->propensity = conf->weights[pick] / total;
-
-        return LLMOPT_OK;
-
-    case LLMOPT_ALG_LINUCB:
-    case LLMOPT_ALG_LIN_TS:
-
-        for (i = 0; i < conf->n_arms; i++) {
-            llmopt_bandit_arm(conf, block, i, &rec);
-            mean[i] = llmopt_dot(rec.theta, x, d);
-
-            if (conf->algorithm == LLMOPT_ALG_LINUCB) {
-                q = llmopt_quad(rec.a_inv, x, d);
-                score[i] = mean[i] + conf->alpha * sqrt(q > 0 ? q : 0);
-                continue;
-            }
-
-            /* theta~ = theta + alpha L z: x'theta~ = x'theta + alpha x'Lz */
-
-            for (j = 0; j < d; j++) {
-                z[j] = llmopt_rng_normal(rng);
-            }
-
-            q = 0;
-
-            for (j = 0; j < d; j++) {
-                double  lz = 0;
-
-                for (k = 0; k <= j; k++) {
-                    lz += rec.l[j * d + k] * z[k];
-                }
-
-                q += x[j] * lz;
-            }
-
-            score[i] = mean[i] + conf->alpha * q;
-        }
-
-        pick = llmopt_bandit_pick(score, conf->n_arms, allowed, rng);
-        greedy = llmopt_bandit_pick(mean, conf->n_arms, allowed, rng);
-
-        choice->arm = pick;
-        choice->score = score[pick];
-        choice->explore = (pick != greedy && mean[pick] < mean[greedy]);
-
-        /* LinUCB is deterministic; Thompson's share is not computed here */
-        choice->propensity = conf->algorithm == LLMOPT_ALG_LINUCB
-                             ? (1.0 - f) + f / n_allowed : 0.0;
-
-        return LLMOPT_OK;
-
-    case LLMOPT_ALG_THOMPSON:
-
-        for (i = 0; i < conf->n_arms; i++) {
-            llmopt_bandit_arm(conf, block, i, &rec);
-            score[i] = llmopt_rng_beta(rng, conf->prior_alpha + *rec.sum_r,
-                                       conf->prior_beta + *rec.n
-                                       - *rec.sum_r);
-            mean[i] = (conf->prior_alpha + *rec.sum_r)
-                      / (conf->prior_alpha + conf->prior_beta + *rec.n);
-        }
-
-        pick = llmopt_bandit_pick(score, conf->n_arms, allowed, rng);
-        greedy = llmopt_bandit_pick(mean, conf->n_arms, allowed, rng);
-
-        choice->arm = pick;
-        choice->score = score[pick];
-        choice->explore = (pick != greedy && mean[pick] < mean[greedy]);
-        choice->propensity = 0.0;
-
-        return LLMOPT_OK;
-
-    case LLMOPT_ALG_UCB1:
-
-        for (i = 0; i < conf->n_arms; i++) {
-            llmopt_bandit_arm(conf, block, i, &rec);
-
-            if (*rec.n < 1) {
-                score[i] = INFINITY;            /* untried arms first */
-                continue;
-            }
-
-            score[i] = mean[i] + conf->alpha
-                                 * sqrt(2.0 * log((double) plays + 1)
-                                        / *rec.n);
-        }
-
-        pick = llmopt_bandit_pick(score, conf->n_arms, allowed, rng);
-        greedy = llmopt_bandit_pick(mean, conf->n_arms, allowed, rng);
-
-        choice->arm = pick;
-        choice->score = score[pick];
-        choice->explore = (pick != greedy && mean[pick] < mean[greedy]);
-        choice->propensity = (1.0 - f) + f / n_allowed;
-
-        return LLMOPT_OK;
+        arm = llmopt_bandit_roulette(conf, &draw, allowed, rng);
+        break;
 
     case LLMOPT_ALG_EPSILON_GREEDY:
-        greedy = llmopt_bandit_pick(mean, conf->n_arms, allowed, rng);
-
         if (llmopt_rng_uniform(rng) < conf->epsilon) {
-            k = (unsigned) (llmopt_rng_next(rng) % n_allowed);
+            arm = llmopt_bandit_nth_allowed(conf, allowed,
+                                            llmopt_rng_below(rng,
+                                                             draw.allowed));
+            break;
+        }
 
-            for (pick = 0; pick < conf->n_arms; pick++) {
-                if (allowed == NULL || allowed[pick]) {
-                    if (k-- == 0) {
-                        break;
-                    }
+        arm = llmopt_bandit_argmax(conf, &draw, allowed, rng);
+        break;
+
+    default:
+        arm = llmopt_bandit_argmax(conf, &draw, allowed, rng);
+        break;
+    }
+
+    f = conf->exploration_floor;
+    f = f > 0 ? (f < 1 ? f : 1) : 0;
+
+    if (f > 0 && llmopt_rng_uniform(rng) < f) {
+        arm = llmopt_bandit_nth_allowed(conf, allowed,
+                                        llmopt_rng_below(rng, draw.allowed));
+    }
+
+    p = llmopt_bandit_exact(conf, &draw, arm);
+
+    choice->arm = arm;
+    choice->score = draw.score[arm];
+    choice->propensity = p < 0 ? 0 : (1.0 - f) * p + f / draw.allowed;
+    choice->explore = conf->algorithm != LLMOPT_ALG_STATIC
+                      && draw.mean[arm] < draw.best_mean;
+
+    return LLMOPT_OK;
+}
+
+
+double
+llmopt_bandit_propensity(const llmopt_bandit_conf_t *conf,
+    const void *block, const double *x, const unsigned char *allowed,
+    unsigned arm, llmopt_rng_t *rng, unsigned samples)
+{
+    double                f, p, wins, width[LLMOPT_MAX_ARMS];
+    unsigned              s;
+    llmopt_bandit_draw_t  draw;
+
+    if (llmopt_bandit_usable(conf, block) != LLMOPT_OK
+        || arm >= conf->n_arms)
+    {
+        return -1;
+    }
+
+    llmopt_bandit_scores(conf, block, x, allowed, rng, &draw);
+
+    if (draw.allowed == 0
+        || (conf->algorithm == LLMOPT_ALG_STATIC
+            && !(draw.total_weight > 0)))
+    {
+        return -1;
+    }
+
+    if (allowed != NULL && !allowed[arm]) {
+        return 0;
+    }
+
+    p = llmopt_bandit_exact(conf, &draw, arm);
+
+    if (p < 0) {
+        if (samples == 0) {
+            return -1;
+        }
+
+        /* the first draw is a sample too; a tie is shared */
+
+        if (conf->algorithm == LLMOPT_ALG_LIN_TS) {
+            llmopt_bandit_lin_ts_widths(conf, block, x, allowed, width);
+        }
+
+        wins = 0;
+
+        for (s = 0; s < samples; s++) {
+            if (s > 0) {
+                if (conf->algorithm == LLMOPT_ALG_LIN_TS) {
+                    /* means and widths do not change: redraw the normals */
+                    llmopt_bandit_lin_ts_redraw(conf, allowed, width, rng,
+                                                &draw);
+
+                } else {
+                    llmopt_bandit_scores(conf, block, x, allowed, rng,
+                                         &draw);
                 }
             }
 
-        } else {
-            pick = greedy;
+            if (draw.score[arm] == draw.best) {
+                wins += 1.0 / draw.ties;
+            }
         }
 
-        choice->arm = pick;
-        choice->score = mean[pick];
-        choice->explore = (pick != greedy);
-        choice->propensity = (1.0 - f)
-                             * ((pick == greedy ? 1.0 - conf->epsilon : 0.0)
-                                + conf->epsilon / n_allowed)
-                             + f / n_allowed;
-
-        return LLMOPT_OK;
+        p = wins / samples;
     }
 
-    return LLMOPT_DECLINED;
+    f = conf->exploration_floor;
+    f = f > 0 ? (f < 1 ? f : 1) : 0;
+
+    return (1.0 - f) * p + f / draw.allowed;
+}
+
+
+/* lin_ts: alpha sqrt(x' A^-1 x) of each allowed arm */
+
+static void
+llmopt_bandit_lin_ts_widths(const llmopt_bandit_conf_t *conf,
+    const void *block, const double *x, const unsigned char *allowed,
+    double *width)
+{
+    double               q;
+    unsigned             i;
+    llmopt_bandit_arm_t  rec;
+
+    for (i = 0; i < conf->n_arms; i++) {
+        if (allowed != NULL && !allowed[i]) {
+            continue;
+        }
+
+        llmopt_bandit_arm(conf, block, i, &rec);
+        q = llmopt_linalg_quad(rec.a_inv, x, conf->d);
+        width[i] = conf->alpha * (q > 0 ? sqrt(q) : 0);
+    }
+}
+
+
+/* lin_ts: new scores from the means of draw and the widths */
+
+static void
+llmopt_bandit_lin_ts_redraw(const llmopt_bandit_conf_t *conf,
+    const unsigned char *allowed, const double *width, llmopt_rng_t *rng,
+    llmopt_bandit_draw_t *draw)
+{
+    unsigned  i;
+
+    draw->ties = 0;
+
+    for (i = 0; i < conf->n_arms; i++) {
+        if (allowed != NULL && !allowed[i]) {
+            continue;
+        }
+
+        draw->score[i] = draw->mean[i] + width[i] * llmopt_rng_normal(rng);
+
+        if (draw->ties == 0 || draw->score[i] > draw->best) {
+            draw->best = draw->score[i];
+            draw->ties = 1;
+
+        } else if (draw->score[i] == draw->best) {
+            draw->ties++;
+        }
+    }
 }
 
 
@@ -459,51 +795,88 @@ void
 llmopt_bandit_update(const llmopt_bandit_conf_t *conf, void *block,
     unsigned arm, const double *x, double reward)
 {
-    double                 g, ax[64], denom, work[64 * 64];
-    unsigned               i, j, d;
+    int                    refresh;
+    double                 g, ginv, s, u[LLMOPT_BANDIT_MAX_DIM];
+    size_t                 i, j, dd;
+    unsigned               d, k;
+    uint64_t               pulls;
     llmopt_bandit_arm_t    rec;
     llmopt_bandit_head_t  *head;
 
-    if (arm >= conf->n_arms || conf->d > 64) {
+    if (arm >= conf->n_arms
+        || llmopt_bandit_usable(conf, block) != LLMOPT_OK)
+    {
         return;
     }
 
+    d = conf->d;
+
+    if (llmopt_bandit_linear(conf)) {
+        for (j = 0; j < d; j++) {
+            if (!isfinite(x[j])) {
+                return;             /* would poison A for good */
+            }
+        }
+    }
+
     if (!(reward >= 0)) {
-        reward = 0;                         /* also NaN */
+        reward = 0;                 /* also NaN */
 
     } else if (reward > 1) {
         reward = 1;
     }
 
+    g = conf->forgetting > 0 && conf->forgetting < 1 ? conf->forgetting : 1;
+
     head = block;
     head->updates++;
-
-    d = conf->d;
-    g = conf->forgetting > 0 && conf->forgetting < 1 ? conf->forgetting : 1;
 
     llmopt_bandit_arm(conf, block, arm, &rec);
 
     *rec.n = g * *rec.n + 1;
     *rec.sum_r = g * *rec.sum_r + reward;
     *rec.sum_r2 = g * *rec.sum_r2 + reward * reward;
+    *rec.pulls += 1;
 
     if (!llmopt_bandit_linear(conf)) {
         return;
     }
 
-    if (g < 1) {
-        /* discounted: A = g A + (1 - g) lambda I + x x', then refactor */
-        for (i = 0; i < d; i++) {
-            for (j = 0; j < d; j++) {
-                rec.a[i * d + j] = g * rec.a[i * d + j] + x[i] * x[j];
-            }
+    pulls = llmopt_bandit_count(*rec.pulls);
+    refresh = (pulls % LLMOPT_BANDIT_REFRESH == 0);
+    dd = (size_t) d * d;
 
-            rec.a[i * d + i] += (1 - g) * conf->lambda;
-            rec.b[i] = g * rec.b[i] + reward * x[i];
+    if (g < 1) {
+        /*
+         * Discount: A <- g A, b <- g b, so A^-1 <- A^-1 / g and theta is
+         * unchanged.  The prior would fade with the data; give it back one
+         * coordinate per pull, A += d (1 - g) lambda e_k e_k', k cycling,
+         * which keeps the prior near lambda I in the long run with a
+         * rank-one (O(d^2)) change of A^-1.
+         */
+
+        ginv = 1.0 / g;
+
+        for (i = 0; i < dd; i++) {
+            rec.a[i] *= g;
+            rec.a_inv[i] *= ginv;
         }
 
-        llmopt_bandit_derive(conf, &rec, work);
-        return;
+        for (i = 0; i < d; i++) {
+            rec.b[i] *= g;
+        }
+
+        k = (unsigned) ((pulls - 1) % d);
+        s = d * (1.0 - g) * llmopt_bandit_lambda(conf);
+
+        rec.a[(size_t) k * d + k] += s;
+
+        if (!refresh
+            && llmopt_linalg_rank1_inverse_unit(rec.a_inv, k, s, u, d)
+               != LLMOPT_OK)
+        {
+            refresh = 1;
+        }
     }
 
     for (i = 0; i < d; i++) {
@@ -514,78 +887,62 @@ llmopt_bandit_update(const llmopt_bandit_conf_t *conf, void *block,
         rec.b[i] += reward * x[i];
     }
 
-    /* Sherman-Morrison: (A + xx')^-1 = A^-1 - A^-1 x x' A^-1 / (1 + x'A^-1 x) */
+    /* Sherman-Morrison, or exactly from A now and then */
 
-    for (i = 0; i < d; i++) {
-        ax[i] = llmopt_dot(&rec.a_inv[i * d], x, d);
+    if (refresh
+        || llmopt_linalg_rank1_inverse(rec.a_inv, x, 1.0, u, d) != LLMOPT_OK)
+    {
+        llmopt_bandit_derive(conf, &rec);
+        return;
     }
 
-    denom = 1.0 + llmopt_dot(x, ax, d);
-
-    for (i = 0; i < d; i++) {
-        for (j = 0; j < d; j++) {
-            rec.a_inv[i * d + j] -= ax[i] * ax[j] / denom;
-        }
-    }
-
-    for (i = 0; i < d; i++) {
-        rec.theta[i] = llmopt_dot(&rec.a_inv[i * d], rec.b, d);
-    }
-
-    if (conf->algorithm == LLMOPT_ALG_LIN_TS) {
-        if (llmopt_cholesky(rec.a_inv, rec.l, d) != LLMOPT_OK) {
-            llmopt_bandit_derive(conf, &rec, work);
-        }
-    }
+    llmopt_linalg_symv(rec.a_inv, rec.b, rec.theta, d);
 }
 
 
-/* A^-1, theta and L from A and b */
+/* A^-1 and theta from A and b */
 
 static void
 llmopt_bandit_derive(const llmopt_bandit_conf_t *conf,
-    llmopt_bandit_arm_t *rec, double *work)
+    llmopt_bandit_arm_t *rec)
 {
+    double    lambda;
+    double    work[LLMOPT_BANDIT_MAX_DIM * LLMOPT_BANDIT_MAX_DIM];
     unsigned  i, d;
 
     d = conf->d;
 
-    if (llmopt_inverse(rec->a, rec->a_inv, work, d) != LLMOPT_OK) {
-        /* not positive definite: only corrupt input gets here */
+    if (llmopt_linalg_spd_inverse(rec->a, rec->a_inv, work, d) != LLMOPT_OK) {
+
+        /* A is not positive definite: only a corrupt block gets here */
+
+        lambda = llmopt_bandit_lambda(conf);
         memset(rec->a_inv, 0, (size_t) d * d * sizeof(double));
 
         for (i = 0; i < d; i++) {
-            rec->a_inv[i * d + i] = 1.0 / (conf->lambda > 0 ? conf->lambda
-                                                            : 1.0);
+            rec->a_inv[i * d + i] = 1.0 / lambda;
         }
     }
 
-    for (i = 0; i < d; i++) {
-        rec->theta[i] = llmopt_dot(&rec->a_inv[i * d], rec->b, d);
-    }
-
-    if (conf->algorithm == LLMOPT_ALG_LIN_TS
-        && llmopt_cholesky(rec->a_inv, rec->l, d) != LLMOPT_OK)
-    {
-        memset(rec->l, 0, (size_t) d * d * sizeof(double));
-    }
+    llmopt_linalg_symv(rec->a_inv, rec->b, rec->theta, d);
 }
 
 
 void
 llmopt_bandit_rebuild(const llmopt_bandit_conf_t *conf, void *block)
 {
-    double               work[64 * 64];
     unsigned             arm;
     llmopt_bandit_arm_t  rec;
 
-    if (!llmopt_bandit_linear(conf) || conf->d > 64) {
+    if (!llmopt_bandit_linear(conf)
+        || llmopt_bandit_usable(conf, block) != LLMOPT_OK)
+    {
         return;
     }
 
     for (arm = 0; arm < conf->n_arms; arm++) {
         llmopt_bandit_arm(conf, block, arm, &rec);
-        llmopt_bandit_derive(conf, &rec, work);
+        llmopt_bandit_derive(conf, &rec);
     }
 }
 
@@ -594,12 +951,21 @@ void
 llmopt_bandit_merge(const llmopt_bandit_conf_t *conf, void *dst,
     const void *src)
 {
-    size_t                i, dd;
+    double                lambda;
+    size_t                i, n;
     unsigned              arm, d;
     llmopt_bandit_arm_t   to, from;
 
+    if (llmopt_bandit_check(conf, dst) != LLMOPT_OK
+        || llmopt_bandit_check(conf, src) != LLMOPT_OK
+        || llmopt_bandit_usable(conf, dst) != LLMOPT_OK)
+    {
+        return;
+    }
+
     d = conf->d;
-    dd = (size_t) d * d;
+    n = llmopt_bandit_additive_doubles(conf);
+    lambda = llmopt_bandit_lambda(conf);
 
     ((llmopt_bandit_head_t *) dst)->updates +=
         ((const llmopt_bandit_head_t *) src)->updates;
@@ -608,21 +974,44 @@ llmopt_bandit_merge(const llmopt_bandit_conf_t *conf, void *dst,
         llmopt_bandit_arm(conf, dst, arm, &to);
         llmopt_bandit_arm(conf, src, arm, &from);
 
-        *to.n += *from.n;
-        *to.sum_r += *from.sum_r;
-        *to.sum_r2 += *from.sum_r2;
+        /* the additive doubles are contiguous from n on */
 
-        for (i = 0; i < dd; i++) {
-            to.a[i] += from.a[i];
+        for (i = 0; i < n; i++) {
+            to.n[i] += from.n[i];
         }
 
-        for (i = 0; i < d; i++) {
-            to.a[i * d + i] -= conf->lambda;    /* one prior, not two */
-            to.b[i] += from.b[i];
+        if (to.a != NULL) {
+            for (i = 0; i < d; i++) {
+                to.a[i * d + i] -= lambda;      /* one prior, not two */
+            }
         }
     }
 
     llmopt_bandit_rebuild(conf, dst);
+}
+
+
+/* a pull count kept as a double, converted without undefined behaviour */
+
+static uint64_t
+llmopt_bandit_count(double pulls)
+{
+    if (!(pulls > 0)) {
+        return 0;                   /* also NaN */
+    }
+
+    if (pulls >= 18446744073709551615.0) {
+        return UINT64_MAX;
+    }
+
+    return (uint64_t) pulls;
+}
+
+
+uint64_t
+llmopt_bandit_updates(const void *block)
+{
+    return ((const llmopt_bandit_head_t *) block)->updates;
 }
 
 
@@ -638,7 +1027,7 @@ llmopt_bandit_arm_count(const llmopt_bandit_conf_t *conf, const void *block,
 
     llmopt_bandit_arm(conf, block, arm, &rec);
 
-    return *rec.n > 0 ? (uint64_t) (*rec.n + 0.5) : 0;
+    return llmopt_bandit_count(*rec.pulls);
 }
 
 
@@ -655,125 +1044,4 @@ llmopt_bandit_arm_mean(const llmopt_bandit_conf_t *conf, const void *block,
     llmopt_bandit_arm(conf, block, arm, &rec);
 
     return *rec.n > 0 ? *rec.sum_r / *rec.n : 0;
-}
-
-
-uint64_t
-llmopt_bandit_updates(const void *block)
-{
-    return ((const llmopt_bandit_head_t *) block)->updates;
-}
-
-
-static double
-llmopt_dot(const double *x, const double *y, unsigned d)
-{
-    double    s;
-    unsigned  i;
-
-    s = 0;
-
-    for (i = 0; i < d; i++) {
-        s += x[i] * y[i];
-    }
-
-    return s;
-}
-
-
-static double
-llmopt_quad(const double *m, const double *x, unsigned d)
-{
-    double    s;
-    unsigned  i;
-
-    s = 0;
-
-    for (i = 0; i < d; i++) {
-        s += x[i] * llmopt_dot(&m[i * d], x, d);
-    }
-
-    return s;
-}
-
-
-/* lower-triangular L with L L' = m; LLMOPT_ERROR if not positive definite */
-
-static int
-llmopt_cholesky(const double *m, double *l, unsigned d)
-{
-    double    s;
-    unsigned  i, j, k;
-
-    for (i = 0; i < d; i++) {
-        for (j = 0; j <= i; j++) {
-            s = m[i * d + j];
-
-            for (k = 0; k < j; k++) {
-                s -= l[i * d + k] * l[j * d + k];
-            }
-
-            if (i == j) {
-                if (!(s > 0)) {
-                    return LLMOPT_ERROR;
-                }
-
-                l[i * d + i] = sqrt(s);
-
-            } else {
-                l[i * d + j] = s / l[j * d + j];
-            }
-        }
-
-        for (j = i + 1; j < d; j++) {
-            l[i * d + j] = 0;
-        }
-    }
-
-    return LLMOPT_OK;
-}
-
-
-/* inverse of a symmetric positive definite m through its Cholesky factor */
-
-static int
-llmopt_inverse(const double *m, double *inv, double *work, unsigned d)
-{
-    double    s;
-    unsigned  i, j, k, c;
-    double   *l;
-
-    l = work;
-
-    if (llmopt_cholesky(m, l, d) != LLMOPT_OK) {
-        return LLMOPT_ERROR;
-    }
-
-    /* solve L L' inv[:,c] = e_c column by column */
-
-    for (c = 0; c < d; c++) {
-        double  y[64];
-
-        for (i = 0; i < d; i++) {
-            s = (i == c) ? 1.0 : 0.0;
-
-            for (k = 0; k < i; k++) {
-                s -= l[i * d + k] * y[k];
-            }
-
-            y[i] = s / l[i * d + i];
-        }
-
-        for (j = d; j-- > 0; /* void */) {
-            s = y[j];
-
-            for (k = j + 1; k < d; k++) {
-                s -= l[k * d + j] * inv[k * d + c];
-            }
-
-            inv[j * d + c] = s / l[j * d + j];
-        }
-    }
-
-    return LLMOPT_OK;
 }

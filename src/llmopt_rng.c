@@ -2,7 +2,8 @@
  * Copyright (C) llmopt authors
  *
  * xoshiro256** seeded through splitmix64, and the distributions the bandits
- * need: uniform, normal (polar method), gamma (Marsaglia-Tsang), beta.
+ * need: uniform, bounded integer (Lemire's multiply-and-reject), normal
+ * (Marsaglia's polar method), gamma (Marsaglia-Tsang), beta.
  */
 
 
@@ -12,6 +13,7 @@
 
 
 static uint64_t llmopt_rng_splitmix(uint64_t *x);
+static uint64_t llmopt_rng_rotl(uint64_t x, int k);
 
 
 static uint64_t
@@ -27,6 +29,13 @@ llmopt_rng_splitmix(uint64_t *x)
 }
 
 
+static uint64_t
+llmopt_rng_rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+
 void
 llmopt_rng_seed(llmopt_rng_t *rng, uint64_t seed)
 {
@@ -35,6 +44,9 @@ llmopt_rng_seed(llmopt_rng_t *rng, uint64_t seed)
     for (i = 0; i < 4; i++) {
         rng->s[i] = llmopt_rng_splitmix(&seed);
     }
+
+    rng->spare = 0;
+    rng->has_spare = 0;
 }
 
 
@@ -45,9 +57,7 @@ llmopt_rng_next(llmopt_rng_t *rng)
 
     s = rng->s;
 
-    result = s[1] * 5;
-    result = ((result << 7) | (result >> 57)) * 9;
-
+    result = llmopt_rng_rotl(s[1] * 5, 7) * 9;
     t = s[1] << 17;
 
     s[2] ^= s[0];
@@ -55,16 +65,41 @@ llmopt_rng_next(llmopt_rng_t *rng)
     s[1] ^= s[2];
     s[0] ^= s[3];
     s[2] ^= t;
-    s[3] = (s[3] << 45) | (s[3] >> 19);
+    s[3] = llmopt_rng_rotl(s[3], 45);
 
     return result;
+}
+
+
+uint32_t
+llmopt_rng_below(llmopt_rng_t *rng, uint32_t n)
+{
+    uint32_t  floor;
+    uint64_t  m;
+
+    if (n == 0) {
+        return 0;
+    }
+
+    /* the high 32 bits of a 32x32 product; reject the biased low part */
+
+    m = (llmopt_rng_next(rng) >> 32) * n;
+
+    if ((uint32_t) m < n) {
+        floor = (uint32_t) (-n) % n;
+
+        while ((uint32_t) m < floor) {
+            m = (llmopt_rng_next(rng) >> 32) * n;
+        }
+    }
+
+    return (uint32_t) (m >> 32);
 }
 
 
 double
 llmopt_rng_uniform(llmopt_rng_t *rng)
 {
-    /* the top 53 bits, scaled to [0, 1) */
     return (double) (llmopt_rng_next(rng) >> 11) * 0x1.0p-53;
 }
 
@@ -72,7 +107,12 @@ llmopt_rng_uniform(llmopt_rng_t *rng)
 double
 llmopt_rng_normal(llmopt_rng_t *rng)
 {
-    double  u, v, s;
+    double  u, v, s, f;
+
+    if (rng->has_spare) {
+        rng->has_spare = 0;
+        return rng->spare;
+    }
 
     do {
         u = 2.0 * llmopt_rng_uniform(rng) - 1.0;
@@ -80,8 +120,12 @@ llmopt_rng_normal(llmopt_rng_t *rng)
         s = u * u + v * v;
     } while (s >= 1.0 || s == 0.0);
 
-    /* the second variate is dropped: the state stays plain data */
-    return u * sqrt(-2.0 * log(s) / s);
+    f = sqrt(-2.0 * log(s) / s);
+
+    rng->spare = v * f;
+    rng->has_spare = 1;
+
+    return u * f;
 }
 
 
@@ -95,13 +139,19 @@ llmopt_rng_gamma(llmopt_rng_t *rng, double shape)
     }
 
     if (shape < 1.0) {
-        /* boost: G(a) = G(a + 1) * U^(1/a) */
+        /* G(a) = G(a + 1) U^(1/a) */
         u = llmopt_rng_uniform(rng);
         return llmopt_rng_gamma(rng, shape + 1.0) * pow(u, 1.0 / shape);
     }
 
+    if (isinf(shape)) {
+        return shape;
+    }
+
     d = shape - 1.0 / 3.0;
     c = 1.0 / sqrt(9.0 * d);
+
+    /* acceptance is above 95% for every shape >= 1: the loop is short */
 
     for ( ;; ) {
         do {
@@ -112,7 +162,7 @@ llmopt_rng_gamma(llmopt_rng_t *rng, double shape)
         v = v * v * v;
         u = llmopt_rng_uniform(rng);
 
-        if (u < 1.0 - 0.0331 * x * x * x * x) {
+        if (u < 1.0 - 0.0331 * (x * x) * (x * x)) {
             return d * v;
         }
 
@@ -131,8 +181,12 @@ llmopt_rng_beta(llmopt_rng_t *rng, double a, double b)
     x = llmopt_rng_gamma(rng, a);
     y = llmopt_rng_gamma(rng, b);
 
-    if (x + y <= 0.0) {
+    if (!(x + y > 0.0)) {
         return 0.5;
+    }
+
+    if (isinf(x) || isinf(y)) {
+        return isinf(x) ? (isinf(y) ? 0.5 : 1.0) : 0.0;
     }
 
     return x / (x + y);

@@ -1,233 +1,424 @@
 /*
  * Copyright (C) llmopt authors
  *
- * Bandits, RNG and seqlock of the core.
+ * The bandits: names and configuration, each algorithm learning a small
+ * synthetic problem, masks, propensities, Sherman-Morrison against a
+ * rebuild, merge, forgetting, torn blocks.
  */
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 
 #include "tap.h"
 #include "llmopt_bandit.h"
 #include "llmopt_rng.h"
-#include "llmopt_seqlock.h"
 
 
-static void test_rng(void);
+static void *block_for(llmopt_bandit_conf_t *conf, llmopt_algorithm_e alg,
+    unsigned n_arms, unsigned d);
+static double bernoulli(llmopt_rng_t *rng, double p);
+static double contextual_p(unsigned arm, double x1);
+static unsigned greedy_linear(llmopt_bandit_conf_t *conf, void *block,
+    const double *x);
+static double max_diff(const double *a, const double *b, size_t n);
 static void test_names(void);
+static void test_conf(void);
+static void test_layout(void);
 static void test_static(void);
-static void test_learns(llmopt_algorithm_e alg, double threshold);
+static void test_learns_contextual(llmopt_algorithm_e alg);
+static void test_learns_context_free(llmopt_algorithm_e alg, double share);
 static void test_mask(void);
-static void test_epsilon_propensity(void);
-static void test_linucb_inverse(void);
-static void test_merge(void);
+static void test_propensities(void);
+static void test_floor(void);
+static void test_ucb1_untried(void);
+static void test_sherman_morrison(void);
+static void test_rebuild(void);
+static void test_merge(llmopt_algorithm_e alg);
 static void test_forgetting(void);
-static void test_seqlock(void);
-static void *block_for(llmopt_bandit_conf_t *conf);
+static void test_bad_input(void);
+static void test_torn(void);
 
 
 int
 main(void)
 {
-    test_rng();
     test_names();
+    test_conf();
+    test_layout();
     test_static();
-    test_learns(LLMOPT_ALG_LINUCB, 0.9);
-    test_learns(LLMOPT_ALG_LIN_TS, 0.9);
+    test_learns_contextual(LLMOPT_ALG_LINUCB);
+    test_learns_contextual(LLMOPT_ALG_LIN_TS);
+    test_learns_context_free(LLMOPT_ALG_THOMPSON, 0.9);
+    test_learns_context_free(LLMOPT_ALG_UCB1, 0.9);
+    test_learns_context_free(LLMOPT_ALG_EPSILON_GREEDY, 0.85);
+    test_learns_context_free(LLMOPT_ALG_LINUCB, 0.9);
     test_mask();
-    test_epsilon_propensity();
-    test_linucb_inverse();
-    test_merge();
+    test_propensities();
+    test_floor();
+    test_ucb1_untried();
+    test_sherman_morrison();
+    test_rebuild();
+    test_merge(LLMOPT_ALG_LINUCB);
+    test_merge(LLMOPT_ALG_THOMPSON);
     test_forgetting();
-    test_seqlock();
+    test_bad_input();
+    test_torn();
 
     return tap_done();
 }
 
 
 static void *
-block_for(llmopt_bandit_conf_t *conf)
+block_for(llmopt_bandit_conf_t *conf, llmopt_algorithm_e alg,
+    unsigned n_arms, unsigned d)
 {
     void  *block;
 
+    llmopt_bandit_conf_defaults(conf);
+    conf->algorithm = alg;
+    conf->n_arms = n_arms;
+    conf->d = d;
+
     block = malloc(llmopt_bandit_size(conf));
+    if (block == NULL) {
+        abort();
+    }
+
     llmopt_bandit_init(conf, block);
 
     return block;
 }
 
 
-static void
-test_rng(void)
+static double
+bernoulli(llmopt_rng_t *rng, double p)
 {
-    int           i, same;
-    double        sum, sum2, x, bsum;
-    llmopt_rng_t  a, b;
+    return llmopt_rng_uniform(rng) < p ? 1.0 : 0.0;
+}
 
-    llmopt_rng_seed(&a, 42);
-    llmopt_rng_seed(&b, 42);
 
-    same = 1;
-    for (i = 0; i < 100; i++) {
-        same &= llmopt_rng_next(&a) == llmopt_rng_next(&b);
+/* arm 0 is better when x1 = 1, arm 1 otherwise */
+
+static double
+contextual_p(unsigned arm, double x1)
+{
+    if (arm == 0) {
+        return x1 > 0.5 ? 0.8 : 0.2;
     }
-    ok(same, "rng: same seed, same stream");
 
-    llmopt_rng_seed(&b, 43);
-    ok(llmopt_rng_next(&a) != llmopt_rng_next(&b), "rng: seeds differ");
+    return x1 > 0.5 ? 0.4 : 0.7;
+}
 
-    sum = 0;
-    for (i = 0; i < 100000; i++) {
-        x = llmopt_rng_uniform(&a);
-        if (x < 0 || x >= 1) {
-            break;
+
+static unsigned
+greedy_linear(llmopt_bandit_conf_t *conf, void *block, const double *x)
+{
+    double               best, v;
+    unsigned             arm, pick;
+    llmopt_bandit_arm_t  rec;
+
+    pick = 0;
+    best = -INFINITY;
+
+    for (arm = 0; arm < conf->n_arms; arm++) {
+        llmopt_bandit_arm(conf, block, arm, &rec);
+        v = rec.theta[0] * x[0] + rec.theta[1] * x[1];
+
+        if (v > best) {
+            best = v;
+            pick = arm;
         }
-        sum += x;
     }
-    is_int(i, 100000, "rng: uniform in [0, 1)");
-    is_num(sum / 100000, 0.5, 0.01, "rng: uniform mean");
 
-    sum = sum2 = 0;
-    for (i = 0; i < 100000; i++) {
-        x = llmopt_rng_normal(&a);
-        sum += x;
-        sum2 += x * x;
-    }
-    is_num(sum / 100000, 0.0, 0.02, "rng: normal mean");
-    is_num(sum2 / 100000, 1.0, 0.03, "rng: normal variance");
+    return pick;
+}
 
-    bsum = 0;
-    for (i = 0; i < 50000; i++) {
-        bsum += llmopt_rng_beta(&a, 2.0, 6.0);
-    }
-    is_num(bsum / 50000, 0.25, 0.01, "rng: beta(2, 6) mean");
 
-    sum = 0;
-    for (i = 0; i < 50000; i++) {
-        sum += llmopt_rng_gamma(&a, 0.5);
+static double
+max_diff(const double *a, const double *b, size_t n)
+{
+    size_t  i;
+    double  w;
+
+    w = 0;
+
+    for (i = 0; i < n; i++) {
+        if (!(fabs(a[i] - b[i]) <= w)) {
+            w = fabs(a[i] - b[i]);
+        }
     }
-    is_num(sum / 50000, 0.5, 0.03, "rng: gamma(0.5) mean");
+
+    return w;
 }
 
 
 static void
 test_names(void)
 {
-    is_int(llmopt_algorithm_lookup("linucb", 6), LLMOPT_ALG_LINUCB,
-           "lookup linucb");
+    unsigned     i, round_trip;
+    const char  *name;
+
+    round_trip = 1;
+
+    for (i = LLMOPT_ALG_STATIC; i <= LLMOPT_ALG_EPSILON_GREEDY; i++) {
+        name = llmopt_algorithm_name((llmopt_algorithm_e) i);
+        round_trip &= llmopt_algorithm_lookup(name, strlen(name)) == (int) i;
+    }
+
+    ok(round_trip, "every algorithm name looks up to itself");
+    is_int(llmopt_algorithm_lookup("lin_ts", 6), LLMOPT_ALG_LIN_TS,
+           "lookup lin_ts");
     is_int(llmopt_algorithm_lookup("epsilon_greedy", 14),
            LLMOPT_ALG_EPSILON_GREEDY, "lookup epsilon_greedy");
-    is_int(llmopt_algorithm_lookup("linucbx", 7), -1, "lookup unknown");
-    is_str(llmopt_algorithm_name(LLMOPT_ALG_LIN_TS), "lin_ts", "name");
+    is_int(llmopt_algorithm_lookup("linucbx", 7), -1, "unknown name");
+    is_int(llmopt_algorithm_lookup("lin", 3), -1, "prefix is not a name");
     is_str(llmopt_algorithm_name((llmopt_algorithm_e) 99), "unknown",
-           "name of a bad id");
+           "name of an unknown algorithm");
+}
+
+
+static void
+test_conf(void)
+{
+    llmopt_err_t          err;
+    llmopt_bandit_conf_t  conf;
+
+    llmopt_bandit_conf_defaults(&conf);
+
+    ok(conf.algorithm == LLMOPT_ALG_LINUCB && conf.alpha == 1.0
+       && conf.lambda == 1.0 && conf.epsilon == 0.1
+       && conf.prior_alpha == 1.0 && conf.prior_beta == 1.0
+       && conf.exploration_floor == 0 && conf.forgetting == 1.0
+       && conf.seed == 0 && conf.weights[0] == 1.0
+       && conf.weights[LLMOPT_MAX_ARMS - 1] == 1.0,
+       "defaults as documented");
+
+    conf.n_arms = 4;
+    conf.d = 16;
+    is_int(llmopt_bandit_conf_check(&conf, &err), LLMOPT_OK,
+           "defaults with arms and d pass the check");
+
+    conf.lambda = 0;
+    is_int(llmopt_bandit_conf_check(&conf, &err), LLMOPT_ERROR,
+           "lambda 0 refused");
+    ok(strstr(err.msg, "lambda") != NULL, "message names lambda: %s",
+       err.msg);
+
+    conf.lambda = 1;
+    conf.d = 65;
+    is_int(llmopt_bandit_conf_check(&conf, NULL), LLMOPT_ERROR,
+           "d 65 refused for linucb");
+
+    conf.algorithm = LLMOPT_ALG_THOMPSON;
+    is_int(llmopt_bandit_conf_check(&conf, NULL), LLMOPT_OK,
+           "d does not matter to thompson");
+
+    conf.n_arms = LLMOPT_MAX_ARMS + 1;
+    is_int(llmopt_bandit_conf_check(&conf, NULL), LLMOPT_ERROR,
+           "too many arms refused");
+
+    conf.n_arms = 2;
+    conf.forgetting = 0;
+    is_int(llmopt_bandit_conf_check(&conf, NULL), LLMOPT_ERROR,
+           "forgetting 0 refused");
+}
+
+
+static void
+test_layout(void)
+{
+    void                  *block;
+    llmopt_bandit_arm_t    rec;
+    llmopt_bandit_conf_t   conf, other;
+
+    block = block_for(&conf, LLMOPT_ALG_LINUCB, 3, 4);
+
+    is_int(llmopt_bandit_size(&conf), 32 + 3 * (4 + 32 + 8) * 8,
+           "linucb block size");
+    is_int(llmopt_bandit_additive_doubles(&conf), 4 + 16 + 4,
+           "linucb additive doubles");
+    is_int(llmopt_bandit_check(&conf, block), LLMOPT_OK, "block checks");
+
+    llmopt_bandit_arm(&conf, block, 2, &rec);
+    ok(rec.a[0] == 1.0 && rec.a[1] == 0 && rec.a_inv[5] == 1.0
+       && rec.theta[3] == 0 && *rec.n == 0,
+       "prior: A = I, A^-1 = I, theta = 0");
+    ok((char *) (rec.theta + 4) == (char *) block + llmopt_bandit_size(&conf),
+       "last arm ends at the block's end");
+
+    other = conf;
+    other.d = 5;
+    is_int(llmopt_bandit_check(&other, block), LLMOPT_DECLINED,
+           "another d is refused");
+
+    other = conf;
+    other.lambda = 2;
+    is_int(llmopt_bandit_check(&other, block), LLMOPT_DECLINED,
+           "another lambda is refused");
+
+    free(block);
+
+    block = block_for(&conf, LLMOPT_ALG_THOMPSON, 5, 16);
+    is_int(llmopt_bandit_size(&conf), 32 + 5 * 4 * 8,
+           "thompson keeps no matrices");
+    llmopt_bandit_arm(&conf, block, 0, &rec);
+    ok(rec.a == NULL && rec.theta == NULL, "no matrix in the view");
+    free(block);
 }
 
 
 static void
 test_static(void)
 {
-    int                   i, count[3];
-    void                 *block;
-    double                x[1] = { 1 };
-    llmopt_rng_t          rng;
-    llmopt_choice_t       c;
-    llmopt_bandit_conf_t  conf;
+    int                    i, rc;
+    void                  *block;
+    double                 x[1] = { 1 }, sum;
+    unsigned               counts[4] = { 0 }, arm, exact;
+    unsigned char          mask[4] = { 1, 1, 0, 1 }, none[4] = { 0 };
+    llmopt_rng_t           rng;
+    llmopt_choice_t        choice;
+    llmopt_bandit_conf_t   conf;
 
-    llmopt_bandit_conf_defaults(&conf);
-    conf.algorithm = LLMOPT_ALG_STATIC;
-    conf.n_arms = 3;
-    conf.d = 1;
+    block = block_for(&conf, LLMOPT_ALG_STATIC, 4, 1);
     conf.weights[0] = 1;
-    conf.weights[1] = 0;
-    conf.weights[2] = 3;
+    conf.weights[1] = 2;
+    conf.weights[2] = 5;
+    conf.weights[3] = 0;
 
-    block = block_for(&conf);
     llmopt_rng_seed(&rng, 1);
-    memset(count, 0, sizeof(count));
+    exact = 1;
 
     for (i = 0; i < 40000; i++) {
-        if (llmopt_bandit_select(&conf, block, x, NULL, &rng, &c)
-            != LLMOPT_OK)
-        {
-            break;
-        }
-        count[c.arm]++;
+        llmopt_bandit_select(&conf, block, x, mask, &rng, &choice);
+        counts[choice.arm]++;
+        exact &= fabs(choice.propensity - conf.weights[choice.arm] / 3.0)
+                 < 1e-12;
     }
 
-    is_int(i, 40000, "static: always chooses");
-    is_int(count[1], 0, "static: weight 0 never chosen");
-    is_num(count[2] / 40000.0, 0.75, 0.01, "static: weights respected");
-    is_num(c.propensity, c.arm == 0 ? 0.25 : 0.75, 1e-12,
-           "static: exact propensity");
+    is_num(counts[0] / 40000.0, 1.0 / 3, 0.01, "static: weight 1 of 3");
+    is_num(counts[1] / 40000.0, 2.0 / 3, 0.01, "static: weight 2 of 3");
+    ok(counts[2] == 0 && counts[3] == 0,
+       "static: masked and zero-weight arms never chosen");
+    ok(exact, "static: propensity is weight / allowed total");
 
-    conf.weights[0] = 0;
-    conf.weights[2] = 0;
-    is_int(llmopt_bandit_select(&conf, block, x, NULL, &rng, &c),
-           LLMOPT_DECLINED, "static: all weights zero declines");
+    sum = 0;
+    for (arm = 0; arm < 4; arm++) {
+        sum += llmopt_bandit_propensity(&conf, block, x, NULL, arm, &rng, 0);
+    }
+
+    is_num(sum, 1.0, 1e-12, "static: propensities sum to 1");
+
+    mask[0] = 0;
+    mask[1] = 0;
+    rc = llmopt_bandit_select(&conf, block, x, mask, &rng, &choice);
+    is_int(rc, LLMOPT_DECLINED, "static: only zero weights allowed");
+
+    rc = llmopt_bandit_select(&conf, block, x, none, &rng, &choice);
+    is_int(rc, LLMOPT_DECLINED, "static: nothing allowed");
 
     free(block);
 }
 
 
 /*
- * Two arms, contexts with a code flag: arm 0 is better on code, arm 1 on
- * the rest; Bernoulli rewards.  After learning, the greedy choice is right.
+ * The contextual problem: x = (1, x1), x1 in {0, 1} at random, Bernoulli
+ * rewards from contextual_p().  After 3000 rounds the greedy pick must be
+ * right for both contexts and most online picks right.
  */
 
 static void
-test_learns(llmopt_algorithm_e alg, double threshold)
+test_learns_contextual(llmopt_algorithm_e alg)
 {
-    int                   i, right, code;
-    void                 *block;
-    double                x[3], p;
-    llmopt_rng_t          rng, env;
-    llmopt_choice_t       c;
-    llmopt_bandit_conf_t  conf;
+    int                    t, right, late;
+    void                  *block;
+    double                 x[2];
+    unsigned               best;
+    llmopt_rng_t           rng, world;
+    llmopt_choice_t        choice;
+    llmopt_bandit_conf_t   conf;
 
-    llmopt_bandit_conf_defaults(&conf);
-    conf.algorithm = alg;
-    conf.n_arms = 2;
-    conf.d = 3;
-    conf.alpha = 0.5;
+    block = block_for(&conf, alg, 2, 2);
+    conf.alpha = alg == LLMOPT_ALG_LIN_TS ? 0.5 : 1.0;
 
-    block = block_for(&conf);
-    llmopt_rng_seed(&rng, 5);
-    llmopt_rng_seed(&env, 6);
-
-    for (i = 0; i < 3000; i++) {
-        code = llmopt_rng_uniform(&env) < 0.5;
-        x[0] = 1;
-        x[1] = code;
-        x[2] = llmopt_rng_uniform(&env) * 0.1;
-
-        llmopt_bandit_select(&conf, block, x, NULL, &rng, &c);
-
-        p = (code == (c.arm == 0)) ? 0.8 : 0.3;
-        llmopt_bandit_update(&conf, block, c.arm, x,
-                             llmopt_rng_uniform(&env) < p ? 1.0 : 0.0);
-    }
+    llmopt_rng_seed(&rng, 11);
+    llmopt_rng_seed(&world, 12);
 
     right = 0;
-    for (i = 0; i < 1000; i++) {
-        code = i % 2;
+    late = 0;
+
+    for (t = 0; t < 3000; t++) {
         x[0] = 1;
-        x[1] = code;
-        x[2] = 0.05;
-        llmopt_bandit_select(&conf, block, x, NULL, &rng, &c);
-        right += code == (c.arm == 0);
+        x[1] = llmopt_rng_uniform(&world) < 0.5 ? 1 : 0;
+
+        llmopt_bandit_select(&conf, block, x, NULL, &rng, &choice);
+
+        best = x[1] > 0.5 ? 0 : 1;
+
+        if (t >= 2000) {
+            late++;
+            right += choice.arm == best;
+        }
+
+        llmopt_bandit_update(&conf, block, choice.arm, x,
+                             bernoulli(&world,
+                                       contextual_p(choice.arm, x[1])));
     }
 
-    ok(right >= threshold * 1000, "%s: learns the contextual optimum "
-       "(%d of 1000 right)", llmopt_algorithm_name(alg), right);
-    is_int(llmopt_bandit_updates(block), 3000, "%s: counts updates",
+    x[0] = 1;
+    x[1] = 1;
+    is_int(greedy_linear(&conf, block, x), 0,
+           "%s: greedy picks arm 0 when x1 = 1", llmopt_algorithm_name(alg));
+    x[1] = 0;
+    is_int(greedy_linear(&conf, block, x), 1,
+           "%s: greedy picks arm 1 when x1 = 0", llmopt_algorithm_name(alg));
+    ok(right >= 0.9 * late, "%s: %d of the last %d picks right",
+       llmopt_algorithm_name(alg), right, late);
+    is_int(llmopt_bandit_updates(block), 3000, "%s: 3000 updates counted",
            llmopt_algorithm_name(alg));
-    is_int(llmopt_bandit_arm_count(&conf, block, 0)
-           + llmopt_bandit_arm_count(&conf, block, 1), 3000,
-           "%s: per-arm counts add up", llmopt_algorithm_name(alg));
+
+    free(block);
+}
+
+
+/* three arms, Bernoulli 0.2 / 0.5 / 0.8, no context (x = bias) */
+
+static void
+test_learns_context_free(llmopt_algorithm_e alg, double share)
+{
+    int                    t, best, late;
+    void                  *block;
+    double                 x[1] = { 1 }, p[3] = { 0.2, 0.5, 0.8 };
+    llmopt_rng_t           rng, world;
+    llmopt_choice_t        choice;
+    llmopt_bandit_conf_t   conf;
+
+    block = block_for(&conf, alg, 3, 1);
+
+    llmopt_rng_seed(&rng, 21);
+    llmopt_rng_seed(&world, 22);
+
+    best = 0;
+    late = 0;
+
+    for (t = 0; t < 4000; t++) {
+        llmopt_bandit_select(&conf, block, x, NULL, &rng, &choice);
+
+        if (t >= 3000) {
+            late++;
+            best += choice.arm == 2;
+        }
+
+        llmopt_bandit_update(&conf, block, choice.arm, x,
+                             bernoulli(&world, p[choice.arm]));
+    }
+
+    ok(best >= share * late, "%s: %d of the last %d picks the best arm",
+       llmopt_algorithm_name(alg), best, late);
+
+    ok(llmopt_bandit_arm_mean(&conf, block, 2) > 0.7
+       && llmopt_bandit_arm_mean(&conf, block, 2) < 0.9,
+       "%s: best arm's mean near 0.8 (%.3f)", llmopt_algorithm_name(alg),
+       llmopt_bandit_arm_mean(&conf, block, 2));
 
     free(block);
 }
@@ -236,328 +427,596 @@ test_learns(llmopt_algorithm_e alg, double threshold)
 static void
 test_mask(void)
 {
-    int                    i, alg, bad;
+    int                    i, rc, respected, declined;
     void                  *block;
     double                 x[2] = { 1, 0.5 };
-    unsigned char          allowed[3] = { 0, 1, 0 }, none[3] = { 0, 0, 0 };
+    unsigned               alg;
+    unsigned char          mask[4] = { 0, 0, 1, 0 }, none[4] = { 0 };
+    unsigned char          two[4] = { 1, 0, 0, 1 };
     llmopt_rng_t           rng;
-    llmopt_choice_t        c;
+    llmopt_choice_t        choice;
     llmopt_bandit_conf_t   conf;
 
-    llmopt_rng_seed(&rng, 9);
+    llmopt_rng_seed(&rng, 31);
+
+    respected = 1;
+    declined = 1;
 
     for (alg = LLMOPT_ALG_STATIC; alg <= LLMOPT_ALG_EPSILON_GREEDY; alg++) {
-        llmopt_bandit_conf_defaults(&conf);
-        conf.algorithm = (llmopt_algorithm_e) alg;
-        conf.n_arms = 3;
-        conf.d = 2;
-        conf.epsilon = 0.5;
+        block = block_for(&conf, (llmopt_algorithm_e) alg, 4, 2);
         conf.exploration_floor = 0.2;
 
-        block = block_for(&conf);
-        bad = 0;
+        /* make the masked-out arm 1 look best */
 
         for (i = 0; i < 200; i++) {
-            if (llmopt_bandit_select(&conf, block, x, allowed, &rng, &c)
-                != LLMOPT_OK || c.arm != 1)
-            {
-                bad++;
-            }
-            llmopt_bandit_update(&conf, block, c.arm, x, 0.5);
+            llmopt_bandit_update(&conf, block, 1, x, 1.0);
+            llmopt_bandit_update(&conf, block, 2, x, 0.0);
+            llmopt_bandit_update(&conf, block, i % 4, x, 0.1);
         }
 
-        is_int(bad, 0, "%s: only allowed arms",
-               llmopt_algorithm_name((llmopt_algorithm_e) alg));
-        is_int(llmopt_bandit_select(&conf, block, x, none, &rng, &c),
-               LLMOPT_DECLINED, "%s: no allowed arm declines",
-               llmopt_algorithm_name((llmopt_algorithm_e) alg));
+        for (i = 0; i < 500; i++) {
+            rc = llmopt_bandit_select(&conf, block, x, mask, &rng, &choice);
+            respected &= rc == LLMOPT_OK && choice.arm == 2;
+
+            rc = llmopt_bandit_select(&conf, block, x, two, &rng, &choice);
+            respected &= rc == LLMOPT_OK
+                         && (choice.arm == 0 || choice.arm == 3);
+        }
+
+        rc = llmopt_bandit_select(&conf, block, x, none, &rng, &choice);
+        declined &= rc == LLMOPT_DECLINED;
+
         free(block);
     }
+
+    ok(respected, "every algorithm respects the mask, floor included");
+    ok(declined, "every algorithm declines when nothing is allowed");
 }
 
 
 static void
-test_epsilon_propensity(void)
+test_propensities(void)
 {
-    int                   i, greedy, wrong;
-    void                 *block;
-    double                x[1] = { 1 };
-    llmopt_rng_t          rng;
-    llmopt_choice_t       c;
-    llmopt_bandit_conf_t  conf;
+    int                    i, t, consistent;
+    void                  *block;
+    double                 x[2] = { 1, 1 }, sum, p[4], freq[4];
+    unsigned               arm, counts[4];
+    llmopt_rng_t           rng;
+    llmopt_choice_t        choice;
+    llmopt_bandit_conf_t   conf;
 
-    llmopt_bandit_conf_defaults(&conf);
-    conf.algorithm = LLMOPT_ALG_EPSILON_GREEDY;
-    conf.n_arms = 4;
-    conf.d = 1;
+    llmopt_rng_seed(&rng, 41);
+
+    /* epsilon_greedy: exact, sums to 1, matches frequencies */
+
+    block = block_for(&conf, LLMOPT_ALG_EPSILON_GREEDY, 4, 2);
     conf.epsilon = 0.2;
 
-    block = block_for(&conf);
-    llmopt_rng_seed(&rng, 3);
-
     for (i = 0; i < 50; i++) {
-        llmopt_bandit_update(&conf, block, 2, x, 1.0);
-        llmopt_bandit_update(&conf, block, 0, x, 0.0);
+        llmopt_bandit_update(&conf, block, i % 4, x, (i % 4) * 0.25);
     }
 
-    greedy = 0;
-    wrong = 0;
-    for (i = 0; i < 20000; i++) {
-        llmopt_bandit_select(&conf, block, x, NULL, &rng, &c);
-        /* greedy: 1 - e + e/k = 0.85; any other arm: e/k = 0.05 */
-        if (fabs(c.propensity - (c.arm == 2 ? 0.85 : 0.05)) > 1e-12) {
-            wrong++;
-        }
-        greedy += c.arm == 2;
+    sum = 0;
+    for (arm = 0; arm < 4; arm++) {
+        p[arm] = llmopt_bandit_propensity(&conf, block, x, NULL, arm, &rng,
+                                          0);
+        sum += p[arm];
+        counts[arm] = 0;
     }
-    is_int(wrong, 0, "epsilon: every propensity exact");
-    is_num(greedy / 20000.0, 0.85, 0.01, "epsilon: greedy share 1-e+e/k");
-    is_num(llmopt_bandit_arm_mean(&conf, block, 2), 1.0, 1e-12,
-           "epsilon: arm mean");
+
+    is_num(sum, 1.0, 1e-12, "epsilon_greedy: propensities sum to 1");
+    is_num(p[3], 0.8 + 0.05, 1e-12, "epsilon_greedy: greedy 1 - e + e/k");
+    is_num(p[0], 0.05, 1e-12, "epsilon_greedy: others e/k");
+
+    consistent = 1;
+
+    for (t = 0; t < 40000; t++) {
+        llmopt_bandit_select(&conf, block, x, NULL, &rng, &choice);
+        counts[choice.arm]++;
+        consistent &= choice.propensity == p[choice.arm];
+    }
+
+    ok(consistent, "epsilon_greedy: select reports the same propensity");
+
+    for (arm = 0; arm < 4; arm++) {
+        freq[arm] = counts[arm] / 40000.0;
+    }
+
+    ok(fabs(freq[3] - p[3]) < 0.01 && fabs(freq[0] - p[0]) < 0.01,
+       "epsilon_greedy: frequencies match propensities");
+
+    free(block);
+
+    /* linucb without floor: deterministic */
+
+    block = block_for(&conf, LLMOPT_ALG_LINUCB, 3, 2);
+    llmopt_bandit_update(&conf, block, 1, x, 1.0);
+    llmopt_bandit_update(&conf, block, 0, x, 0.0);
+    llmopt_bandit_update(&conf, block, 2, x, 0.0);
+
+    llmopt_bandit_select(&conf, block, x, NULL, &rng, &choice);
+    ok(choice.arm == 1 && choice.propensity == 1.0 && !choice.explore,
+       "linucb: the best arm with propensity 1");
+    is_num(llmopt_bandit_propensity(&conf, block, x, NULL, 0, &rng, 0), 0, 0,
+           "linucb: another arm has propensity 0");
+    free(block);
+
+    /* lin_ts: unknown at select, estimated by the helper */
+
+    block = block_for(&conf, LLMOPT_ALG_LIN_TS, 3, 2);
+
+    for (i = 0; i < 30; i++) {
+        llmopt_bandit_update(&conf, block, i % 3, x, (i % 3) * 0.3);
+    }
+
+    llmopt_bandit_select(&conf, block, x, NULL, &rng, &choice);
+    is_num(choice.propensity, 0, 0, "lin_ts: select reports 0 (unknown)");
+
+    sum = 0;
+    for (arm = 0; arm < 3; arm++) {
+        p[arm] = llmopt_bandit_propensity(&conf, block, x, NULL, arm, &rng,
+                                          4000);
+        sum += p[arm];
+        counts[arm] = 0;
+    }
+
+    is_num(sum, 1.0, 0.05, "lin_ts: estimated propensities sum to ~1");
+
+    for (t = 0; t < 20000; t++) {
+        llmopt_bandit_select(&conf, block, x, NULL, &rng, &choice);
+        counts[choice.arm]++;
+    }
+
+    is_num(counts[2] / 20000.0, p[2], 0.03,
+           "lin_ts: estimate matches the frequency (%.3f)", p[2]);
+    ok(llmopt_bandit_propensity(&conf, block, x, NULL, 0, &rng, 0) < 0,
+       "lin_ts: no samples, no estimate");
 
     free(block);
 }
 
 
-/* Sherman-Morrison keeps A^-1 the inverse of A after many updates */
+static void
+test_floor(void)
+{
+    int                    t, consistent;
+    void                  *block;
+    double                 x[1] = { 1 }, sum;
+    unsigned               arm, counts[4] = { 0 };
+    llmopt_rng_t           rng;
+    llmopt_choice_t        choice;
+    llmopt_bandit_conf_t   conf;
+
+    llmopt_rng_seed(&rng, 51);
+
+    block = block_for(&conf, LLMOPT_ALG_LINUCB, 4, 1);
+    conf.exploration_floor = 0.2;
+
+    for (t = 0; t < 100; t++) {
+        llmopt_bandit_update(&conf, block, 2, x, 1.0);
+        llmopt_bandit_update(&conf, block, t % 4 == 2 ? 0 : t % 4, x, 0.0);
+    }
+
+    consistent = 1;
+
+    for (t = 0; t < 40000; t++) {
+        llmopt_bandit_select(&conf, block, x, NULL, &rng, &choice);
+        counts[choice.arm]++;
+        consistent &= choice.arm == 2
+                      ? fabs(choice.propensity - 0.85) < 1e-12
+                        && !choice.explore
+                      : fabs(choice.propensity - 0.05) < 1e-12
+                        && choice.explore;
+    }
+
+    ok(consistent, "floor: (1 - f) on the greedy arm + f / k everywhere");
+    is_num(counts[0] / 40000.0, 0.05, 0.006, "floor: each other arm ~f/k");
+    is_num(counts[2] / 40000.0, 0.85, 0.01, "floor: greedy arm ~1 - f + f/k");
+
+    sum = 0;
+    for (arm = 0; arm < 4; arm++) {
+        sum += llmopt_bandit_propensity(&conf, block, x, NULL, arm, &rng, 0);
+    }
+
+    is_num(sum, 1.0, 1e-12, "floor: linucb propensities sum to 1");
+
+    free(block);
+}
+
 
 static void
-test_linucb_inverse(void)
+test_ucb1_untried(void)
 {
-    int                   i, j, k;
-    void                 *block, *copy;
-    double                x[6], err, prod, *a, *ainv, *theta1, *theta2;
-    size_t                size, off;
-    llmopt_rng_t          rng;
-    llmopt_bandit_conf_t  conf;
+    int                    t, each_once;
+    void                  *block;
+    double                 x[1] = { 1 };
+    unsigned               seen[5] = { 0 };
+    llmopt_rng_t           rng;
+    llmopt_choice_t        choice;
+    llmopt_bandit_conf_t   conf;
 
-    llmopt_bandit_conf_defaults(&conf);
-    conf.algorithm = LLMOPT_ALG_LINUCB;
-    conf.n_arms = 2;
-    conf.d = 6;
+    llmopt_rng_seed(&rng, 61);
+    block = block_for(&conf, LLMOPT_ALG_UCB1, 5, 1);
 
-    block = block_for(&conf);
-    llmopt_rng_seed(&rng, 11);
-
-    for (i = 0; i < 500; i++) {
-        for (j = 0; j < 6; j++) {
-            x[j] = llmopt_rng_normal(&rng);
-        }
-        llmopt_bandit_update(&conf, block, 1, x, llmopt_rng_uniform(&rng));
+    for (t = 0; t < 5; t++) {
+        llmopt_bandit_select(&conf, block, x, NULL, &rng, &choice);
+        seen[choice.arm]++;
+        llmopt_bandit_update(&conf, block, choice.arm, x, 1.0);
     }
 
-    /* arm 1's record: after the 32-byte head and arm 0's record */
-    size = llmopt_bandit_size(&conf);
-    off = 32 + (size - 32) / 2;
-    a = (double *) ((char *) block + off) + 3;
-    ainv = a + 36 + 6;
-
-    err = 0;
-    for (i = 0; i < 6; i++) {
-        for (j = 0; j < 6; j++) {
-            prod = 0;
-            for (k = 0; k < 6; k++) {
-                prod += a[i * 6 + k] * ainv[k * 6 + j];
-            }
-            err += fabs(prod - (i == j));
-        }
+    each_once = 1;
+    for (t = 0; t < 5; t++) {
+        each_once &= seen[t] == 1;
     }
-    ok(err < 1e-9, "linucb: A times A^-1 is I after 500 updates (%g)", err);
 
-    /* rebuild from the additive fields reproduces the derived ones */
-    copy = malloc(size);
-    memcpy(copy, block, size);
+    ok(each_once, "ucb1: untried arms first, each once");
+    is_int(llmopt_bandit_arm_count(&conf, block, 3), 1, "ucb1: arm count");
+    is_int(llmopt_bandit_arm_count(&conf, block, 9), 0,
+           "arm count of an unknown arm is 0");
+
+    free(block);
+}
+
+
+static void
+test_sherman_morrison(void)
+{
+    int                    t;
+    void                  *block, *copy;
+    double                 x[16], worst;
+    unsigned               i, arm;
+    llmopt_rng_t           rng;
+    llmopt_bandit_arm_t    a, b;
+    llmopt_bandit_conf_t   conf;
+
+    llmopt_rng_seed(&rng, 71);
+    block = block_for(&conf, LLMOPT_ALG_LINUCB, 2, 16);
+    copy = malloc(llmopt_bandit_size(&conf));
+
+    /* 1023 pulls per arm: no periodic refresh yet */
+
+    for (t = 0; t < 2046; t++) {
+        for (i = 0; i < 16; i++) {
+            x[i] = i == 0 ? 1 : (llmopt_rng_uniform(&rng) < 0.4
+                                 ? llmopt_rng_uniform(&rng) * 2 : 0);
+        }
+
+        llmopt_bandit_update(&conf, block, t % 2, x,
+                             llmopt_rng_uniform(&rng));
+    }
+
+    memcpy(copy, block, llmopt_bandit_size(&conf));
     llmopt_bandit_rebuild(&conf, copy);
-    theta1 = ainv + 36;
-    theta2 = (double *) ((char *) copy + off) + 3 + 36 + 6 + 36;
-    err = 0;
-    for (i = 0; i < 6; i++) {
-        err += fabs(theta1[i] - theta2[i]);
+
+    worst = 0;
+
+    for (arm = 0; arm < 2; arm++) {
+        llmopt_bandit_arm(&conf, block, arm, &a);
+        llmopt_bandit_arm(&conf, copy, arm, &b);
+
+        if (max_diff(a.a_inv, b.a_inv, 256) > worst) {
+            worst = max_diff(a.a_inv, b.a_inv, 256);
+        }
+
+        if (max_diff(a.theta, b.theta, 16) > worst) {
+            worst = max_diff(a.theta, b.theta, 16);
+        }
     }
-    ok(err < 1e-9, "linucb: rebuild gives the same theta (%g)", err);
+
+    ok(worst < 1e-9, "1023 Sherman-Morrison updates per arm agree with a "
+       "direct inverse (%.2g)", worst);
 
     free(copy);
     free(block);
 }
 
 
-/* two instances' statistics merge into those of one that saw both */
-
 static void
-test_merge(void)
+test_rebuild(void)
 {
-    int                   i, j, n_bad;
-    void                 *a, *b, *both;
-    double                x[4], r;
-    size_t                size;
-    unsigned              arm;
-    llmopt_rng_t          rng;
-    llmopt_choice_t       ca, cb;
-    llmopt_bandit_conf_t  conf;
+    int                    t;
+    void                  *block, *copy;
+    double                 x[4];
+    unsigned               i, arm;
+    llmopt_rng_t           rng;
+    llmopt_bandit_arm_t    a, b;
+    llmopt_bandit_conf_t   conf;
 
-    llmopt_bandit_conf_defaults(&conf);
-    conf.algorithm = LLMOPT_ALG_LINUCB;
-    conf.n_arms = 3;
-    conf.d = 4;
-    conf.lambda = 2.0;
+    llmopt_rng_seed(&rng, 81);
+    block = block_for(&conf, LLMOPT_ALG_LIN_TS, 3, 4);
+    copy = malloc(llmopt_bandit_size(&conf));
 
-    a = block_for(&conf);
-    b = block_for(&conf);
-    both = block_for(&conf);
-    size = llmopt_bandit_size(&conf);
-    llmopt_rng_seed(&rng, 21);
-
-    for (i = 0; i < 400; i++) {
-        for (j = 0; j < 4; j++) {
-            x[j] = llmopt_rng_uniform(&rng);
+    for (t = 0; t < 600; t++) {
+        for (i = 0; i < 4; i++) {
+            x[i] = llmopt_rng_uniform(&rng);
         }
-        arm = (unsigned) (llmopt_rng_next(&rng) % 3);
-        r = llmopt_rng_uniform(&rng);
-        llmopt_bandit_update(&conf, i % 2 ? a : b, arm, x, r);
-        llmopt_bandit_update(&conf, both, arm, x, r);
+
+        llmopt_bandit_update(&conf, block, t % 3, x,
+                             llmopt_rng_uniform(&rng));
     }
 
-    llmopt_bandit_merge(&conf, a, b);
+    memcpy(copy, block, llmopt_bandit_size(&conf));
 
-    n_bad = 0;
-    for (i = 0; i < (int) (size / sizeof(double)); i++) {
-        if (i < 4) {
-            continue;                       /* the head */
-        }
-        if (fabs(((double *) a)[i] - ((double *) both)[i]) > 1e-7) {
-            n_bad++;
-        }
-    }
-    is_int(n_bad, 0, "merge: A + B equals one learner of both streams");
-    is_int(llmopt_bandit_updates(a), 400, "merge: update counts add");
+    /* wipe every derived field of the copy */
 
-    for (j = 0; j < 4; j++) {
-        x[j] = 0.5;
-    }
-    llmopt_rng_seed(&rng, 1);
-    llmopt_bandit_select(&conf, a, x, NULL, &rng, &ca);
-    llmopt_rng_seed(&rng, 1);
-    llmopt_bandit_select(&conf, both, x, NULL, &rng, &cb);
-    is_int(ca.arm, cb.arm, "merge: same choice as the single learner");
-
-    free(a);
-    free(b);
-    free(both);
-}
-
-
-/* with forgetting, a reversal of the best arm is followed */
-
-static void
-test_forgetting(void)
-{
-    int                   i, late;
-    void                 *block;
-    double                x[1] = { 1 };
-    llmopt_rng_t          rng;
-    llmopt_choice_t       c;
-    llmopt_bandit_conf_t  conf;
-
-    llmopt_bandit_conf_defaults(&conf);
-    conf.algorithm = LLMOPT_ALG_LINUCB;
-    conf.n_arms = 2;
-    conf.d = 1;
-    conf.alpha = 0.2;
-    conf.forgetting = 0.98;
-
-    block = block_for(&conf);
-    llmopt_rng_seed(&rng, 4);
-
-    for (i = 0; i < 600; i++) {
-        llmopt_bandit_select(&conf, block, x, NULL, &rng, &c);
-        llmopt_bandit_update(&conf, block, c.arm, x,
-                             (c.arm == (i < 300 ? 0u : 1u)) ? 0.9 : 0.1);
+    for (arm = 0; arm < 3; arm++) {
+        llmopt_bandit_arm(&conf, copy, arm, &b);
+        memset(b.a_inv, 0xff, 16 * sizeof(double));
+        memset(b.theta, 0, 4 * sizeof(double));
     }
 
-    late = 0;
-    for (i = 0; i < 100; i++) {
-        llmopt_bandit_select(&conf, block, x, NULL, &rng, &c);
-        late += c.arm == 1;
-    }
+    llmopt_bandit_rebuild(&conf, copy);
 
-    ok(late >= 90, "forgetting: follows the new best arm (%d of 100)", late);
+    llmopt_bandit_arm(&conf, block, 1, &a);
+    llmopt_bandit_arm(&conf, copy, 1, &b);
 
+    ok(max_diff(a.a_inv, b.a_inv, 16) < 1e-10
+       && max_diff(a.theta, b.theta, 4) < 1e-10,
+       "rebuild reproduces A^-1 and theta from A and b");
+    ok(memcmp(a.n, b.n, llmopt_bandit_additive_doubles(&conf)
+                        * sizeof(double)) == 0,
+       "rebuild leaves the additive fields alone");
+
+    free(copy);
     free(block);
 }
 
 
 /*
- * A writer process rewrites a record of 64 equal words under the lock; a
- * reader process checks that every read it accepts has equal words.
+ * Two instances learn two streams; merged, they equal one instance that
+ * learned both.
  */
 
-typedef struct {
-    llmopt_seqlock_t  lock;
-    uint64_t          words[64];
-    uint64_t          torn;
-    uint64_t          accepted;
-    uint64_t          done;
-} test_shared_t;
+static void
+test_merge(llmopt_algorithm_e alg)
+{
+    int                    t;
+    void                  *one, *two, *both;
+    double                 x[3], r, worst_add, worst_derived;
+    size_t                 n;
+    unsigned               i, arm;
+    llmopt_rng_t           rng;
+    llmopt_bandit_arm_t    a, b;
+    llmopt_bandit_conf_t   conf;
+
+    llmopt_rng_seed(&rng, 91);
+    one = block_for(&conf, alg, 3, 3);
+    two = block_for(&conf, alg, 3, 3);
+    both = block_for(&conf, alg, 3, 3);
+
+    for (t = 0; t < 900; t++) {
+        for (i = 0; i < 3; i++) {
+            x[i] = llmopt_rng_uniform(&rng);
+        }
+
+        r = llmopt_rng_uniform(&rng);
+        arm = llmopt_rng_below(&rng, 3);
+
+        llmopt_bandit_update(&conf, t < 400 ? one : two, arm, x, r);
+        llmopt_bandit_update(&conf, both, arm, x, r);
+    }
+
+    llmopt_bandit_merge(&conf, one, two);
+
+    n = llmopt_bandit_additive_doubles(&conf);
+    worst_add = 0;
+    worst_derived = 0;
+
+    for (arm = 0; arm < 3; arm++) {
+        llmopt_bandit_arm(&conf, one, arm, &a);
+        llmopt_bandit_arm(&conf, both, arm, &b);
+
+        if (max_diff(a.n, b.n, n) > worst_add) {
+            worst_add = max_diff(a.n, b.n, n);
+        }
+
+        if (a.a_inv != NULL && max_diff(a.a_inv, b.a_inv, 9) > worst_derived)
+        {
+            worst_derived = max_diff(a.a_inv, b.a_inv, 9);
+        }
+
+        if (a.theta != NULL && max_diff(a.theta, b.theta, 3) > worst_derived)
+        {
+            worst_derived = max_diff(a.theta, b.theta, 3);
+        }
+    }
+
+    ok(worst_add < 1e-9, "%s: merged additive statistics equal both "
+       "streams (%.2g)", llmopt_algorithm_name(alg), worst_add);
+    ok(worst_derived < 1e-9, "%s: merged derived fields equal both streams",
+       llmopt_algorithm_name(alg));
+    is_int(llmopt_bandit_updates(one), 900, "%s: merged update count",
+           llmopt_algorithm_name(alg));
+
+    free(one);
+    free(two);
+    free(both);
+}
 
 
 static void
-test_seqlock(void)
+test_forgetting(void)
 {
-    int              i, status;
-    pid_t            writer;
-    uint64_t         v, seq, first, finished, copy[64];
-    test_shared_t   *sh;
+    int                    t, switched_at, finite;
+    void                  *block, *copy;
+    double                 x[4] = { 1, 0, 0, 0 };
+    unsigned               i;
+    llmopt_rng_t           rng, world;
+    llmopt_choice_t        choice;
+    llmopt_bandit_arm_t    a, b;
+    llmopt_bandit_conf_t   conf;
 
-    sh = mmap(NULL, sizeof(test_shared_t), PROT_READ | PROT_WRITE,
-              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    ok(sh != MAP_FAILED, "seqlock: shared mapping");
-    if (sh == MAP_FAILED) {
-        return;
-    }
-    memset(sh, 0, sizeof(test_shared_t));
+    llmopt_rng_seed(&rng, 101);
+    llmopt_rng_seed(&world, 102);
 
-    writer = fork();
-    if (writer == 0) {
-        for (v = 1; v <= 200000; v++) {
-            llmopt_seqlock_write_begin(&sh->lock);
-            for (i = 0; i < 64; i++) {
-                sh->words[i] = v;
-            }
-            llmopt_seqlock_write_end(&sh->lock);
-        }
-        __atomic_store_n(&sh->done, 1, __ATOMIC_RELEASE);
-        _exit(0);
-    }
+    /*
+     * Both arms pulled in turn; arm 0 is better for 3000 rounds, then
+     * arm 1.  With forgetting 0.99 (a memory of about 100 pulls) the
+     * estimates cross soon after the change; without, much later.
+     */
 
-    /* reads while the writer runs, and at least one after it is done */
-    for ( ;; ) {
-        finished = __atomic_load_n(&sh->done, __ATOMIC_ACQUIRE);
-        seq = llmopt_seqlock_read_begin(&sh->lock);
-        for (i = 0; i < 64; i++) {
-            copy[i] = ((volatile uint64_t *) sh->words)[i];
-        }
-        if (llmopt_seqlock_read_retry(&sh->lock, seq)) {
-            continue;
-        }
-        sh->accepted++;
-        first = copy[0];
-        for (i = 1; i < 64; i++) {
-            if (copy[i] != first) {
-                sh->torn++;
-                break;
+    for (i = 0; i < 2; i++) {
+        block = block_for(&conf, LLMOPT_ALG_LINUCB, 2, 1);
+        conf.forgetting = i == 0 ? 0.99 : 1.0;
+        switched_at = -1;
+
+        for (t = 0; t < 6000; t++) {
+            llmopt_bandit_update(&conf, block, t % 2, x,
+                                 bernoulli(&world, (t % 2 == 0)
+                                                   == (t < 3000) ? 0.8
+                                                                 : 0.3));
+
+            llmopt_bandit_arm(&conf, block, 0, &a);
+            llmopt_bandit_arm(&conf, block, 1, &b);
+
+            if (t >= 3000 && switched_at < 0 && b.theta[0] > a.theta[0]) {
+                switched_at = t - 3000;
             }
         }
-        if (finished) {
-            break;
+
+        if (i == 0) {
+            ok(switched_at >= 0 && switched_at < 300,
+               "forgetting 0.99: the change is learned after %d rounds",
+               switched_at);
+
+            llmopt_bandit_select(&conf, block, x, NULL, &rng, &choice);
+            is_int(choice.arm, 1, "forgetting 0.99: select follows");
+
+        } else {
+            ok(switched_at < 0 || switched_at > 1500,
+               "no forgetting: the change is learned late (%d)",
+               switched_at);
         }
+
+        free(block);
     }
 
-    waitpid(writer, &status, 0);
-    is_int(WEXITSTATUS(status), 0, "seqlock: writer finished");
-    ok(sh->accepted > 0, "seqlock: reader accepted reads (%llu)",
-       (unsigned long long) sh->accepted);
-    is_int(sh->torn, 0, "seqlock: no torn record accepted");
-    is_int(sh->lock.seq, 400000, "seqlock: even after the last write");
+    /* strong forgetting, one direction only: the prior keeps A^-1 sane */
 
-    munmap(sh, sizeof(test_shared_t));
+    block = block_for(&conf, LLMOPT_ALG_LINUCB, 1, 4);
+    conf.forgetting = 0.9;
+
+    for (t = 0; t < 100000; t++) {
+        llmopt_bandit_update(&conf, block, 0, x, 0.5);
+    }
+
+    llmopt_bandit_arm(&conf, block, 0, &a);
+
+    finite = 1;
+    for (i = 0; i < 16; i++) {
+        finite &= isfinite(a.a_inv[i]) && fabs(a.a_inv[i]) < 100;
+    }
+
+    ok(finite, "forgetting: A^-1 bounded after 100000 discounted updates");
+
+    copy = malloc(llmopt_bandit_size(&conf));
+    memcpy(copy, block, llmopt_bandit_size(&conf));
+    llmopt_bandit_rebuild(&conf, copy);
+    llmopt_bandit_arm(&conf, copy, 0, &b);
+
+    ok(max_diff(a.a_inv, b.a_inv, 16) < 1e-8,
+       "forgetting: A^-1 consistent with the discounted A");
+    /* A is diagonal here: theta_0 = b_0 / A_00 = 5 / (10 + ~lambda) */
+
+    is_num(a.theta[0], a.b[0] / a.a[0], 1e-9,
+           "forgetting: theta = A^-1 b (%.3f)", a.theta[0]);
+    ok(a.theta[0] > 0.4 && a.theta[0] < 0.5, "forgetting: theta near the "
+       "reward, shrunk by a prior that did not fade");
+
+    free(copy);
+    free(block);
+}
+
+
+static void
+test_bad_input(void)
+{
+    void                  *block, *copy;
+    double                 x[2] = { 1, NAN };
+    llmopt_bandit_arm_t    rec;
+    llmopt_bandit_conf_t   conf, other;
+
+    block = block_for(&conf, LLMOPT_ALG_LINUCB, 2, 2);
+    copy = malloc(llmopt_bandit_size(&conf));
+    memcpy(copy, block, llmopt_bandit_size(&conf));
+
+    llmopt_bandit_update(&conf, block, 0, x, 0.5);
+    ok(memcmp(copy, block, llmopt_bandit_size(&conf)) == 0,
+       "a NaN feature is not learned");
+
+    llmopt_bandit_update(&conf, block, 7, x, 0.5);
+    ok(memcmp(copy, block, llmopt_bandit_size(&conf)) == 0,
+       "an unknown arm is not learned");
+
+    x[1] = 1;
+    llmopt_bandit_update(&conf, block, 1, x, 5.0);
+    llmopt_bandit_update(&conf, block, 1, x, NAN);
+    llmopt_bandit_arm(&conf, block, 1, &rec);
+    ok(*rec.sum_r == 1.0 && *rec.sum_r2 == 1.0 && *rec.n == 2.0,
+       "rewards clamped to [0, 1], NaN as 0");
+
+    other = conf;
+    other.d = 3;
+    ok(llmopt_bandit_select(&other, block, x, NULL, NULL, NULL)
+       == LLMOPT_ERROR, "select refuses a block of another shape");
+
+    other = conf;
+    other.n_arms = 0;
+    ok(llmopt_bandit_select(&other, block, x, NULL, NULL, NULL)
+       == LLMOPT_ERROR, "select refuses zero arms");
+
+    free(copy);
+    free(block);
+}
+
+
+/*
+ * What a reader may see under a seqlock while the writer writes: garbage
+ * in the arm records.  select must still answer in range and return.
+ */
+
+static void
+test_torn(void)
+{
+    int                    t, in_range;
+    void                  *block;
+    double                 x[4] = { 1, 2, 3, 4 };
+    size_t                 i, size;
+    unsigned               alg;
+    llmopt_rng_t           rng;
+    llmopt_choice_t        choice;
+    llmopt_bandit_conf_t   conf;
+    unsigned char         *p;
+
+    llmopt_rng_seed(&rng, 111);
+    in_range = 1;
+
+    for (alg = LLMOPT_ALG_STATIC; alg <= LLMOPT_ALG_EPSILON_GREEDY; alg++) {
+        block = block_for(&conf, (llmopt_algorithm_e) alg, 4, 4);
+        size = llmopt_bandit_size(&conf);
+        p = block;
+
+        for (t = 0; t < 200; t++) {
+            for (i = 32; i < size; i++) {
+                p[i] = (unsigned char) llmopt_rng_next(&rng);
+            }
+
+            if (t % 3 == 0) {
+                for (i = 32; i + 8 <= size; i += 8) {
+                    memcpy(p + i, t % 2 ? &(double) { NAN }
+                                        : &(double) { -INFINITY }, 8);
+                }
+            }
+
+            if (llmopt_bandit_select(&conf, block, x, NULL, &rng, &choice)
+                == LLMOPT_OK)
+            {
+                in_range &= choice.arm < 4;
+            }
+        }
+
+        free(block);
+    }
+
+    ok(in_range, "garbage blocks: select returns, arm in range");
 }
