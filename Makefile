@@ -96,6 +96,9 @@ itest: module
 $(BUILD)/bench-decision: scripts/bench-decision.c $(BUILD)/libllmopt.a
 	$(CC) $(CORE_CFLAGS) -o $@ $< $(BUILD)/libllmopt.a $(LDLIBS_CORE)
 
+$(BUILD)/replay: scripts/replay.c $(BUILD)/libllmopt.a
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(BUILD)/libllmopt.a $(LDLIBS_CORE)
+
 bench: $(BUILD)/bench-decision
 	$(BUILD)/bench-decision
 
