@@ -20,9 +20,6 @@
 #include "ngx_http_llmopt_module.h"
 
 
-#define NGX_HTTP_LLMOPT_SEQLOCK_TRIES  4
-
-
 static void ngx_http_llmopt_ctx_cleanup(void *data);
 static ngx_http_llmopt_ctx_t *ngx_http_llmopt_create_ctx(
     ngx_http_request_t *r);
@@ -484,39 +481,43 @@ ngx_http_llmopt_select(ngx_http_llmopt_policy_rt_t *prt, const double *x,
     int                       rc;
     uint64_t                  seq;
     ngx_uint_t                i;
+    const void               *params;
     ngx_http_llmopt_block_t  *block;
 
     block = prt->block;
+    params = NULL;
 
-    for (i = 0; i < NGX_HTTP_LLMOPT_SEQLOCK_TRIES; i++) {
+    for (i = 0; i < LLMOPT_SEQLOCK_TRIES; i++) {
         seq = llmopt_seqlock_read_begin(&block->lock);
 
         rc = llmopt_bandit_select(&prt->policy->bandit, block->params, x,
                                   NULL, &prt->rng, choice);
 
-        if (llmopt_seqlock_read_retry(&block->lock, seq)) {
-            continue;
+        if (!llmopt_seqlock_read_retry(&block->lock, seq)) {
+            params = block->params;
+            break;
         }
-
-        if (seq != prt->last_seq) {
-            /* new parameters were published: refresh the copy */
-            ngx_memcpy(prt->last_good, block->params, block->size);
-
-            if (!llmopt_seqlock_read_retry(&block->lock, seq)) {
-                prt->last_seq = seq;
-            }
-        }
-
-        return rc == LLMOPT_OK && choice->arm < prt->n_arms ? NGX_OK
-                                                            : NGX_DECLINED;
     }
 
-    if (prt->last_seq & 1) {
-        return NGX_DECLINED;
-    }
+    if (params != NULL) {
+        if (seq != prt->last_seq
+            && llmopt_seqlock_read_copy(&block->lock, prt->last_good,
+                                        block->params, block->size,
+                                        LLMOPT_SEQLOCK_TRIES, &seq)
+               == LLMOPT_OK)
+        {
+            /* new parameters were published: the copy follows them */
+            prt->last_seq = seq;
+        }
 
-    rc = llmopt_bandit_select(&prt->policy->bandit, prt->last_good, x, NULL,
-                              &prt->rng, choice);
+    } else {
+        if (prt->last_seq & 1) {
+            return NGX_DECLINED;            /* no consistent copy yet */
+        }
+
+        rc = llmopt_bandit_select(&prt->policy->bandit, prt->last_good, x,
+                                  NULL, &prt->rng, choice);
+    }
 
     return rc == LLMOPT_OK && choice->arm < prt->n_arms ? NGX_OK
                                                         : NGX_DECLINED;
