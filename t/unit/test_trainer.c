@@ -1,0 +1,222 @@
+
+/*
+ * Copyright (C) llmopt authors
+ *
+ * The trainer's learning step: ring to reward to private copy to
+ * published block.
+ */
+
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+#include "llmopt_catalog.h"
+#include "llmopt_trainer.h"
+#include "llmopt_usage.h"
+
+
+static void *test_alloc(void *ctx, size_t size);
+static void make_event(llmopt_event_t *ev, uint64_t catalog, unsigned arm,
+    unsigned d, double code, unsigned status);
+static double arm_pulls(const llmopt_policy_t *p, const void *block,
+    unsigned arm);
+
+
+static llmopt_alloc_t  test_allocator = { test_alloc, NULL };
+
+static const char  catalog_text[] =
+    "models:\n"
+    "  big:   {upstream: u, model: big, price: {input: 10, output: 30}}\n"
+    "  small: {upstream: u, model: small, price: {input: 0.1, output: 0.4}}\n"
+    "policies:\n"
+    "  chat:\n"
+    "    algorithm: linucb\n"
+    "    alpha: 0.5\n"
+    "    seed: 7\n"
+    "    arms: [{model: big}, {model: small}]\n"
+    "    features: [bias, has_code]\n"
+    "    reward: {quality: 1, cost: 0, latency: 0}\n";
+
+
+int
+main(void)
+{
+    int                       rc;
+    void                     *ring_mem;
+    unsigned                  i, n, d;
+    llmopt_err_t              err;
+    llmopt_ring_t            *ring;
+    llmopt_event_t            ev;
+    llmopt_reward_t           rw;
+    llmopt_catalog_t          cat;
+    llmopt_seqlock_t          lock;
+    llmopt_trainer_t          t;
+    llmopt_choice_t           choice;
+    llmopt_rng_t              rng;
+    const llmopt_policy_t    *p;
+    llmopt_trainer_policy_t   tp;
+    double                    x[2];
+
+    memset(&err, 0, sizeof(err));
+
+    rc = llmopt_catalog_load_string(&cat, "test.yaml", catalog_text,
+                                    sizeof(catalog_text) - 1,
+                                    &test_allocator, &err);
+    is_int(rc, LLMOPT_OK, "catalog loads: %s", err.msg);
+
+    p = &cat.policies[0];
+    d = p->bandit.d;
+    is_int(d, 2, "d = 2");
+
+    memset(&tp, 0, sizeof(tp));
+    tp.policy = p;
+    tp.lock = &lock;
+    tp.size = llmopt_bandit_size(&p->bandit);
+    tp.shared = calloc(1, tp.size);
+    tp.work = calloc(1, tp.size);
+    llmopt_seqlock_init(&lock);
+    llmopt_bandit_init(&p->bandit, tp.shared);
+
+    ring_mem = calloc(1, llmopt_ring_size(64));
+    is_int(llmopt_ring_init(ring_mem, 64), LLMOPT_OK, "ring of 64");
+    ring = ring_mem;
+
+    llmopt_trainer_init(&t, ring, cat.version, &tp, 1);
+
+    /* declined events: feedback kind, another catalog, client gone */
+
+    make_event(&ev, cat.version, 0, d, 0, 200);
+    ev.kind = LLMOPT_EVENT_FEEDBACK;
+    is_int(llmopt_trainer_learn(&t, &ev, NULL), LLMOPT_DECLINED,
+           "a feedback event is not learned");
+
+    make_event(&ev, cat.version + 1, 0, d, 0, 200);
+    is_int(llmopt_trainer_learn(&t, &ev, NULL), LLMOPT_DECLINED,
+           "an event of another catalog version is not learned");
+
+    make_event(&ev, cat.version, 0, d, 0, 499);
+    is_int(llmopt_trainer_learn(&t, &ev, NULL), LLMOPT_DECLINED,
+           "a client gone is not learned");
+
+    make_event(&ev, cat.version, 5, d, 0, 200);
+    is_int(llmopt_trainer_learn(&t, &ev, NULL), LLMOPT_DECLINED,
+           "an arm out of range is not learned");
+
+    make_event(&ev, cat.version, 0, d + 1, 0, 200);
+    is_int(llmopt_trainer_learn(&t, &ev, NULL), LLMOPT_DECLINED,
+           "a feature vector of another length is not learned");
+
+    is_int(t.stale, 3, "three stale events");
+    is_int(t.declined, 2, "two declined events");
+    is_int(t.updates, 0, "nothing learned yet");
+
+    /* a learned event changes work only until published */
+
+    make_event(&ev, cat.version, 1, d, 1, 200);
+    ev.quality = 0.75f;
+    is_int(llmopt_trainer_learn(&t, &ev, &rw), LLMOPT_OK, "outcome learned");
+    is_num(rw.reward, 0.75, 1e-6, "quality-only reward is the score");
+    is_num(arm_pulls(p, tp.work, 1), 1, 0, "work copy has the pull");
+    is_num(arm_pulls(p, tp.shared, 1), 0, 0, "shared copy not yet");
+    is_int(llmopt_trainer_publish(&t), 1, "one block published");
+    is_num(arm_pulls(p, tp.shared, 1), 1, 0, "shared copy has the pull");
+    is_int(lock.seq, 2, "seqlock advanced by one write");
+    is_int(llmopt_trainer_publish(&t), 0, "nothing dirty: no publish");
+
+    make_event(&ev, cat.version, 0, d, 0, 503);
+    is_int(llmopt_trainer_learn(&t, &ev, &rw), LLMOPT_OK, "failure learned");
+    is_num(rw.reward, 0, 0, "a 503 scores 0");
+    is_int(t.failures, 1, "failure counted");
+
+    /* through the ring: arm 0 good for code, arm 1 good for the rest */
+
+    n = 0;
+
+    for (i = 0; i < 400; i++) {
+        unsigned  code = i & 1, arm = (i >> 1) & 1;
+
+        make_event(&ev, cat.version, arm, d, code, 200);
+        ev.quality = (arm == 0) == (code == 1) ? 1.0f : 0.0f;
+
+        if (llmopt_ring_push(ring, &ev) != LLMOPT_OK) {
+            n += llmopt_trainer_drain(&t, 1000, 1000);
+            rc = llmopt_ring_push(ring, &ev);
+            if (rc != LLMOPT_OK) {
+                ok(0, "push after a drain");
+            }
+        }
+    }
+
+    n += llmopt_trainer_drain(&t, 1000, 1000);
+    is_int(n, 400, "every pushed event popped");
+    is_int(t.updates, 402, "every event learned");
+    is_int(llmopt_trainer_publish(&t), 1, "published");
+
+    llmopt_rng_seed(&rng, 1);
+
+    x[0] = 1; x[1] = 1;
+    llmopt_bandit_select(&p->bandit, tp.shared, x, NULL, &rng, &choice);
+    is_int(choice.arm, 0, "code goes to arm 0");
+
+    x[0] = 1; x[1] = 0;
+    llmopt_bandit_select(&p->bandit, tp.shared, x, NULL, &rng, &choice);
+    is_int(choice.arm, 1, "the rest goes to arm 1");
+
+    /* a claimed slot never written is skipped after a second */
+
+    make_event(&ev, cat.version, 0, d, 0, 200);
+    ring->head++;                 /* a producer died after its claim */
+    is_int(llmopt_ring_push(ring, &ev), LLMOPT_OK, "push behind it");
+    is_int(llmopt_trainer_drain(&t, 10, 5000), 0, "stuck: nothing popped");
+    is_int(llmopt_trainer_drain(&t, 10, 5500), 0, "still waiting");
+    is_int(llmopt_trainer_drain(&t, 10, 6001), 1, "skipped, then popped");
+    is_int(t.skipped, 1, "one slot skipped");
+
+    /* init adopts the shared block as the new work copy */
+
+    llmopt_trainer_init(&t, ring, cat.version, &tp, 1);
+    is_int(memcmp(tp.work, tp.shared, tp.size), 0, "work adopted");
+
+    return tap_done();
+}
+
+
+static void
+make_event(llmopt_event_t *ev, uint64_t catalog, unsigned arm, unsigned d,
+    double code, unsigned status)
+{
+    memset(ev, 0, sizeof(llmopt_event_t));
+
+    ev->kind = LLMOPT_EVENT_OUTCOME;
+    ev->catalog = catalog;
+    ev->arm = arm;
+    ev->d = d;
+    ev->status = status;
+    ev->finish = LLMOPT_FINISH_STOP;
+    ev->cost = 0.001;
+    ev->latency_ms = 100;
+    ev->ttft_ms = -1;
+    ev->quality = -1;
+    ev->x[0] = 1;
+    ev->x[1] = (float) code;
+}
+
+
+static double
+arm_pulls(const llmopt_policy_t *p, const void *block, unsigned arm)
+{
+    llmopt_bandit_arm_t  view;
+
+    llmopt_bandit_arm(&p->bandit, block, arm, &view);
+
+    return *view.pulls;
+}
+
+
+static void *
+test_alloc(void *ctx, size_t size)
+{
+    return calloc(1, size);
+}
