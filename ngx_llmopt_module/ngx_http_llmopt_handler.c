@@ -39,13 +39,14 @@ static ngx_int_t ngx_http_llmopt_rewrite(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx, llmopt_request_t *req);
 static ngx_int_t ngx_http_llmopt_set_headers(ngx_http_request_t *r,
     ngx_http_llmopt_arm_t *arm);
+static ngx_int_t ngx_http_llmopt_stream_options(ngx_http_request_t *r,
+    llmopt_request_t *req, ngx_str_t *opts);
 static void ngx_http_llmopt_request_id(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx);
 static ngx_int_t ngx_http_llmopt_reject(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx, ngx_uint_t kind, ngx_uint_t status,
     const char *type, const char *code, const char *msg);
 static ngx_int_t ngx_http_llmopt_is_json(ngx_http_request_t *r);
-static uint64_t ngx_http_llmopt_now_ns(void);
 
 
 /*
@@ -233,6 +234,13 @@ ngx_http_llmopt_route(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_llmopt_module);
 
     start = ngx_http_llmopt_now_ns();
+
+    ctx->start_ns = start;
+    ctx->start_ms = ngx_http_llmopt_wall_ms();
+    ctx->ttft_ms = -1;
+    ctx->quality = -1;
+    ctx->cost = -1;
+    ctx->reward = -1;
 
     rc = ngx_http_llmopt_body(r, &body, &len);
     if (rc != NGX_OK) {
@@ -529,21 +537,52 @@ ngx_http_llmopt_rewrite(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     llmopt_request_t *req)
 {
     size_t                  size;
+    unsigned                n;
+    ngx_int_t               rc;
+    ngx_str_t               opts;
     ngx_buf_t              *b;
     ngx_chain_t            *cl;
     ngx_table_elt_t        *h;
+    llmopt_kv_t             more[LLMOPT_REQUEST_MAX_SET];
+    const llmopt_kv_t      *set;
     ngx_http_llmopt_arm_t  *arm;
 
     arm = &ctx->policy->arms[ctx->arm];
 
-    size = llmopt_request_rewrite_size(req, arm->set, arm->n_set);
+    set = arm->set;
+    n = arm->n_set;
+
+    if (ctx->dialect == LLMOPT_DIALECT_OPENAI && req->stream
+        && !req->include_usage && n < LLMOPT_REQUEST_MAX_SET)
+    {
+        /* ask for the usage chunk; the body filter takes it out again */
+
+        rc = ngx_http_llmopt_stream_options(r, req, &opts);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            ngx_memcpy(more, arm->set, n * sizeof(llmopt_kv_t));
+            more[n].key.data = "stream_options";
+            more[n].key.len = sizeof("stream_options") - 1;
+            more[n].json.data = (const char *) opts.data;
+            more[n].json.len = opts.len;
+            set = more;
+            n++;
+            ctx->strip = 1;
+        }
+    }
+
+    size = llmopt_request_rewrite_size(req, set, n);
 
     b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->last += llmopt_request_rewrite(req, arm->set, arm->n_set, b->pos);
+    b->last += llmopt_request_rewrite(req, set, n, b->pos);
     b->last_buf = 1;
     b->last_in_chain = 1;
 
@@ -575,6 +614,74 @@ ngx_http_llmopt_rewrite(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
         h->value.len = ngx_sprintf(h->value.data, "%O", ctx->body_out)
                        - h->value.data;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The "stream_options" that asks an OpenAI stream for its usage chunk:
+ * {"include_usage":true} in place of a missing or null member, the
+ * client's object with include_usage added in front otherwise.
+ * NGX_DECLINED when the client turned usage off itself or sent something
+ * else than an object: then we do not ask.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_stream_options(ngx_http_request_t *r, llmopt_request_t *req,
+    ngx_str_t *opts)
+{
+    u_char         *p;
+    size_t          i, len;
+    llmopt_span_t   value;
+    const u_char   *v;
+
+    if (llmopt_request_member(req, "stream_options",
+                              sizeof("stream_options") - 1, &value)
+        != LLMOPT_OK)
+    {
+        ngx_str_set(opts, "{\"include_usage\":true}");
+        return NGX_OK;
+    }
+
+    v = req->body + value.start;
+    len = value.end - value.start;
+
+    if (len == 4 && ngx_strncmp(v, "null", 4) == 0) {
+        ngx_str_set(opts, "{\"include_usage\":true}");
+        return NGX_OK;
+    }
+
+    if (len < 2 || v[0] != '{'
+        || ngx_strnstr((u_char *) v, "include_usage", len) != NULL)
+    {
+        /* not an object, or the client set include_usage (false) itself */
+        return NGX_DECLINED;
+    }
+
+    for (i = 1; i < len - 1; i++) {
+        if (v[i] != ' ' && v[i] != '\t' && v[i] != '\r' && v[i] != '\n') {
+            break;
+        }
+    }
+
+    if (i == len - 1) {
+        ngx_str_set(opts, "{\"include_usage\":true}");
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, len + sizeof("{\"include_usage\":true,"));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    opts->data = p;
+
+    p = ngx_cpymem(p, "{\"include_usage\":true,",
+                   sizeof("{\"include_usage\":true,") - 1);
+    p = ngx_cpymem(p, v + 1, len - 1);
+
+    opts->len = p - opts->data;
 
     return NGX_OK;
 }
@@ -679,7 +786,8 @@ ngx_http_llmopt_request_id(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
         lmcf->random_used = 0;
     }
 
-    ngx_hex_dump(ctx->request_id, lmcf->random + lmcf->random_used, 16);
+    ngx_memcpy(ctx->id, lmcf->random + lmcf->random_used, 16);
+    ngx_hex_dump(ctx->request_id, ctx->id, 16);
     lmcf->random_used += 16;
 }
 
@@ -819,7 +927,7 @@ ngx_http_llmopt_is_json(ngx_http_request_t *r)
 }
 
 
-static uint64_t
+uint64_t
 ngx_http_llmopt_now_ns(void)
 {
     struct timespec  ts;
@@ -827,4 +935,15 @@ ngx_http_llmopt_now_ns(void)
     (void) clock_gettime(CLOCK_MONOTONIC, &ts);
 
     return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+
+uint64_t
+ngx_http_llmopt_wall_ms(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_REALTIME, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

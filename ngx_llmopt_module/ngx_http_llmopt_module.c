@@ -26,6 +26,15 @@ static char *ngx_http_llmopt_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_llmopt_catalog(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_llmopt_trainer(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_llmopt_state_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void ngx_http_llmopt_exit_process(ngx_cycle_t *cycle);
+static void ngx_http_llmopt_exit_master(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_llmopt_init_events(ngx_shm_zone_t *shm_zone,
+    ngx_http_llmopt_main_conf_t *lmcf, ngx_slab_pool_t *shpool,
+    ngx_http_llmopt_shctx_t *sh);
 static char *ngx_http_llmopt_route(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
@@ -99,6 +108,41 @@ static ngx_command_t  ngx_http_llmopt_commands[] = {
       offsetof(ngx_http_llmopt_loc_conf_t, max_depth),
       &ngx_http_llmopt_depth_bounds },
 
+    { ngx_string("llmopt_trainer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_ANY,
+      ngx_http_llmopt_trainer,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llmopt_state_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_llmopt_state_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llmopt_feedback"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_llmopt_feedback,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llmopt_feedback_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_llmopt_main_conf_t, feedback_secret),
+      NULL },
+
+    { ngx_string("llmopt_quality_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_llmopt_loc_conf_t, quality_header),
+      NULL },
+
       ngx_null_command
 };
 
@@ -128,8 +172,8 @@ ngx_module_t  ngx_http_llmopt_module = {
     ngx_http_llmopt_init_process,          /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
-    NULL,                                  /* exit master */
+    ngx_http_llmopt_exit_process,          /* exit process */
+    ngx_http_llmopt_exit_master,           /* exit master */
     NGX_MODULE_V1_PADDING
 };
 
@@ -160,6 +204,11 @@ ngx_http_llmopt_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    lmcf->trainer_interval = NGX_CONF_UNSET_MSEC;
+    lmcf->trainer_budget = NGX_CONF_UNSET_MSEC;
+    lmcf->trainer_driver = NGX_CONF_UNSET_UINT;
+    lmcf->state_interval = NGX_CONF_UNSET_MSEC;
+
     return lmcf;
 }
 
@@ -173,6 +222,10 @@ ngx_http_llmopt_init_main_conf(ngx_conf_t *cf, void *conf)
     llmopt_model_t                 *model;
     ngx_http_upstream_srv_conf_t  **uscfp;
     ngx_http_upstream_main_conf_t  *umcf;
+
+    if (ngx_http_llmopt_trainer_conf(cf, lmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (!lmcf->loaded) {
         return NGX_CONF_OK;
@@ -258,6 +311,17 @@ ngx_http_llmopt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_LLMOPT_MAX_BODY);
     ngx_conf_merge_uint_value(conf->max_depth, prev->max_depth,
                               NGX_HTTP_LLMOPT_MAX_DEPTH);
+    ngx_conf_merge_str_value(conf->quality_header, prev->quality_header, "");
+
+    if (conf->feedback) {
+        lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_llmopt_module);
+
+        if (lmcf->shm_zone == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"llmopt_feedback\" requires \"llmopt_zone\"");
+            return NGX_CONF_ERROR;
+        }
+    }
 
     if (conf->policy_name.len == 0) {
         return NGX_CONF_OK;
@@ -324,7 +388,14 @@ ngx_http_llmopt_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_http_llmopt_handler;
 
-    return NGX_OK;
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_llmopt_log_handler;
+
+    return ngx_http_llmopt_filter_init(cf);
 }
 
 
@@ -334,6 +405,7 @@ ngx_http_llmopt_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_llmopt_main_conf_t *lmcf = conf;
 
     ssize_t     size;
+    ngx_int_t   n;
     ngx_str_t  *value, name, s;
     ngx_uint_t  i;
 
@@ -351,6 +423,42 @@ ngx_http_llmopt_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (ngx_strncmp(value[i].data, "name=", 5) == 0) {
             name.data = value[i].data + 5;
             name.len = value[i].len - 5;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "events=", 7) == 0
+            || ngx_strncmp(value[i].data, "pending=", 8) == 0)
+        {
+            s.data = (u_char *) ngx_strchr(value[i].data, '=') + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            n = ngx_atoi(s.data, s.len);
+
+            if (value[i].data[0] == 'e') {
+                if (n < 64 || n > (ngx_int_t) LLMOPT_RING_MAX
+                    || (n & (n - 1)) != 0)
+                {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "\"%V\": events must be a power of 2 "
+                                       "from 64 to %ui", &value[i],
+                                       (ngx_uint_t) LLMOPT_RING_MAX);
+                    return NGX_CONF_ERROR;
+                }
+
+                lmcf->events = n;
+
+            } else {
+                if (n < 16 || n > (ngx_int_t) LLMOPT_PENDING_MAX) {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "\"%V\": pending must be from 16 to "
+                                       "%ui", &value[i],
+                                       (ngx_uint_t) LLMOPT_PENDING_MAX);
+                    return NGX_CONF_ERROR;
+                }
+
+                lmcf->pending = n;
+            }
+
             continue;
         }
 
@@ -867,10 +975,20 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     sh->policies = dir;
     sh->n_policies = n;
 
+    if (ngx_http_llmopt_init_events(shm_zone, lmcf, shpool, sh) != NGX_OK) {
+        goto nomem;
+    }
+
     ngx_shmtx_unlock(&shpool->mutex);
 
     lmcf->sh = sh;
     lmcf->shpool = shpool;
+
+    if (!sh->state_checked) {
+        /* a new zone: learned state comes back from the state file */
+        sh->state_checked = 1;
+        (void) ngx_http_llmopt_state_restore(shm_zone->shm.log, lmcf);
+    }
 
     return NGX_OK;
 
@@ -886,6 +1004,81 @@ nomem:
 }
 
 
+/*
+ * The event ring and the pending-feedback table, made once per zone: a
+ * reload keeps them (old workers still push into them), so new "events="
+ * and "pending=" sizes take effect at the next start.  Without sizes,
+ * each takes about a quarter of the zone.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_init_events(ngx_shm_zone_t *shm_zone,
+    ngx_http_llmopt_main_conf_t *lmcf, ngx_slab_pool_t *shpool,
+    ngx_http_llmopt_shctx_t *sh)
+{
+    void        *p;
+    size_t       quarter;
+    uint64_t     seed;
+    ngx_uint_t   events, pending;
+
+    quarter = shm_zone->shm.size / 4;
+
+    events = lmcf->events;
+
+    if (events == 0) {
+        for (events = 64;
+             events * 2 <= LLMOPT_RING_MAX
+             && llmopt_ring_size(events * 2) <= quarter;
+             events *= 2)
+        { /* void */ }
+    }
+
+    pending = lmcf->pending;
+
+    if (pending == 0) {
+        pending = quarter / llmopt_pending_size(1024) * 1024;
+        pending = ngx_max(pending, 64);
+        pending = ngx_min(pending, LLMOPT_PENDING_MAX);
+    }
+
+    if (sh->ring == NULL) {
+        p = ngx_slab_alloc_locked(shpool, llmopt_ring_size(events));
+        if (p == NULL || llmopt_ring_init(p, events) != LLMOPT_OK) {
+            return NGX_ERROR;
+        }
+
+        sh->ring = p;
+
+    } else if (lmcf->events && sh->ring->capacity != events) {
+        ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                      "llmopt zone \"%V\" keeps its ring of %ui events "
+                      "until restart", &shm_zone->shm.name,
+                      (ngx_uint_t) sh->ring->capacity);
+    }
+
+    if (sh->pending == NULL) {
+        p = ngx_slab_alloc_locked(shpool, llmopt_pending_size(pending));
+
+        seed = ((uint64_t) ngx_random() << 32) ^ (uint64_t) ngx_random()
+               ^ (uint64_t) ngx_time() ^ ((uint64_t) ngx_pid << 16);
+
+        if (p == NULL || llmopt_pending_init(p, pending, seed) != LLMOPT_OK) {
+            return NGX_ERROR;
+        }
+
+        sh->pending = p;
+
+    } else if (lmcf->pending && sh->pending->capacity != pending) {
+        ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                      "llmopt zone \"%V\" keeps its pending table of %ui "
+                      "slots until restart", &shm_zone->shm.name,
+                      (ngx_uint_t) sh->pending->capacity);
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_llmopt_init_process(ngx_cycle_t *cycle)
 {
@@ -895,15 +1088,20 @@ ngx_http_llmopt_init_process(ngx_cycle_t *cycle)
     ngx_http_llmopt_policy_rt_t  *prt;
 
     if (ngx_process != NGX_PROCESS_WORKER
-        && ngx_process != NGX_PROCESS_SINGLE)
+        && ngx_process != NGX_PROCESS_SINGLE
+        && ngx_process != NGX_PROCESS_HELPER)
     {
         return NGX_OK;
     }
 
     lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_llmopt_module);
 
-    if (lmcf == NULL || !lmcf->loaded) {
+    if (lmcf == NULL || !lmcf->loaded || lmcf->sh == NULL) {
         return NGX_OK;
+    }
+
+    if (ngx_process == NGX_PROCESS_HELPER) {
+        return ngx_http_llmopt_trainer_init_process(cycle, lmcf);
     }
 
     lmcf->ntoks = 1024;
@@ -935,5 +1133,148 @@ ngx_http_llmopt_init_process(ngx_cycle_t *cycle)
         llmopt_rng_seed(&prt[i].rng, seed);
     }
 
-    return NGX_OK;
+    return ngx_http_llmopt_trainer_init_process(cycle, lmcf);
+}
+
+
+static void
+ngx_http_llmopt_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_llmopt_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_llmopt_module);
+
+    if (lmcf == NULL || !lmcf->loaded || lmcf->sh == NULL) {
+        return;
+    }
+
+    ngx_http_llmopt_trainer_exit_process(cycle, lmcf);
+}
+
+
+static void
+ngx_http_llmopt_exit_master(ngx_cycle_t *cycle)
+{
+    ngx_http_llmopt_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_llmopt_module);
+
+    if (lmcf == NULL || !lmcf->loaded || lmcf->sh == NULL) {
+        return;
+    }
+
+    ngx_http_llmopt_trainer_exit_master(cycle, lmcf);
+}
+
+
+static char *
+ngx_http_llmopt_trainer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_llmopt_main_conf_t *lmcf = conf;
+
+    ngx_str_t   *value, s;
+    ngx_msec_t   ms;
+    ngx_uint_t   i;
+
+    if (lmcf->trainer_driver != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    lmcf->trainer_driver = NGX_HTTP_LLMOPT_DRIVER_AUTO;
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "interval=", 9) == 0
+            || ngx_strncmp(value[i].data, "budget=", 7) == 0)
+        {
+            s.data = (u_char *) ngx_strchr(value[i].data, '=') + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            ms = ngx_parse_time(&s, 0);
+
+            if (ms == (ngx_msec_t) NGX_ERROR || ms == 0 || ms > 60000) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid time \"%V\": from 1ms to 60s",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (value[i].data[0] == 'i') {
+                lmcf->trainer_interval = ms;
+
+            } else {
+                lmcf->trainer_budget = ms;
+            }
+
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "driver=auto") == 0) {
+            lmcf->trainer_driver = NGX_HTTP_LLMOPT_DRIVER_AUTO;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "driver=helper") == 0) {
+            lmcf->trainer_driver = NGX_HTTP_LLMOPT_DRIVER_HELPER;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "driver=worker") == 0) {
+            lmcf->trainer_driver = NGX_HTTP_LLMOPT_DRIVER_WORKER;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_llmopt_state_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_llmopt_main_conf_t *lmcf = conf;
+
+    ngx_str_t   *value, s;
+    ngx_msec_t   ms;
+
+    if (lmcf->state_file.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    lmcf->state_file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &lmcf->state_file, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "interval=", 9) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        s.data = value[2].data + 9;
+        s.len = value[2].len - 9;
+
+        ms = ngx_parse_time(&s, 0);
+
+        if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid time \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        lmcf->state_interval = ms;
+    }
+
+    return NGX_CONF_OK;
 }

@@ -20,12 +20,17 @@
 #include "llmopt_bandit.h"
 #include "llmopt_rng.h"
 #include "llmopt_seqlock.h"
+#include "llmopt_ring.h"
+#include "llmopt_pending.h"
+#include "llmopt_usage.h"
+#include "llmopt_reward.h"
+#include "llmopt_trainer.h"
 
 
 #define NGX_HTTP_LLMOPT_VERSION       "0.1.0"
 
 #define NGX_HTTP_LLMOPT_ZONE_MAGIC    0x6c6c6d6fU      /* "llmo" */
-#define NGX_HTTP_LLMOPT_ZONE_VERSION  1
+#define NGX_HTTP_LLMOPT_ZONE_VERSION  2
 
 #define NGX_HTTP_LLMOPT_MAX_BODY      (1024 * 1024)
 #define NGX_HTTP_LLMOPT_MAX_DEPTH     64
@@ -36,6 +41,19 @@
 #define NGX_HTTP_LLMOPT_REJECT_TOO_LARGE   1
 #define NGX_HTTP_LLMOPT_REJECT_MEDIA_TYPE  2
 #define NGX_HTTP_LLMOPT_REJECT_LAST        3
+
+#define NGX_HTTP_LLMOPT_DRIVER_AUTO     0
+#define NGX_HTTP_LLMOPT_DRIVER_HELPER   1
+#define NGX_HTTP_LLMOPT_DRIVER_WORKER   2
+
+/* Answers of the feedback endpoint, counted in the zone. */
+#define NGX_HTTP_LLMOPT_FB_ACCEPTED     0
+#define NGX_HTTP_LLMOPT_FB_MALFORMED    1
+#define NGX_HTTP_LLMOPT_FB_FORBIDDEN    2
+#define NGX_HTTP_LLMOPT_FB_UNKNOWN      3
+#define NGX_HTTP_LLMOPT_FB_DUPLICATE    4
+#define NGX_HTTP_LLMOPT_FB_EXPIRED      5
+#define NGX_HTTP_LLMOPT_FB_LAST         6
 
 
 /*
@@ -65,6 +83,27 @@ typedef struct {
 } ngx_http_llmopt_stats_t;
 
 
+/* The trainer's lease and counters, in the zone. */
+
+typedef struct {
+    ngx_atomic_t                  lease_pid;     /* 0: free */
+    ngx_atomic_t                  heartbeat_ms;  /* wall clock */
+    ngx_atomic_t                  driver;        /* of the lease holder */
+    ngx_atomic_t                  ticks;
+    ngx_atomic_t                  events;
+    ngx_atomic_t                  updates;
+    ngx_atomic_t                  declined;
+    ngx_atomic_t                  stale;
+    ngx_atomic_t                  expired;       /* finalised at deadline */
+    ngx_atomic_t                  takeovers;
+    ngx_atomic_t                  checkpoints;
+    ngx_atomic_t                  checkpoint_errors;
+    ngx_atomic_t                  checkpoint_ms;
+    ngx_atomic_t                  restored;
+    ngx_atomic_t                  tick_us_max;
+} ngx_http_llmopt_shtrainer_t;
+
+
 /* The zone's directory of policies, used only by the master at init. */
 
 typedef struct {
@@ -83,6 +122,12 @@ typedef struct {
     ngx_http_llmopt_shpolicy_t   *policies;
     ngx_uint_t                    n_retired;
     ngx_http_llmopt_block_t      *retired[64];
+
+    llmopt_ring_t                *ring;          /* outcome events */
+    llmopt_pending_t             *pending;       /* under shpool->mutex */
+    ngx_uint_t                    state_checked; /* state file read */
+    ngx_http_llmopt_shtrainer_t   trainer;
+    ngx_atomic_t                  feedback[NGX_HTTP_LLMOPT_FB_LAST];
 } ngx_http_llmopt_shctx_t;
 
 
@@ -135,6 +180,28 @@ typedef struct {
     /* per worker pool of random bytes for request ids */
     u_char                        random[256];
     ngx_uint_t                    random_used;
+
+    ngx_uint_t                    events;        /* ring slots, 0: auto */
+    ngx_uint_t                    pending;       /* pending slots, 0: auto */
+
+    ngx_msec_t                    trainer_interval;
+    ngx_msec_t                    trainer_budget;
+    ngx_uint_t                    trainer_driver;
+    ngx_path_t                   *trainer_path;
+
+    ngx_str_t                     state_file;
+    ngx_msec_t                    state_interval;
+
+    ngx_str_t                     feedback_secret;
+
+    /* the trainer, in the process that holds the lease */
+    ngx_uint_t                    driver;        /* this process's */
+    ngx_uint_t                    leased;        /* unsigned:1 */
+    llmopt_trainer_t              trainer;
+    llmopt_trainer_policy_t      *tpolicies;
+    ngx_event_t                   trainer_event;
+    uint64_t                      checkpoint_ms;
+    uint64_t                      checkpoint_updates;
 } ngx_http_llmopt_main_conf_t;
 
 
@@ -147,6 +214,8 @@ typedef struct {
     ngx_uint_t                    max_depth;
     ngx_uint_t                    route_line;
     ngx_str_t                    *route_file;
+    ngx_flag_t                    feedback;
+    ngx_str_t                     quality_header;
 } ngx_http_llmopt_loc_conf_t;
 
 
@@ -171,6 +240,29 @@ typedef struct {
     off_t                         body_in;
     off_t                         body_out;
     u_char                        request_id[32];
+    u_char                        id[LLMOPT_REQUEST_ID_LEN];
+
+    /* the response, seen by the filters */
+    unsigned                      strip:1;       /* usage chunk we asked */
+    unsigned                      sse:1;
+    unsigned                      filtering:1;
+    unsigned                      body_done:1;
+    unsigned                      settled:1;
+    unsigned                      logged:1;
+    uint64_t                      start_ns;      /* decision, monotonic */
+    uint64_t                      start_ms;      /* decision, wall clock */
+    double                        ttft_ms;       /* -1: unknown */
+    double                        latency_ms;
+    double                        quality;       /* header; -1: none */
+    llmopt_usage_t               *usage;
+    u_char                       *hold;          /* held stream bytes */
+    size_t                        held;
+
+    /* settled at the end */
+    ngx_uint_t                    upstream_status;
+    double                        cost;          /* -1: unknown */
+    double                        reward;        /* -1: not final yet */
+    llmopt_event_t                event;
 } ngx_http_llmopt_ctx_t;
 
 
@@ -183,6 +275,26 @@ ngx_int_t ngx_http_llmopt_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 char *ngx_http_llmopt_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_http_llmopt_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_llmopt_log_handler(ngx_http_request_t *r);
+void ngx_http_llmopt_settle(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx);
+uint64_t ngx_http_llmopt_now_ns(void);
+uint64_t ngx_http_llmopt_wall_ms(void);
+char *ngx_http_llmopt_feedback(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_llmopt_feedback_token(ngx_str_t *secret,
+    u_char *id_hex, u_char *out);
+char *ngx_http_llmopt_trainer_conf(ngx_conf_t *cf,
+    ngx_http_llmopt_main_conf_t *lmcf);
+ngx_int_t ngx_http_llmopt_trainer_init_process(ngx_cycle_t *cycle,
+    ngx_http_llmopt_main_conf_t *lmcf);
+void ngx_http_llmopt_trainer_exit_process(ngx_cycle_t *cycle,
+    ngx_http_llmopt_main_conf_t *lmcf);
+void ngx_http_llmopt_trainer_exit_master(ngx_cycle_t *cycle,
+    ngx_http_llmopt_main_conf_t *lmcf);
+ngx_int_t ngx_http_llmopt_state_restore(ngx_log_t *log,
+    ngx_http_llmopt_main_conf_t *lmcf);
 ngx_int_t ngx_http_llmopt_send_error(ngx_http_request_t *r,
     llmopt_dialect_e dialect, ngx_uint_t status, const char *type,
     const char *code, u_char *msg, size_t len);

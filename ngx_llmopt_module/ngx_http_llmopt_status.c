@@ -20,6 +20,8 @@ static size_t ngx_http_llmopt_status_size(ngx_http_llmopt_main_conf_t *lmcf);
 static u_char *ngx_http_llmopt_status_policy(u_char *p,
     ngx_http_llmopt_policy_rt_t *prt);
 static u_char *ngx_http_llmopt_json_str(u_char *p, u_char *s, size_t len);
+static u_char *ngx_http_llmopt_status_learning(u_char *p,
+    ngx_http_llmopt_main_conf_t *lmcf);
 
 
 char *
@@ -97,7 +99,13 @@ ngx_http_llmopt_status_handler(ngx_http_request_t *r)
         b->last = ngx_http_llmopt_status_policy(b->last, &prt[i]);
     }
 
-    b->last = ngx_sprintf(b->last, "}}\n");
+    *b->last++ = '}';
+
+    if (lmcf->sh != NULL && lmcf->sh->ring != NULL) {
+        b->last = ngx_http_llmopt_status_learning(b->last, lmcf);
+    }
+
+    b->last = ngx_sprintf(b->last, "}\n");
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = b->last - b->pos;
@@ -134,7 +142,7 @@ ngx_http_llmopt_status_size(ngx_http_llmopt_main_conf_t *lmcf)
     ngx_uint_t                    i;
     ngx_http_llmopt_policy_rt_t  *prt;
 
-    size = 1024 + 6 * (lmcf->catalog_file.len + 64);
+    size = 4096 + 6 * (lmcf->catalog_file.len + 64);
 
     prt = lmcf->policies.elts;
 
@@ -206,6 +214,72 @@ ngx_http_llmopt_json_str(u_char *p, u_char *s, size_t len)
     *p++ = '"';
     p = (u_char *) ngx_escape_json(p, s, len);
     *p++ = '"';
+
+    return p;
+}
+
+
+/* The trainer, the event ring and the feedback endpoint. */
+
+static u_char *
+ngx_http_llmopt_status_learning(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
+{
+    uint64_t                      now, beat;
+    ngx_atomic_t                 *fb;
+    llmopt_ring_t                *ring;
+    llmopt_pending_t             *pt;
+    ngx_http_llmopt_shtrainer_t  *st;
+
+    st = &lmcf->sh->trainer;
+    ring = lmcf->sh->ring;
+    pt = lmcf->sh->pending;
+    fb = lmcf->sh->feedback;
+
+    now = ngx_http_llmopt_wall_ms();
+    beat = st->heartbeat_ms;
+
+    p = ngx_sprintf(p, ",\"trainer\":{\"driver\":\"%s\",\"lease_pid\":%uA,"
+                    "\"heartbeat_ms_ago\":%uL,\"interval_ms\":%M,"
+                    "\"ticks\":%uA,\"events\":%uA,\"updates\":%uA,"
+                    "\"declined\":%uA,\"stale\":%uA,\"expired\":%uA,"
+                    "\"takeovers\":%uA,\"tick_us_max\":%uA,"
+                    "\"checkpoints\":%uA,\"checkpoint_errors\":%uA,"
+                    "\"restored\":%uA}",
+                    st->driver == NGX_HTTP_LLMOPT_DRIVER_HELPER ? "helper"
+                    : st->driver == NGX_HTTP_LLMOPT_DRIVER_WORKER ? "worker"
+                    : "none",
+                    st->lease_pid, beat && now > beat ? now - beat : 0,
+                    lmcf->trainer_interval, st->ticks, st->events,
+                    st->updates, st->declined, st->stale, st->expired,
+                    st->takeovers, st->tick_us_max, st->checkpoints,
+                    st->checkpoint_errors, st->restored);
+
+    p = ngx_sprintf(p, ",\"ring\":{\"capacity\":%uD,\"depth\":%uD,"
+                    "\"drops\":%uL,\"popped\":%uL,\"skipped\":%uL}",
+                    ring->capacity, llmopt_ring_depth(ring),
+                    llmopt_ring_drops(ring), llmopt_ring_popped(ring),
+                    llmopt_ring_skipped(ring));
+
+    p = ngx_sprintf(p, ",\"feedback\":{\"accepted\":%uA,\"malformed\":%uA,"
+                    "\"forbidden\":%uA,\"unknown\":%uA,\"duplicate\":%uA,"
+                    "\"expired\":%uA",
+                    fb[NGX_HTTP_LLMOPT_FB_ACCEPTED],
+                    fb[NGX_HTTP_LLMOPT_FB_MALFORMED],
+                    fb[NGX_HTTP_LLMOPT_FB_FORBIDDEN],
+                    fb[NGX_HTTP_LLMOPT_FB_UNKNOWN],
+                    fb[NGX_HTTP_LLMOPT_FB_DUPLICATE],
+                    fb[NGX_HTTP_LLMOPT_FB_EXPIRED]);
+
+    if (pt != NULL) {
+        /* a racy read of counters: fine for status */
+        p = ngx_sprintf(p, ",\"pending\":%uD,\"capacity\":%uD,"
+                        "\"inserted\":%uL,\"evicted\":%uL,"
+                        "\"finalised\":%uL",
+                        pt->pending, pt->capacity, pt->inserted, pt->evicted,
+                        pt->expired);
+    }
+
+    *p++ = '}';
 
     return p;
 }

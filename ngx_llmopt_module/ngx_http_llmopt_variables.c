@@ -27,7 +27,15 @@ typedef enum {
     NGX_HTTP_LLMOPT_VAR_FEATURES,
     NGX_HTTP_LLMOPT_VAR_REASON,
     NGX_HTTP_LLMOPT_VAR_BODY_IN,
-    NGX_HTTP_LLMOPT_VAR_BODY_OUT
+    NGX_HTTP_LLMOPT_VAR_BODY_OUT,
+    NGX_HTTP_LLMOPT_VAR_TOKENS_IN,
+    NGX_HTTP_LLMOPT_VAR_TOKENS_OUT,
+    NGX_HTTP_LLMOPT_VAR_TOKENS_CACHED,
+    NGX_HTTP_LLMOPT_VAR_COST,
+    NGX_HTTP_LLMOPT_VAR_REWARD,
+    NGX_HTTP_LLMOPT_VAR_TTFT_MS,
+    NGX_HTTP_LLMOPT_VAR_LATENCY_MS,
+    NGX_HTTP_LLMOPT_VAR_FINISH
 } ngx_http_llmopt_var_e;
 
 
@@ -35,6 +43,8 @@ static ngx_int_t ngx_http_llmopt_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_llmopt_features_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, ngx_http_llmopt_ctx_t *ctx);
+static ngx_int_t ngx_http_llmopt_outcome_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_http_variable_t  ngx_http_llmopt_vars[] = {
@@ -77,6 +87,31 @@ static ngx_http_variable_t  ngx_http_llmopt_vars[] = {
 
     { ngx_string("llmopt_body_out"), NULL, ngx_http_llmopt_variable,
       NGX_HTTP_LLMOPT_VAR_BODY_OUT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_tokens_in"), NULL, ngx_http_llmopt_outcome_variable,
+      NGX_HTTP_LLMOPT_VAR_TOKENS_IN, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_tokens_out"), NULL, ngx_http_llmopt_outcome_variable,
+      NGX_HTTP_LLMOPT_VAR_TOKENS_OUT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_tokens_cached"), NULL,
+      ngx_http_llmopt_outcome_variable,
+      NGX_HTTP_LLMOPT_VAR_TOKENS_CACHED, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_cost"), NULL, ngx_http_llmopt_outcome_variable,
+      NGX_HTTP_LLMOPT_VAR_COST, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_reward"), NULL, ngx_http_llmopt_outcome_variable,
+      NGX_HTTP_LLMOPT_VAR_REWARD, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_ttft_ms"), NULL, ngx_http_llmopt_outcome_variable,
+      NGX_HTTP_LLMOPT_VAR_TTFT_MS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_latency_ms"), NULL, ngx_http_llmopt_outcome_variable,
+      NGX_HTTP_LLMOPT_VAR_LATENCY_MS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_finish"), NULL, ngx_http_llmopt_outcome_variable,
+      NGX_HTTP_LLMOPT_VAR_FINISH, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -245,6 +280,121 @@ ngx_http_llmopt_features_variable(ngx_http_request_t *r,
 
     v->data = p;
     v->len = n;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * What came back, known once the response is over (in the log phase);
+ * not found before, for a request that was not routed, and for a value
+ * that was not seen (usage of a response without any).
+ */
+
+static ngx_int_t
+ngx_http_llmopt_outcome_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                 *p;
+    double                  value;
+    const char             *name;
+    llmopt_event_t         *ev;
+    ngx_http_llmopt_ctx_t  *ctx;
+
+    ctx = ngx_http_llmopt_get_ctx(r);
+
+    if (ctx == NULL || !ctx->routed || ctx->rejected || ctx->passthrough
+        || ctx->usage == NULL
+        || !(ctx->body_done || ctx->logged || r->connection->error))
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    ngx_http_llmopt_settle(r, ctx);
+
+    ev = &ctx->event;
+
+    if (data == NGX_HTTP_LLMOPT_VAR_FINISH) {
+        name = llmopt_finish_name((llmopt_finish_e) ev->finish);
+        v->data = (u_char *) name;
+        v->len = ngx_strlen(name);
+        goto found;
+    }
+
+    switch (data) {
+
+    case NGX_HTTP_LLMOPT_VAR_TOKENS_IN:
+    case NGX_HTTP_LLMOPT_VAR_TOKENS_OUT:
+    case NGX_HTTP_LLMOPT_VAR_TOKENS_CACHED:
+        if (!ctx->usage->seen_usage) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        value = (data == NGX_HTTP_LLMOPT_VAR_TOKENS_IN) ? ev->tokens_in
+                : (data == NGX_HTTP_LLMOPT_VAR_TOKENS_OUT) ? ev->tokens_out
+                : ev->tokens_cached;
+        break;
+
+    case NGX_HTTP_LLMOPT_VAR_COST:
+        value = ctx->cost;
+        break;
+
+    case NGX_HTTP_LLMOPT_VAR_REWARD:
+        value = ctx->reward;
+        break;
+
+    case NGX_HTTP_LLMOPT_VAR_TTFT_MS:
+        value = ctx->ttft_ms;
+        break;
+
+    default: /* NGX_HTTP_LLMOPT_VAR_LATENCY_MS */
+        value = ctx->latency_ms;
+        break;
+    }
+
+    if (value < 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, 64);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+
+    switch (data) {
+
+    case NGX_HTTP_LLMOPT_VAR_TOKENS_IN:
+    case NGX_HTTP_LLMOPT_VAR_TOKENS_OUT:
+    case NGX_HTTP_LLMOPT_VAR_TOKENS_CACHED:
+        p = ngx_sprintf(p, "%uL", (uint64_t) value);
+        break;
+
+    case NGX_HTTP_LLMOPT_VAR_COST:
+        /* USD, to 1e-12: exact for any real price list */
+        p = ngx_sprintf(p, "%.12f", value);
+        break;
+
+    case NGX_HTTP_LLMOPT_VAR_REWARD:
+        p = ngx_sprintf(p, "%.4f", value);
+        break;
+
+    default:
+        p = ngx_sprintf(p, "%.3f", value);
+        break;
+    }
+
+    v->len = p - v->data;
+
+found:
+
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;

@@ -1,0 +1,721 @@
+
+/*
+ * Copyright (C) llmopt authors
+ *
+ * What comes back: the header filter notes the status, the stream type and
+ * an evaluator's quality header and hands the client its request id; the
+ * body filter scans the response for usage as it passes (llmopt_usage.c),
+ * without buffering it, and removes the usage chunk the router asked for;
+ * the log phase settles the outcome (tokens, cost, latency, reward) and
+ * pushes it to the trainer's ring, or parks it in the pending table when
+ * the policy waits for feedback.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_llmopt_module.h"
+
+
+static ngx_int_t ngx_http_llmopt_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_llmopt_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_llmopt_strip(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
+static ngx_int_t ngx_http_llmopt_emit(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, const u_char *p, size_t pass,
+    ngx_chain_t ***last);
+static void ngx_http_llmopt_keep(ngx_http_llmopt_ctx_t *ctx, const u_char *p,
+    size_t from, size_t n);
+static void ngx_http_llmopt_scan(ngx_http_llmopt_ctx_t *ctx, ngx_buf_t *b);
+static void ngx_http_llmopt_first_token(ngx_http_llmopt_ctx_t *ctx);
+static double ngx_http_llmopt_header_score(ngx_http_request_t *r,
+    ngx_str_t *name);
+static ngx_int_t ngx_http_llmopt_add_header(ngx_http_request_t *r,
+    char *name, u_char *value, size_t len);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+ngx_int_t
+ngx_http_llmopt_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_llmopt_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_llmopt_body_filter;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llmopt_header_filter(ngx_http_request_t *r)
+{
+    u_char                       *p;
+    ngx_str_t                    *type;
+    ngx_http_llmopt_ctx_t        *ctx;
+    ngx_http_llmopt_loc_conf_t   *llcf;
+    ngx_http_llmopt_main_conf_t  *lmcf;
+    u_char                        token[32 + 1 + 64];
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_llmopt_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_http_llmopt_get_ctx(r);
+    }
+
+    if (ctx == NULL || !ctx->routed || ctx->passthrough || ctx->rejected
+        || ctx->filtering)
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx->filtering = 1;
+
+    type = &r->headers_out.content_type;
+
+    ctx->sse = (type->len >= sizeof("text/event-stream") - 1
+                && ngx_strncasecmp(type->data, (u_char *) "text/event-stream",
+                                   sizeof("text/event-stream") - 1) == 0);
+
+    if (!ctx->sse || ctx->dialect != LLMOPT_DIALECT_OPENAI) {
+        ctx->strip = 0;
+    }
+
+    ctx->usage = ngx_palloc(r->pool, sizeof(llmopt_usage_t));
+    if (ctx->usage == NULL) {
+        return NGX_ERROR;
+    }
+
+    llmopt_usage_init(ctx->usage, ctx->dialect, ctx->sse, ctx->strip);
+
+    if (ctx->strip) {
+        /* the body gets shorter: a stream is chunked anyway */
+        ngx_http_clear_content_length(r);
+    }
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llmopt_module);
+
+    if (llcf->quality_header.len && r->upstream != NULL) {
+        ctx->quality = ngx_http_llmopt_header_score(r, &llcf->quality_header);
+    }
+
+    if (ngx_http_llmopt_add_header(r, "X-LLMOpt-Request-Id", ctx->request_id,
+                                   sizeof(ctx->request_id))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
+
+    if (lmcf->feedback_secret.len) {
+        p = ngx_pnalloc(r->pool, sizeof(token));
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_llmopt_feedback_token(&lmcf->feedback_secret,
+                                           ctx->request_id, p)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_llmopt_add_header(r, "X-LLMOpt-Feedback-Token", p,
+                                       sizeof(token))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_llmopt_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t            *cl, *out;
+    ngx_http_llmopt_ctx_t  *ctx;
+    llmopt_usage_out_t      res;
+
+    if (r != r->main || in == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_llmopt_module);
+
+    if (ctx == NULL || ctx->usage == NULL || ctx->body_done) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    if (ctx->strip) {
+        if (ngx_http_llmopt_strip(r, ctx, in, &out) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_next_body_filter(r, out);
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        ngx_http_llmopt_scan(ctx, cl->buf);
+
+        if (cl->buf->last_buf) {
+            (void) llmopt_usage_finish(ctx->usage, &res);
+            ctx->body_done = 1;
+            break;
+        }
+    }
+
+    return ngx_http_next_body_filter(r, in);
+}
+
+
+/* Feeds a buffer to the scanner that passes everything (no strip). */
+
+static void
+ngx_http_llmopt_scan(ngx_http_llmopt_ctx_t *ctx, ngx_buf_t *b)
+{
+    size_t              len;
+    const u_char       *p;
+    llmopt_usage_out_t  res;
+
+    if (!ngx_buf_in_memory(b) || b->pos == NULL) {
+        /* a buffer in a temp file is not read back: usage stays unseen */
+        return;
+    }
+
+    p = b->pos;
+    len = b->last - b->pos;
+
+    if (len && !ctx->sse && ctx->ttft_ms < 0) {
+        /* a JSON answer comes whole: its first byte is its first token */
+        ctx->ttft_ms = (double) (ngx_http_llmopt_now_ns() - ctx->start_ns)
+                       / 1e6;
+    }
+
+    while (len) {
+        (void) llmopt_usage_feed(ctx->usage, p, len, &res);
+
+        if (res.consumed == 0) {
+            break;
+        }
+
+        p += res.consumed;
+        len -= res.consumed;
+    }
+
+    ngx_http_llmopt_first_token(ctx);
+}
+
+
+/*
+ * The usage chunk that the router asked for is cut out of an OpenAI
+ * stream.  Every byte sent on is a copy (held bytes, and bytes of the
+ * upstream's buffers), so the upstream can reuse its buffers at once; the
+ * contract of llmopt_usage_feed() is in docs/USAGE.md.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_strip(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
+    ngx_chain_t *in, ngx_chain_t **out)
+{
+    size_t               len;
+    ngx_buf_t           *b;
+    ngx_chain_t         *cl, **last, *tl;
+    const u_char        *p;
+    llmopt_usage_out_t   res;
+
+    *out = NULL;
+    last = out;
+
+    if (ctx->hold == NULL) {
+        ctx->hold = ngx_palloc(r->pool, LLMOPT_USAGE_HOLD_MAX);
+        if (ctx->hold == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b) && b->pos != NULL) {
+            p = b->pos;
+            len = b->last - b->pos;
+
+            while (len) {
+                (void) llmopt_usage_feed(ctx->usage, p, len, &res);
+
+                if (ngx_http_llmopt_emit(r, ctx, p, res.pass, &last)
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+
+                ngx_http_llmopt_keep(ctx, p, res.pass + res.drop, res.hold);
+
+                if (res.consumed == 0 && res.pass + res.drop == 0) {
+                    break;
+                }
+
+                p += res.consumed;
+                len -= res.consumed;
+            }
+
+            ngx_http_llmopt_first_token(ctx);
+
+            b->pos = b->last;
+
+        } else if (ngx_buf_size(b)) {
+            /*
+             * A buffer in a temp file (proxy_buffering on with a long
+             * response) is not read back: what is held goes out, the
+             * buffer follows as it is, and nothing more is cut.
+             */
+
+            if (ngx_http_llmopt_emit(r, ctx, NULL, ctx->held, &last)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            ctx->held = 0;
+            ctx->strip = 0;
+
+            tl = ngx_alloc_chain_link(r->pool);
+            if (tl == NULL) {
+                return NGX_ERROR;
+            }
+
+            tl->buf = b;
+            tl->next = cl->next;
+            *last = tl;
+
+            return NGX_OK;
+        }
+
+        if (b->last_buf) {
+            (void) llmopt_usage_finish(ctx->usage, &res);
+
+            if (ngx_http_llmopt_emit(r, ctx, NULL, res.pass, &last)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            ctx->held = 0;
+            ctx->body_done = 1;
+        }
+
+        if (b->last_buf || b->flush || b->sync) {
+            /* carry the flags over on an empty buffer of our own */
+
+            tl = ngx_alloc_chain_link(r->pool);
+            if (tl == NULL) {
+                return NGX_ERROR;
+            }
+
+            tl->buf = ngx_calloc_buf(r->pool);
+            if (tl->buf == NULL) {
+                return NGX_ERROR;
+            }
+
+            tl->buf->last_buf = b->last_buf;
+            tl->buf->last_in_chain = b->last_in_chain;
+            tl->buf->flush = b->flush;
+            tl->buf->sync = 1;
+            tl->next = NULL;
+
+            *last = tl;
+            last = &tl->next;
+        }
+
+        if (b->last_buf) {
+            break;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Sends on the first "pass" bytes of pending = hold[0 .. held) followed by
+ * p[...], as one new buffer.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_emit(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
+    const u_char *p, size_t pass, ngx_chain_t ***last)
+{
+    size_t        n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (pass == 0) {
+        return NGX_OK;
+    }
+
+    b = ngx_create_temp_buf(r->pool, pass);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_min(pass, ctx->held);
+
+    b->last = ngx_cpymem(b->last, ctx->hold, n);
+
+    if (pass > n && p != NULL) {
+        b->last = ngx_cpymem(b->last, p, pass - n);
+    }
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    **last = cl;
+    *last = &cl->next;
+
+    return NGX_OK;
+}
+
+
+/* Keeps pending[from .. from + n) as the new hold. */
+
+static void
+ngx_http_llmopt_keep(ngx_http_llmopt_ctx_t *ctx, const u_char *p, size_t from,
+    size_t n)
+{
+    size_t  k;
+
+    if (n == 0) {
+        ctx->held = 0;
+        return;
+    }
+
+    if (from < ctx->held) {
+        k = ctx->held - from;
+        ngx_memmove(ctx->hold, ctx->hold + from, k);
+        ngx_memcpy(ctx->hold + k, p, n - k);
+
+    } else {
+        ngx_memmove(ctx->hold, p + (from - ctx->held), n);
+    }
+
+    ctx->held = n;
+}
+
+
+static void
+ngx_http_llmopt_first_token(ngx_http_llmopt_ctx_t *ctx)
+{
+    if (ctx->ttft_ms < 0 && ctx->usage->first_content_offset >= 0) {
+        ctx->ttft_ms = (double) (ngx_http_llmopt_now_ns() - ctx->start_ns)
+                       / 1e6;
+    }
+}
+
+
+/* A score in [0, 1] from an upstream response header; -1 if none. */
+
+static double
+ngx_http_llmopt_header_score(ngx_http_request_t *r, ngx_str_t *name)
+{
+    u_char           *p, *end;
+    double            v, scale;
+    ngx_uint_t        i, digits;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->upstream->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return -1;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0 || h[i].key.len != name->len
+            || ngx_strncasecmp(h[i].key.data, name->data, name->len) != 0)
+        {
+            continue;
+        }
+
+        /* "1", "0", "0.75", "1.0": a plain decimal in [0, 1] */
+
+        p = h[i].value.data;
+        end = p + h[i].value.len;
+
+        v = 0;
+        digits = 0;
+
+        while (p < end && *p >= '0' && *p <= '9') {
+            v = v * 10 + (*p++ - '0');
+            digits++;
+        }
+
+        if (p < end && *p == '.') {
+            p++;
+            scale = 0.1;
+
+            while (p < end && *p >= '0' && *p <= '9') {
+                v += (*p++ - '0') * scale;
+                scale /= 10;
+                digits++;
+            }
+        }
+
+        if (digits == 0 || p != end || v > 1) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "llmopt: ignored quality header \"%V: %V\", "
+                          "not a number in [0, 1]", &h[i].key,
+                          &h[i].value);
+            return -1;
+        }
+
+        return v;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_llmopt_add_header(ngx_http_request_t *r, char *name, u_char *value,
+    size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value.data = value;
+    h->value.len = len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The outcome of a routed request, once: usage, status, cost, latency,
+ * and the reward when it is final now (no feedback awaited).  Runs for the
+ * first of the log handler and the $llmopt_* variables that needs it.
+ */
+
+void
+ngx_http_llmopt_settle(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
+{
+    ngx_uint_t                    i, status;
+    llmopt_usage_t               *u;
+    llmopt_event_t               *ev;
+    llmopt_reward_t               rw;
+    llmopt_usage_out_t            res;
+    const llmopt_model_t         *model;
+    ngx_http_upstream_state_t    *state;
+    ngx_http_llmopt_policy_rt_t  *prt;
+    ngx_http_llmopt_main_conf_t  *lmcf;
+
+    if (ctx->settled) {
+        return;
+    }
+
+    ctx->settled = 1;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
+    prt = ctx->policy;
+    u = ctx->usage;
+
+    if (u != NULL && !u->finished) {
+        (void) llmopt_usage_finish(u, &res);
+    }
+
+    ev = &ctx->event;
+    ngx_memzero(ev, sizeof(llmopt_event_t));
+
+    ev->kind = LLMOPT_EVENT_OUTCOME;
+    ev->policy = (uint16_t) (prt - (ngx_http_llmopt_policy_rt_t *)
+                                   lmcf->policies.elts);
+    ev->arm = (uint16_t) ctx->arm;
+    ev->d = (uint8_t) ctx->d;
+    ev->catalog = lmcf->catalog.version;
+    ev->time_ms = ctx->start_ms;
+    ev->done_ms = ngx_http_llmopt_wall_ms();
+    ev->propensity = (float) ctx->propensity;
+    ev->quality = (float) ctx->quality;
+    ev->cost = -1;
+    ngx_memcpy(ev->id, ctx->id, LLMOPT_REQUEST_ID_LEN);
+
+    for (i = 0; i < ctx->d && i < LLMOPT_FEATURE_MAX_DIM; i++) {
+        ev->x[i] = (float) ctx->x[i];
+    }
+
+    if (ctx->explore) {
+        ev->flags |= LLMOPT_EVENT_EXPLORE;
+    }
+
+    if (ctx->sse) {
+        ev->flags |= LLMOPT_EVENT_STREAM;
+    }
+
+    /* the upstream's own status; nginx's 502/504 when there was none */
+
+    status = r->headers_out.status;
+
+    if (r->upstream_states != NULL && r->upstream_states->nelts) {
+        state = r->upstream_states->elts;
+        state = &state[r->upstream_states->nelts - 1];
+
+        if (state->status) {
+            status = state->status;
+        }
+
+        if (state->status == NGX_HTTP_GATEWAY_TIME_OUT) {
+            ev->flags |= LLMOPT_EVENT_TIMEOUT;
+        }
+    }
+
+    if (r->err_status == NGX_HTTP_GATEWAY_TIME_OUT) {
+        ev->flags |= LLMOPT_EVENT_TIMEOUT;
+    }
+
+    if (r->connection->error && (u == NULL || !u->complete)) {
+        /* the client went away before the end: nothing to learn */
+        status = NGX_HTTP_CLIENT_CLOSED_REQUEST;
+    }
+
+    if (r->err_status == NGX_HTTP_CLIENT_CLOSED_REQUEST) {
+        status = NGX_HTTP_CLIENT_CLOSED_REQUEST;
+    }
+
+    ev->status = (uint16_t) ngx_min(status, 999);
+    ctx->upstream_status = status;
+
+    if (u != NULL) {
+        ev->finish = (uint8_t) u->finish;
+
+        if (u->upstream_error) {
+            ev->flags |= LLMOPT_EVENT_UPSTREAM_ERROR;
+        }
+
+        if (u->seen_usage) {
+            ev->tokens_in = (uint32_t) ngx_min(u->input_tokens, 0xffffffff);
+            ev->tokens_out = (uint32_t) ngx_min(u->output_tokens, 0xffffffff);
+            ev->tokens_cached = (uint32_t) ngx_min(u->cached_tokens,
+                                                   0xffffffff);
+
+            model = &lmcf->catalog.models[
+                        prt->policy->arms[ctx->arm].model];
+
+            ev->cost = llmopt_model_cost(model, ev->tokens_in,
+                                         ev->tokens_cached, ev->tokens_out);
+        }
+    }
+
+    ctx->cost = ev->cost;
+
+    ctx->latency_ms = (double) (ngx_http_llmopt_now_ns() - ctx->start_ns)
+                      / 1e6;
+    ev->latency_ms = (float) ctx->latency_ms;
+    ev->ttft_ms = (float) ctx->ttft_ms;
+
+    if (prt->policy->feedback_wait_ms == 0
+        && llmopt_reward(&prt->policy->reward, ev, &rw) == LLMOPT_OK)
+    {
+        ctx->reward = rw.reward;
+    }
+}
+
+
+ngx_int_t
+ngx_http_llmopt_log_handler(ngx_http_request_t *r)
+{
+    llmopt_event_t                evicted;
+    ngx_http_llmopt_ctx_t        *ctx;
+    ngx_http_llmopt_shctx_t      *sh;
+    ngx_http_llmopt_main_conf_t  *lmcf;
+
+    if (r != r->main) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_llmopt_get_ctx(r);
+
+    if (ctx == NULL || !ctx->routed || ctx->passthrough || ctx->rejected
+        || ctx->logged)
+    {
+        return NGX_OK;
+    }
+
+    ctx->logged = 1;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
+    sh = lmcf->sh;
+
+    if (sh == NULL || sh->ring == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_http_llmopt_settle(r, ctx);
+
+    if (ctx->upstream_status == NGX_HTTP_CLIENT_CLOSED_REQUEST) {
+        /* the trainer counts it as declined; no feedback can follow */
+        (void) llmopt_ring_push(sh->ring, &ctx->event);
+        return NGX_OK;
+    }
+
+    if (ctx->policy->policy->feedback_wait_ms && sh->pending != NULL) {
+
+        ngx_shmtx_lock(&lmcf->shpool->mutex);
+
+        if (llmopt_pending_insert(sh->pending, &ctx->event,
+                                  ngx_http_llmopt_wall_ms(),
+                                  ctx->policy->policy->feedback_wait_ms,
+                                  &evicted)
+            == LLMOPT_OK)
+        {
+            ngx_shmtx_unlock(&lmcf->shpool->mutex);
+
+            if (evicted.kind != LLMOPT_EVENT_NONE) {
+                /* the table is full: the one due first is final now */
+                (void) llmopt_ring_push(sh->ring, &evicted);
+            }
+
+            return NGX_OK;
+        }
+
+        ngx_shmtx_unlock(&lmcf->shpool->mutex);
+    }
+
+    (void) llmopt_ring_push(sh->ring, &ctx->event);
+
+    return NGX_OK;
+}

@@ -1,0 +1,695 @@
+
+/*
+ * Copyright (C) llmopt authors
+ *
+ * The trainer: the single writer of learned parameters.  It runs in the
+ * process that holds the lease in the zone (owner pid and heartbeat): the
+ * cache manager with driver=helper (a manager callback of an ngx_path_t),
+ * or a worker's timer with driver=worker (needed with master_process off).
+ * Each tick drains the ring, finalises pending outcomes whose feedback
+ * wait ended, learns, publishes under the seqlocks and, now and then,
+ * writes the state file.  A tick has a time budget; what is left waits for
+ * the next one.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_llmopt_module.h"
+#include "llmopt_snapshot.h"
+
+
+#define NGX_HTTP_LLMOPT_TRAINER_BATCH     256
+#define NGX_HTTP_LLMOPT_LEASE_STALE_MS    3000
+
+
+static ngx_msec_t ngx_http_llmopt_trainer_manager(void *data);
+static void ngx_http_llmopt_trainer_timer(ngx_event_t *ev);
+static ngx_int_t ngx_http_llmopt_trainer_prepare(ngx_cycle_t *cycle,
+    ngx_http_llmopt_main_conf_t *lmcf);
+static void ngx_http_llmopt_trainer_tick(ngx_http_llmopt_main_conf_t *lmcf,
+    ngx_log_t *log);
+static ngx_int_t ngx_http_llmopt_lease(ngx_http_llmopt_main_conf_t *lmcf,
+    uint64_t now, ngx_log_t *log);
+static void ngx_http_llmopt_release(ngx_http_llmopt_main_conf_t *lmcf);
+static void ngx_http_llmopt_expire(ngx_http_llmopt_main_conf_t *lmcf,
+    uint64_t now, uint64_t deadline);
+static ngx_int_t ngx_http_llmopt_checkpoint(ngx_http_llmopt_main_conf_t *lmcf,
+    uint64_t now, ngx_log_t *log);
+
+
+static ngx_str_t  ngx_http_llmopt_trainer_dir = ngx_string("llmopt");
+
+
+/* Defaults, and the manager path that makes nginx run a cache manager. */
+
+char *
+ngx_http_llmopt_trainer_conf(ngx_conf_t *cf, ngx_http_llmopt_main_conf_t *lmcf)
+{
+    ngx_path_t  *path;
+
+    ngx_conf_init_msec_value(lmcf->trainer_interval, 100);
+    ngx_conf_init_msec_value(lmcf->trainer_budget, 20);
+    ngx_conf_init_uint_value(lmcf->trainer_driver,
+                             NGX_HTTP_LLMOPT_DRIVER_AUTO);
+    ngx_conf_init_msec_value(lmcf->state_interval, 30000);
+
+    if (!lmcf->loaded
+        || lmcf->trainer_driver == NGX_HTTP_LLMOPT_DRIVER_WORKER)
+    {
+        return NGX_CONF_OK;
+    }
+
+    path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+    if (path == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    path->name = ngx_http_llmopt_trainer_dir;
+
+    if (ngx_conf_full_name(cf->cycle, &path->name, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    path->manager = ngx_http_llmopt_trainer_manager;
+    path->data = lmcf;
+    path->conf_file = cf->conf_file->file.name.data;
+    path->line = cf->conf_file->line;
+
+    lmcf->trainer_path = path;
+
+    if (ngx_add_path(cf, &lmcf->trainer_path) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_llmopt_trainer_init_process(ngx_cycle_t *cycle,
+    ngx_http_llmopt_main_conf_t *lmcf)
+{
+    lmcf->driver = NGX_HTTP_LLMOPT_DRIVER_AUTO;      /* none here */
+
+    if (ngx_process == NGX_PROCESS_HELPER) {
+        if (lmcf->trainer_path == NULL) {
+            return NGX_OK;
+        }
+
+        lmcf->driver = NGX_HTTP_LLMOPT_DRIVER_HELPER;
+
+    } else if (ngx_process == NGX_PROCESS_SINGLE
+               || (ngx_process == NGX_PROCESS_WORKER
+                   && lmcf->trainer_driver == NGX_HTTP_LLMOPT_DRIVER_WORKER))
+    {
+        lmcf->driver = NGX_HTTP_LLMOPT_DRIVER_WORKER;
+
+    } else {
+        return NGX_OK;
+    }
+
+    if (ngx_http_llmopt_trainer_prepare(cycle, lmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (lmcf->driver == NGX_HTTP_LLMOPT_DRIVER_WORKER) {
+        lmcf->trainer_event.handler = ngx_http_llmopt_trainer_timer;
+        lmcf->trainer_event.data = lmcf;
+        lmcf->trainer_event.log = cycle->log;
+        lmcf->trainer_event.cancelable = 1;
+
+        ngx_add_timer(&lmcf->trainer_event, lmcf->trainer_interval);
+    }
+
+    return NGX_OK;
+}
+
+
+/* The trainer's private copies of the policies' blocks. */
+
+static ngx_int_t
+ngx_http_llmopt_trainer_prepare(ngx_cycle_t *cycle,
+    ngx_http_llmopt_main_conf_t *lmcf)
+{
+    size_t                        size;
+    ngx_uint_t                    i, n;
+    ngx_http_llmopt_policy_rt_t  *prt;
+
+    n = lmcf->policies.nelts;
+    prt = lmcf->policies.elts;
+
+    lmcf->tpolicies = ngx_pcalloc(cycle->pool,
+                                  n * sizeof(llmopt_trainer_policy_t) + 1);
+    if (lmcf->tpolicies == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        size = prt[i].block->size;
+
+        lmcf->tpolicies[i].policy = prt[i].policy;
+        lmcf->tpolicies[i].lock = &prt[i].block->lock;
+        lmcf->tpolicies[i].shared = prt[i].block->params;
+        lmcf->tpolicies[i].size = size;
+
+        lmcf->tpolicies[i].work = ngx_palloc(cycle->pool, size);
+        if (lmcf->tpolicies[i].work == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    lmcf->leased = 0;
+    lmcf->checkpoint_ms = ngx_http_llmopt_wall_ms();
+
+    return NGX_OK;
+}
+
+
+/*
+ * The master outlives every other process: when it exits (quit or stop,
+ * never on reload) nobody else writes any more, so it learns what the
+ * ring still holds, finalises outcomes still waiting for feedback with
+ * their proxies, and writes the state file a last time.
+ */
+
+void
+ngx_http_llmopt_trainer_exit_master(ngx_cycle_t *cycle,
+    ngx_http_llmopt_main_conf_t *lmcf)
+{
+    unsigned          n;
+    llmopt_event_t    out[32];
+    llmopt_trainer_t *t;
+
+    if (lmcf->state_file.len == 0 || lmcf->sh == NULL
+        || lmcf->sh->ring == NULL)
+    {
+        return;
+    }
+
+    if (lmcf->tpolicies == NULL
+        && ngx_http_llmopt_trainer_prepare(cycle, lmcf) != NGX_OK)
+    {
+        return;
+    }
+
+    t = &lmcf->trainer;
+
+    llmopt_trainer_init(t, lmcf->sh->ring, lmcf->catalog.version,
+                        lmcf->tpolicies, lmcf->policies.nelts);
+
+    while (llmopt_trainer_drain(t, NGX_HTTP_LLMOPT_TRAINER_BATCH, 0)
+           == NGX_HTTP_LLMOPT_TRAINER_BATCH)
+    { /* void */ }
+
+    if (lmcf->sh->pending != NULL) {
+        do {
+            n = llmopt_pending_expire(lmcf->sh->pending, UINT64_MAX, out, 32);
+
+            while (n--) {
+                (void) llmopt_trainer_learn(t, &out[n], NULL);
+            }
+
+        } while (llmopt_pending_count(lmcf->sh->pending));
+    }
+
+    (void) llmopt_trainer_publish(t);
+
+    (void) ngx_http_llmopt_checkpoint(lmcf, ngx_http_llmopt_wall_ms(),
+                                      cycle->log);
+}
+
+
+/* A worker trainer's last words: learn what is left, publish, save. */
+
+void
+ngx_http_llmopt_trainer_exit_process(ngx_cycle_t *cycle,
+    ngx_http_llmopt_main_conf_t *lmcf)
+{
+    uint64_t  now;
+
+    if (lmcf->driver != NGX_HTTP_LLMOPT_DRIVER_WORKER || !lmcf->leased
+        || lmcf->sh == NULL
+        || lmcf->sh->trainer.lease_pid != (ngx_atomic_uint_t) ngx_pid)
+    {
+        return;
+    }
+
+    ngx_http_llmopt_trainer_tick(lmcf, cycle->log);
+
+    now = ngx_http_llmopt_wall_ms();
+
+    if (lmcf->state_file.len
+        && lmcf->trainer.updates != lmcf->checkpoint_updates)
+    {
+        (void) ngx_http_llmopt_checkpoint(lmcf, now, cycle->log);
+    }
+
+    ngx_http_llmopt_release(lmcf);
+}
+
+
+static ngx_msec_t
+ngx_http_llmopt_trainer_manager(void *data)
+{
+    ngx_http_llmopt_main_conf_t *lmcf = data;
+
+    if (lmcf->driver == NGX_HTTP_LLMOPT_DRIVER_HELPER) {
+        ngx_http_llmopt_trainer_tick(lmcf, ngx_cycle->log);
+    }
+
+    return lmcf->trainer_interval;
+}
+
+
+static void
+ngx_http_llmopt_trainer_timer(ngx_event_t *ev)
+{
+    ngx_http_llmopt_main_conf_t *lmcf = ev->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_http_llmopt_trainer_tick(lmcf, ev->log);
+
+    ngx_add_timer(ev, lmcf->trainer_interval);
+}
+
+
+static void
+ngx_http_llmopt_trainer_tick(ngx_http_llmopt_main_conf_t *lmcf,
+    ngx_log_t *log)
+{
+    uint64_t                      now, start, deadline, us;
+    uint64_t                      events, updates, declined, stale;
+    ngx_uint_t                    n;
+    llmopt_trainer_t             *t;
+    ngx_http_llmopt_shctx_t      *sh;
+    ngx_http_llmopt_shtrainer_t  *st;
+
+    sh = lmcf->sh;
+
+    if (sh == NULL || sh->ring == NULL || lmcf->tpolicies == NULL) {
+        return;
+    }
+
+    st = &sh->trainer;
+    now = ngx_http_llmopt_wall_ms();
+
+    if (ngx_http_llmopt_lease(lmcf, now, log) != NGX_OK) {
+        return;
+    }
+
+    t = &lmcf->trainer;
+
+    if (!lmcf->leased) {
+        /* just became the writer: start from what is published */
+        llmopt_trainer_init(t, sh->ring, lmcf->catalog.version,
+                            lmcf->tpolicies, lmcf->policies.nelts);
+        lmcf->checkpoint_updates = (uint64_t) -1;   /* save once anyway */
+        lmcf->leased = 1;
+    }
+
+    start = ngx_http_llmopt_now_ns();
+    deadline = start + (uint64_t) lmcf->trainer_budget * 1000000;
+
+    events = t->events;
+    updates = t->updates;
+    declined = t->declined;
+    stale = t->stale;
+
+    do {
+        n = llmopt_trainer_drain(t, NGX_HTTP_LLMOPT_TRAINER_BATCH, now);
+    } while (n == NGX_HTTP_LLMOPT_TRAINER_BATCH
+             && ngx_http_llmopt_now_ns() < deadline);
+
+    if (sh->pending != NULL) {
+        ngx_http_llmopt_expire(lmcf, now, deadline);
+    }
+
+    (void) llmopt_trainer_publish(t);
+
+    (void) ngx_atomic_fetch_add(&st->ticks, 1);
+    (void) ngx_atomic_fetch_add(&st->events, t->events - events);
+    (void) ngx_atomic_fetch_add(&st->updates, t->updates - updates);
+    (void) ngx_atomic_fetch_add(&st->declined, t->declined - declined);
+    (void) ngx_atomic_fetch_add(&st->stale, t->stale - stale);
+
+    us = (ngx_http_llmopt_now_ns() - start) / 1000;
+
+    if (us > st->tick_us_max) {
+        st->tick_us_max = us;
+    }
+
+    if (lmcf->state_file.len
+        && now >= lmcf->checkpoint_ms + lmcf->state_interval
+        && t->updates != lmcf->checkpoint_updates)
+    {
+        (void) ngx_http_llmopt_checkpoint(lmcf, now, log);
+    }
+}
+
+
+/*
+ * The lease: this process writes only while the zone names it.  A free
+ * lease, a dead owner or one silent for NGX_HTTP_LLMOPT_LEASE_STALE_MS is
+ * taken over.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_lease(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
+    ngx_log_t *log)
+{
+    ngx_pid_t                     owner;
+    uint64_t                      beat;
+    ngx_http_llmopt_shtrainer_t  *st;
+
+    st = &lmcf->sh->trainer;
+
+    owner = (ngx_pid_t) st->lease_pid;
+
+    if (owner == ngx_pid) {
+        st->heartbeat_ms = now;
+        return NGX_OK;
+    }
+
+    lmcf->leased = 0;
+
+    beat = st->heartbeat_ms;
+
+    if (owner != 0
+        && now < beat + NGX_HTTP_LLMOPT_LEASE_STALE_MS
+        && !(kill(owner, 0) == -1 && ngx_errno == NGX_ESRCH))
+    {
+        return NGX_DECLINED;            /* a live writer */
+    }
+
+    if (!ngx_atomic_cmp_set(&st->lease_pid, (ngx_atomic_uint_t) owner,
+                            (ngx_atomic_uint_t) ngx_pid))
+    {
+        return NGX_DECLINED;
+    }
+
+    st->heartbeat_ms = now;
+    st->driver = lmcf->driver;
+
+    if (owner != 0) {
+        (void) ngx_atomic_fetch_add(&st->takeovers, 1);
+
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "llmopt trainer: lease taken over from process %P",
+                      owner);
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "llmopt trainer: lease taken, driver=%s",
+                      lmcf->driver == NGX_HTTP_LLMOPT_DRIVER_HELPER
+                      ? "helper" : "worker");
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_llmopt_release(ngx_http_llmopt_main_conf_t *lmcf)
+{
+    (void) ngx_atomic_cmp_set(&lmcf->sh->trainer.lease_pid,
+                              (ngx_atomic_uint_t) ngx_pid, 0);
+    lmcf->leased = 0;
+}
+
+
+/* Outcomes whose feedback wait ended are learned with their proxies. */
+
+static void
+ngx_http_llmopt_expire(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
+    uint64_t deadline)
+{
+    unsigned         i, n;
+    llmopt_event_t   out[32];
+    llmopt_event_t  *ev;
+
+    do {
+        ngx_shmtx_lock(&lmcf->shpool->mutex);
+        n = llmopt_pending_expire(lmcf->sh->pending, now, out, 32);
+        ngx_shmtx_unlock(&lmcf->shpool->mutex);
+
+        for (i = 0; i < n; i++) {
+            ev = &out[i];
+            (void) llmopt_trainer_learn(&lmcf->trainer, ev, NULL);
+        }
+
+        (void) ngx_atomic_fetch_add(&lmcf->sh->trainer.expired, n);
+
+    } while (n == 32 && ngx_http_llmopt_now_ns() < deadline);
+}
+
+
+/*
+ * The state file: the trainer's copies of every policy, written to a
+ * temporary file beside it, synced and renamed over it, so a crash leaves
+ * the old file or the new one, never half of one.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_checkpoint(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
+    ngx_log_t *log)
+{
+    u_char                       *buf, *tmp;
+    size_t                        size;
+    ssize_t                       n;
+    ngx_fd_t                      fd;
+    ngx_uint_t                    i, np;
+    llmopt_snapshot_entry_t      *e;
+    ngx_http_llmopt_policy_rt_t  *prt;
+
+    lmcf->checkpoint_ms = now;
+
+    np = lmcf->policies.nelts;
+    prt = lmcf->policies.elts;
+
+    e = ngx_alloc((np + 1) * sizeof(llmopt_snapshot_entry_t), log);
+    if (e == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < np; i++) {
+        e[i].name = (const char *) prt[i].name.data;
+        e[i].name_len = prt[i].name.len;
+        e[i].shape = prt[i].shape;
+        e[i].params = lmcf->tpolicies[i].work;
+        e[i].size = lmcf->tpolicies[i].size;
+    }
+
+    size = llmopt_snapshot_size(e, np);
+
+    buf = ngx_alloc(size, log);
+    tmp = ngx_alloc(lmcf->state_file.len + sizeof(".tmp.") + NGX_INT_T_LEN,
+                    log);
+
+    if (buf == NULL || tmp == NULL) {
+        goto failed;
+    }
+
+    if (llmopt_snapshot_encode(buf, size, now, lmcf->catalog.version, e, np)
+        != LLMOPT_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "llmopt_state_file \"%V\": cannot encode the state",
+                      &lmcf->state_file);
+        goto failed;
+    }
+
+    ngx_sprintf(tmp, "%V.tmp.%P%Z", &lmcf->state_file, ngx_pid);
+
+    fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,
+                       NGX_FILE_DEFAULT_ACCESS);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "llmopt_state_file: " ngx_open_file_n " \"%s\" failed",
+                      tmp);
+        goto failed;
+    }
+
+    n = write(fd, buf, size);
+
+    if (n != (ssize_t) size || fsync(fd) == -1) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "llmopt_state_file: write to \"%s\" failed", tmp);
+        (void) ngx_close_file(fd);
+        (void) ngx_delete_file(tmp);
+        goto failed;
+    }
+
+    (void) ngx_close_file(fd);
+
+    if (ngx_rename_file(tmp, lmcf->state_file.data) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "llmopt_state_file: " ngx_rename_file_n
+                      " \"%s\" to \"%V\" failed", tmp, &lmcf->state_file);
+        (void) ngx_delete_file(tmp);
+        goto failed;
+    }
+
+    ngx_free(tmp);
+    ngx_free(buf);
+    ngx_free(e);
+
+    lmcf->checkpoint_updates = lmcf->trainer.updates;
+
+    (void) ngx_atomic_fetch_add(&lmcf->sh->trainer.checkpoints, 1);
+    lmcf->sh->trainer.checkpoint_ms = now;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "llmopt state file \"%V\" written", &lmcf->state_file);
+
+    return NGX_OK;
+
+failed:
+
+    if (tmp) {
+        ngx_free(tmp);
+    }
+
+    if (buf) {
+        ngx_free(buf);
+    }
+
+    ngx_free(e);
+
+    (void) ngx_atomic_fetch_add(&lmcf->sh->trainer.checkpoint_errors, 1);
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * At start (a new zone, not a reload), learned parameters come back from
+ * the state file, policy by policy: a policy whose shape changed starts
+ * anew.  A missing file is normal; a damaged or foreign one is reported
+ * and ignored.
+ */
+
+ngx_int_t
+ngx_http_llmopt_state_restore(ngx_log_t *log,
+    ngx_http_llmopt_main_conf_t *lmcf)
+{
+    u_char                         *buf;
+    ssize_t                         n;
+    unsigned                        ne;
+    uint64_t                        created, catalog;
+    ngx_fd_t                        fd;
+    ngx_uint_t                      i, restored;
+    ngx_file_info_t                 fi;
+    llmopt_err_t                    err;
+    llmopt_snapshot_entry_t        *e;
+    const llmopt_snapshot_entry_t  *found;
+    ngx_http_llmopt_policy_rt_t    *prt;
+
+    if (lmcf->state_file.len == 0) {
+        return NGX_OK;
+    }
+
+    fd = ngx_open_file(lmcf->state_file.data, NGX_FILE_RDONLY,
+                       NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        if (ngx_errno != NGX_ENOENT) {
+            ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                          "llmopt_state_file \"%V\" cannot be read; "
+                          "learning starts anew", &lmcf->state_file);
+        }
+
+        return NGX_OK;
+    }
+
+    buf = NULL;
+    e = NULL;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > 512 * 1024 * 1024)
+    {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "llmopt_state_file \"%V\" is not a state file; "
+                      "ignored", &lmcf->state_file);
+        goto done;
+    }
+
+    buf = ngx_alloc(ngx_file_size(&fi) + 8, log);
+    e = ngx_alloc(256 * sizeof(llmopt_snapshot_entry_t), log);
+
+    if (buf == NULL || e == NULL) {
+        goto done;
+    }
+
+    n = read(fd, buf, ngx_file_size(&fi));
+
+    if (n != (ssize_t) ngx_file_size(&fi)) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "llmopt_state_file \"%V\": read failed; ignored",
+                      &lmcf->state_file);
+        goto done;
+    }
+
+    ngx_memzero(&err, sizeof(llmopt_err_t));
+    ne = 256;
+
+    if (llmopt_snapshot_decode(buf, n, e, &ne, &created, &catalog, &err)
+        != LLMOPT_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "llmopt_state_file \"%V\": %s; ignored, learning "
+                      "starts anew", &lmcf->state_file, err.msg);
+        goto done;
+    }
+
+    prt = lmcf->policies.elts;
+    restored = 0;
+
+    for (i = 0; i < lmcf->policies.nelts; i++) {
+        found = llmopt_snapshot_find(e, ne, (const char *) prt[i].name.data,
+                                     prt[i].name.len);
+        if (found == NULL) {
+            continue;
+        }
+
+        if (found->shape != prt[i].shape
+            || found->size != prt[i].block->size
+            || llmopt_bandit_check(&prt[i].policy->bandit, found->params)
+               != LLMOPT_OK)
+        {
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "llmopt_state_file \"%V\": policy \"%V\" changed "
+                          "its arms, features or algorithm; it starts anew",
+                          &lmcf->state_file, &prt[i].name);
+            continue;
+        }
+
+        ngx_memcpy(prt[i].block->params, found->params, found->size);
+        restored++;
+    }
+
+    lmcf->sh->trainer.restored = restored;
+
+    ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                  "llmopt_state_file \"%V\": %ui of %ui policies restored",
+                  &lmcf->state_file, restored, lmcf->policies.nelts);
+
+done:
+
+    (void) ngx_close_file(fd);
+
+    if (buf) {
+        ngx_free(buf);
+    }
+
+    if (e) {
+        ngx_free(e);
+    }
+
+    return NGX_OK;
+}
