@@ -26,6 +26,9 @@ static double arm_pulls(const llmopt_policy_t *p, const void *block,
 
 static llmopt_alloc_t  test_allocator = { test_alloc, NULL };
 
+static void     *allocated[4096];
+static unsigned  n_allocated;
+
 static const char  catalog_text[] =
     "models:\n"
     "  big:   {upstream: u, model: big, price: {input: 10, output: 30}}\n"
@@ -179,6 +182,14 @@ main(void)
     llmopt_trainer_init(&t, ring, cat.version, &tp, 1);
     is_int(memcmp(tp.work, tp.shared, tp.size), 0, "work adopted");
 
+    free(tp.shared);
+    free(tp.work);
+    free(ring_mem);
+
+    while (n_allocated) {
+        free(allocated[--n_allocated]);
+    }
+
     return tap_done();
 }
 
@@ -218,5 +229,14 @@ arm_pulls(const llmopt_policy_t *p, const void *block, unsigned arm)
 static void *
 test_alloc(void *ctx, size_t size)
 {
-    return calloc(1, size);
+    void  *p;
+
+    if (n_allocated == sizeof(allocated) / sizeof(allocated[0])) {
+        return NULL;
+    }
+
+    p = calloc(1, size);
+    allocated[n_allocated++] = p;
+
+    return p;
 }
