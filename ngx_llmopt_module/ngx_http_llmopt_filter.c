@@ -591,6 +591,9 @@ ngx_http_llmopt_settle(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
     status = r->headers_out.status;
 
     if (r->upstream_states != NULL && r->upstream_states->nelts) {
+        ev->retries = (uint16_t) ngx_min(r->upstream_states->nelts - 1,
+                                         0xffff);
+
         state = r->upstream_states->elts;
         state = &state[r->upstream_states->nelts - 1];
 

@@ -57,7 +57,8 @@ typedef struct {
     uint16_t         arm;                /* index in the policy */
     uint16_t         status;             /* upstream HTTP status, 0: none;
                                             499: the client went away */
-    uint16_t         reserved;
+    uint16_t         retries;            /* upstream tries beyond the
+                                            first (proxy_next_upstream) */
     uint32_t         tokens_in;          /* every prompt token, cached too */
     uint32_t         tokens_out;
     uint32_t         tokens_cached;      /* read from the prompt cache */
