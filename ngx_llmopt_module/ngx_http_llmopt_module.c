@@ -1036,7 +1036,7 @@ ngx_http_llmopt_init_events(ngx_shm_zone_t *shm_zone,
     pending = lmcf->pending;
 
     if (pending == 0) {
-        pending = quarter / llmopt_pending_size(1024) * 1024;
+        pending = quarter / (llmopt_pending_size(1024) / 1024 + 1);
         pending = ngx_max(pending, 64);
         pending = ngx_min(pending, LLMOPT_PENDING_MAX);
     }
