@@ -35,6 +35,8 @@ static double ngx_http_llmopt_header_score(ngx_http_request_t *r,
     ngx_str_t *name);
 static ngx_int_t ngx_http_llmopt_add_header(ngx_http_request_t *r,
     char *name, u_char *value, size_t len);
+static void ngx_http_llmopt_outcome(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -166,6 +168,10 @@ ngx_http_llmopt_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             return NGX_ERROR;
         }
 
+        if (ctx->body_done) {
+            ngx_http_llmopt_outcome(r, ctx);
+        }
+
         return ngx_http_next_body_filter(r, out);
     }
 
@@ -175,6 +181,13 @@ ngx_http_llmopt_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         if (cl->buf->last_buf) {
             (void) llmopt_usage_finish(ctx->usage, &res);
             ctx->body_done = 1;
+
+            /*
+             * The outcome is recorded before the last bytes go out: a
+             * client that posts feedback as soon as it has the answer
+             * finds its request waiting for it.
+             */
+            ngx_http_llmopt_outcome(r, ctx);
             break;
         }
     }
@@ -658,13 +671,12 @@ ngx_http_llmopt_settle(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
 }
 
 
+/* The log phase records what the body filter did not see end. */
+
 ngx_int_t
 ngx_http_llmopt_log_handler(ngx_http_request_t *r)
 {
-    llmopt_event_t                evicted;
-    ngx_http_llmopt_ctx_t        *ctx;
-    ngx_http_llmopt_shctx_t      *sh;
-    ngx_http_llmopt_main_conf_t  *lmcf;
+    ngx_http_llmopt_ctx_t  *ctx;
 
     if (r != r->main) {
         return NGX_OK;
@@ -678,13 +690,36 @@ ngx_http_llmopt_log_handler(ngx_http_request_t *r)
         return NGX_OK;
     }
 
+    ngx_http_llmopt_outcome(r, ctx);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The outcome goes to the trainer's ring, or to the pending table when
+ * its policy waits for feedback.  Once per request: at the end of the
+ * response body, or in the log phase when there was no end to see.
+ */
+
+static void
+ngx_http_llmopt_outcome(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
+{
+    llmopt_event_t                evicted;
+    ngx_http_llmopt_shctx_t      *sh;
+    ngx_http_llmopt_main_conf_t  *lmcf;
+
+    if (ctx->logged) {
+        return;
+    }
+
     ctx->logged = 1;
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
     sh = lmcf->sh;
 
     if (sh == NULL || sh->ring == NULL) {
-        return NGX_OK;
+        return;
     }
 
     ngx_http_llmopt_settle(r, ctx);
@@ -692,7 +727,7 @@ ngx_http_llmopt_log_handler(ngx_http_request_t *r)
     if (ctx->upstream_status == NGX_HTTP_CLIENT_CLOSED_REQUEST) {
         /* the trainer counts it as declined; no feedback can follow */
         (void) llmopt_ring_push(sh->ring, &ctx->event);
-        return NGX_OK;
+        return;
     }
 
     if (ctx->policy->policy->feedback_wait_ms && sh->pending != NULL) {
@@ -712,13 +747,11 @@ ngx_http_llmopt_log_handler(ngx_http_request_t *r)
                 (void) llmopt_ring_push(sh->ring, &evicted);
             }
 
-            return NGX_OK;
+            return;
         }
 
         ngx_shmtx_unlock(&lmcf->shpool->mutex);
     }
 
     (void) llmopt_ring_push(sh->ring, &ctx->event);
-
-    return NGX_OK;
 }
