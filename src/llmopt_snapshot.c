@@ -2,7 +2,7 @@
 /*
  * Copyright (C) llmopt authors
  *
- * The state file image (interim encoder; see src/llmopt_snapshot.h).
+ * The state file image; docs/LEARNING.md ("State file") has the layout.
  *
  *   "LLMOSTAT" u32 version u32 header-size u64 created u64 catalog u32 n
  *   u32 0, then per entry: u16 name_len, name, zero pad to 8, u64 shape,
