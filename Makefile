@@ -99,8 +99,12 @@ $(BUILD)/bench-decision: scripts/bench-decision.c $(BUILD)/libllmopt.a
 $(BUILD)/replay: scripts/replay.c $(BUILD)/libllmopt.a
 	$(CC) $(CORE_CFLAGS) -o $@ $< $(BUILD)/libllmopt.a $(LDLIBS_CORE)
 
-bench: $(BUILD)/bench-decision
+$(BUILD)/bench-trainer: scripts/bench-trainer.c $(BUILD)/libllmopt.a
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(BUILD)/libllmopt.a $(LDLIBS_CORE)
+
+bench: $(BUILD)/bench-decision $(BUILD)/bench-trainer
 	$(BUILD)/bench-decision
+	$(BUILD)/bench-trainer
 
 # The whole suite with AddressSanitizer and UBSan: the core and its unit
 # tests built with them, the module too, loaded into the stock nginx with
