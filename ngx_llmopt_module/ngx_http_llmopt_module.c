@@ -733,7 +733,7 @@ ngx_http_llmopt_shape(const llmopt_catalog_t *cat,
 {
     uint32_t     crc;
     ngx_uint_t   i;
-    uint32_t     v[4];
+    uint32_t     v[6];
 
     ngx_crc32_init(crc);
 
@@ -741,6 +741,8 @@ ngx_http_llmopt_shape(const llmopt_catalog_t *cat,
     v[1] = policy->bandit.n_arms;
     v[2] = policy->bandit.d;
     v[3] = (uint32_t) llmopt_bandit_size(&policy->bandit);
+    v[4] = policy->features.tenant_buckets;
+    v[5] = policy->features.word_buckets;
 
     ngx_crc32_update(&crc, (u_char *) v, sizeof(v));
     ngx_crc32_update(&crc, (u_char *) policy->features.ids,
