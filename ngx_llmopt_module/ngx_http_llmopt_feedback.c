@@ -91,7 +91,6 @@ ngx_http_llmopt_feedback_handler(ngx_http_request_t *r)
 {
     ngx_int_t                     rc;
     ngx_str_t                    *type;
-    ngx_table_elt_t              *allow;
     ngx_http_llmopt_main_conf_t  *lmcf;
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
@@ -105,17 +104,11 @@ ngx_http_llmopt_feedback_handler(ngx_http_request_t *r)
     }
 
     if (r->method != NGX_HTTP_POST) {
-        allow = ngx_list_push(&r->headers_out.headers);
-        if (allow == NULL) {
+        if (ngx_http_llmopt_add_header(r, "Allow", (u_char *) "POST", 4)
+            != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        allow->hash = 1;
-#if (nginx_version >= 1023000)
-        allow->next = NULL;
-#endif
-        ngx_str_set(&allow->key, "Allow");
-        ngx_str_set(&allow->value, "POST");
 
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
@@ -430,9 +423,7 @@ static ngx_int_t
 ngx_http_llmopt_feedback_answer(ngx_http_request_t *r, ngx_uint_t kind,
     ngx_uint_t status, const char *code, const char *msg, u_char *id)
 {
-    ngx_int_t                     rc;
     ngx_buf_t                    *b;
-    ngx_chain_t                   out;
     ngx_http_llmopt_main_conf_t  *lmcf;
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
@@ -455,25 +446,7 @@ ngx_http_llmopt_feedback_answer(ngx_http_request_t *r, ngx_uint_t kind,
 
     b->last = ngx_sprintf(b->last, "{\"status\":\"accepted\",\"id\":\"%*s\"}\n",
                           (size_t) 32, id);
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_llmopt_send_json(r, NGX_HTTP_OK, b);
 }
 
 

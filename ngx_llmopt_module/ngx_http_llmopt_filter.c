@@ -33,8 +33,6 @@ static void ngx_http_llmopt_scan(ngx_http_llmopt_ctx_t *ctx, ngx_buf_t *b);
 static void ngx_http_llmopt_first_token(ngx_http_llmopt_ctx_t *ctx);
 static double ngx_http_llmopt_header_score(ngx_http_request_t *r,
     ngx_str_t *name);
-static ngx_int_t ngx_http_llmopt_add_header(ngx_http_request_t *r,
-    char *name, u_char *value, size_t len);
 static void ngx_http_llmopt_outcome(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx);
 
@@ -514,7 +512,7 @@ ngx_http_llmopt_header_score(ngx_http_request_t *r, ngx_str_t *name)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_llmopt_add_header(ngx_http_request_t *r, char *name, u_char *value,
     size_t len)
 {

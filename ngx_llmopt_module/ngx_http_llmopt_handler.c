@@ -831,9 +831,7 @@ ngx_http_llmopt_send_error(ngx_http_request_t *r, llmopt_dialect_e dialect,
     size_t len)
 {
     size_t        size;
-    ngx_int_t     rc;
     ngx_buf_t    *b;
-    ngx_chain_t   out;
 
     size = sizeof("{\"type\":\"error\",\"error\":{\"type\":\"\",\"message\":\"\","
                   "\"param\":null,\"code\":\"\"}}\n")
@@ -867,6 +865,23 @@ ngx_http_llmopt_send_error(ngx_http_request_t *r, llmopt_dialect_e dialect,
         }
     }
 
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_last_modified(r);
+    ngx_http_clear_etag(r);
+
+    return ngx_http_llmopt_send_json(r, status, b);
+}
+
+
+/* Sends b, a whole JSON document, as the response with this status. */
+
+ngx_int_t
+ngx_http_llmopt_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_buf_t *b)
+{
+    ngx_int_t    rc;
+    ngx_chain_t  out;
+
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
@@ -875,10 +890,6 @@ ngx_http_llmopt_send_error(ngx_http_request_t *r, llmopt_dialect_e dialect,
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
-
-    ngx_http_clear_accept_ranges(r);
-    ngx_http_clear_last_modified(r);
-    ngx_http_clear_etag(r);
 
     rc = ngx_http_send_header(r);
 

@@ -295,6 +295,10 @@ void ngx_http_llmopt_trainer_exit_master(ngx_cycle_t *cycle,
     ngx_http_llmopt_main_conf_t *lmcf);
 ngx_int_t ngx_http_llmopt_state_restore(ngx_log_t *log,
     ngx_http_llmopt_main_conf_t *lmcf);
+ngx_int_t ngx_http_llmopt_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_buf_t *b);
+ngx_int_t ngx_http_llmopt_add_header(ngx_http_request_t *r, char *name,
+    u_char *value, size_t len);
 ngx_int_t ngx_http_llmopt_send_error(ngx_http_request_t *r,
     llmopt_dialect_e dialect, ngx_uint_t status, const char *type,
     const char *code, u_char *msg, size_t len);

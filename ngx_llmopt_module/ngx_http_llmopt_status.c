@@ -43,7 +43,6 @@ ngx_http_llmopt_status_handler(ngx_http_request_t *r)
     ngx_int_t                     rc;
     ngx_buf_t                    *b;
     ngx_uint_t                    i;
-    ngx_chain_t                   out;
     ngx_http_llmopt_main_conf_t  *lmcf;
     ngx_http_llmopt_policy_rt_t  *prt;
 
@@ -107,25 +106,7 @@ ngx_http_llmopt_status_handler(ngx_http_request_t *r)
 
     b->last = ngx_sprintf(b->last, "}\n");
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_llmopt_send_json(r, NGX_HTTP_OK, b);
 }
 
 
