@@ -81,6 +81,8 @@ typedef struct {
     double                 ridge;
     double                 epsilon;
     double                 cost_ref;
+    double                 prior_mean;
+    unsigned               prior_index;
     unsigned               seeds;
     unsigned               word_buckets;
     unsigned               n_weights;
@@ -289,6 +291,10 @@ main(int argc, char **argv)
 
     printf("\nrouter: %s, alpha %g, ridge %g",
            llmopt_algorithm_name(conf.algorithm), conf.alpha, conf.ridge);
+
+    if (conf.prior_mean != 0) {
+        printf(", prior mean %g", conf.prior_mean);
+    }
 
     if (conf.algorithm == LLMOPT_ALG_EPSILON_GREEDY) {
         printf(", epsilon %g", conf.epsilon);
@@ -528,15 +534,17 @@ replay_options(replay_conf_t *conf, int argc, char **argv)
 
     conf->dir = "../shared/data/routerbench";
     conf->algorithm = LLMOPT_ALG_LINUCB;
-    conf->alpha = 0.45;
+    conf->alpha = 0.5;
     conf->ridge = 0.1;
     conf->epsilon = 0.05;
-    conf->cost_ref = 0.002;
+    conf->cost_ref = 0.003;
+    conf->prior_mean = 0.9;
     conf->seeds = 5;
     conf->word_buckets = 3;
 
-    if (replay_weights(conf, "0.05,0.08,0.1,0.12,0.14,0.16,0.18,0.2,0.22,"
-                             "0.25,0.3,0.35,0.4,0.5,0.6")
+    if (replay_weights(conf, "0.04,0.06,0.08,0.09,0.1,0.11,0.12,0.13,0.14,"
+                             "0.15,0.16,0.17,0.18,0.19,0.2,0.21,0.22,0.24,"
+                             "0.26,0.3,0.4,0.5")
         != 0)
     {
         return -1;
@@ -583,6 +591,14 @@ replay_options(replay_conf_t *conf, int argc, char **argv)
         } else if (strcmp(opt, "--ridge") == 0) {
             conf->ridge = strtod(val, &end);
 
+        } else if (strcmp(opt, "--prior-mean") == 0) {
+            conf->prior_mean = strtod(val, &end);
+
+            if (!(conf->prior_mean >= 0 && conf->prior_mean <= 1)) {
+                fprintf(stderr, "replay: --prior-mean is from 0 to 1\n");
+                return -1;
+            }
+
         } else if (strcmp(opt, "--epsilon") == 0) {
             conf->epsilon = strtod(val, &end);
 
@@ -624,12 +640,36 @@ replay_options(replay_conf_t *conf, int argc, char **argv)
     }
 
     if (conf->spec.n == 0
-        && replay_features(conf, "bias,has_code,words") != 0)
+        && replay_features(conf, "bias,input_tokens,messages,has_code,"
+                                 "has_tools,hour")
+           != 0)
     {
         return -1;
     }
 
     conf->spec.word_buckets = conf->word_buckets;
+
+    if (conf->prior_mean != 0) {
+        /* on the bias, as the catalog puts it */
+
+        llmopt_feature_spec_t  before;
+
+        before = conf->spec;
+
+        for (before.n = 0; before.n < conf->spec.n; before.n++) {
+            if (conf->spec.ids[before.n] == LLMOPT_FEAT_BIAS) {
+                break;
+            }
+        }
+
+        if (before.n == conf->spec.n) {
+            fprintf(stderr, "replay: --prior-mean needs the bias feature\n");
+            return -1;
+        }
+
+        (void) llmopt_feature_spec_finish(&before, NULL);
+        conf->prior_index = before.d;
+    }
 
     return 0;
 }
@@ -718,13 +758,16 @@ replay_usage(void)
         "  --algorithm NAME   linucb (default), lin_ts, thompson, ucb1,\n"
         "                     epsilon_greedy\n"
         "  --alpha X          linucb width, lin_ts scale, ucb1 width "
-        "(0.45)\n"
+        "(0.5)\n"
         "  --ridge X          ridge prior of the linear bandits (0.1)\n"
+        "  --prior-mean X     the linear bandits' prior mean reward, on\n"
+        "                     the bias (0.9; 0 = plain ridge)\n"
         "  --epsilon X        epsilon_greedy (0.05)\n"
         "  --cost-ref USD     reference cost of the reward's cost term "
-        "(0.002)\n"
+        "(0.003)\n"
         "  --features LIST    catalog feature names, comma-separated\n"
-        "                     (bias,has_code,words)\n"
+        "                     (bias,input_tokens,messages,has_code,\n"
+        "                     has_tools,hour)\n"
         "  --words K          buckets of the words feature (3)\n"
         "  --weights LIST     cost weights w to sweep, comma-separated\n"
         "  --seeds N          seeds 1..N (5)\n");
@@ -1353,6 +1396,8 @@ replay_run(const replay_conf_t *conf, double weight, uint64_t seed,
     bconf.alpha = conf->alpha;
     bconf.lambda = conf->ridge;
     bconf.epsilon = conf->epsilon;
+    bconf.prior_mean = conf->prior_mean;
+    bconf.prior_index = conf->prior_index;
     bconf.seed = seed;
 
     replay_reward_conf(conf, weight, &rconf);

@@ -3,15 +3,16 @@
  *
  * The bandits.  A parameter block is
  *
- *     llmopt_bandit_head_t                      32 bytes
+ *     llmopt_bandit_head_t                      40 bytes
  *     n_arms arm records of llmopt_bandit_arm_doubles() doubles:
  *         n, sum_r, sum_r2, pulls       additive: counts and reward sums
- *         A[d*d], b[d]                  additive: lambda I + sum x x', sum r x
+ *         A[d*d], b[d]                  additive: lambda I + sum x x',
+ *                                       lambda mu e_p + sum r x
  *         A_inv[d*d], theta[d]          derived:  A^-1, A^-1 b
  *
  * The matrices exist for linucb and lin_ts only.  Additive fields of
  * several blocks add up to the block of the union of their updates once the
- * prior lambda I is counted once; derived fields are recomputed by
+ * prior (lambda I, and lambda mu on the bias p of b) is counted once; derived fields are recomputed by
  * llmopt_bandit_rebuild().  See docs/ALGORITHMS.md.
  */
 
@@ -38,6 +39,7 @@ typedef struct {
     uint32_t  d;
     uint64_t  updates;
     double    lambda;               /* the prior the block was built with */
+    double    prior_mean;           /* ... and its mean */
 } llmopt_bandit_head_t;
 
 
@@ -184,6 +186,14 @@ llmopt_bandit_conf_check(const llmopt_bandit_conf_t *conf, llmopt_err_t *err)
     } else if (!(conf->forgetting > 0 && conf->forgetting <= 1)) {
         bad = "forgetting is not in (0, 1]";
 
+    } else if (!(conf->prior_mean >= 0 && conf->prior_mean <= 1)) {
+        bad = "the prior mean is not from 0 to 1";
+
+    } else if (conf->prior_mean != 0 && llmopt_bandit_linear(conf)
+               && conf->prior_index >= conf->d)
+    {
+        bad = "the prior mean's feature is not one of the d features";
+
     } else {
         for (i = 0; i < conf->n_arms; i++) {
             if (!(conf->weights[i] >= 0) || isinf(conf->weights[i])) {
@@ -309,6 +319,7 @@ llmopt_bandit_init(const llmopt_bandit_conf_t *conf, void *block)
     head->n_arms = conf->n_arms;
     head->d = conf->d;
     head->lambda = lambda;
+    head->prior_mean = conf->prior_mean;
 
     if (!llmopt_bandit_linear(conf)) {
         return;
@@ -322,6 +333,13 @@ llmopt_bandit_init(const llmopt_bandit_conf_t *conf, void *block)
         for (i = 0; i < d; i++) {
             rec.a[i * d + i] = lambda;
             rec.a_inv[i * d + i] = 1.0 / lambda;
+        }
+
+        /* ridge towards mean prior_mean on the bias, not towards 0 */
+
+        if (conf->prior_mean != 0 && conf->prior_index < d) {
+            rec.b[conf->prior_index] = lambda * conf->prior_mean;
+            rec.theta[conf->prior_index] = conf->prior_mean;
         }
     }
 }
@@ -338,7 +356,8 @@ llmopt_bandit_check(const llmopt_bandit_conf_t *conf, const void *block)
         || head->algorithm != (uint32_t) conf->algorithm
         || head->n_arms != conf->n_arms
         || head->d != conf->d
-        || head->lambda != llmopt_bandit_lambda(conf))
+        || head->lambda != llmopt_bandit_lambda(conf)
+        || head->prior_mean != conf->prior_mean)
     {
         return LLMOPT_DECLINED;
     }
@@ -871,6 +890,10 @@ llmopt_bandit_update(const llmopt_bandit_conf_t *conf, void *block,
 
         rec.a[(size_t) k * d + k] += s;
 
+        if (k == conf->prior_index) {
+            rec.b[k] += s * conf->prior_mean;
+        }
+
         if (!refresh
             && llmopt_linalg_rank1_inverse_unit(rec.a_inv, k, s, u, d)
                != LLMOPT_OK)
@@ -983,6 +1006,10 @@ llmopt_bandit_merge(const llmopt_bandit_conf_t *conf, void *dst,
         if (to.a != NULL) {
             for (i = 0; i < d; i++) {
                 to.a[i * d + i] -= lambda;      /* one prior, not two */
+            }
+
+            if (conf->prior_index < d) {
+                to.b[conf->prior_index] -= lambda * conf->prior_mean;
             }
         }
     }

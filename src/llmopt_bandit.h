@@ -49,6 +49,11 @@ typedef struct {
     double              prior_beta;
     double              exploration_floor;  /* f: share of uniform picks */
     double              forgetting;         /* 1 = none, else (0, 1) */
+    double              prior_mean;         /* linear: the prior mean of
+                                               the reward, put on feature
+                                               prior_index (the bias); 0 =
+                                               shrink to 0 as plain ridge */
+    unsigned            prior_index;        /* the bias's dimension */
     uint64_t            seed;               /* 0 = seeded by the caller */
     double              weights[LLMOPT_MAX_ARMS];  /* static */
 } llmopt_bandit_conf_t;

@@ -174,7 +174,8 @@ enum {
 };
 
 static const char *const  llmopt_catalog_policy_keys[] = {
-    "algorithm", "alpha", "lambda", "epsilon", "prior", "exploration_floor",
+    "algorithm", "alpha", "lambda", "epsilon", "prior", "prior_mean",
+    "exploration_floor",
     "forgetting", "seed", "arms", "features", "tenant_buckets",
     "word_buckets", "reward", "feedback_wait", "fallback", NULL
 };
@@ -185,6 +186,7 @@ enum {
     LLMOPT_POLICY_LAMBDA,
     LLMOPT_POLICY_EPSILON,
     LLMOPT_POLICY_PRIOR,
+    LLMOPT_POLICY_PRIOR_MEAN,
     LLMOPT_POLICY_EXPLORATION_FLOOR,
     LLMOPT_POLICY_FORGETTING,
     LLMOPT_POLICY_SEED,
@@ -1014,6 +1016,11 @@ llmopt_catalog_bandit(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
                                      0, 1, 1, 0, "a number in (0, 1]",
                                      &conf->forgetting)
                != LLMOPT_OK)
+        || (f[LLMOPT_POLICY_PRIOR_MEAN].value != NULL
+            && llmopt_catalog_number(ctx, &f[LLMOPT_POLICY_PRIOR_MEAN], where,
+                                     0, 0, 1, 0, "a number from 0 to 1",
+                                     &conf->prior_mean)
+               != LLMOPT_OK)
         || (f[LLMOPT_POLICY_SEED].value != NULL
             && llmopt_catalog_uint(ctx, &f[LLMOPT_POLICY_SEED], where,
                                    0, UINT64_MAX, "an integer >= 0",
@@ -1021,6 +1028,15 @@ llmopt_catalog_bandit(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
                != LLMOPT_OK))
     {
         return LLMOPT_ERROR;
+    }
+
+    if (f[LLMOPT_POLICY_PRIOR_MEAN].value != NULL
+        && conf->algorithm != LLMOPT_ALG_LINUCB
+        && conf->algorithm != LLMOPT_ALG_LIN_TS)
+    {
+        return llmopt_catalog_fail(ctx, f[LLMOPT_POLICY_PRIOR_MEAN].value,
+                                   "\"prior_mean\" in %s applies to linucb "
+                                   "and lin_ts only", where);
     }
 
     if (f[LLMOPT_POLICY_PRIOR].value != NULL) {
@@ -1420,7 +1436,7 @@ llmopt_catalog_features(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
     const char             *name;
     llmopt_err_t            ferr;
     const llmopt_node_t    *seq, *item, *at;
-    llmopt_feature_spec_t  *spec;
+    llmopt_feature_spec_t  *spec, before;
 
     spec = &policy->features;
     spec->tenant_buckets = 4;
@@ -1529,6 +1545,25 @@ llmopt_catalog_features(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
     }
 
     policy->bandit.d = spec->d;
+
+    if (policy->bandit.prior_mean != 0) {
+        /* the prior mean sits on the bias: its dimension */
+
+        for (i = 0; i < spec->n && spec->ids[i] != LLMOPT_FEAT_BIAS; i++) {
+            /* void */
+        }
+
+        if (i == spec->n) {
+            return llmopt_catalog_fail(ctx, f[LLMOPT_POLICY_PRIOR_MEAN].value,
+                                       "\"prior_mean\" of %s needs the "
+                                       "\"bias\" feature", where);
+        }
+
+        before = *spec;
+        before.n = i;
+        (void) llmopt_feature_spec_finish(&before, NULL);
+        policy->bandit.prior_index = before.d;
+    }
 
     return LLMOPT_OK;
 }

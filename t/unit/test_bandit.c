@@ -34,6 +34,7 @@ static void test_ucb1_untried(void);
 static void test_sherman_morrison(void);
 static void test_rebuild(void);
 static void test_merge(llmopt_algorithm_e alg);
+static void test_prior_mean(void);
 static void test_forgetting(void);
 static void test_bad_input(void);
 static void test_torn(void);
@@ -61,6 +62,7 @@ main(void)
     test_merge(LLMOPT_ALG_LINUCB);
     test_merge(LLMOPT_ALG_THOMPSON);
     test_forgetting();
+    test_prior_mean();
     test_bad_input();
     test_torn();
 
@@ -233,7 +235,7 @@ test_layout(void)
 
     block = block_for(&conf, LLMOPT_ALG_LINUCB, 3, 4);
 
-    is_int(llmopt_bandit_size(&conf), 32 + 3 * (4 + 32 + 8) * 8,
+    is_int(llmopt_bandit_size(&conf), 40 + 3 * (4 + 32 + 8) * 8,
            "linucb block size");
     is_int(llmopt_bandit_additive_doubles(&conf), 4 + 16 + 4,
            "linucb additive doubles");
@@ -259,7 +261,7 @@ test_layout(void)
     free(block);
 
     block = block_for(&conf, LLMOPT_ALG_THOMPSON, 5, 16);
-    is_int(llmopt_bandit_size(&conf), 32 + 5 * 4 * 8,
+    is_int(llmopt_bandit_size(&conf), 40 + 5 * 4 * 8,
            "thompson keeps no matrices");
     llmopt_bandit_arm(&conf, block, 0, &rec);
     ok(rec.a == NULL && rec.theta == NULL, "no matrix in the view");
@@ -1019,4 +1021,112 @@ test_torn(void)
     }
 
     ok(in_range, "garbage blocks: select returns, arm in range");
+}
+
+
+/*
+ * prior_mean: the ridge shrinks the bias towards it, not towards 0; it is
+ * counted once in a merge, and kept by forgetting.
+ */
+
+static void
+test_prior_mean(void)
+{
+    double                 x[3] = { 1, 0.5, 0 };
+    void                  *a, *b, *one;
+    unsigned               i;
+    llmopt_rng_t           rng;
+    llmopt_choice_t        choice;
+    llmopt_bandit_arm_t    rec;
+    llmopt_bandit_conf_t   conf, other;
+
+    a = block_for(&conf, LLMOPT_ALG_LINUCB, 2, 3);
+    free(a);
+
+    conf.prior_mean = 0.9;
+    conf.prior_index = 0;
+    conf.lambda = 0.5;
+
+    is_int(llmopt_bandit_conf_check(&conf, NULL), LLMOPT_OK,
+           "prior_mean 0.9 on the bias is a valid conf");
+
+    a = malloc(llmopt_bandit_size(&conf));
+    b = malloc(llmopt_bandit_size(&conf));
+    one = malloc(llmopt_bandit_size(&conf));
+    llmopt_bandit_init(&conf, a);
+    llmopt_bandit_init(&conf, b);
+    llmopt_bandit_init(&conf, one);
+
+    llmopt_bandit_arm(&conf, a, 1, &rec);
+    is_num(rec.theta[0], 0.9, 1e-12, "prior: theta = prior_mean on the bias");
+    is_num(rec.b[0], 0.45, 1e-12, "prior: b = lambda prior_mean");
+    is_num(rec.theta[1], 0, 0, "prior: 0 elsewhere");
+
+    other = conf;
+    other.prior_mean = 0.5;
+    is_int(llmopt_bandit_check(&other, a), LLMOPT_DECLINED,
+           "a block of another prior mean is refused");
+
+    /* an unexplored arm is as good as the prior says */
+
+    llmopt_rng_seed(&rng, 3);
+    llmopt_bandit_update(&conf, a, 0, x, 0.2);
+    llmopt_bandit_select(&conf, a, x, NULL, &rng, &choice);
+    is_int(choice.arm, 1, "after a poor reward on arm 0, arm 1 (at 0.9) next");
+
+    /* merge: a + b equals one instance that learned both streams */
+
+    llmopt_bandit_init(&conf, a);
+
+    for (i = 0; i < 50; i++) {
+        x[1] = (i % 7) / 7.0;
+        x[2] = (i % 3) / 3.0;
+        llmopt_bandit_update(&conf, (i & 1) ? a : b, i % 2, x, (i % 5) / 5.0);
+        llmopt_bandit_update(&conf, one, i % 2, x, (i % 5) / 5.0);
+    }
+
+    llmopt_bandit_merge(&conf, a, b);
+
+    llmopt_bandit_arm(&conf, a, 1, &rec);
+    {
+        llmopt_bandit_arm_t  want;
+
+        llmopt_bandit_arm(&conf, one, 1, &want);
+        is_num(rec.b[0], want.b[0], 1e-9, "merge counts the prior mean once");
+        is_num(rec.theta[0], want.theta[0], 1e-9, "... and theta agrees");
+    }
+
+    /* forgetting: the prior comes back with the data fading */
+
+    conf.forgetting = 0.9;
+    llmopt_bandit_init(&conf, a);
+
+    for (i = 0; i < 3000; i++) {
+        x[1] = 0;
+        x[2] = 0;
+        llmopt_bandit_update(&conf, a, 0, x, 0.5);
+    }
+
+    llmopt_bandit_arm(&conf, a, 1, &rec);
+    is_num(rec.theta[0], 0.9, 1e-12, "an untouched arm keeps its prior");
+
+    llmopt_bandit_arm(&conf, a, 0, &rec);
+    ok(rec.theta[0] > 0.45 && rec.theta[0] < 0.55,
+       "forgetting: a learned arm follows its data (%g)", rec.theta[0]);
+
+    /* bad values */
+
+    other = conf;
+    other.prior_mean = 1.5;
+    is_int(llmopt_bandit_conf_check(&other, NULL), LLMOPT_ERROR,
+           "prior_mean 1.5 is refused");
+
+    other = conf;
+    other.prior_index = 3;
+    is_int(llmopt_bandit_conf_check(&other, NULL), LLMOPT_ERROR,
+           "a prior on a dimension beyond d is refused");
+
+    free(a);
+    free(b);
+    free(one);
 }
