@@ -16,6 +16,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <math.h>
+
 #include "ngx_http_llmopt_module.h"
 
 
@@ -35,6 +37,19 @@ static double ngx_http_llmopt_header_score(ngx_http_request_t *r,
     ngx_str_t *name);
 static void ngx_http_llmopt_outcome(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx);
+static void ngx_http_llmopt_count(ngx_http_llmopt_ctx_t *ctx);
+static ngx_uint_t ngx_http_llmopt_bucket(const double *bounds, ngx_uint_t n,
+    double v);
+
+
+const double  ngx_http_llmopt_time_bounds_ms[NGX_HTTP_LLMOPT_TIME_BUCKETS] = {
+    50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, HUGE_VAL
+};
+
+const double
+    ngx_http_llmopt_decision_bounds_ns[NGX_HTTP_LLMOPT_DECISION_BUCKETS] = {
+    1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000, HUGE_VAL
+};
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -721,6 +736,7 @@ ngx_http_llmopt_outcome(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
     }
 
     ngx_http_llmopt_settle(r, ctx);
+    ngx_http_llmopt_count(ctx);
 
     if (ctx->upstream_status == NGX_HTTP_CLIENT_CLOSED_REQUEST) {
         /* the trainer counts it as declined; no feedback can follow */
@@ -752,4 +768,89 @@ ngx_http_llmopt_outcome(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
     }
 
     (void) llmopt_ring_push(sh->ring, &ctx->event);
+}
+
+
+/* The outcome in the policy's counters and histograms, for the status. */
+
+static void
+ngx_http_llmopt_count(ngx_http_llmopt_ctx_t *ctx)
+{
+    ngx_uint_t                    status;
+    llmopt_event_t               *ev;
+    ngx_http_llmopt_stats_t      *st;
+    ngx_http_llmopt_arm_stats_t  *as;
+
+    st = ctx->policy->stats;
+    as = &st->arms[ctx->arm];
+    ev = &ctx->event;
+    status = ctx->upstream_status;
+
+    (void) ngx_atomic_fetch_add(&st->decision[ngx_http_llmopt_bucket(
+                                    ngx_http_llmopt_decision_bounds_ns,
+                                    NGX_HTTP_LLMOPT_DECISION_BUCKETS,
+                                    (double) ctx->decision_ns)], 1);
+    (void) ngx_atomic_fetch_add(&st->decision_sum_ns, ctx->decision_ns);
+
+    (void) ngx_atomic_fetch_add(&as->outcomes, 1);
+
+    if (ctx->usage != NULL && ctx->usage->seen_usage) {
+        (void) ngx_atomic_fetch_add(&as->tokens_in, ev->tokens_in);
+        (void) ngx_atomic_fetch_add(&as->tokens_out, ev->tokens_out);
+        (void) ngx_atomic_fetch_add(&as->tokens_cached, ev->tokens_cached);
+    }
+
+    if (ev->cost > 0) {
+        (void) ngx_atomic_fetch_add(&as->cost_nusd,
+                                    (ngx_atomic_uint_t) (ev->cost * 1e9
+                                                         + 0.5));
+    }
+
+    if (status == NGX_HTTP_CLIENT_CLOSED_REQUEST) {
+        (void) ngx_atomic_fetch_add(&as->client_gone, 1);
+
+    } else if (status == NGX_HTTP_TOO_MANY_REQUESTS) {
+        (void) ngx_atomic_fetch_add(&as->rate_limited, 1);
+
+    } else if (status >= 500 || status == 0) {
+        (void) ngx_atomic_fetch_add(&as->server_errors, 1);
+
+    } else if (status < 200 || status >= 300
+               || (ev->flags & LLMOPT_EVENT_UPSTREAM_ERROR))
+    {
+        (void) ngx_atomic_fetch_add(&as->other_errors, 1);
+    }
+
+    if (ev->flags & LLMOPT_EVENT_TIMEOUT) {
+        (void) ngx_atomic_fetch_add(&as->timeouts, 1);
+    }
+
+    (void) ngx_atomic_fetch_add(&as->latency[ngx_http_llmopt_bucket(
+                                    ngx_http_llmopt_time_bounds_ms,
+                                    NGX_HTTP_LLMOPT_TIME_BUCKETS,
+                                    ctx->latency_ms)], 1);
+    (void) ngx_atomic_fetch_add(&as->latency_sum_us,
+                                (ngx_atomic_uint_t) (ctx->latency_ms * 1000));
+
+    if (ctx->ttft_ms >= 0) {
+        (void) ngx_atomic_fetch_add(&as->ttft[ngx_http_llmopt_bucket(
+                                        ngx_http_llmopt_time_bounds_ms,
+                                        NGX_HTTP_LLMOPT_TIME_BUCKETS,
+                                        ctx->ttft_ms)], 1);
+        (void) ngx_atomic_fetch_add(&as->ttft_sum_us,
+                                    (ngx_atomic_uint_t) (ctx->ttft_ms * 1000));
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_llmopt_bucket(const double *bounds, ngx_uint_t n, double v)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i + 1 < n && v > bounds[i]; i++) {
+        /* void */
+    }
+
+    return i;
 }

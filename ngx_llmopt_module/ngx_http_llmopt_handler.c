@@ -879,6 +879,19 @@ ngx_int_t
 ngx_http_llmopt_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t *b)
 {
+    ngx_str_t  type = ngx_string("application/json");
+
+    return ngx_http_llmopt_send_body(r, status, &type, b);
+}
+
+
+/* Sends b as the whole response, of this status and content type. */
+
+ngx_int_t
+ngx_http_llmopt_send_body(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_buf_t *b)
+{
+    u_char      *semicolon;
     ngx_int_t    rc;
     ngx_chain_t  out;
 
@@ -887,8 +900,11 @@ ngx_http_llmopt_send_json(ngx_http_request_t *r, ngx_uint_t status,
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type = *type;
+    semicolon = ngx_strlchr(type->data, type->data + type->len, ';');
+    r->headers_out.content_type_len = semicolon ? (size_t) (semicolon
+                                                            - type->data)
+                                                : type->len;
     r->headers_out.content_type_lowcase = NULL;
 
     rc = ngx_http_send_header(r);

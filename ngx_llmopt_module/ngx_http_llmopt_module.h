@@ -71,6 +71,38 @@ typedef struct {
 } ngx_http_llmopt_block_t;
 
 
+/*
+ * Histogram buckets, upper bounds: response times (latency, time to first
+ * token) in ms and decision times in ns; the last bucket is +Inf.
+ */
+#define NGX_HTTP_LLMOPT_TIME_BUCKETS      11
+#define NGX_HTTP_LLMOPT_DECISION_BUCKETS  10
+
+extern const double  ngx_http_llmopt_time_bounds_ms[];
+extern const double  ngx_http_llmopt_decision_bounds_ns[];
+
+
+/* What came back from one arm, counted when a response ends. */
+
+typedef struct {
+    ngx_atomic_t                  outcomes;
+    ngx_atomic_t                  tokens_in;
+    ngx_atomic_t                  tokens_out;
+    ngx_atomic_t                  tokens_cached;
+    ngx_atomic_t                  cost_nusd;     /* USD * 1e9 */
+    ngx_atomic_t                  rate_limited;  /* 429 */
+    ngx_atomic_t                  server_errors; /* 5xx, none */
+    ngx_atomic_t                  other_errors;  /* other non-2xx, error
+                                                    objects */
+    ngx_atomic_t                  timeouts;
+    ngx_atomic_t                  client_gone;   /* 499 */
+    ngx_atomic_t                  latency[NGX_HTTP_LLMOPT_TIME_BUCKETS];
+    ngx_atomic_t                  latency_sum_us;
+    ngx_atomic_t                  ttft[NGX_HTTP_LLMOPT_TIME_BUCKETS];
+    ngx_atomic_t                  ttft_sum_us;
+} ngx_http_llmopt_arm_stats_t;
+
+
 /* Counters of a policy in the zone, updated with atomic adds. */
 
 typedef struct {
@@ -80,6 +112,9 @@ typedef struct {
     ngx_atomic_t                  rejected[NGX_HTTP_LLMOPT_REJECT_LAST];
     ngx_atomic_t                  arm_requests[LLMOPT_MAX_ARMS];
     ngx_atomic_t                  arm_explore[LLMOPT_MAX_ARMS];
+    ngx_atomic_t                  decision[NGX_HTTP_LLMOPT_DECISION_BUCKETS];
+    ngx_atomic_t                  decision_sum_ns;
+    ngx_http_llmopt_arm_stats_t   arms[LLMOPT_MAX_ARMS];
 } ngx_http_llmopt_stats_t;
 
 
@@ -297,6 +332,8 @@ ngx_int_t ngx_http_llmopt_state_restore(ngx_log_t *log,
     ngx_http_llmopt_main_conf_t *lmcf);
 ngx_int_t ngx_http_llmopt_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t *b);
+ngx_int_t ngx_http_llmopt_send_body(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_buf_t *b);
 ngx_int_t ngx_http_llmopt_add_header(ngx_http_request_t *r, char *name,
     u_char *value, size_t len);
 ngx_int_t ngx_http_llmopt_send_error(ngx_http_request_t *r,

@@ -22,6 +22,14 @@ static u_char *ngx_http_llmopt_status_policy(u_char *p,
 static u_char *ngx_http_llmopt_json_str(u_char *p, u_char *s, size_t len);
 static u_char *ngx_http_llmopt_status_learning(u_char *p,
     ngx_http_llmopt_main_conf_t *lmcf);
+static ngx_int_t ngx_http_llmopt_prometheus(ngx_http_request_t *r,
+    ngx_http_llmopt_main_conf_t *lmcf);
+static u_char *ngx_http_llmopt_prom_labels(u_char *p,
+    ngx_http_llmopt_policy_rt_t *prt, ngx_str_t *arm, const char *extra);
+static u_char *ngx_http_llmopt_prom_histogram(u_char *p, const char *name,
+    ngx_http_llmopt_policy_rt_t *prt, ngx_str_t *arm, ngx_atomic_t *counts,
+    const double *bounds, ngx_uint_t n, double scale, double sum);
+static u_char *ngx_http_llmopt_prom_value(u_char *p, u_char *s, size_t len);
 
 
 char *
@@ -41,6 +49,7 @@ ngx_http_llmopt_status_handler(ngx_http_request_t *r)
 {
     size_t                        size;
     ngx_int_t                     rc;
+    ngx_str_t                     format;
     ngx_buf_t                    *b;
     ngx_uint_t                    i;
     ngx_http_llmopt_main_conf_t  *lmcf;
@@ -56,6 +65,23 @@ ngx_http_llmopt_status_handler(ngx_http_request_t *r)
     }
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
+
+    if (ngx_http_arg(r, (u_char *) "format", 6, &format) == NGX_OK) {
+
+        if (format.len == 10
+            && ngx_strncmp(format.data, "prometheus", 10) == 0)
+        {
+            return ngx_http_llmopt_prometheus(r, lmcf);
+        }
+
+        if (!(format.len == 4 && ngx_strncmp(format.data, "json", 4) == 0)) {
+            return ngx_http_llmopt_send_error(r, LLMOPT_DIALECT_OPENAI,
+                       NGX_HTTP_BAD_REQUEST, "invalid_request_error",
+                       "invalid_format", (u_char *) "format is json or "
+                       "prometheus", sizeof("format is json or "
+                                            "prometheus") - 1);
+        }
+    }
 
     size = ngx_http_llmopt_status_size(lmcf);
 
@@ -113,7 +139,7 @@ ngx_http_llmopt_status_handler(ngx_http_request_t *r)
 /* names are at most LLMOPT_CATALOG_NAME_MAX bytes, escaped at most x6 */
 
 #define NGX_HTTP_LLMOPT_STATUS_POLICY  512
-#define NGX_HTTP_LLMOPT_STATUS_ARM     (6 * 64 * 2 + 256)
+#define NGX_HTTP_LLMOPT_STATUS_ARM     (6 * 64 * 2 + 768)
 
 
 static size_t
@@ -139,10 +165,11 @@ ngx_http_llmopt_status_size(ngx_http_llmopt_main_conf_t *lmcf)
 static u_char *
 ngx_http_llmopt_status_policy(u_char *p, ngx_http_llmopt_policy_rt_t *prt)
 {
-    ngx_uint_t                  a;
-    ngx_http_llmopt_arm_t      *arm;
-    ngx_http_llmopt_stats_t    *st;
-    const llmopt_bandit_conf_t *bc;
+    ngx_uint_t                    a;
+    ngx_http_llmopt_arm_t        *arm;
+    ngx_http_llmopt_stats_t      *st;
+    ngx_http_llmopt_arm_stats_t  *as;
+    const llmopt_bandit_conf_t   *bc;
 
     st = prt->stats;
     bc = &prt->policy->bandit;
@@ -175,12 +202,24 @@ ngx_http_llmopt_status_policy(u_char *p, ngx_http_llmopt_policy_rt_t *prt)
         p = ngx_sprintf(p, ",\"upstream\":");
         p = ngx_http_llmopt_json_str(p, arm->upstream.data,
                                      arm->upstream.len);
+        as = &st->arms[a];
+
         p = ngx_sprintf(p, ",\"requests\":%uA,\"explore\":%uA,"
-                        "\"updates\":%uL,\"mean_reward\":%.4f}",
+                        "\"updates\":%uL,\"mean_reward\":%.4f,"
+                        "\"outcomes\":%uA,\"tokens\":{\"in\":%uA,"
+                        "\"out\":%uA,\"cached\":%uA},\"cost_usd\":%uA.%09uA,"
+                        "\"errors\":{\"rate_limited\":%uA,\"server\":%uA,"
+                        "\"other\":%uA,\"timeouts\":%uA},"
+                        "\"client_gone\":%uA}",
                         st->arm_requests[a], st->arm_explore[a],
                         (uint64_t) llmopt_bandit_arm_count(bc,
                                                   prt->block->params, a),
-                        llmopt_bandit_arm_mean(bc, prt->block->params, a));
+                        llmopt_bandit_arm_mean(bc, prt->block->params, a),
+                        as->outcomes, as->tokens_in, as->tokens_out,
+                        as->tokens_cached, as->cost_nusd / 1000000000,
+                        as->cost_nusd % 1000000000, as->rate_limited,
+                        as->server_errors, as->other_errors, as->timeouts,
+                        as->client_gone);
     }
 
     p = ngx_sprintf(p, "}}");
@@ -261,6 +300,459 @@ ngx_http_llmopt_status_learning(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
     }
 
     *p++ = '}';
+
+    return p;
+}
+
+
+/*
+ * The Prometheus text exposition (format 0.0.4).  Metric names, labels and
+ * buckets are listed in README ("Metrics").  Counters are as in the JSON
+ * status; histograms are cumulative, as Prometheus wants them.
+ */
+
+#define NGX_HTTP_LLMOPT_PROM_HEAD     8192
+#define NGX_HTTP_LLMOPT_PROM_POLICY   4096
+#define NGX_HTTP_LLMOPT_PROM_ARM      12288
+
+
+typedef struct {
+    const char  *name;
+    const char  *type;
+    const char  *help;
+} ngx_http_llmopt_prom_meta_t;
+
+
+static ngx_http_llmopt_prom_meta_t  ngx_http_llmopt_prom_policy_meta[] = {
+    { "llmopt_requests_total", "counter",
+      "Requests routed by a policy" },
+    { "llmopt_passthrough_total", "counter",
+      "Requests passed to the fallback arm unparsed (not POST)" },
+    { "llmopt_fallback_total", "counter",
+      "Requests sent to the fallback arm because no choice could be made" },
+    { "llmopt_rejected_total", "counter",
+      "Requests answered with an error by llmopt, by reason" },
+    { NULL, NULL, NULL }
+};
+
+
+static ngx_http_llmopt_prom_meta_t  ngx_http_llmopt_prom_arm_meta[] = {
+    { "llmopt_arm_requests_total", "counter",
+      "Requests routed to an arm" },
+    { "llmopt_arm_explore_total", "counter",
+      "Requests routed to an arm that was not the greedy choice" },
+    { "llmopt_arm_updates_total", "counter",
+      "Rewards the trainer has learned for an arm" },
+    { "llmopt_arm_mean_reward", "gauge",
+      "Mean reward learned for an arm, in [0, 1]" },
+    { "llmopt_arm_outcomes_total", "counter",
+      "Responses of an arm that ended" },
+    { "llmopt_arm_tokens_total", "counter",
+      "Tokens of an arm's responses: in (cached included), out, cached" },
+    { "llmopt_arm_cost_usd_total", "counter",
+      "Cost of an arm's responses, USD, from the catalog's prices" },
+    { "llmopt_arm_errors_total", "counter",
+      "Failed responses of an arm: rate_limited (429), server (5xx or "
+      "none), other, timeout" },
+    { "llmopt_arm_client_gone_total", "counter",
+      "Responses of an arm whose client went away before the end" },
+    { NULL, NULL, NULL }
+};
+
+
+static ngx_int_t
+ngx_http_llmopt_prometheus(ngx_http_request_t *r,
+    ngx_http_llmopt_main_conf_t *lmcf)
+{
+    u_char                        *p;
+    size_t                         size;
+    uint64_t                       now, beat;
+    ngx_buf_t                     *b;
+    ngx_uint_t                     i, a, m;
+    ngx_atomic_t                  *fb;
+    llmopt_ring_t                 *ring;
+    ngx_http_llmopt_stats_t       *st;
+    ngx_http_llmopt_arm_stats_t   *as;
+    ngx_http_llmopt_policy_rt_t   *prt;
+    ngx_http_llmopt_shtrainer_t   *tr;
+    const llmopt_bandit_conf_t    *bc;
+    ngx_str_t                      type;
+
+    static const char  *reasons[NGX_HTTP_LLMOPT_REJECT_LAST] = {
+        "reason=\"bad_request\"", "reason=\"too_large\"",
+        "reason=\"media_type\""
+    };
+
+    static const char  *feedback[NGX_HTTP_LLMOPT_FB_LAST] = {
+        "accepted", "malformed", "forbidden", "unknown", "duplicate",
+        "expired"
+    };
+
+    prt = lmcf->policies.elts;
+    size = NGX_HTTP_LLMOPT_PROM_HEAD + 6 * lmcf->catalog_file.len;
+
+    for (i = 0; i < lmcf->policies.nelts; i++) {
+        size += NGX_HTTP_LLMOPT_PROM_POLICY + 8 * prt[i].name.len
+                + prt[i].n_arms * (NGX_HTTP_LLMOPT_PROM_ARM
+                                   + 64 * (prt[i].name.len + 64));
+    }
+
+    b = ngx_create_temp_buf(r->pool, size);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = b->last;
+
+    p = ngx_sprintf(p, "# HELP llmopt_info llmopt and nginx versions\n"
+                    "# TYPE llmopt_info gauge\n"
+                    "llmopt_info{version=\"%s\",nginx=\"%s\","
+                    "catalog=\"%016uxL\"} 1\n", NGX_HTTP_LLMOPT_VERSION,
+                    NGINX_VERSION, lmcf->catalog.version);
+
+    /* per policy */
+
+    for (m = 0; ngx_http_llmopt_prom_policy_meta[m].name; m++) {
+        p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n",
+                        ngx_http_llmopt_prom_policy_meta[m].name,
+                        ngx_http_llmopt_prom_policy_meta[m].help,
+                        ngx_http_llmopt_prom_policy_meta[m].name,
+                        ngx_http_llmopt_prom_policy_meta[m].type);
+
+        for (i = 0; i < lmcf->policies.nelts; i++) {
+            st = prt[i].stats;
+
+            if (m == 3) {
+                for (a = 0; a < NGX_HTTP_LLMOPT_REJECT_LAST; a++) {
+                    p = ngx_sprintf(p, "%s",
+                                    ngx_http_llmopt_prom_policy_meta[m].name);
+                    p = ngx_http_llmopt_prom_labels(p, &prt[i], NULL,
+                                                    reasons[a]);
+                    p = ngx_sprintf(p, " %uA\n", st->rejected[a]);
+                }
+
+                continue;
+            }
+
+            p = ngx_sprintf(p, "%s", ngx_http_llmopt_prom_policy_meta[m].name);
+            p = ngx_http_llmopt_prom_labels(p, &prt[i], NULL, NULL);
+            p = ngx_sprintf(p, " %uA\n", m == 0 ? st->requests
+                                         : m == 1 ? st->passthrough
+                                         : st->fallback);
+        }
+    }
+
+    p = ngx_sprintf(p, "# HELP llmopt_decision_seconds Time of the decision "
+                    "path: parse, features, choice, rewrite\n"
+                    "# TYPE llmopt_decision_seconds histogram\n");
+
+    for (i = 0; i < lmcf->policies.nelts; i++) {
+        st = prt[i].stats;
+        p = ngx_http_llmopt_prom_histogram(p, "llmopt_decision_seconds",
+                                           &prt[i], NULL, st->decision,
+                                           ngx_http_llmopt_decision_bounds_ns,
+                                           NGX_HTTP_LLMOPT_DECISION_BUCKETS,
+                                           1e-9, st->decision_sum_ns * 1e-9);
+    }
+
+    /* per arm */
+
+    for (m = 0; ngx_http_llmopt_prom_arm_meta[m].name; m++) {
+        p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n",
+                        ngx_http_llmopt_prom_arm_meta[m].name,
+                        ngx_http_llmopt_prom_arm_meta[m].help,
+                        ngx_http_llmopt_prom_arm_meta[m].name,
+                        ngx_http_llmopt_prom_arm_meta[m].type);
+
+        for (i = 0; i < lmcf->policies.nelts; i++) {
+            st = prt[i].stats;
+            bc = &prt[i].policy->bandit;
+
+            for (a = 0; a < prt[i].n_arms; a++) {
+                as = &st->arms[a];
+
+#define ngx_http_llmopt_prom_line(extra, fmt, v)                              \
+                p = ngx_sprintf(p, "%s",                                      \
+                                ngx_http_llmopt_prom_arm_meta[m].name);       \
+                p = ngx_http_llmopt_prom_labels(p, &prt[i],                   \
+                                                &prt[i].arms[a].name, extra); \
+                p = ngx_sprintf(p, " " fmt "\n", v)
+
+                switch (m) {
+                case 0:
+                    ngx_http_llmopt_prom_line(NULL, "%uA",
+                                              st->arm_requests[a]);
+                    break;
+                case 1:
+                    ngx_http_llmopt_prom_line(NULL, "%uA",
+                                              st->arm_explore[a]);
+                    break;
+                case 2:
+                    ngx_http_llmopt_prom_line(NULL, "%uL",
+                        (uint64_t) llmopt_bandit_arm_count(bc,
+                                               prt[i].block->params, a));
+                    break;
+                case 3:
+                    ngx_http_llmopt_prom_line(NULL, "%.6f",
+                        llmopt_bandit_arm_mean(bc, prt[i].block->params, a));
+                    break;
+                case 4:
+                    ngx_http_llmopt_prom_line(NULL, "%uA", as->outcomes);
+                    break;
+                case 5:
+                    ngx_http_llmopt_prom_line("kind=\"in\"", "%uA",
+                                              as->tokens_in);
+                    ngx_http_llmopt_prom_line("kind=\"out\"", "%uA",
+                                              as->tokens_out);
+                    ngx_http_llmopt_prom_line("kind=\"cached\"", "%uA",
+                                              as->tokens_cached);
+                    break;
+                case 6:
+                    p = ngx_sprintf(p, "%s",
+                                    ngx_http_llmopt_prom_arm_meta[m].name);
+                    p = ngx_http_llmopt_prom_labels(p, &prt[i],
+                                                    &prt[i].arms[a].name,
+                                                    NULL);
+                    p = ngx_sprintf(p, " %uA.%09uA\n",
+                                    as->cost_nusd / 1000000000,
+                                    as->cost_nusd % 1000000000);
+                    break;
+                case 7:
+                    ngx_http_llmopt_prom_line("kind=\"rate_limited\"", "%uA",
+                                              as->rate_limited);
+                    ngx_http_llmopt_prom_line("kind=\"server\"", "%uA",
+                                              as->server_errors);
+                    ngx_http_llmopt_prom_line("kind=\"other\"", "%uA",
+                                              as->other_errors);
+                    ngx_http_llmopt_prom_line("kind=\"timeout\"", "%uA",
+                                              as->timeouts);
+                    break;
+                default:
+                    ngx_http_llmopt_prom_line(NULL, "%uA", as->client_gone);
+                    break;
+                }
+
+#undef ngx_http_llmopt_prom_line
+            }
+        }
+    }
+
+    p = ngx_sprintf(p, "# HELP llmopt_upstream_seconds Time from the "
+                    "decision to the end of the response\n"
+                    "# TYPE llmopt_upstream_seconds histogram\n");
+
+    for (i = 0; i < lmcf->policies.nelts; i++) {
+        for (a = 0; a < prt[i].n_arms; a++) {
+            as = &prt[i].stats->arms[a];
+            p = ngx_http_llmopt_prom_histogram(p, "llmopt_upstream_seconds",
+                                               &prt[i], &prt[i].arms[a].name,
+                                               as->latency,
+                                               ngx_http_llmopt_time_bounds_ms,
+                                               NGX_HTTP_LLMOPT_TIME_BUCKETS,
+                                               1e-3,
+                                               as->latency_sum_us * 1e-6);
+        }
+    }
+
+    p = ngx_sprintf(p, "# HELP llmopt_ttft_seconds Time from the decision "
+                    "to the first token (streams) or first byte (JSON)\n"
+                    "# TYPE llmopt_ttft_seconds histogram\n");
+
+    for (i = 0; i < lmcf->policies.nelts; i++) {
+        for (a = 0; a < prt[i].n_arms; a++) {
+            as = &prt[i].stats->arms[a];
+            p = ngx_http_llmopt_prom_histogram(p, "llmopt_ttft_seconds",
+                                               &prt[i], &prt[i].arms[a].name,
+                                               as->ttft,
+                                               ngx_http_llmopt_time_bounds_ms,
+                                               NGX_HTTP_LLMOPT_TIME_BUCKETS,
+                                               1e-3,
+                                               as->ttft_sum_us * 1e-6);
+        }
+    }
+
+    /* the trainer, the ring, feedback */
+
+    if (lmcf->sh != NULL && lmcf->sh->ring != NULL) {
+        tr = &lmcf->sh->trainer;
+        ring = lmcf->sh->ring;
+        fb = lmcf->sh->feedback;
+        now = ngx_http_llmopt_wall_ms();
+        beat = tr->heartbeat_ms;
+
+        p = ngx_sprintf(p,
+            "# HELP llmopt_trainer_ticks_total Trainer ticks\n"
+            "# TYPE llmopt_trainer_ticks_total counter\n"
+            "llmopt_trainer_ticks_total %uA\n"
+            "# HELP llmopt_trainer_events_total Outcome events the trainer "
+            "took\n"
+            "# TYPE llmopt_trainer_events_total counter\n"
+            "llmopt_trainer_events_total %uA\n"
+            "# HELP llmopt_trainer_updates_total Rewards learned\n"
+            "# TYPE llmopt_trainer_updates_total counter\n"
+            "llmopt_trainer_updates_total %uA\n"
+            "# HELP llmopt_trainer_declined_total Events with nothing to "
+            "learn (client gone), or of another catalog\n"
+            "# TYPE llmopt_trainer_declined_total counter\n"
+            "llmopt_trainer_declined_total %uA\n"
+            "# HELP llmopt_trainer_expired_total Outcomes learned when their "
+            "feedback wait ended\n"
+            "# TYPE llmopt_trainer_expired_total counter\n"
+            "llmopt_trainer_expired_total %uA\n"
+            "# HELP llmopt_trainer_takeovers_total Trainer leases taken from "
+            "another process\n"
+            "# TYPE llmopt_trainer_takeovers_total counter\n"
+            "llmopt_trainer_takeovers_total %uA\n"
+            "# HELP llmopt_trainer_checkpoints_total State files written\n"
+            "# TYPE llmopt_trainer_checkpoints_total counter\n"
+            "llmopt_trainer_checkpoints_total %uA\n"
+            "# HELP llmopt_trainer_checkpoint_errors_total State files that "
+            "could not be written\n"
+            "# TYPE llmopt_trainer_checkpoint_errors_total counter\n"
+            "llmopt_trainer_checkpoint_errors_total %uA\n"
+            "# HELP llmopt_trainer_lease_pid Process that holds the trainer "
+            "lease, 0 if none\n"
+            "# TYPE llmopt_trainer_lease_pid gauge\n"
+            "llmopt_trainer_lease_pid %uA\n"
+            "# HELP llmopt_trainer_heartbeat_age_seconds Time since the "
+            "trainer's last tick\n"
+            "# TYPE llmopt_trainer_heartbeat_age_seconds gauge\n"
+            "llmopt_trainer_heartbeat_age_seconds %.3f\n"
+            "# HELP llmopt_trainer_tick_seconds_max Longest trainer tick\n"
+            "# TYPE llmopt_trainer_tick_seconds_max gauge\n"
+            "llmopt_trainer_tick_seconds_max %.6f\n",
+            tr->ticks, tr->events, tr->updates, tr->declined, tr->expired,
+            tr->takeovers, tr->checkpoints, tr->checkpoint_errors,
+            tr->lease_pid,
+            (double) (beat && now > beat ? now - beat : 0) / 1000,
+            (double) tr->tick_us_max / 1e6);
+
+        p = ngx_sprintf(p,
+            "# HELP llmopt_ring_capacity Slots of the outcome ring\n"
+            "# TYPE llmopt_ring_capacity gauge\n"
+            "llmopt_ring_capacity %uD\n"
+            "# HELP llmopt_ring_depth Outcome events waiting for the "
+            "trainer\n"
+            "# TYPE llmopt_ring_depth gauge\n"
+            "llmopt_ring_depth %uD\n"
+            "# HELP llmopt_ring_drops_total Outcome events dropped: ring "
+            "full\n"
+            "# TYPE llmopt_ring_drops_total counter\n"
+            "llmopt_ring_drops_total %uL\n"
+            "# HELP llmopt_ring_skipped_total Ring slots given up: a writer "
+            "died\n"
+            "# TYPE llmopt_ring_skipped_total counter\n"
+            "llmopt_ring_skipped_total %uL\n",
+            ring->capacity, llmopt_ring_depth(ring), llmopt_ring_drops(ring),
+            llmopt_ring_skipped(ring));
+
+        p = ngx_sprintf(p, "# HELP llmopt_feedback_total Answers of the "
+                        "feedback endpoint, by result\n"
+                        "# TYPE llmopt_feedback_total counter\n");
+
+        for (i = 0; i < NGX_HTTP_LLMOPT_FB_LAST; i++) {
+            p = ngx_sprintf(p, "llmopt_feedback_total{result=\"%s\"} %uA\n",
+                            feedback[i], fb[i]);
+        }
+
+        if (lmcf->sh->pending != NULL) {
+            p = ngx_sprintf(p, "# HELP llmopt_feedback_pending Outcomes "
+                            "waiting for feedback\n"
+                            "# TYPE llmopt_feedback_pending gauge\n"
+                            "llmopt_feedback_pending %uD\n",
+                            llmopt_pending_count(lmcf->sh->pending));
+        }
+    }
+
+    b->last = p;
+
+    ngx_str_set(&type, "text/plain; version=0.0.4; charset=utf-8");
+
+    return ngx_http_llmopt_send_body(r, NGX_HTTP_OK, &type, b);
+}
+
+
+static u_char *
+ngx_http_llmopt_prom_labels(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
+    ngx_str_t *arm, const char *extra)
+{
+    p = ngx_cpymem(p, "{policy=\"", sizeof("{policy=\"") - 1);
+    p = ngx_http_llmopt_prom_value(p, prt->name.data, prt->name.len);
+    *p++ = '"';
+
+    if (arm != NULL) {
+        p = ngx_cpymem(p, ",arm=\"", sizeof(",arm=\"") - 1);
+        p = ngx_http_llmopt_prom_value(p, arm->data, arm->len);
+        *p++ = '"';
+    }
+
+    if (extra != NULL) {
+        p = ngx_sprintf(p, ",%s", extra);
+    }
+
+    *p++ = '}';
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_llmopt_prom_histogram(u_char *p, const char *name,
+    ngx_http_llmopt_policy_rt_t *prt, ngx_str_t *arm, ngx_atomic_t *counts,
+    const double *bounds, ngx_uint_t n, double scale, double sum)
+{
+    u_char            le[64];
+    uint64_t          total;
+    ngx_uint_t        i;
+
+    total = 0;
+
+    for (i = 0; i < n; i++) {
+        total += counts[i];
+
+        if (i + 1 < n) {
+            ngx_sprintf(le, "le=\"%.9f\"%Z", bounds[i] * scale);
+
+        } else {
+            ngx_sprintf(le, "le=\"+Inf\"%Z");
+        }
+
+        p = ngx_sprintf(p, "%s_bucket", name);
+        p = ngx_http_llmopt_prom_labels(p, prt, arm, (char *) le);
+        p = ngx_sprintf(p, " %uL\n", total);
+    }
+
+    p = ngx_sprintf(p, "%s_sum", name);
+    p = ngx_http_llmopt_prom_labels(p, prt, arm, NULL);
+    p = ngx_sprintf(p, " %.6f\n", sum);
+
+    p = ngx_sprintf(p, "%s_count", name);
+    p = ngx_http_llmopt_prom_labels(p, prt, arm, NULL);
+    p = ngx_sprintf(p, " %uL\n", total);
+
+    return p;
+}
+
+
+/* A label value: backslash, double quote and newline escaped. */
+
+static u_char *
+ngx_http_llmopt_prom_value(u_char *p, u_char *s, size_t len)
+{
+    while (len--) {
+        if (*s == '\\' || *s == '"') {
+            *p++ = '\\';
+            *p++ = *s++;
+
+        } else if (*s == '\n') {
+            *p++ = '\\';
+            *p++ = 'n';
+            s++;
+
+        } else {
+            *p++ = *s++;
+        }
+    }
 
     return p;
 }
