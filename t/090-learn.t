@@ -252,7 +252,8 @@ ok(abs($poor->{mean_reward} - 0.2) < 1e-6, "poor's mean reward is its score"
 ok(($judged{good} // 0) >= 54, "judged: the last 60 go to good at least 90 %"
                                . " (" . ($judged{good} // 0) . ")");
 
-# proxies: a provider answering 503 scores 0 and is left
+# proxies: a provider answering 503 scores 0 and is left (with a fixed
+# seed and every outcome learned before the next choice, deterministic)
 
 my %flaky;
 my $fail = 0;
@@ -260,6 +261,9 @@ for my $i (1 .. 100) {
     my $r = ask('/flaky/v1/chat/completions', "question $i");
     $fail++ if $r->{status} != 200;
     $flaky{ $r->{headers}{'x-arm'} // 'none' }++ if $i > 50;
+    # each choice sees the outcomes before it: the count below is then the
+    # policy's, not the trainer interval's (UCB1 repeats a stale choice)
+    wait_updates('flaky', $i);
 }
 $s = wait_updates('flaky', 100);
 is(updates($s, 'flaky'), 100, 'flaky: every answer learned');
@@ -267,7 +271,7 @@ is($s->{policies}{flaky}{arms}{broken}{mean_reward}, 0,
    'the failing arm scores 0');
 ok(($flaky{good} // 0) >= 45, "flaky: the last 50 go to the working arm at"
                               . " least 90 % (" . ($flaky{good} // 0) . ")");
-ok($fail <= 15, "the failing arm was tried only a few times ($fail)");
+ok($fail <= 5, "the failing arm was tried only a few times ($fail)");
 
 $t->allow_log(qr/upstream server temporarily disabled|while reading response header from upstream/);
 
