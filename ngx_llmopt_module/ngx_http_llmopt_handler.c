@@ -41,6 +41,9 @@ static ngx_int_t ngx_http_llmopt_set_headers(ngx_http_request_t *r,
     ngx_http_llmopt_arm_t *arm);
 static ngx_int_t ngx_http_llmopt_stream_options(ngx_http_request_t *r,
     llmopt_request_t *req, ngx_str_t *opts);
+static ngx_int_t ngx_http_llmopt_trace(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, ngx_http_llmopt_loc_conf_t *llcf);
+static u_char *ngx_http_llmopt_random(ngx_http_request_t *r, size_t n);
 static void ngx_http_llmopt_request_id(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx);
 static ngx_int_t ngx_http_llmopt_reject(ngx_http_request_t *r,
@@ -144,6 +147,10 @@ ngx_http_llmopt_handler(ngx_http_request_t *r)
     ctx->dialect = ctx->policy->policy->dialect;
 
     ngx_http_llmopt_request_id(r, ctx);
+
+    if (ngx_http_llmopt_trace(r, ctx, llcf) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     if (r->method != NGX_HTTP_POST) {
         /* e.g. GET /v1/models: no body to route by, send to the fallback */
@@ -762,17 +769,28 @@ ngx_http_llmopt_set_headers(ngx_http_request_t *r, ngx_http_llmopt_arm_t *arm)
 }
 
 
-/* 128 random bits, as 32 hex digits, from a per-worker getrandom() pool */
+/* 128 random bits, as 32 hex digits */
 
 static void
 ngx_http_llmopt_request_id(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
 {
+    ngx_memcpy(ctx->id, ngx_http_llmopt_random(r, 16), 16);
+    ngx_hex_dump(ctx->request_id, ctx->id, 16);
+}
+
+
+/* n <= 16 random bytes from a per-worker getrandom() pool */
+
+static u_char *
+ngx_http_llmopt_random(ngx_http_request_t *r, size_t n)
+{
+    u_char                       *p;
     ngx_uint_t                    i;
     ngx_http_llmopt_main_conf_t  *lmcf;
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
 
-    if (lmcf->random_used + 16 > sizeof(lmcf->random)) {
+    if (lmcf->random_used + n > sizeof(lmcf->random)) {
 #if (NGX_LINUX)
         if (getrandom(lmcf->random, sizeof(lmcf->random), 0)
             != (ssize_t) sizeof(lmcf->random))
@@ -786,9 +804,120 @@ ngx_http_llmopt_request_id(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
         lmcf->random_used = 0;
     }
 
-    ngx_memcpy(ctx->id, lmcf->random + lmcf->random_used, 16);
-    ngx_hex_dump(ctx->request_id, ctx->id, 16);
-    lmcf->random_used += 16;
+    p = lmcf->random + lmcf->random_used;
+    lmcf->random_used += n;
+
+    return p;
+}
+
+
+/*
+ * W3C trace context: a valid "traceparent" of the client passes through
+ * and its trace-id is $llmopt_trace_id; with llmopt_trace on, a request
+ * without one (or with a malformed one) gets a new one, which the proxy
+ * then sends upstream.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_trace(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
+    ngx_http_llmopt_loc_conf_t *llcf)
+{
+    u_char           *v, *p;
+    ngx_uint_t        i, k;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *found;
+
+    found = NULL;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("traceparent") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "traceparent",
+                               sizeof("traceparent") - 1) == 0)
+        {
+            found = &h[i];
+            break;
+        }
+    }
+
+    if (found != NULL && found->value.len == 55) {
+
+        /* version "00", 32 hex trace-id, 16 hex parent-id, 2 hex flags */
+
+        v = found->value.data;
+
+        for (k = 0; k < 55; k++) {
+            if (k == 2 || k == 35 || k == 52) {
+                if (v[k] != '-') {
+                    break;
+                }
+
+            } else if (!((v[k] >= '0' && v[k] <= '9')
+                         || (v[k] >= 'a' && v[k] <= 'f')))
+            {
+                break;
+            }
+        }
+
+        if (k == 55 && ngx_strncmp(v, "00", 2) == 0
+            && ngx_strncmp(v + 3, "00000000000000000000000000000000", 32)
+               != 0
+            && ngx_strncmp(v + 36, "0000000000000000", 16) != 0)
+        {
+            ngx_memcpy(ctx->trace_id, v + 3, 32);
+            ctx->has_trace = 1;
+            return NGX_OK;
+        }
+    }
+
+    if (!llcf->trace) {
+        return NGX_OK;
+    }
+
+    if (found == NULL) {
+        found = ngx_list_push(&r->headers_in.headers);
+        if (found == NULL) {
+            return NGX_ERROR;
+        }
+
+        found->hash = 1;
+#if (nginx_version >= 1023000)
+        found->next = NULL;
+#endif
+        ngx_str_set(&found->key, "traceparent");
+        found->lowcase_key = (u_char *) "traceparent";
+    }
+
+    p = ngx_pnalloc(r->pool, 55);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    found->value.data = p;
+    found->value.len = 55;
+
+    p = ngx_cpymem(p, "00-", 3);
+    p = ngx_hex_dump(p, ngx_http_llmopt_random(r, 16), 16);
+    *p++ = '-';
+    p = ngx_hex_dump(p, ngx_http_llmopt_random(r, 8), 8);
+    (void) ngx_cpymem(p, "-01", 3);
+
+    ngx_memcpy(ctx->trace_id, found->value.data + 3, 32);
+    ctx->has_trace = 1;
+
+    return NGX_OK;
 }
 
 

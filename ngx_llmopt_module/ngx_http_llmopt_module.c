@@ -110,6 +110,13 @@ static ngx_command_t  ngx_http_llmopt_commands[] = {
       offsetof(ngx_http_llmopt_loc_conf_t, max_depth),
       &ngx_http_llmopt_depth_bounds },
 
+    { ngx_string("llmopt_trace"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_llmopt_loc_conf_t, trace),
+      NULL },
+
     { ngx_string("llmopt_trainer"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_ANY,
       ngx_http_llmopt_trainer,
@@ -295,6 +302,7 @@ ngx_http_llmopt_create_loc_conf(ngx_conf_t *cf)
     llcf->tenant = NGX_CONF_UNSET_PTR;
     llcf->max_body = NGX_CONF_UNSET_SIZE;
     llcf->max_depth = NGX_CONF_UNSET_UINT;
+    llcf->trace = NGX_CONF_UNSET;
 
     return llcf;
 }
@@ -314,6 +322,7 @@ ngx_http_llmopt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->max_depth, prev->max_depth,
                               NGX_HTTP_LLMOPT_MAX_DEPTH);
     ngx_conf_merge_str_value(conf->quality_header, prev->quality_header, "");
+    ngx_conf_merge_value(conf->trace, prev->trace, 0);
 
     if (conf->feedback) {
         lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_llmopt_module);

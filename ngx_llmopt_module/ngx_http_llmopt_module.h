@@ -251,6 +251,7 @@ typedef struct {
     ngx_str_t                    *route_file;
     ngx_flag_t                    feedback;
     ngx_str_t                     quality_header;
+    ngx_flag_t                    trace;
 } ngx_http_llmopt_loc_conf_t;
 
 
@@ -276,6 +277,8 @@ typedef struct {
     off_t                         body_out;
     u_char                        request_id[32];
     u_char                        id[LLMOPT_REQUEST_ID_LEN];
+    u_char                        trace_id[32];  /* W3C trace-id, hex */
+    unsigned                      has_trace:1;
 
     /* the response, seen by the filters */
     unsigned                      strip:1;       /* usage chunk we asked */

@@ -35,7 +35,8 @@ typedef enum {
     NGX_HTTP_LLMOPT_VAR_REWARD,
     NGX_HTTP_LLMOPT_VAR_TTFT_MS,
     NGX_HTTP_LLMOPT_VAR_LATENCY_MS,
-    NGX_HTTP_LLMOPT_VAR_FINISH
+    NGX_HTTP_LLMOPT_VAR_FINISH,
+    NGX_HTTP_LLMOPT_VAR_TRACE_ID
 } ngx_http_llmopt_var_e;
 
 
@@ -113,6 +114,9 @@ static ngx_http_variable_t  ngx_http_llmopt_vars[] = {
     { ngx_string("llmopt_finish"), NULL, ngx_http_llmopt_outcome_variable,
       NGX_HTTP_LLMOPT_VAR_FINISH, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("llmopt_trace_id"), NULL, ngx_http_llmopt_variable,
+      NGX_HTTP_LLMOPT_VAR_TRACE_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
@@ -177,6 +181,16 @@ ngx_http_llmopt_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     case NGX_HTTP_LLMOPT_VAR_REQUEST_ID:
         v->data = ctx->request_id;
         v->len = sizeof(ctx->request_id);
+        goto found;
+
+    case NGX_HTTP_LLMOPT_VAR_TRACE_ID:
+        if (!ctx->has_trace) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        v->data = ctx->trace_id;
+        v->len = sizeof(ctx->trace_id);
         goto found;
 
     case NGX_HTTP_LLMOPT_VAR_DIALECT:

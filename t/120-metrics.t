@@ -191,6 +191,13 @@ for my $series (keys %buckets) {
 ok($hist_ok && keys %buckets >= 5, 'histograms are cumulative, +Inf = count ('
                                    . scalar(keys %buckets) . ' series)');
 
+# promtool (Debian's prometheus package) lints the live exposition
+
+my $file = $t->write_file('metrics.txt', $prom);
+my $lint = `promtool check metrics < '$file' 2>&1`;
+is($?, 0, 'promtool check metrics passes') or diag($lint);
+is($lint, '', '... without a remark') or diag($lint);
+
 $r = $t->http('GET', '/status?format=xml');
 is($r->{status}, 400, 'an unknown format: 400');
 
