@@ -81,6 +81,16 @@ llmopt_trainer_learn(llmopt_trainer_t *t, const llmopt_event_t *ev,
     tp->updates++;
     tp->reward_sum += rw.reward;
 
+    if (tp->tally != NULL) {
+        tp->tally[ev->arm].rewards += 1;
+        tp->tally[ev->arm].reward_sum += rw.reward;
+        tp->tally[ev->arm].reward_sq += rw.reward * rw.reward;
+
+        if (rw.source == LLMOPT_QUALITY_FAILURE) {
+            tp->tally[ev->arm].failures += 1;
+        }
+    }
+
     t->updates++;
 
     if (rw.source == LLMOPT_QUALITY_FAILURE) {
@@ -114,6 +124,13 @@ llmopt_trainer_drain(llmopt_trainer_t *t, unsigned max, uint64_t now_ms)
         if (rc == LLMOPT_OK) {
             t->stuck_since = 0;
             n++;
+
+            if (now_ms > ev.done_ms && ev.done_ms != 0
+                && now_ms - ev.done_ms > t->lag_ms)
+            {
+                t->lag_ms = now_ms - ev.done_ms;
+            }
+
             (void) llmopt_trainer_learn(t, &ev, NULL);
             continue;
         }

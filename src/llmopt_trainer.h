@@ -28,6 +28,19 @@
 #define LLMOPT_TRAINER_STUCK_MS   1000
 
 
+/*
+ * What a policy has learned of each arm, undiscounted, in memory the
+ * caller may share with readers (status): only the trainer writes it.
+ */
+
+typedef struct {
+    double                  rewards;       /* rewards learned */
+    double                  reward_sum;
+    double                  reward_sq;     /* sum of squared rewards */
+    double                  failures;      /* learned as failures (0) */
+} llmopt_arm_tally_t;
+
+
 typedef struct {
     const llmopt_policy_t  *policy;        /* its bandit and reward confs */
     llmopt_seqlock_t       *lock;          /* of the shared block */
@@ -35,6 +48,7 @@ typedef struct {
     void                   *work;          /* the trainer's copy */
     size_t                  size;          /* llmopt_bandit_size() */
     unsigned                dirty;         /* work differs from shared */
+    llmopt_arm_tally_t     *tally;         /* n_arms entries, or NULL */
 
     /* since llmopt_trainer_init() */
     uint64_t                updates;
@@ -59,12 +73,16 @@ typedef struct {
     uint64_t                  failures;     /* learned with reward 0 */
     uint64_t                  publishes;
     uint64_t                  skipped;      /* stuck slots given up */
+
+    /* the longest a popped event waited, from its last byte to now_ms of
+       drain; the caller resets it when it reads it */
+    uint64_t                  lag_ms;
 } llmopt_trainer_t;
 
 
 /*
- * Sets t up over n policies whose lock, shared, work and size the caller
- * has filled; every work copy is loaded from its shared block, which the
+ * Sets t up over n policies whose lock, shared, work, size and tally (or
+ * NULL) the caller has filled; tallies are added to, never reset; every work copy is loaded from its shared block, which the
  * caller must own as the single writer from now on.
  */
 void llmopt_trainer_init(llmopt_trainer_t *t, llmopt_ring_t *ring,

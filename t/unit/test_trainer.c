@@ -60,6 +60,7 @@ main(void)
     llmopt_rng_t              rng;
     const llmopt_policy_t    *p;
     llmopt_trainer_policy_t   tp;
+    llmopt_arm_tally_t        tally[2];
     double                    x[2];
 
     memset(&err, 0, sizeof(err));
@@ -81,6 +82,8 @@ main(void)
     tp.work = calloc(1, tp.size);
     llmopt_seqlock_init(&lock);
     llmopt_bandit_init(&p->bandit, tp.shared);
+    memset(tally, 0, sizeof(tally));
+    tp.tally = tally;
 
     ring_mem = calloc(1, llmopt_ring_size(64));
     is_int(llmopt_ring_init(ring_mem, 64), LLMOPT_OK, "ring of 64");
@@ -155,6 +158,16 @@ main(void)
     n += llmopt_trainer_drain(&t, 1000, 1000);
     is_int(n, 400, "every pushed event popped");
     is_int(t.updates, 402, "every event learned");
+
+    /* the tallies: 200 events each; arm 0 scored 1 on code (100), arm 1
+       on the rest (100), plus the two direct events above */
+    is_num(tally[0].rewards, 201, 0, "arm 0: 201 rewards tallied");
+    is_num(tally[1].rewards, 201, 0, "arm 1: 201 rewards tallied");
+    is_num(tally[0].reward_sum, 100, 1e-9, "arm 0: reward sum 100");
+    is_num(tally[1].reward_sum, 100.75, 1e-6, "arm 1: reward sum 100.75");
+    is_num(tally[0].failures, 1, 0, "arm 0: the 503 tallied as a failure");
+    is_num(tally[1].reward_sq, 100.5625, 1e-6, "arm 1: squares 100 + .5625");
+    is_int(t.lag_ms, 1000 - 900, "lag: the oldest last byte, 900, to 1000");
     is_int(llmopt_trainer_publish(&t), 1, "published");
 
     llmopt_rng_seed(&rng, 1);
@@ -208,6 +221,7 @@ make_event(llmopt_event_t *ev, uint64_t catalog, unsigned arm, unsigned d,
     ev->finish = LLMOPT_FINISH_STOP;
     ev->cost = 0.001;
     ev->latency_ms = 100;
+    ev->done_ms = 900;
     ev->ttft_ms = -1;
     ev->quality = -1;
     ev->x[0] = 1;
