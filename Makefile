@@ -55,7 +55,15 @@ $(NGX_BUILD)/.configured: config $(NGINX_SRC)/src/core/nginx.h $(SRC_LIST)
 	    || { tail -30 configure.log; exit 1; }
 	touch $@
 
-$(MODULE): $(NGX_BUILD)/.configured $(CORE_SRCS) $(CORE_HDRS) $(GLUE_SRCS)
+# the dashboard page, made at configure time, again when its sources change
+DASHBOARD  := dashboard/index.html dashboard/package.json
+PAGE       := $(NGX_BUILD)/objs/ngx_http_llmopt_page.h
+
+$(PAGE): $(NGX_BUILD)/.configured $(DASHBOARD) scripts/embed-dashboard
+	perl scripts/embed-dashboard $(CURDIR) $@
+
+$(MODULE): $(NGX_BUILD)/.configured $(CORE_SRCS) $(CORE_HDRS) $(GLUE_SRCS) \
+           $(PAGE)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 
 core: $(BUILD)/libllmopt.a

@@ -43,7 +43,8 @@ static ngx_uint_t ngx_http_llmopt_bucket(const double *bounds, ngx_uint_t n,
 
 
 const double  ngx_http_llmopt_time_bounds_ms[NGX_HTTP_LLMOPT_TIME_BUCKETS] = {
-    50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, HUGE_VAL
+    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
+    HUGE_VAL
 };
 
 const double

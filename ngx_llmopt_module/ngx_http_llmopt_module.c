@@ -764,7 +764,7 @@ ngx_http_llmopt_shape(const llmopt_catalog_t *cat,
 
     ngx_crc32_final(crc);
 
-    return ((uint64_t) NGX_HTTP_LLMOPT_ZONE_VERSION << 32) | crc;
+    return ((uint64_t) NGX_HTTP_LLMOPT_BLOCK_VERSION << 32) | crc;
 }
 
 
@@ -955,6 +955,16 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                     goto nomem;
                 }
             }
+        }
+
+        if (ngx_http_llmopt_history_init(shpool, dir[i].stats,
+                                         prt[i].n_arms)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, 0,
+                          "llmopt zone \"%V\" has no room for the history "
+                          "of policy \"%V\": its status has no series",
+                          &shm_zone->shm.name, &prt[i].name);
         }
 
         len = ngx_min(prt[i].name.len, sizeof(dir[i].name));

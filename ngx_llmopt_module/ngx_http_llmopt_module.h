@@ -30,7 +30,9 @@
 #define NGX_HTTP_LLMOPT_VERSION       "0.1.0"
 
 #define NGX_HTTP_LLMOPT_ZONE_MAGIC    0x6c6c6d6fU      /* "llmo" */
-#define NGX_HTTP_LLMOPT_ZONE_VERSION  2
+#define NGX_HTTP_LLMOPT_ZONE_VERSION  3       /* layout of the zone */
+#define NGX_HTTP_LLMOPT_BLOCK_VERSION 2       /* of learned parameters, in
+                                                 shapes and state files */
 
 #define NGX_HTTP_LLMOPT_MAX_BODY      (1024 * 1024)
 #define NGX_HTTP_LLMOPT_MAX_DEPTH     64
@@ -75,7 +77,7 @@ typedef struct {
  * Histogram buckets, upper bounds: response times (latency, time to first
  * token) in ms and decision times in ns; the last bucket is +Inf.
  */
-#define NGX_HTTP_LLMOPT_TIME_BUCKETS      11
+#define NGX_HTTP_LLMOPT_TIME_BUCKETS      14
 #define NGX_HTTP_LLMOPT_DECISION_BUCKETS  10
 
 extern const double  ngx_http_llmopt_time_bounds_ms[];
@@ -103,6 +105,55 @@ typedef struct {
 } ngx_http_llmopt_arm_stats_t;
 
 
+/*
+ * History: the trainer copies a policy's cumulative counters into two
+ * rings of snapshots, every 10 seconds (for the last-minute windows) and
+ * every minute (the per-minute series of the last 4 hours); a point of a
+ * series is the difference of two snapshots, so workers pay nothing for
+ * it.  Readers copy a snapshot and check its sequence number.
+ */
+
+#define NGX_HTTP_LLMOPT_FINE_MS        10000
+#define NGX_HTTP_LLMOPT_FINE_SLOTS     16
+#define NGX_HTTP_LLMOPT_COARSE_MS      60000
+#define NGX_HTTP_LLMOPT_COARSE_SLOTS   241
+
+
+typedef struct {
+    uint64_t                      requests;
+    uint64_t                      explore;
+    uint64_t                      outcomes;
+    uint64_t                      errors;        /* 429, 5xx, other,
+                                                    timeouts */
+    uint64_t                      cost_nusd;
+    uint64_t                      latency_n;
+    uint64_t                      latency_sum_us;
+    uint64_t                      ttft_n;
+    uint64_t                      ttft_sum_us;
+    double                        rewards;
+    double                        reward_sum;
+} ngx_http_llmopt_point_t;
+
+
+typedef struct {
+    ngx_atomic_t                  seq;           /* odd while written */
+    uint64_t                      time_ms;       /* wall clock, 0: empty */
+    uint64_t                      decisions;
+    uint64_t                      decision_sum_ns;
+    ngx_http_llmopt_point_t       arms[1];       /* n_arms */
+} ngx_http_llmopt_snap_t;
+
+
+typedef struct {
+    ngx_uint_t                    n_arms;
+    size_t                        snap_size;
+    ngx_atomic_t                  fine_n;        /* snapshots written */
+    ngx_atomic_t                  coarse_n;
+    u_char                        data[1];       /* fine slots, then
+                                                    coarse slots */
+} ngx_http_llmopt_history_t;
+
+
 /* Counters of a policy in the zone, updated with atomic adds. */
 
 typedef struct {
@@ -115,6 +166,10 @@ typedef struct {
     ngx_atomic_t                  decision[NGX_HTTP_LLMOPT_DECISION_BUCKETS];
     ngx_atomic_t                  decision_sum_ns;
     ngx_http_llmopt_arm_stats_t   arms[LLMOPT_MAX_ARMS];
+
+    /* written by the trainer alone */
+    llmopt_arm_tally_t            tally[LLMOPT_MAX_ARMS];
+    ngx_http_llmopt_history_t    *history;       /* NULL: zone too small */
 } ngx_http_llmopt_stats_t;
 
 
@@ -136,6 +191,12 @@ typedef struct {
     ngx_atomic_t                  checkpoint_ms;
     ngx_atomic_t                  restored;
     ngx_atomic_t                  tick_us_max;
+    ngx_atomic_t                  lag_ms;        /* longest wait, last tick */
+    ngx_atomic_t                  rate_ms;       /* rates measured then */
+    ngx_atomic_t                  rate_updates;  /* updates then */
+    ngx_atomic_t                  rate_events;
+    ngx_atomic_t                  updates_per_ks; /* per 1000 s */
+    ngx_atomic_t                  events_per_ks;
 } ngx_http_llmopt_shtrainer_t;
 
 
@@ -333,6 +394,17 @@ void ngx_http_llmopt_trainer_exit_master(ngx_cycle_t *cycle,
     ngx_http_llmopt_main_conf_t *lmcf);
 ngx_int_t ngx_http_llmopt_state_restore(ngx_log_t *log,
     ngx_http_llmopt_main_conf_t *lmcf);
+ngx_int_t ngx_http_llmopt_history_init(ngx_slab_pool_t *shpool,
+    ngx_http_llmopt_stats_t *stats, ngx_uint_t n_arms);
+void ngx_http_llmopt_history_tick(ngx_http_llmopt_main_conf_t *lmcf,
+    uint64_t now);
+ngx_http_llmopt_snap_t *ngx_http_llmopt_history_live(
+    ngx_http_llmopt_policy_rt_t *prt, ngx_http_llmopt_snap_t *snap);
+ngx_int_t ngx_http_llmopt_history_get(ngx_http_llmopt_policy_rt_t *prt,
+    ngx_uint_t coarse, ngx_uint_t back, ngx_http_llmopt_snap_t *snap);
+ngx_int_t ngx_http_llmopt_history_before(ngx_http_llmopt_policy_rt_t *prt,
+    uint64_t time_ms, ngx_http_llmopt_snap_t *snap);
+ngx_int_t ngx_http_llmopt_dashboard(ngx_http_request_t *r);
 ngx_int_t ngx_http_llmopt_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t *b);
 ngx_int_t ngx_http_llmopt_send_body(ngx_http_request_t *r, ngx_uint_t status,

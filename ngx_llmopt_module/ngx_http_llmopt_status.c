@@ -12,13 +12,28 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <math.h>
+
 #include "ngx_http_llmopt_module.h"
 
 
 static ngx_int_t ngx_http_llmopt_status_handler(ngx_http_request_t *r);
 static size_t ngx_http_llmopt_status_size(ngx_http_llmopt_main_conf_t *lmcf);
-static u_char *ngx_http_llmopt_status_policy(u_char *p,
-    ngx_http_llmopt_policy_rt_t *prt);
+static u_char *ngx_http_llmopt_status_policy(ngx_http_request_t *r,
+    u_char *p, ngx_http_llmopt_policy_rt_t *prt);
+static u_char *ngx_http_llmopt_status_arm(u_char *p,
+    ngx_http_llmopt_policy_rt_t *prt, ngx_uint_t a, const void *params,
+    ngx_http_llmopt_snap_t **snaps);
+static u_char *ngx_http_llmopt_status_times(u_char *p, const char *name,
+    ngx_atomic_t *counts, const double *bounds, ngx_uint_t n, double scale,
+    double sum, uint64_t total, ngx_uint_t p95);
+static double ngx_http_llmopt_quantile(ngx_atomic_t *counts,
+    const double *bounds, ngx_uint_t n, double q);
+static u_char *ngx_http_llmopt_status_zone(u_char *p,
+    ngx_http_llmopt_main_conf_t *lmcf);
+static ngx_uint_t ngx_http_llmopt_status_format(ngx_http_request_t *r);
+static ngx_int_t ngx_http_llmopt_series(ngx_http_request_t *r,
+    ngx_http_llmopt_main_conf_t *lmcf);
 static u_char *ngx_http_llmopt_json_str(u_char *p, u_char *s, size_t len);
 static u_char *ngx_http_llmopt_status_learning(u_char *p,
     ngx_http_llmopt_main_conf_t *lmcf);
@@ -44,14 +59,20 @@ ngx_http_llmopt_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+#define NGX_HTTP_LLMOPT_FMT_JSON        0
+#define NGX_HTTP_LLMOPT_FMT_PROMETHEUS  1
+#define NGX_HTTP_LLMOPT_FMT_HTML        2
+#define NGX_HTTP_LLMOPT_FMT_SERIES      3
+#define NGX_HTTP_LLMOPT_FMT_BAD         4
+
+
 static ngx_int_t
 ngx_http_llmopt_status_handler(ngx_http_request_t *r)
 {
     size_t                        size;
     ngx_int_t                     rc;
-    ngx_str_t                     format;
     ngx_buf_t                    *b;
-    ngx_uint_t                    i;
+    ngx_uint_t                    i, fmt;
     ngx_http_llmopt_main_conf_t  *lmcf;
     ngx_http_llmopt_policy_rt_t  *prt;
 
@@ -66,21 +87,28 @@ ngx_http_llmopt_status_handler(ngx_http_request_t *r)
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
 
-    if (ngx_http_arg(r, (u_char *) "format", 6, &format) == NGX_OK) {
+    fmt = ngx_http_llmopt_status_format(r);
 
-        if (format.len == 10
-            && ngx_strncmp(format.data, "prometheus", 10) == 0)
-        {
-            return ngx_http_llmopt_prometheus(r, lmcf);
-        }
+    switch (fmt) {
 
-        if (!(format.len == 4 && ngx_strncmp(format.data, "json", 4) == 0)) {
-            return ngx_http_llmopt_send_error(r, LLMOPT_DIALECT_OPENAI,
-                       NGX_HTTP_BAD_REQUEST, "invalid_request_error",
-                       "invalid_format", (u_char *) "format is json or "
-                       "prometheus", sizeof("format is json or "
-                                            "prometheus") - 1);
-        }
+    case NGX_HTTP_LLMOPT_FMT_BAD:
+        return ngx_http_llmopt_send_error(r, LLMOPT_DIALECT_OPENAI,
+                   NGX_HTTP_BAD_REQUEST, "invalid_request_error",
+                   "invalid_format", (u_char *) "format is json, prometheus, "
+                   "html or series", sizeof("format is json, prometheus, "
+                                            "html or series") - 1);
+
+    case NGX_HTTP_LLMOPT_FMT_PROMETHEUS:
+        return ngx_http_llmopt_prometheus(r, lmcf);
+
+    case NGX_HTTP_LLMOPT_FMT_HTML:
+        return ngx_http_llmopt_dashboard(r);
+
+    case NGX_HTTP_LLMOPT_FMT_SERIES:
+        return ngx_http_llmopt_series(r, lmcf);
+
+    default:
+        break;
     }
 
     size = ngx_http_llmopt_status_size(lmcf);
@@ -91,8 +119,9 @@ ngx_http_llmopt_status_handler(ngx_http_request_t *r)
     }
 
     b->last = ngx_sprintf(b->last, "{\"version\":\"%s\",\"nginx\":\"%s\","
-                          "\"pid\":%P,", NGX_HTTP_LLMOPT_VERSION,
-                          NGINX_VERSION, ngx_pid);
+                          "\"pid\":%P,\"time_ms\":%uL,",
+                          NGX_HTTP_LLMOPT_VERSION, NGINX_VERSION, ngx_pid,
+                          ngx_http_llmopt_wall_ms());
 
     if (lmcf->loaded) {
         b->last = ngx_sprintf(b->last, "\"catalog\":{\"file\":");
@@ -103,13 +132,7 @@ ngx_http_llmopt_status_handler(ngx_http_request_t *r)
     }
 
     if (lmcf->shm_zone != NULL && lmcf->sh != NULL) {
-        b->last = ngx_sprintf(b->last, "\"zone\":{\"name\":");
-        b->last = ngx_http_llmopt_json_str(b->last,
-                                           lmcf->shm_zone->shm.name.data,
-                                           lmcf->shm_zone->shm.name.len);
-        b->last = ngx_sprintf(b->last, ",\"size\":%uz,\"generation\":%ui},",
-                              lmcf->shm_zone->shm.size,
-                              lmcf->sh->generation);
+        b->last = ngx_http_llmopt_status_zone(b->last, lmcf);
     }
 
     b->last = ngx_sprintf(b->last, "\"policies\":{");
@@ -121,7 +144,11 @@ ngx_http_llmopt_status_handler(ngx_http_request_t *r)
             *b->last++ = ',';
         }
 
-        b->last = ngx_http_llmopt_status_policy(b->last, &prt[i]);
+        b->last = ngx_http_llmopt_status_policy(r, b->last, &prt[i]);
+
+        if (b->last == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     *b->last++ = '}';
@@ -136,10 +163,113 @@ ngx_http_llmopt_status_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * "?format=" wins; else the Accept header: a browser (text/html) gets the
+ * dashboard, Prometheus (openmetrics or text/plain) the exposition, the
+ * rest JSON.
+ */
+
+static ngx_uint_t
+ngx_http_llmopt_status_format(ngx_http_request_t *r)
+{
+    ngx_str_t         format, *v;
+    ngx_uint_t        i, fmt;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    static ngx_str_t  names[] = {
+        ngx_string("json"), ngx_string("prometheus"), ngx_string("html"),
+        ngx_string("series")
+    };
+
+    if (ngx_http_arg(r, (u_char *) "format", 6, &format) == NGX_OK) {
+
+        for (fmt = 0; fmt < NGX_HTTP_LLMOPT_FMT_BAD; fmt++) {
+            if (format.len == names[fmt].len
+                && ngx_strncmp(format.data, names[fmt].data, format.len) == 0)
+            {
+                return fmt;
+            }
+        }
+
+        return NGX_HTTP_LLMOPT_FMT_BAD;
+    }
+
+    (void) ngx_http_llmopt_add_header(r, "Vary", (u_char *) "Accept",
+                                      sizeof("Accept") - 1);
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != sizeof("Accept") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Accept",
+                               sizeof("Accept") - 1) != 0)
+        {
+            continue;
+        }
+
+        v = &h[i].value;
+
+        if (ngx_strlcasestrn(v->data, v->data + v->len,
+                             (u_char *) "text/html", 9 - 1) != NULL)
+        {
+            return NGX_HTTP_LLMOPT_FMT_HTML;
+        }
+
+        if (ngx_strlcasestrn(v->data, v->data + v->len,
+                             (u_char *) "application/openmetrics-text",
+                             28 - 1) != NULL
+            || ngx_strlcasestrn(v->data, v->data + v->len,
+                                (u_char *) "text/plain", 10 - 1) != NULL)
+        {
+            return NGX_HTTP_LLMOPT_FMT_PROMETHEUS;
+        }
+    }
+
+    return NGX_HTTP_LLMOPT_FMT_JSON;
+}
+
+
+static u_char *
+ngx_http_llmopt_status_zone(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
+{
+    size_t            size, free;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = lmcf->shpool;
+    size = lmcf->shm_zone->shm.size;
+
+    /* pages never handed out; a racy read, fine for status */
+    free = shpool->pfree << ngx_pagesize_shift;
+
+    p = ngx_sprintf(p, "\"zone\":{\"name\":");
+    p = ngx_http_llmopt_json_str(p, lmcf->shm_zone->shm.name.data,
+                                 lmcf->shm_zone->shm.name.len);
+
+    return ngx_sprintf(p, ",\"size\":%uz,\"used\":%uz,\"free\":%uz,"
+                       "\"generation\":%ui},",
+                       size, free < size ? size - free : 0, free,
+                       lmcf->sh->generation);
+}
+
+
 /* names are at most LLMOPT_CATALOG_NAME_MAX bytes, escaped at most x6 */
 
-#define NGX_HTTP_LLMOPT_STATUS_POLICY  512
-#define NGX_HTTP_LLMOPT_STATUS_ARM     (6 * 64 * 2 + 768)
+#define NGX_HTTP_LLMOPT_STATUS_POLICY  1024
+#define NGX_HTTP_LLMOPT_STATUS_ARM     (6 * 64 * 2 + 2048)
+#define NGX_HTTP_LLMOPT_STATUS_THETA   (LLMOPT_FEATURE_MAX_DIM * 32 + 512)
 
 
 static size_t
@@ -155,7 +285,8 @@ ngx_http_llmopt_status_size(ngx_http_llmopt_main_conf_t *lmcf)
 
     for (i = 0; i < lmcf->policies.nelts; i++) {
         size += NGX_HTTP_LLMOPT_STATUS_POLICY + 6 * prt[i].name.len
-                + prt[i].n_arms * NGX_HTTP_LLMOPT_STATUS_ARM;
+                + prt[i].n_arms * (NGX_HTTP_LLMOPT_STATUS_ARM
+                                   + NGX_HTTP_LLMOPT_STATUS_THETA);
     }
 
     return size;
@@ -163,23 +294,81 @@ ngx_http_llmopt_status_size(ngx_http_llmopt_main_conf_t *lmcf)
 
 
 static u_char *
-ngx_http_llmopt_status_policy(u_char *p, ngx_http_llmopt_policy_rt_t *prt)
+ngx_http_llmopt_status_policy(ngx_http_request_t *r, u_char *p,
+    ngx_http_llmopt_policy_rt_t *prt)
 {
-    ngx_uint_t                    a;
-    ngx_http_llmopt_arm_t        *arm;
+    size_t                        snap;
+    uint64_t                      now, seq, decisions, explore;
+    ngx_uint_t                    a, k;
+    const void                   *params;
     ngx_http_llmopt_stats_t      *st;
-    ngx_http_llmopt_arm_stats_t  *as;
+    ngx_http_llmopt_block_t      *block;
+    ngx_http_llmopt_snap_t       *snaps[3];
     const llmopt_bandit_conf_t   *bc;
 
     st = prt->stats;
     bc = &prt->policy->bandit;
+    block = prt->block;
+
+    /* a consistent copy of the parameters, or the live ones at worst */
+
+    params = ngx_palloc(r->pool, block->size);
+    if (params == NULL) {
+        return NULL;
+    }
+
+    if (llmopt_seqlock_read_copy(&block->lock, (void *) params,
+                                 block->params, block->size,
+                                 LLMOPT_SEQLOCK_TRIES, &seq)
+        != LLMOPT_OK)
+    {
+        params = block->params;
+    }
+
+    /* counters now, a minute ago and an hour ago */
+
+    snap = offsetof(ngx_http_llmopt_snap_t, arms)
+           + prt->n_arms * sizeof(ngx_http_llmopt_point_t);
+
+    for (k = 0; k < 3; k++) {
+        snaps[k] = ngx_pcalloc(r->pool, snap);
+        if (snaps[k] == NULL) {
+            return NULL;
+        }
+    }
+
+    now = ngx_http_llmopt_wall_ms();
+
+    (void) ngx_http_llmopt_history_live(prt, snaps[0]);
+
+    for (k = 1; k < 3; k++) {
+        if (ngx_http_llmopt_history_before(prt,
+                                           now - (k == 1 ? 60000 : 3600000),
+                                           snaps[k])
+            != NGX_OK)
+        {
+            ngx_memzero(snaps[k], snap);       /* all of it is the window */
+        }
+    }
+
+    decisions = 0;
+    explore = 0;
+
+    for (k = 0; k < NGX_HTTP_LLMOPT_DECISION_BUCKETS; k++) {
+        decisions += st->decision[k];
+    }
+
+    for (a = 0; a < prt->n_arms; a++) {
+        explore += st->arm_explore[a];
+    }
 
     p = ngx_http_llmopt_json_str(p, prt->name.data, prt->name.len);
 
     p = ngx_sprintf(p, ":{\"algorithm\":\"%s\",\"dialect\":\"%s\","
                     "\"d\":%ui,\"requests\":%uA,\"passthrough\":%uA,"
                     "\"fallback\":%uA,\"rejected\":{\"bad_request\":%uA,"
-                    "\"too_large\":%uA,\"media_type\":%uA},\"arms\":{",
+                    "\"too_large\":%uA,\"media_type\":%uA},"
+                    "\"explore_share\":%.4f,",
                     llmopt_algorithm_name(bc->algorithm),
                     prt->policy->dialect == LLMOPT_DIALECT_ANTHROPIC
                     ? "anthropic" : "openai",
@@ -187,44 +376,224 @@ ngx_http_llmopt_status_policy(u_char *p, ngx_http_llmopt_policy_rt_t *prt)
                     st->fallback,
                     st->rejected[NGX_HTTP_LLMOPT_REJECT_BAD_JSON],
                     st->rejected[NGX_HTTP_LLMOPT_REJECT_TOO_LARGE],
-                    st->rejected[NGX_HTTP_LLMOPT_REJECT_MEDIA_TYPE]);
+                    st->rejected[NGX_HTTP_LLMOPT_REJECT_MEDIA_TYPE],
+                    decisions ? (double) explore / decisions : 0.0);
+
+    p = ngx_http_llmopt_status_times(p, "decision_us", st->decision,
+                                     ngx_http_llmopt_decision_bounds_ns,
+                                     NGX_HTTP_LLMOPT_DECISION_BUCKETS, 1e-3,
+                                     st->decision_sum_ns * 1e-3, decisions,
+                                     0);
+
+    p = ngx_sprintf(p, ",\"history\":%s,\"arms\":{",
+                    st->history != NULL ? "true" : "false");
 
     for (a = 0; a < prt->n_arms; a++) {
-        arm = &prt->arms[a];
-
         if (a) {
             *p++ = ',';
         }
 
-        p = ngx_http_llmopt_json_str(p, arm->name.data, arm->name.len);
-        p = ngx_sprintf(p, ":{\"model\":");
-        p = ngx_http_llmopt_json_str(p, arm->model.data, arm->model.len);
-        p = ngx_sprintf(p, ",\"upstream\":");
-        p = ngx_http_llmopt_json_str(p, arm->upstream.data,
-                                     arm->upstream.len);
-        as = &st->arms[a];
-
-        p = ngx_sprintf(p, ",\"requests\":%uA,\"explore\":%uA,"
-                        "\"updates\":%uL,\"mean_reward\":%.4f,"
-                        "\"outcomes\":%uA,\"tokens\":{\"in\":%uA,"
-                        "\"out\":%uA,\"cached\":%uA},\"cost_usd\":%uA.%09uA,"
-                        "\"errors\":{\"rate_limited\":%uA,\"server\":%uA,"
-                        "\"other\":%uA,\"timeouts\":%uA},"
-                        "\"client_gone\":%uA}",
-                        st->arm_requests[a], st->arm_explore[a],
-                        (uint64_t) llmopt_bandit_arm_count(bc,
-                                                  prt->block->params, a),
-                        llmopt_bandit_arm_mean(bc, prt->block->params, a),
-                        as->outcomes, as->tokens_in, as->tokens_out,
-                        as->tokens_cached, as->cost_nusd / 1000000000,
-                        as->cost_nusd % 1000000000, as->rate_limited,
-                        as->server_errors, as->other_errors, as->timeouts,
-                        as->client_gone);
+        p = ngx_http_llmopt_status_arm(p, prt, a, params, snaps);
     }
 
     p = ngx_sprintf(p, "}}");
 
     return p;
+}
+
+
+static u_char *
+ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
+    ngx_uint_t a, const void *params, ngx_http_llmopt_snap_t **snaps)
+{
+    char                          theta[NGX_HTTP_LLMOPT_STATUS_THETA];
+    double                        n, mean, var, half, share[3];
+    uint64_t                      total[3], mine[3], count;
+    ngx_uint_t                    k, w;
+    llmopt_bandit_arm_t           view;
+    ngx_http_llmopt_arm_t        *arm;
+    llmopt_arm_tally_t           *tally;
+    ngx_http_llmopt_stats_t      *st;
+    ngx_http_llmopt_arm_stats_t  *as;
+    const llmopt_bandit_conf_t   *bc;
+
+    st = prt->stats;
+    bc = &prt->policy->bandit;
+    arm = &prt->arms[a];
+    as = &st->arms[a];
+    tally = &st->tally[a];
+
+    /* traffic shares: the last minute, the last hour, since the start */
+
+    for (w = 0; w < 3; w++) {
+        total[w] = 0;
+
+        for (k = 0; k < prt->n_arms; k++) {
+            total[w] += snaps[0]->arms[k].requests
+                        - (w < 2 ? snaps[w + 1]->arms[k].requests : 0);
+        }
+
+        mine[w] = snaps[0]->arms[a].requests
+                  - (w < 2 ? snaps[w + 1]->arms[a].requests : 0);
+        share[w] = total[w] ? (double) mine[w] / total[w] : 0;
+    }
+
+    p = ngx_http_llmopt_json_str(p, arm->name.data, arm->name.len);
+    p = ngx_sprintf(p, ":{\"model\":");
+    p = ngx_http_llmopt_json_str(p, arm->model.data, arm->model.len);
+    p = ngx_sprintf(p, ",\"upstream\":");
+    p = ngx_http_llmopt_json_str(p, arm->upstream.data, arm->upstream.len);
+
+    p = ngx_sprintf(p, ",\"requests\":%uA,\"explore\":%uA,"
+                    "\"explore_share\":%.4f,"
+                    "\"share\":{\"minute\":%.4f,\"hour\":%.4f,"
+                    "\"total\":%.4f},"
+                    "\"window\":{\"minute\":%uL,\"hour\":%uL},"
+                    "\"updates\":%uL,\"mean_reward\":%.4f,",
+                    st->arm_requests[a], st->arm_explore[a],
+                    st->arm_requests[a]
+                    ? (double) st->arm_explore[a] / st->arm_requests[a] : 0.0,
+                    share[0], share[1], share[2], mine[0], mine[1],
+                    (uint64_t) llmopt_bandit_arm_count(bc, params, a),
+                    llmopt_bandit_arm_mean(bc, params, a));
+
+    /* rewards learned, undiscounted, with a normal 95 % interval */
+
+    n = tally->rewards;
+
+    if (n > 0) {
+        mean = tally->reward_sum / n;
+        var = n > 1 ? (tally->reward_sq - n * mean * mean) / (n - 1) : 0;
+        half = n > 1 ? 1.96 * sqrt(ngx_max(var, 0) / n) : 1;
+
+        p = ngx_sprintf(p, "\"reward\":{\"n\":%uL,\"mean\":%.4f,"
+                        "\"ci95\":[%.4f,%.4f],\"failures\":%uL},",
+                        (uint64_t) n, mean, ngx_max(mean - half, 0.0),
+                        ngx_min(mean + half, 1.0),
+                        (uint64_t) tally->failures);
+
+    } else {
+        p = ngx_sprintf(p, "\"reward\":{\"n\":0,\"mean\":null,"
+                        "\"ci95\":null,\"failures\":0},");
+    }
+
+    p = ngx_sprintf(p, "\"outcomes\":%uA,\"tokens\":{\"in\":%uA,"
+                    "\"out\":%uA,\"cached\":%uA},\"cost_usd\":%uA.%09uA,"
+                    "\"errors\":{\"rate_limited\":%uA,\"server\":%uA,"
+                    "\"other\":%uA,\"timeouts\":%uA},"
+                    "\"client_gone\":%uA,",
+                    as->outcomes, as->tokens_in, as->tokens_out,
+                    as->tokens_cached, as->cost_nusd / 1000000000,
+                    as->cost_nusd % 1000000000, as->rate_limited,
+                    as->server_errors, as->other_errors, as->timeouts,
+                    as->client_gone);
+
+    count = snaps[0]->arms[a].latency_n;
+    p = ngx_http_llmopt_status_times(p, "latency_ms", as->latency,
+                                     ngx_http_llmopt_time_bounds_ms,
+                                     NGX_HTTP_LLMOPT_TIME_BUCKETS, 1,
+                                     as->latency_sum_us * 1e-3, count, 1);
+
+    *p++ = ',';
+
+    count = snaps[0]->arms[a].ttft_n;
+    p = ngx_http_llmopt_status_times(p, "ttft_ms", as->ttft,
+                                     ngx_http_llmopt_time_bounds_ms,
+                                     NGX_HTTP_LLMOPT_TIME_BUCKETS, 1,
+                                     as->ttft_sum_us * 1e-3, count, 1);
+
+    /* the model: pulls, discounted weight, and theta of linear ones */
+
+    llmopt_bandit_arm(bc, params, a, &view);
+
+    p = ngx_sprintf(p, ",\"params\":{\"pulls\":%uL,\"weight\":%.4f",
+                    (uint64_t) *view.pulls, *view.n);
+
+    if (view.theta != NULL
+        && llmopt_features_json(&prt->policy->features, view.theta, theta,
+                                sizeof(theta))
+           < sizeof(theta))
+    {
+        p = ngx_sprintf(p, ",\"theta\":%s", theta);
+    }
+
+    p = ngx_sprintf(p, "}}");
+
+    return p;
+}
+
+
+/*
+ * "name":{"p50":..,"p95":..,"p99":..,"mean":..} of a histogram, the
+ * quantiles interpolated linearly inside their bucket (from 0 for the
+ * first); a quantile in the open last bucket is its lower bound.
+ */
+
+static u_char *
+ngx_http_llmopt_status_times(u_char *p, const char *name,
+    ngx_atomic_t *counts, const double *bounds, ngx_uint_t n, double scale,
+    double sum, uint64_t total, ngx_uint_t p95)
+{
+    if (total == 0) {
+        return ngx_sprintf(p, "\"%s\":{\"p50\":null,%s\"p99\":null,"
+                           "\"mean\":null,\"n\":0}", name,
+                           p95 ? "\"p95\":null," : "");
+    }
+
+    p = ngx_sprintf(p, "\"%s\":{\"p50\":%.3f,", name,
+                    ngx_http_llmopt_quantile(counts, bounds, n, 0.50)
+                    * scale);
+
+    if (p95) {
+        p = ngx_sprintf(p, "\"p95\":%.3f,",
+                        ngx_http_llmopt_quantile(counts, bounds, n, 0.95)
+                        * scale);
+    }
+
+    return ngx_sprintf(p, "\"p99\":%.3f,\"mean\":%.3f,\"n\":%uL}",
+                       ngx_http_llmopt_quantile(counts, bounds, n, 0.99)
+                       * scale, sum / total, total);
+}
+
+
+static double
+ngx_http_llmopt_quantile(ngx_atomic_t *counts, const double *bounds,
+    ngx_uint_t n, double q)
+{
+    double      rank, below, lo, hi;
+    uint64_t    total, c[64];
+    ngx_uint_t  i;
+
+    total = 0;
+
+    for (i = 0; i < n; i++) {
+        c[i] = counts[i];               /* one read of each */
+        total += c[i];
+    }
+
+    if (total == 0) {
+        return 0;
+    }
+
+    rank = q * total;
+    below = 0;
+
+    for (i = 0; i < n; i++) {
+        if (c[i] && below + c[i] >= rank) {
+            lo = i ? bounds[i - 1] : 0;
+            hi = bounds[i];
+
+            if (i + 1 == n) {
+                return lo;
+            }
+
+            return lo + (hi - lo) * (rank - below) / c[i];
+        }
+
+        below += c[i];
+    }
+
+    return n > 1 ? bounds[n - 2] : 0;
 }
 
 
@@ -264,7 +633,8 @@ ngx_http_llmopt_status_learning(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
                     "\"declined\":%uA,\"stale\":%uA,\"expired\":%uA,"
                     "\"takeovers\":%uA,\"tick_us_max\":%uA,"
                     "\"checkpoints\":%uA,\"checkpoint_errors\":%uA,"
-                    "\"restored\":%uA}",
+                    "\"restored\":%uA,\"lag_ms\":%uA,"
+                    "\"updates_per_s\":%.3f,\"events_per_s\":%.3f}",
                     st->driver == NGX_HTTP_LLMOPT_DRIVER_HELPER ? "helper"
                     : st->driver == NGX_HTTP_LLMOPT_DRIVER_WORKER ? "worker"
                     : "none",
@@ -272,7 +642,8 @@ ngx_http_llmopt_status_learning(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
                     lmcf->trainer_interval, st->ticks, st->events,
                     st->updates, st->declined, st->stale, st->expired,
                     st->takeovers, st->tick_us_max, st->checkpoints,
-                    st->checkpoint_errors, st->restored);
+                    st->checkpoint_errors, st->restored, st->lag_ms,
+                    st->updates_per_ks / 1000.0, st->events_per_ks / 1000.0);
 
     p = ngx_sprintf(p, ",\"ring\":{\"capacity\":%uD,\"depth\":%uD,"
                     "\"drops\":%uL,\"popped\":%uL,\"skipped\":%uL}",
@@ -365,7 +736,7 @@ ngx_http_llmopt_prometheus(ngx_http_request_t *r,
     ngx_http_llmopt_main_conf_t *lmcf)
 {
     u_char                        *p;
-    size_t                         size;
+    size_t                         size, free, zone;
     uint64_t                       now, beat;
     ngx_buf_t                     *b;
     ngx_uint_t                     i, a, m;
@@ -409,6 +780,21 @@ ngx_http_llmopt_prometheus(ngx_http_request_t *r,
                     "llmopt_info{version=\"%s\",nginx=\"%s\","
                     "catalog=\"%016uxL\"} 1\n", NGX_HTTP_LLMOPT_VERSION,
                     NGINX_VERSION, lmcf->catalog.version);
+
+    if (lmcf->shm_zone != NULL && lmcf->shpool != NULL) {
+        free = lmcf->shpool->pfree << ngx_pagesize_shift;
+        zone = lmcf->shm_zone->shm.size;
+
+        p = ngx_sprintf(p, "# HELP llmopt_zone_size_bytes Size of the "
+                        "llmopt zone\n"
+                        "# TYPE llmopt_zone_size_bytes gauge\n"
+                        "llmopt_zone_size_bytes %uz\n"
+                        "# HELP llmopt_zone_used_bytes Bytes of the llmopt "
+                        "zone in use (pages handed out)\n"
+                        "# TYPE llmopt_zone_used_bytes gauge\n"
+                        "llmopt_zone_used_bytes %uz\n",
+                        zone, free < zone ? zone - free : 0);
+    }
 
     /* per policy */
 
@@ -620,12 +1006,16 @@ ngx_http_llmopt_prometheus(ngx_http_request_t *r,
             "llmopt_trainer_heartbeat_age_seconds %.3f\n"
             "# HELP llmopt_trainer_tick_seconds_max Longest trainer tick\n"
             "# TYPE llmopt_trainer_tick_seconds_max gauge\n"
-            "llmopt_trainer_tick_seconds_max %.6f\n",
+            "llmopt_trainer_tick_seconds_max %.6f\n"
+            "# HELP llmopt_trainer_lag_seconds Longest an outcome waited for "
+            "the trainer, from its last byte, in the last tick\n"
+            "# TYPE llmopt_trainer_lag_seconds gauge\n"
+            "llmopt_trainer_lag_seconds %.3f\n",
             tr->ticks, tr->events, tr->updates, tr->declined, tr->expired,
             tr->takeovers, tr->checkpoints, tr->checkpoint_errors,
             tr->lease_pid,
             (double) (beat && now > beat ? now - beat : 0) / 1000,
-            (double) tr->tick_us_max / 1e6);
+            (double) tr->tick_us_max / 1e6, (double) tr->lag_ms / 1000);
 
         p = ngx_sprintf(p,
             "# HELP llmopt_ring_capacity Slots of the outcome ring\n"
@@ -755,4 +1145,178 @@ ngx_http_llmopt_prom_value(u_char *p, u_char *s, size_t len)
     }
 
     return p;
+}
+
+
+/*
+ * The per-minute series of every policy: {"policies":{"p":{"t":[...],
+ * "arms":{"a":{"requests":[...],...}}}}}.  Point i covers the minute from
+ * t[i] (unix seconds of the snapshot that opens it) to the next snapshot;
+ * the last point, open, runs to now.  Documented in README ("Dashboard").
+ */
+
+static const char  *ngx_http_llmopt_series_fields[] = {
+    "requests", "explore", "outcomes", "errors", "cost_usd", "latency_n",
+    "latency_ms_sum", "ttft_n", "ttft_ms_sum", "rewards", "reward_sum", NULL
+};
+
+
+static ngx_int_t
+ngx_http_llmopt_series(ngx_http_request_t *r,
+    ngx_http_llmopt_main_conf_t *lmcf)
+{
+    u_char                       *p;
+    size_t                        size, snap;
+    ngx_buf_t                    *b;
+    ngx_uint_t                    i, a, f, k, n;
+    ngx_http_llmopt_snap_t      **s, *live;
+    ngx_http_llmopt_point_t      *x, *y;
+    ngx_http_llmopt_policy_rt_t  *prt;
+
+    prt = lmcf->policies.elts;
+
+    size = 256;
+
+    for (i = 0; i < lmcf->policies.nelts; i++) {
+        size += 256 + 6 * prt[i].name.len
+                + NGX_HTTP_LLMOPT_COARSE_SLOTS * 16
+                + prt[i].n_arms * (6 * 64 + 256
+                                   + NGX_HTTP_LLMOPT_COARSE_SLOTS * 11 * 24);
+    }
+
+    b = ngx_create_temp_buf(r->pool, size);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    s = ngx_palloc(r->pool, (NGX_HTTP_LLMOPT_COARSE_SLOTS + 1) * sizeof(void *));
+    if (s == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(b->last, "{\"resolution_s\":%d,\"time_ms\":%uL,"
+                    "\"policies\":{", NGX_HTTP_LLMOPT_COARSE_MS / 1000,
+                    ngx_http_llmopt_wall_ms());
+
+    for (i = 0; i < lmcf->policies.nelts; i++) {
+        snap = offsetof(ngx_http_llmopt_snap_t, arms)
+               + prt[i].n_arms * sizeof(ngx_http_llmopt_point_t);
+
+        /* the snapshots oldest first, then the counters now */
+
+        n = 0;
+
+        for (k = NGX_HTTP_LLMOPT_COARSE_SLOTS - 1; k-- > 0; /* void */) {
+            s[n] = ngx_palloc(r->pool, snap);
+            if (s[n] == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (ngx_http_llmopt_history_get(&prt[i], 1, k, s[n]) == NGX_OK
+                && (n == 0 || s[n]->time_ms > s[n - 1]->time_ms))
+            {
+                n++;
+            }
+        }
+
+        live = ngx_palloc(r->pool, snap);
+        if (live == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        s[n] = ngx_http_llmopt_history_live(&prt[i], live);
+
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_http_llmopt_json_str(p, prt[i].name.data, prt[i].name.len);
+        p = ngx_sprintf(p, ":{\"t\":[");
+
+        for (k = 0; k < n; k++) {
+            p = ngx_sprintf(p, "%s%uL", k ? "," : "", s[k]->time_ms / 1000);
+        }
+
+        p = ngx_sprintf(p, "],\"arms\":{");
+
+        for (a = 0; a < prt[i].n_arms; a++) {
+            if (a) {
+                *p++ = ',';
+            }
+
+            p = ngx_http_llmopt_json_str(p, prt[i].arms[a].name.data,
+                                         prt[i].arms[a].name.len);
+            *p++ = ':';
+            *p++ = '{';
+
+            for (f = 0; ngx_http_llmopt_series_fields[f]; f++) {
+                p = ngx_sprintf(p, "%s\"%s\":[", f ? "," : "",
+                                ngx_http_llmopt_series_fields[f]);
+
+                for (k = 0; k < n; k++) {
+                    x = &s[k]->arms[a];
+                    y = &s[k + 1]->arms[a];
+
+                    if (k) {
+                        *p++ = ',';
+                    }
+
+                    switch (f) {
+                    case 0:
+                        p = ngx_sprintf(p, "%uL", y->requests - x->requests);
+                        break;
+                    case 1:
+                        p = ngx_sprintf(p, "%uL", y->explore - x->explore);
+                        break;
+                    case 2:
+                        p = ngx_sprintf(p, "%uL", y->outcomes - x->outcomes);
+                        break;
+                    case 3:
+                        p = ngx_sprintf(p, "%uL", y->errors - x->errors);
+                        break;
+                    case 4:
+                        p = ngx_sprintf(p, "%.9f",
+                                        (y->cost_nusd - x->cost_nusd) / 1e9);
+                        break;
+                    case 5:
+                        p = ngx_sprintf(p, "%uL", y->latency_n - x->latency_n);
+                        break;
+                    case 6:
+                        p = ngx_sprintf(p, "%.3f",
+                                        (y->latency_sum_us - x->latency_sum_us)
+                                        / 1e3);
+                        break;
+                    case 7:
+                        p = ngx_sprintf(p, "%uL", y->ttft_n - x->ttft_n);
+                        break;
+                    case 8:
+                        p = ngx_sprintf(p, "%.3f",
+                                        (y->ttft_sum_us - x->ttft_sum_us)
+                                        / 1e3);
+                        break;
+                    case 9:
+                        p = ngx_sprintf(p, "%uL",
+                                        (uint64_t) (y->rewards - x->rewards));
+                        break;
+                    default:
+                        p = ngx_sprintf(p, "%.6f",
+                                        y->reward_sum - x->reward_sum);
+                        break;
+                    }
+                }
+
+                *p++ = ']';
+            }
+
+            *p++ = '}';
+        }
+
+        p = ngx_sprintf(p, "}}");
+    }
+
+    p = ngx_sprintf(p, "}}\n");
+
+    b->last = p;
+
+    return ngx_http_llmopt_send_json(r, NGX_HTTP_OK, b);
 }

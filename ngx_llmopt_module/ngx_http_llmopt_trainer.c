@@ -154,6 +154,7 @@ ngx_http_llmopt_trainer_prepare(ngx_cycle_t *cycle,
         lmcf->tpolicies[i].lock = &prt[i].block->lock;
         lmcf->tpolicies[i].shared = prt[i].block->params;
         lmcf->tpolicies[i].size = size;
+        lmcf->tpolicies[i].tally = prt[i].stats->tally;
 
         lmcf->tpolicies[i].work = ngx_palloc(cycle->pool, size);
         if (lmcf->tpolicies[i].work == NULL) {
@@ -337,6 +338,24 @@ ngx_http_llmopt_trainer_tick(ngx_http_llmopt_main_conf_t *lmcf,
     (void) ngx_atomic_fetch_add(&st->updates, t->updates - updates);
     (void) ngx_atomic_fetch_add(&st->declined, t->declined - declined);
     (void) ngx_atomic_fetch_add(&st->stale, t->stale - stale);
+
+    st->lag_ms = t->lag_ms;
+    t->lag_ms = 0;
+
+    if (now >= st->rate_ms + NGX_HTTP_LLMOPT_FINE_MS) {
+        if (st->rate_ms) {
+            st->updates_per_ks = (st->updates - st->rate_updates) * 1000000
+                                 / (now - st->rate_ms);
+            st->events_per_ks = (st->events - st->rate_events) * 1000000
+                                / (now - st->rate_ms);
+        }
+
+        st->rate_ms = now;
+        st->rate_updates = st->updates;
+        st->rate_events = st->events;
+    }
+
+    ngx_http_llmopt_history_tick(lmcf, now);
 
     us = (ngx_http_llmopt_now_ns() - start) / 1000;
 

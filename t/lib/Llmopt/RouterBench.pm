@@ -74,6 +74,16 @@ sub parse_csv {
 
 sub prompts {
     my ($count) = @_;
+
+    return map { $_->{prompt} } rows($count);
+}
+
+# Returns up to $count rows, round-robin as prompts(), each
+# { prompt => text, set => file name, correct => { model => 0|1 } } for the
+# models whose correctness the row gives.
+
+sub rows {
+    my ($count) = @_;
     my @sets;
 
     for my $name (qw(mbpp_test.csv arc_challenge_test.csv
@@ -89,9 +99,26 @@ sub prompts {
         my ($col) = grep { $head->[$_] eq 'prompt' } 0 .. $#$head;
         die "routerbench: $path: no prompt column" unless defined $col;
 
-        push @sets, [ map { unquote($_->[$col]) }
-                      grep { defined $_->[$col] && length $_->[$col] }
-                      @$rows ];
+        # correctness columns: a model's name alone (its response and cost
+        # columns carry a "|" suffix)
+        my %models = map { $head->[$_] => $_ }
+                     grep { $head->[$_] =~ m{^[\w./-]+$}
+                            && $head->[$_] !~ /^(sample_id|prompt|eval_name)$/
+                            && $head->[$_] ne '' } 0 .. $#$head;
+
+        my @set;
+        for my $row (@$rows) {
+            next unless defined $row->[$col] && length $row->[$col];
+            my %correct;
+            for my $m (keys %models) {
+                my $v = $row->[ $models{$m} ];
+                $correct{$m} = $v + 0 if defined $v && $v =~ /^\d+(\.\d+)?$/;
+            }
+            push @set, { prompt => unquote($row->[$col]), set => $name,
+                         correct => \%correct };
+        }
+
+        push @sets, \@set;
     }
 
     my @out;

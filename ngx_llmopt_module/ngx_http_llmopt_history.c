@@ -1,0 +1,301 @@
+
+/*
+ * Copyright (C) llmopt authors
+ *
+ * The history of a policy's counters: snapshots the trainer takes every
+ * 10 seconds and every minute, kept in two rings in the zone.  Windows
+ * (the last minute, the last hour) and the per-minute series are
+ * differences of snapshots; the request path does not take part.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_llmopt_module.h"
+
+
+static void ngx_http_llmopt_history_take(ngx_http_llmopt_policy_rt_t *prt,
+    ngx_http_llmopt_snap_t *slot, uint64_t now);
+static ngx_http_llmopt_snap_t *ngx_http_llmopt_history_slot(
+    ngx_http_llmopt_history_t *h, ngx_uint_t coarse, uint64_t i);
+
+
+/* Under the zone's mutex, from init_zone. */
+
+ngx_int_t
+ngx_http_llmopt_history_init(ngx_slab_pool_t *shpool,
+    ngx_http_llmopt_stats_t *stats, ngx_uint_t n_arms)
+{
+    size_t                      snap, size;
+    ngx_http_llmopt_history_t  *h;
+
+    h = stats->history;
+
+    if (h != NULL && h->n_arms == n_arms) {
+        return NGX_OK;
+    }
+
+    if (h != NULL) {
+        /* the arms changed: their old series mean nothing now */
+        stats->history = NULL;
+        ngx_slab_free_locked(shpool, h);
+    }
+
+    snap = offsetof(ngx_http_llmopt_snap_t, arms)
+           + n_arms * sizeof(ngx_http_llmopt_point_t);
+    snap = ngx_align(snap, sizeof(uint64_t));
+
+    size = offsetof(ngx_http_llmopt_history_t, data)
+           + (NGX_HTTP_LLMOPT_FINE_SLOTS + NGX_HTTP_LLMOPT_COARSE_SLOTS)
+             * snap;
+
+    h = ngx_slab_calloc_locked(shpool, size);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->n_arms = n_arms;
+    h->snap_size = snap;
+
+    stats->history = h;
+
+    return NGX_OK;
+}
+
+
+static ngx_http_llmopt_snap_t *
+ngx_http_llmopt_history_slot(ngx_http_llmopt_history_t *h, ngx_uint_t coarse,
+    uint64_t i)
+{
+    u_char  *p;
+
+    p = h->data;
+
+    if (coarse) {
+        p += NGX_HTTP_LLMOPT_FINE_SLOTS * h->snap_size
+             + (i % NGX_HTTP_LLMOPT_COARSE_SLOTS) * h->snap_size;
+
+    } else {
+        p += (i % NGX_HTTP_LLMOPT_FINE_SLOTS) * h->snap_size;
+    }
+
+    return (ngx_http_llmopt_snap_t *) p;
+}
+
+
+/*
+ * The trainer, every tick: a snapshot when a 10-second or a minute
+ * boundary has passed since the last one of its ring.
+ */
+
+void
+ngx_http_llmopt_history_tick(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now)
+{
+    uint64_t                      n, last;
+    ngx_uint_t                    i, coarse, period;
+    ngx_http_llmopt_snap_t       *slot;
+    ngx_http_llmopt_history_t    *h;
+    ngx_http_llmopt_policy_rt_t  *prt;
+
+    prt = lmcf->policies.elts;
+
+    for (i = 0; i < lmcf->policies.nelts; i++) {
+        h = prt[i].stats->history;
+
+        if (h == NULL || h->n_arms != prt[i].n_arms) {
+            continue;
+        }
+
+        for (coarse = 0; coarse < 2; coarse++) {
+            n = coarse ? h->coarse_n : h->fine_n;
+            period = coarse ? NGX_HTTP_LLMOPT_COARSE_MS
+                            : NGX_HTTP_LLMOPT_FINE_MS;
+
+            if (n) {
+                last = ngx_http_llmopt_history_slot(h, coarse, n - 1)
+                       ->time_ms;
+
+                if (now / period == last / period || now < last) {
+                    continue;
+                }
+            }
+
+            slot = ngx_http_llmopt_history_slot(h, coarse, n);
+
+            (void) ngx_atomic_fetch_add(&slot->seq, 1);
+            ngx_memory_barrier();
+
+            ngx_http_llmopt_history_take(&prt[i], slot, now);
+
+            ngx_memory_barrier();
+            (void) ngx_atomic_fetch_add(&slot->seq, 1);
+
+            if (coarse) {
+                h->coarse_n = n + 1;
+
+            } else {
+                h->fine_n = n + 1;
+            }
+        }
+    }
+}
+
+
+/* The policy's counters now, as a snapshot would hold them. */
+
+ngx_http_llmopt_snap_t *
+ngx_http_llmopt_history_live(ngx_http_llmopt_policy_rt_t *prt,
+    ngx_http_llmopt_snap_t *snap)
+{
+    ngx_http_llmopt_history_take(prt, snap, ngx_http_llmopt_wall_ms());
+
+    return snap;
+}
+
+
+static void
+ngx_http_llmopt_history_take(ngx_http_llmopt_policy_rt_t *prt,
+    ngx_http_llmopt_snap_t *slot, uint64_t now)
+{
+    ngx_uint_t                    a, k;
+    ngx_http_llmopt_point_t      *pt;
+    ngx_http_llmopt_stats_t      *st;
+    ngx_http_llmopt_arm_stats_t  *as;
+
+    st = prt->stats;
+
+    slot->time_ms = now;
+    slot->decision_sum_ns = st->decision_sum_ns;
+    slot->decisions = 0;
+
+    for (k = 0; k < NGX_HTTP_LLMOPT_DECISION_BUCKETS; k++) {
+        slot->decisions += st->decision[k];
+    }
+
+    for (a = 0; a < prt->n_arms; a++) {
+        as = &st->arms[a];
+        pt = &slot->arms[a];
+
+        pt->requests = st->arm_requests[a];
+        pt->explore = st->arm_explore[a];
+        pt->outcomes = as->outcomes;
+        pt->errors = as->rate_limited + as->server_errors + as->other_errors
+                     + as->timeouts;
+        pt->cost_nusd = as->cost_nusd;
+        pt->latency_sum_us = as->latency_sum_us;
+        pt->ttft_sum_us = as->ttft_sum_us;
+        pt->latency_n = 0;
+        pt->ttft_n = 0;
+
+        for (k = 0; k < NGX_HTTP_LLMOPT_TIME_BUCKETS; k++) {
+            pt->latency_n += as->latency[k];
+            pt->ttft_n += as->ttft[k];
+        }
+
+        pt->rewards = st->tally[a].rewards;
+        pt->reward_sum = st->tally[a].reward_sum;
+    }
+}
+
+
+/*
+ * A copy of the snapshot "back" places before the newest of a ring (0:
+ * the newest); NGX_DECLINED when there is none or it was being written.
+ */
+
+ngx_int_t
+ngx_http_llmopt_history_get(ngx_http_llmopt_policy_rt_t *prt,
+    ngx_uint_t coarse, ngx_uint_t back, ngx_http_llmopt_snap_t *snap)
+{
+    uint64_t                    n, seq;
+    ngx_uint_t                  slots;
+    ngx_http_llmopt_snap_t     *slot;
+    ngx_http_llmopt_history_t  *h;
+
+    h = prt->stats->history;
+
+    if (h == NULL || h->n_arms != prt->n_arms) {
+        return NGX_DECLINED;
+    }
+
+    n = coarse ? h->coarse_n : h->fine_n;
+    slots = coarse ? NGX_HTTP_LLMOPT_COARSE_SLOTS : NGX_HTTP_LLMOPT_FINE_SLOTS;
+
+    /* the oldest slot may be being overwritten: one place is kept free */
+
+    if (back >= n || back + 1 >= slots) {
+        return NGX_DECLINED;
+    }
+
+    slot = ngx_http_llmopt_history_slot(h, coarse, n - 1 - back);
+
+    seq = slot->seq;
+    ngx_memory_barrier();
+
+    ngx_memcpy(snap, slot, h->snap_size);
+
+    ngx_memory_barrier();
+
+    if ((seq & 1) || seq != slot->seq || snap->time_ms == 0) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The newest snapshot taken at or before time_ms, from the 10-second ring
+ * for the last two minutes and the minute ring before that; else the
+ * oldest there is.  NGX_DECLINED when there is no history at all.
+ */
+
+ngx_int_t
+ngx_http_llmopt_history_before(ngx_http_llmopt_policy_rt_t *prt,
+    uint64_t time_ms, ngx_http_llmopt_snap_t *snap)
+{
+    ngx_int_t   found;
+    ngx_uint_t  coarse, back, slots;
+
+    found = NGX_DECLINED;
+
+    for (coarse = 0; coarse < 2; coarse++) {
+        slots = coarse ? NGX_HTTP_LLMOPT_COARSE_SLOTS
+                       : NGX_HTTP_LLMOPT_FINE_SLOTS;
+
+        for (back = 0; back + 1 < slots; back++) {
+            if (ngx_http_llmopt_history_get(prt, coarse, back, snap)
+                != NGX_OK)
+            {
+                break;
+            }
+
+            found = NGX_OK;
+
+            if (snap->time_ms <= time_ms) {
+                return NGX_OK;
+            }
+        }
+    }
+
+    if (found == NGX_OK) {
+        /* younger than the window: the oldest snapshot of either ring */
+
+        for (coarse = 2; coarse-- > 0; /* void */) {
+            slots = coarse ? NGX_HTTP_LLMOPT_COARSE_SLOTS
+                           : NGX_HTTP_LLMOPT_FINE_SLOTS;
+
+            for (back = slots - 1; back-- > 0; /* void */) {
+                if (ngx_http_llmopt_history_get(prt, coarse, back, snap)
+                    == NGX_OK)
+                {
+                    return NGX_OK;
+                }
+            }
+        }
+    }
+
+    return NGX_DECLINED;
+}
