@@ -4,7 +4,8 @@
 #   make test         scripts/setup, then unit + integration tests (prove)
 #   make check        the tests alone
 #   make unit         C unit tests only
-#   make bench        decision-path benchmark
+#   make bench        decision-path and trainer benchmarks
+#   make bench-proxy  nginx + llmopt beside plain nginx, under wrk
 #   NGINX_SRC=/path   build against an upstream nginx source tree
 
 NGINX_SRC  ?= /usr/share/nginx/src
@@ -27,8 +28,8 @@ UNIT_BINS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 GLUE_SRCS  := $(wildcard ngx_llmopt_module/*.c ngx_llmopt_module/*.h)
 MODULE     := $(NGX_BUILD)/objs/ngx_http_llmopt_module.so
 
-.PHONY: all module core unit test check itest bench clean setup check-layers \
-        sanitize
+.PHONY: all module core unit test check itest bench bench-proxy clean setup \
+        check-layers sanitize
 
 all: module
 
@@ -109,6 +110,9 @@ $(BUILD)/replay: scripts/replay.c $(BUILD)/libllmopt.a
 
 $(BUILD)/bench-trainer: scripts/bench-trainer.c $(BUILD)/libllmopt.a
 	$(CC) $(CORE_CFLAGS) -o $@ $< $(BUILD)/libllmopt.a $(LDLIBS_CORE)
+
+bench-proxy: module
+	scripts/bench-proxy
 
 bench: $(BUILD)/bench-decision $(BUILD)/bench-trainer
 	$(BUILD)/bench-decision
