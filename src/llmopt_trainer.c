@@ -97,6 +97,10 @@ llmopt_trainer_learn(llmopt_trainer_t *t, const llmopt_event_t *ev,
         t->failures++;
     }
 
+    if (t->learned != NULL) {
+        t->learned(t->learned_data, ev, &rw);
+    }
+
     if (out != NULL) {
         *out = rw;
     }
@@ -181,9 +185,20 @@ llmopt_trainer_publish(llmopt_trainer_t *t)
             continue;
         }
 
-        llmopt_seqlock_write_begin(tp->lock);
-        memcpy(tp->shared, tp->work, tp->size);
-        llmopt_seqlock_write_end(tp->lock);
+        if (tp->others != NULL && tp->scratch != NULL) {
+            /* merged outside the lock: readers wait only for the copy */
+            memcpy(tp->scratch, tp->work, tp->size);
+            llmopt_bandit_merge(&tp->policy->bandit, tp->scratch, tp->others);
+
+            llmopt_seqlock_write_begin(tp->lock);
+            memcpy(tp->shared, tp->scratch, tp->size);
+            llmopt_seqlock_write_end(tp->lock);
+
+        } else {
+            llmopt_seqlock_write_begin(tp->lock);
+            memcpy(tp->shared, tp->work, tp->size);
+            llmopt_seqlock_write_end(tp->lock);
+        }
 
         tp->dirty = 0;
         n++;

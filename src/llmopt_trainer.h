@@ -50,6 +50,12 @@ typedef struct {
     unsigned                dirty;         /* work differs from shared */
     llmopt_arm_tally_t     *tally;         /* n_arms entries, or NULL */
 
+    /* what other instances learned (one block of their merged additive
+       statistics, llmopt_bandit_merge), or NULL; publish then shares
+       work merged with it, made in scratch (size bytes) */
+    const void             *others;
+    void                   *scratch;
+
     /* since llmopt_trainer_init() */
     uint64_t                updates;
     double                  reward_sum;
@@ -77,6 +83,12 @@ typedef struct {
     /* the longest a popped event waited, from its last byte to now_ms of
        drain; the caller resets it when it reads it */
     uint64_t                  lag_ms;
+
+    /* called for every event learned, after the update; may be NULL (set
+       it after llmopt_trainer_init) */
+    void                    (*learned)(void *data, const llmopt_event_t *ev,
+                                       const llmopt_reward_t *rw);
+    void                     *learned_data;
 } llmopt_trainer_t;
 
 
@@ -106,8 +118,9 @@ unsigned llmopt_trainer_drain(llmopt_trainer_t *t, unsigned max,
     uint64_t now_ms);
 
 /*
- * Copies every dirty work block into its shared block under the seqlock;
- * returns the number of blocks published.
+ * Copies every dirty work block (merged with "others" when set) into its
+ * shared block under the seqlock; returns the number of blocks published.
+ * Set dirty when others changed.
  */
 unsigned llmopt_trainer_publish(llmopt_trainer_t *t);
 

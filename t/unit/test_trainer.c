@@ -18,6 +18,8 @@
 
 
 static void *test_alloc(void *ctx, size_t size);
+static void count_learned(void *data, const llmopt_event_t *ev,
+    const llmopt_reward_t *rw);
 static void make_event(llmopt_event_t *ev, uint64_t catalog, unsigned arm,
     unsigned d, double code, unsigned status);
 static double arm_pulls(const llmopt_policy_t *p, const void *block,
@@ -190,6 +192,53 @@ main(void)
     is_int(llmopt_trainer_drain(&t, 10, 6001), 1, "skipped, then popped");
     is_int(t.skipped, 1, "one slot skipped");
 
+    /* another instance's statistics: published merged, work untouched */
+
+    {
+        void      *others, *scratch, *both;
+        unsigned   seen = 0;
+
+        others = calloc(1, tp.size);
+        scratch = calloc(1, tp.size);
+        both = calloc(1, tp.size);
+        llmopt_bandit_init(&p->bandit, others);
+
+        x[0] = 1; x[1] = 0;
+        for (i = 0; i < 30; i++) {
+            llmopt_bandit_update(&p->bandit, others, 0, x, 1.0);
+        }
+
+        memcpy(both, tp.work, tp.size);
+        llmopt_bandit_merge(&p->bandit, both, others);
+
+        tp.others = others;
+        tp.scratch = scratch;
+        tp.dirty = 1;
+        is_int(llmopt_trainer_publish(&t), 1, "published with the others");
+        is_num(arm_pulls(p, tp.shared, 0), arm_pulls(p, tp.work, 0) + 30, 0,
+               "shared: arm 0 pulls of both instances");
+        is_int(memcmp(tp.shared, both, tp.size), 0,
+               "shared: exactly work merged with the others");
+        is_num(arm_pulls(p, tp.work, 0) + 30, arm_pulls(p, both, 0), 0,
+               "work: this instance's own");
+
+        t.learned = count_learned;
+        t.learned_data = &seen;
+        make_event(&ev, cat.version, 1, d, 1, 200);
+        ev.quality = 1.0f;
+        llmopt_trainer_learn(&t, &ev, NULL);
+        make_event(&ev, cat.version, 1, d, 1, 499);
+        llmopt_trainer_learn(&t, &ev, NULL);
+        is_int(seen, 1, "the learned callback: once, for the learned event");
+        t.learned = NULL;
+
+        tp.others = NULL;
+        tp.scratch = NULL;
+        free(others);
+        free(scratch);
+        free(both);
+    }
+
     /* init adopts the shared block as the new work copy */
 
     llmopt_trainer_init(&t, ring, cat.version, &tp, 1);
@@ -204,6 +253,13 @@ main(void)
     }
 
     return tap_done();
+}
+
+
+static void
+count_learned(void *data, const llmopt_event_t *ev, const llmopt_reward_t *rw)
+{
+    (*(unsigned *) data)++;
 }
 
 
