@@ -108,6 +108,9 @@ $(BUILD)/bench-decision: scripts/bench-decision.c $(BUILD)/libllmopt.a
 $(BUILD)/replay: scripts/replay.c $(BUILD)/libllmopt.a
 	$(CC) $(CORE_CFLAGS) -o $@ $< $(BUILD)/libllmopt.a $(LDLIBS_CORE)
 
+$(BUILD)/offline-eval: scripts/offline-eval.c $(BUILD)/libllmopt.a
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(BUILD)/libllmopt.a $(LDLIBS_CORE) -lhiredis
+
 $(BUILD)/bench-trainer: scripts/bench-trainer.c $(BUILD)/libllmopt.a
 	$(CC) $(CORE_CFLAGS) -o $@ $< $(BUILD)/libllmopt.a $(LDLIBS_CORE)
 

@@ -124,6 +124,13 @@ static ngx_command_t  ngx_http_llmopt_commands[] = {
       0,
       NULL },
 
+    { ngx_string("llmopt_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_llmopt_redis_conf,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("llmopt_state_file"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_llmopt_state_file,
@@ -233,6 +240,10 @@ ngx_http_llmopt_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_upstream_main_conf_t  *umcf;
 
     if (ngx_http_llmopt_trainer_conf(cf, lmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_llmopt_redis_check(cf, lmcf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -925,8 +936,10 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
         if (j < sh->n_policies && old[j].block->shape == prt[i].shape) {
             dir[i].block = old[j].block;
+            dir[i].local = old[j].local;
             dir[i].stats = old[j].stats;
             old[j].block = NULL;
+            old[j].local = NULL;
 
         } else {
             if (j < sh->n_policies) {
@@ -957,6 +970,17 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             }
         }
 
+        if (lmcf->redis != NULL && dir[i].local == NULL) {
+            /* what this instance learned: all of the model so far */
+            dir[i].local = ngx_http_llmopt_new_block(shpool, &prt[i]);
+            if (dir[i].local == NULL) {
+                goto nomem;
+            }
+
+            ngx_memcpy(dir[i].local->params, dir[i].block->params,
+                       dir[i].block->size);
+        }
+
         if (ngx_http_llmopt_history_init(shpool, dir[i].stats,
                                          prt[i].n_arms)
             != NGX_OK)
@@ -972,6 +996,7 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         dir[i].name_len = len;
 
         prt[i].block = dir[i].block;
+        prt[i].local = dir[i].local;
         prt[i].stats = dir[i].stats;
     }
 
@@ -989,6 +1014,13 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
         old[j].block->retired = sh->generation;
         sh->retired[sh->n_retired++] = old[j].block;
+
+        if (old[j].local != NULL
+            && sh->n_retired < sizeof(sh->retired) / sizeof(sh->retired[0]))
+        {
+            old[j].local->retired = sh->generation;
+            sh->retired[sh->n_retired++] = old[j].local;
+        }
     }
 
     if (old != NULL) {

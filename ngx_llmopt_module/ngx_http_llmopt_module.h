@@ -200,12 +200,34 @@ typedef struct {
 } ngx_http_llmopt_shtrainer_t;
 
 
+/* Redis, as the trainer last saw it, in the zone for status. */
+
+#define NGX_HTTP_LLMOPT_REDIS_OFF      0
+#define NGX_HTTP_LLMOPT_REDIS_UP       1
+#define NGX_HTTP_LLMOPT_REDIS_DOWN     2
+
+typedef struct {
+    ngx_atomic_t                  state;
+    ngx_atomic_t                  syncs;         /* complete exchanges */
+    ngx_atomic_t                  errors;
+    ngx_atomic_t                  last_ok_ms;
+    ngx_atomic_t                  instances;     /* seen, this one too */
+    ngx_atomic_t                  restored;      /* policies taken back */
+    ngx_atomic_t                  restore_done;  /* own keys were read */
+    ngx_atomic_t                  stream_added;
+    ngx_atomic_t                  stream_dropped;
+    u_char                        last_error[128];
+} ngx_http_llmopt_shredis_t;
+
+
 /* The zone's directory of policies, used only by the master at init. */
 
 typedef struct {
     u_char                        name[64];
     size_t                        name_len;
     ngx_http_llmopt_block_t      *block;
+    ngx_http_llmopt_block_t      *local;         /* llmopt_redis: learned
+                                                    here, not merged */
     ngx_http_llmopt_stats_t      *stats;
 } ngx_http_llmopt_shpolicy_t;
 
@@ -224,7 +246,25 @@ typedef struct {
     ngx_uint_t                    state_checked; /* state file read */
     ngx_http_llmopt_shtrainer_t   trainer;
     ngx_atomic_t                  feedback[NGX_HTTP_LLMOPT_FB_LAST];
+    ngx_http_llmopt_shredis_t     redis;
 } ngx_http_llmopt_shctx_t;
+
+
+/* llmopt_redis */
+
+typedef struct {
+    ngx_str_t                     addr;          /* as written */
+    ngx_str_t                     host;          /* NUL-terminated */
+    ngx_int_t                     port;          /* 0: unix socket */
+    ngx_str_t                     prefix;
+    ngx_str_t                     instance;
+    ngx_str_t                     password;
+    ngx_uint_t                    db;
+    ngx_msec_t                    sync;
+    ngx_msec_t                    timeout;
+    ngx_str_t                     stream;        /* key; empty: off */
+    ngx_uint_t                    stream_maxlen;
+} ngx_http_llmopt_redis_conf_t;
 
 
 /* An arm ready for the request path. */
@@ -250,6 +290,7 @@ typedef struct {
     uint64_t                      shape;
 
     ngx_http_llmopt_block_t      *block;         /* in the zone */
+    ngx_http_llmopt_block_t      *local;         /* in the zone, or NULL */
     ngx_http_llmopt_stats_t      *stats;         /* in the zone */
 
     /* per worker, set in init_process */
@@ -289,6 +330,9 @@ typedef struct {
     ngx_msec_t                    state_interval;
 
     ngx_str_t                     feedback_secret;
+
+    ngx_http_llmopt_redis_conf_t *redis;         /* NULL: none */
+    void                         *redis_state;   /* the trainer's */
 
     /* the trainer, in the process that holds the lease */
     ngx_uint_t                    driver;        /* this process's */
@@ -405,6 +449,16 @@ ngx_int_t ngx_http_llmopt_history_get(ngx_http_llmopt_policy_rt_t *prt,
 ngx_int_t ngx_http_llmopt_history_before(ngx_http_llmopt_policy_rt_t *prt,
     uint64_t time_ms, ngx_http_llmopt_snap_t *snap);
 ngx_int_t ngx_http_llmopt_dashboard(ngx_http_request_t *r);
+char *ngx_http_llmopt_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_llmopt_redis_check(ngx_conf_t *cf,
+    ngx_http_llmopt_main_conf_t *lmcf);
+void ngx_http_llmopt_redis_start(ngx_http_llmopt_main_conf_t *lmcf);
+void ngx_http_llmopt_redis_tick(ngx_http_llmopt_main_conf_t *lmcf,
+    uint64_t now, ngx_log_t *log);
+void ngx_http_llmopt_redis_lease(ngx_http_llmopt_main_conf_t *lmcf);
+void ngx_http_llmopt_redis_keep(ngx_http_llmopt_main_conf_t *lmcf);
+void ngx_http_llmopt_redis_exit(ngx_http_llmopt_main_conf_t *lmcf);
 ngx_int_t ngx_http_llmopt_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t *b);
 ngx_int_t ngx_http_llmopt_send_body(ngx_http_request_t *r, ngx_uint_t status,

@@ -32,6 +32,8 @@ static double ngx_http_llmopt_quantile(ngx_atomic_t *counts,
 static u_char *ngx_http_llmopt_status_zone(u_char *p,
     ngx_http_llmopt_main_conf_t *lmcf);
 static ngx_uint_t ngx_http_llmopt_status_format(ngx_http_request_t *r);
+static u_char *ngx_http_llmopt_status_redis(u_char *p,
+    ngx_http_llmopt_main_conf_t *lmcf);
 static ngx_int_t ngx_http_llmopt_series(ngx_http_request_t *r,
     ngx_http_llmopt_main_conf_t *lmcf);
 static u_char *ngx_http_llmopt_json_str(u_char *p, u_char *s, size_t len);
@@ -157,6 +159,10 @@ ngx_http_llmopt_status_handler(ngx_http_request_t *r)
         b->last = ngx_http_llmopt_status_learning(b->last, lmcf);
     }
 
+    if (lmcf->redis != NULL && lmcf->sh != NULL) {
+        b->last = ngx_http_llmopt_status_redis(b->last, lmcf);
+    }
+
     b->last = ngx_sprintf(b->last, "}\n");
 
     return ngx_http_llmopt_send_json(r, NGX_HTTP_OK, b);
@@ -242,6 +248,65 @@ ngx_http_llmopt_status_format(ngx_http_request_t *r)
 }
 
 
+/* Redis as the trainer last saw it; never the password. */
+
+static const char *
+ngx_http_llmopt_redis_state_name(ngx_uint_t state)
+{
+    return state == NGX_HTTP_LLMOPT_REDIS_UP ? "up"
+           : state == NGX_HTTP_LLMOPT_REDIS_DOWN ? "down" : "connecting";
+}
+
+
+static u_char *
+ngx_http_llmopt_status_redis(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
+{
+    uint64_t                       now, ok;
+    ngx_http_llmopt_shredis_t     *sr;
+    ngx_http_llmopt_redis_conf_t  *rc;
+
+    sr = &lmcf->sh->redis;
+    rc = lmcf->redis;
+    now = ngx_http_llmopt_wall_ms();
+    ok = sr->last_ok_ms;
+
+    p = ngx_sprintf(p, ",\"redis\":{\"addr\":");
+    p = ngx_http_llmopt_json_str(p, rc->addr.data, rc->addr.len);
+    p = ngx_sprintf(p, ",\"instance\":");
+    p = ngx_http_llmopt_json_str(p, rc->instance.data, rc->instance.len);
+    p = ngx_sprintf(p, ",\"prefix\":");
+    p = ngx_http_llmopt_json_str(p, rc->prefix.data, rc->prefix.len);
+    p = ngx_sprintf(p, ",\"state\":\"%s\",\"sync_ms\":%M,\"syncs\":%uA,"
+                    "\"errors\":%uA,\"last_sync_ms_ago\":",
+                    ngx_http_llmopt_redis_state_name(sr->state), rc->sync,
+                    sr->syncs, sr->errors);
+
+    if (ok) {
+        p = ngx_sprintf(p, "%uL", now > ok ? now - ok : 0);
+
+    } else {
+        p = ngx_sprintf(p, "null");
+    }
+
+    p = ngx_sprintf(p, ",\"instances\":%uA,\"restored\":%uA,"
+                    "\"last_error\":", sr->instances, sr->restored);
+    p = ngx_http_llmopt_json_str(p, sr->last_error,
+                                 ngx_strnlen(sr->last_error,
+                                             sizeof(sr->last_error) - 1));
+
+    if (rc->stream.len) {
+        p = ngx_sprintf(p, ",\"stream\":{\"key\":");
+        p = ngx_http_llmopt_json_str(p, rc->stream.data, rc->stream.len);
+        p = ngx_sprintf(p, ",\"added\":%uA,\"dropped\":%uA}",
+                        sr->stream_added, sr->stream_dropped);
+    }
+
+    *p++ = '}';
+
+    return p;
+}
+
+
 static u_char *
 ngx_http_llmopt_status_zone(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
 {
@@ -280,6 +345,12 @@ ngx_http_llmopt_status_size(ngx_http_llmopt_main_conf_t *lmcf)
     ngx_http_llmopt_policy_rt_t  *prt;
 
     size = 4096 + 6 * (lmcf->catalog_file.len + 64);
+
+    if (lmcf->redis != NULL) {
+        size += 1024 + 6 * (lmcf->redis->addr.len + lmcf->redis->instance.len
+                            + lmcf->redis->prefix.len
+                            + lmcf->redis->stream.len + 128);
+    }
 
     prt = lmcf->policies.elts;
 
@@ -365,13 +436,14 @@ ngx_http_llmopt_status_policy(ngx_http_request_t *r, u_char *p,
     p = ngx_http_llmopt_json_str(p, prt->name.data, prt->name.len);
 
     p = ngx_sprintf(p, ":{\"algorithm\":\"%s\",\"dialect\":\"%s\","
+                    "\"shape\":\"%016uxL\","
                     "\"d\":%ui,\"requests\":%uA,\"passthrough\":%uA,"
                     "\"fallback\":%uA,\"rejected\":{\"bad_request\":%uA,"
                     "\"too_large\":%uA,\"media_type\":%uA},"
                     "\"explore_share\":%.4f,",
                     llmopt_algorithm_name(bc->algorithm),
                     prt->policy->dialect == LLMOPT_DIALECT_ANTHROPIC
-                    ? "anthropic" : "openai",
+                    ? "anthropic" : "openai", prt->shape,
                     (ngx_uint_t) bc->d, st->requests, st->passthrough,
                     st->fallback,
                     st->rejected[NGX_HTTP_LLMOPT_REJECT_BAD_JSON],
@@ -508,6 +580,14 @@ ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
 
     p = ngx_sprintf(p, ",\"params\":{\"pulls\":%uL,\"weight\":%.4f",
                     (uint64_t) *view.pulls, *view.n);
+
+    if (prt->local != NULL) {
+        /* llmopt_redis: what this instance learned itself (a racy read of
+           one number, fine for status) */
+        p = ngx_sprintf(p, ",\"local_pulls\":%uL",
+                        (uint64_t) llmopt_bandit_arm_count(bc,
+                                               prt->local->params, a));
+    }
 
     if (view.theta != NULL
         && llmopt_features_json(&prt->policy->features, view.theta, theta,
@@ -1035,6 +1115,35 @@ ngx_http_llmopt_prometheus(ngx_http_request_t *r,
             "llmopt_ring_skipped_total %uL\n",
             ring->capacity, llmopt_ring_depth(ring), llmopt_ring_drops(ring),
             llmopt_ring_skipped(ring));
+
+        if (lmcf->redis != NULL) {
+            p = ngx_sprintf(p,
+                "# HELP llmopt_redis_up 1 when the last exchange with Redis "
+                "succeeded\n"
+                "# TYPE llmopt_redis_up gauge\n"
+                "llmopt_redis_up %d\n"
+                "# HELP llmopt_redis_syncs_total Exchanges with Redis\n"
+                "# TYPE llmopt_redis_syncs_total counter\n"
+                "llmopt_redis_syncs_total %uA\n"
+                "# HELP llmopt_redis_errors_total Failed connections or "
+                "exchanges with Redis\n"
+                "# TYPE llmopt_redis_errors_total counter\n"
+                "llmopt_redis_errors_total %uA\n"
+                "# HELP llmopt_redis_instances Instances whose statistics "
+                "are merged, this one too\n"
+                "# TYPE llmopt_redis_instances gauge\n"
+                "llmopt_redis_instances %uA\n"
+                "# HELP llmopt_redis_stream_entries_total Entries of the "
+                "event stream, by result\n"
+                "# TYPE llmopt_redis_stream_entries_total counter\n"
+                "llmopt_redis_stream_entries_total{result=\"added\"} %uA\n"
+                "llmopt_redis_stream_entries_total{result=\"dropped\"} "
+                "%uA\n",
+                lmcf->sh->redis.state == NGX_HTTP_LLMOPT_REDIS_UP,
+                lmcf->sh->redis.syncs, lmcf->sh->redis.errors,
+                lmcf->sh->redis.instances, lmcf->sh->redis.stream_added,
+                lmcf->sh->redis.stream_dropped);
+        }
 
         p = ngx_sprintf(p, "# HELP llmopt_feedback_total Answers of the "
                         "feedback endpoint, by result\n"

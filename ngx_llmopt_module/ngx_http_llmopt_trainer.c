@@ -165,6 +165,10 @@ ngx_http_llmopt_trainer_prepare(ngx_cycle_t *cycle,
     lmcf->leased = 0;
     lmcf->checkpoint_ms = ngx_http_llmopt_wall_ms();
 
+    if (lmcf->redis != NULL && ngx_process == NGX_PROCESS_HELPER) {
+        ngx_http_llmopt_redis_start(lmcf);
+    }
+
     return NGX_OK;
 }
 
@@ -200,6 +204,11 @@ ngx_http_llmopt_trainer_exit_master(ngx_cycle_t *cycle,
 
     llmopt_trainer_init(t, lmcf->sh->ring, lmcf->catalog.version,
                         lmcf->tpolicies, lmcf->policies.nelts);
+
+    if (lmcf->redis != NULL) {
+        /* the state file holds what this instance learned, unmerged */
+        ngx_http_llmopt_redis_lease(lmcf);
+    }
 
     while (llmopt_trainer_drain(t, NGX_HTTP_LLMOPT_TRAINER_BATCH, 0)
            == NGX_HTTP_LLMOPT_TRAINER_BATCH)
@@ -310,6 +319,11 @@ ngx_http_llmopt_trainer_tick(ngx_http_llmopt_main_conf_t *lmcf,
         /* just became the writer: start from what is published */
         llmopt_trainer_init(t, sh->ring, lmcf->catalog.version,
                             lmcf->tpolicies, lmcf->policies.nelts);
+
+        if (lmcf->redis != NULL) {
+            ngx_http_llmopt_redis_lease(lmcf);
+        }
+
         lmcf->checkpoint_updates = (uint64_t) -1;   /* save once anyway */
         lmcf->leased = 1;
     }
@@ -329,6 +343,11 @@ ngx_http_llmopt_trainer_tick(ngx_http_llmopt_main_conf_t *lmcf,
 
     if (sh->pending != NULL) {
         ngx_http_llmopt_expire(lmcf, now, deadline);
+    }
+
+    if (lmcf->redis != NULL) {
+        ngx_http_llmopt_redis_tick(lmcf, now, log);
+        ngx_http_llmopt_redis_keep(lmcf);
     }
 
     (void) llmopt_trainer_publish(t);
@@ -689,6 +708,11 @@ ngx_http_llmopt_state_restore(ngx_log_t *log,
         }
 
         ngx_memcpy(prt[i].block->params, found->params, found->size);
+
+        if (prt[i].local != NULL) {
+            ngx_memcpy(prt[i].local->params, found->params, found->size);
+        }
+
         restored++;
     }
 
