@@ -32,6 +32,7 @@
 
 #define NGX_HTTP_LLMOPT_REDIS_BACKOFF_MIN   250
 #define NGX_HTTP_LLMOPT_REDIS_BACKOFF_MAX   10000
+#define NGX_HTTP_LLMOPT_REDIS_NODES         16      /* cluster nodes known */
 #define NGX_HTTP_LLMOPT_STREAM_MAX          16384   /* entries a tick */
 
 
@@ -42,38 +43,63 @@ typedef struct {
 } ngx_http_llmopt_stream_entry_t;
 
 
+/* A Redis server: the configured one, or a cluster node it sent us to. */
+
 typedef struct {
+    u_char                        host[NGX_MAXHOSTNAMELEN + 1];
+    int                           port;          /* 0: unix socket */
     redisContext                 *ctx;
+} ngx_http_llmopt_redis_node_t;
+
+
+typedef struct {
+    ngx_http_llmopt_redis_node_t  nodes[NGX_HTTP_LLMOPT_REDIS_NODES];
+    ngx_uint_t                    n_nodes;
+    ngx_uint_t                    up;            /* last exchange good */
+
     uint64_t                      next_try_ms;
     ngx_msec_t                    backoff;
     uint64_t                      next_sync_ms;
 
     ngx_uint_t                    n;             /* policies */
     ngx_str_t                    *tag;           /* "{prefix:policy}:shape" */
+    ngx_uint_t                   *node;          /* serving each policy */
+    ngx_uint_t                    stream_node;
     void                        **others;        /* merged, per policy */
     ngx_uint_t                   *n_others;
 
     ngx_http_llmopt_stream_entry_t  *entries;
     ngx_uint_t                    n_entries;
 
+    u_char                       *buf;           /* scratch for keys */
+    size_t                        size;
+
     ngx_log_t                    *log;
 } ngx_http_llmopt_redis_t;
 
 
-static ngx_int_t ngx_http_llmopt_redis_connect(
+static redisContext *ngx_http_llmopt_redis_ctx(
+    ngx_http_llmopt_main_conf_t *lmcf, ngx_http_llmopt_redis_t *rs,
+    ngx_uint_t node);
+static void ngx_http_llmopt_redis_fail(ngx_http_llmopt_main_conf_t *lmcf,
+    ngx_http_llmopt_redis_t *rs, uint64_t now, const char *what,
+    redisContext *ctx);
+static ngx_int_t ngx_http_llmopt_redis_moved(ngx_http_llmopt_redis_t *rs,
+    redisReply *reply, ngx_uint_t *node);
+static ngx_int_t ngx_http_llmopt_redis_policy(
+    ngx_http_llmopt_main_conf_t *lmcf, ngx_http_llmopt_redis_t *rs,
+    ngx_uint_t i, uint64_t now, ngx_uint_t restore);
+static ngx_int_t ngx_http_llmopt_redis_restore(
+    ngx_http_llmopt_main_conf_t *lmcf, ngx_http_llmopt_redis_t *rs,
+    redisContext *ctx, ngx_uint_t i);
+static ngx_int_t ngx_http_llmopt_redis_sync(ngx_http_llmopt_main_conf_t *lmcf,
+    ngx_http_llmopt_redis_t *rs, redisContext *ctx, ngx_uint_t i,
+    uint64_t now);
+static ngx_int_t ngx_http_llmopt_redis_stream(
     ngx_http_llmopt_main_conf_t *lmcf, ngx_http_llmopt_redis_t *rs,
     uint64_t now);
-static void ngx_http_llmopt_redis_fail(ngx_http_llmopt_main_conf_t *lmcf,
-    ngx_http_llmopt_redis_t *rs, uint64_t now, const char *what);
-static ngx_int_t ngx_http_llmopt_redis_sync(ngx_http_llmopt_main_conf_t *lmcf,
-    ngx_http_llmopt_redis_t *rs, uint64_t now);
-static ngx_int_t ngx_http_llmopt_redis_restore(
-    ngx_http_llmopt_main_conf_t *lmcf, ngx_http_llmopt_redis_t *rs);
-static ngx_int_t ngx_http_llmopt_redis_stream(
-    ngx_http_llmopt_main_conf_t *lmcf, ngx_http_llmopt_redis_t *rs);
 static void ngx_http_llmopt_redis_learned(void *data,
     const llmopt_event_t *ev, const llmopt_reward_t *rw);
-static redisReply *ngx_http_llmopt_redis_reply(ngx_http_llmopt_redis_t *rs);
 
 
 /*
@@ -359,15 +385,26 @@ ngx_http_llmopt_redis_start(ngx_http_llmopt_main_conf_t *lmcf)
     rs->backoff = NGX_HTTP_LLMOPT_REDIS_BACKOFF_MIN;
     rs->log = ngx_cycle->log;
 
+    /* the configured server is node 0 */
+
+    ngx_cpystrn(rs->nodes[0].host, rc->host.data,
+                ngx_min(rc->host.len + 1, sizeof(rs->nodes[0].host)));
+    rs->nodes[0].port = rc->port;
+    rs->n_nodes = 1;
+
     rs->tag = ngx_pcalloc(pool, (rs->n + 1) * sizeof(ngx_str_t));
+    rs->node = ngx_pcalloc(pool, (rs->n + 1) * sizeof(ngx_uint_t));
     rs->others = ngx_pcalloc(pool, (rs->n + 1) * sizeof(void *));
     rs->n_others = ngx_pcalloc(pool, (rs->n + 1) * sizeof(ngx_uint_t));
 
-    if (rs->tag == NULL || rs->others == NULL || rs->n_others == NULL) {
+    if (rs->tag == NULL || rs->node == NULL || rs->others == NULL
+        || rs->n_others == NULL)
+    {
         return;
     }
 
     prt = lmcf->policies.elts;
+    rs->size = 1024 + 2 * rc->instance.len + 2 * NGX_MAXHOSTNAMELEN;
 
     for (i = 0; i < rs->n; i++) {
         size = prt[i].block->size;
@@ -387,6 +424,15 @@ ngx_http_llmopt_redis_start(ngx_http_llmopt_main_conf_t *lmcf)
                                      &rc->prefix, &prt[i].name,
                                      prt[i].shape)
                          - rs->tag[i].data;
+
+        rs->size = ngx_max(rs->size, 1024 + 2 * rs->tag[i].len
+                                     + 2 * rc->instance.len
+                                     + prt[i].n_arms * (6 * 64 + 32));
+    }
+
+    rs->buf = ngx_pnalloc(pool, rs->size);
+    if (rs->buf == NULL) {
+        return;
     }
 
     if (rc->stream.len) {
@@ -403,16 +449,18 @@ ngx_http_llmopt_redis_start(ngx_http_llmopt_main_conf_t *lmcf)
 
 /*
  * Every tick of the lease holder, after learning: when due, an exchange
- * with Redis (the first one may restore); stream entries go out every
- * tick.  The caller then keeps the work in the zone and publishes.
+ * with Redis for every policy (the first one may restore); stream entries
+ * go out every tick.  The caller then keeps the work in the zone and
+ * publishes.
  */
 
 void
 ngx_http_llmopt_redis_tick(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
     ngx_log_t *log)
 {
-    ngx_http_llmopt_redis_t      *rs;
-    ngx_http_llmopt_shredis_t    *sr;
+    ngx_uint_t                  i, max;
+    ngx_http_llmopt_redis_t    *rs;
+    ngx_http_llmopt_shredis_t  *sr;
 
     rs = lmcf->redis_state;
 
@@ -423,39 +471,47 @@ ngx_http_llmopt_redis_tick(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
     rs->log = log;
     sr = &lmcf->sh->redis;
 
-    if (rs->ctx == NULL && now >= rs->next_try_ms) {
-        (void) ngx_http_llmopt_redis_connect(lmcf, rs, now);
+    if (!rs->up && now < rs->next_try_ms) {
+        goto stream;
     }
 
-    if (rs->ctx != NULL && now >= rs->next_sync_ms) {
-        if (!sr->restore_done
-            && ngx_http_llmopt_redis_restore(lmcf, rs) != NGX_OK)
-        {
-            ngx_http_llmopt_redis_fail(lmcf, rs, now, "restore");
+    if (!sr->restore_done) {
+        for (i = 0; i < rs->n; i++) {
+            if (ngx_http_llmopt_redis_policy(lmcf, rs, i, now, 1) != NGX_OK) {
+                goto stream;
+            }
         }
+
+        sr->restore_done = 1;
     }
 
-    if (rs->ctx != NULL && now >= rs->next_sync_ms) {
-        if (ngx_http_llmopt_redis_sync(lmcf, rs, now) == NGX_OK) {
-            rs->next_sync_ms = now + lmcf->redis->sync;
-            sr->syncs++;
-            sr->last_ok_ms = now;
-            sr->state = NGX_HTTP_LLMOPT_REDIS_UP;
+    if (now >= rs->next_sync_ms || !rs->up) {
+        max = 0;
 
-        } else {
-            ngx_http_llmopt_redis_fail(lmcf, rs, now, "sync");
+        for (i = 0; i < rs->n; i++) {
+            if (ngx_http_llmopt_redis_policy(lmcf, rs, i, now, 0) != NGX_OK) {
+                goto stream;
+            }
+
+            max = ngx_max(max, rs->n_others[i] + 1);
         }
+
+        sr->instances = max;
+        sr->syncs++;
+        sr->last_ok_ms = now;
+        sr->state = NGX_HTTP_LLMOPT_REDIS_UP;
+
+        rs->up = 1;
+        rs->backoff = NGX_HTTP_LLMOPT_REDIS_BACKOFF_MIN;
+        rs->next_sync_ms = now + lmcf->redis->sync;
     }
+
+stream:
 
     if (rs->n_entries) {
-        if (rs->ctx == NULL
-            || ngx_http_llmopt_redis_stream(lmcf, rs) != NGX_OK)
+        if (!rs->up || ngx_http_llmopt_redis_stream(lmcf, rs, now) != NGX_OK)
         {
             sr->stream_dropped += rs->n_entries;
-
-            if (rs->ctx != NULL) {
-                ngx_http_llmopt_redis_fail(lmcf, rs, now, "XADD");
-            }
         }
 
         rs->n_entries = 0;
@@ -520,52 +576,63 @@ ngx_http_llmopt_redis_keep(ngx_http_llmopt_main_conf_t *lmcf)
 }
 
 
-/* The trainer is going away: close the connection. */
+/* The trainer is going away: close the connections. */
 
 void
 ngx_http_llmopt_redis_exit(ngx_http_llmopt_main_conf_t *lmcf)
 {
+    ngx_uint_t                i;
     ngx_http_llmopt_redis_t  *rs;
 
     rs = lmcf->redis_state;
 
-    if (rs != NULL && rs->ctx != NULL) {
-        redisFree(rs->ctx);
-        rs->ctx = NULL;
+    for (i = 0; rs != NULL && i < rs->n_nodes; i++) {
+        if (rs->nodes[i].ctx != NULL) {
+            redisFree(rs->nodes[i].ctx);
+            rs->nodes[i].ctx = NULL;
+        }
     }
 }
 
 
-static ngx_int_t
-ngx_http_llmopt_redis_connect(ngx_http_llmopt_main_conf_t *lmcf,
-    ngx_http_llmopt_redis_t *rs, uint64_t now)
+/* The connection to a node, made when there is none. */
+
+static redisContext *
+ngx_http_llmopt_redis_ctx(ngx_http_llmopt_main_conf_t *lmcf,
+    ngx_http_llmopt_redis_t *rs, ngx_uint_t node)
 {
     char                          *argv[2], db[NGX_INT_T_LEN + 1];
     size_t                         argvlen[2];
     redisReply                    *reply;
+    redisContext                  *ctx;
     struct timeval                 tv;
+    ngx_http_llmopt_redis_node_t  *nd;
     ngx_http_llmopt_redis_conf_t  *rc;
 
     rc = lmcf->redis;
+    nd = &rs->nodes[node];
+
+    if (nd->ctx != NULL) {
+        return nd->ctx;
+    }
 
     tv.tv_sec = rc->timeout / 1000;
     tv.tv_usec = (rc->timeout % 1000) * 1000;
 
-    if (rc->port) {
-        rs->ctx = redisConnectWithTimeout((char *) rc->host.data, rc->port,
-                                          tv);
+    if (nd->port) {
+        ctx = redisConnectWithTimeout((char *) nd->host, nd->port, tv);
     } else {
-        rs->ctx = redisConnectUnixWithTimeout((char *) rc->host.data, tv);
+        ctx = redisConnectUnixWithTimeout((char *) nd->host, tv);
     }
 
-    if (rs->ctx == NULL || rs->ctx->err) {
-        ngx_http_llmopt_redis_fail(lmcf, rs, now, "connect");
-        return NGX_ERROR;
+    if (ctx == NULL) {
+        return NULL;
     }
 
-    if (redisSetTimeout(rs->ctx, tv) != REDIS_OK) {
-        ngx_http_llmopt_redis_fail(lmcf, rs, now, "timeout");
-        return NGX_ERROR;
+    nd->ctx = ctx;
+
+    if (ctx->err || redisSetTimeout(ctx, tv) != REDIS_OK) {
+        return NULL;
     }
 
     if (rc->password.len) {
@@ -574,15 +641,14 @@ ngx_http_llmopt_redis_connect(ngx_http_llmopt_main_conf_t *lmcf,
         argv[1] = (char *) rc->password.data;
         argvlen[1] = rc->password.len;
 
-        reply = redisCommandArgv(rs->ctx, 2, (const char **) argv, argvlen);
+        reply = redisCommandArgv(ctx, 2, (const char **) argv, argvlen);
 
         if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
             if (reply) {
                 freeReplyObject(reply);
             }
 
-            ngx_http_llmopt_redis_fail(lmcf, rs, now, "AUTH");
-            return NGX_ERROR;
+            return NULL;
         }
 
         freeReplyObject(reply);
@@ -594,15 +660,14 @@ ngx_http_llmopt_redis_connect(ngx_http_llmopt_main_conf_t *lmcf,
         argv[1] = db;
         argvlen[1] = ngx_sprintf((u_char *) db, "%ui", rc->db) - (u_char *) db;
 
-        reply = redisCommandArgv(rs->ctx, 2, (const char **) argv, argvlen);
+        reply = redisCommandArgv(ctx, 2, (const char **) argv, argvlen);
 
         if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
             if (reply) {
                 freeReplyObject(reply);
             }
 
-            ngx_http_llmopt_redis_fail(lmcf, rs, now, "SELECT");
-            return NGX_ERROR;
+            return NULL;
         }
 
         freeReplyObject(reply);
@@ -610,20 +675,19 @@ ngx_http_llmopt_redis_connect(ngx_http_llmopt_main_conf_t *lmcf,
 
     if (lmcf->sh->redis.state != NGX_HTTP_LLMOPT_REDIS_UP) {
         ngx_log_error(NGX_LOG_NOTICE, rs->log, 0,
-                      "llmopt_redis %V: connected", &rc->addr);
+                      "llmopt_redis %s:%d: connected", nd->host, nd->port);
     }
 
-    rs->backoff = NGX_HTTP_LLMOPT_REDIS_BACKOFF_MIN;
-
-    return NGX_OK;
+    return ctx;
 }
 
 
-/* Drops the connection and tries again later, backing off. */
+/* Drops every connection and tries again later, backing off. */
 
 static void
 ngx_http_llmopt_redis_fail(ngx_http_llmopt_main_conf_t *lmcf,
-    ngx_http_llmopt_redis_t *rs, uint64_t now, const char *what)
+    ngx_http_llmopt_redis_t *rs, uint64_t now, const char *what,
+    redisContext *ctx)
 {
     u_char                     *p;
     const char                 *why;
@@ -631,8 +695,8 @@ ngx_http_llmopt_redis_fail(ngx_http_llmopt_main_conf_t *lmcf,
 
     sr = &lmcf->sh->redis;
 
-    why = rs->ctx == NULL ? "out of memory"
-          : rs->ctx->err ? rs->ctx->errstr : "unexpected reply";
+    why = ctx == NULL ? "cannot connect"
+          : ctx->err ? ctx->errstr : "unexpected reply";
 
     p = ngx_snprintf(sr->last_error, sizeof(sr->last_error) - 1, "%s: %s",
                      what, why);
@@ -647,29 +711,119 @@ ngx_http_llmopt_redis_fail(ngx_http_llmopt_main_conf_t *lmcf,
     sr->errors++;
     sr->state = NGX_HTTP_LLMOPT_REDIS_DOWN;
 
-    if (rs->ctx != NULL) {
-        redisFree(rs->ctx);
-        rs->ctx = NULL;
-    }
+    ngx_http_llmopt_redis_exit(lmcf);
 
+    rs->up = 0;
     rs->next_try_ms = now + rs->backoff;
     rs->backoff = ngx_min(rs->backoff * 2, NGX_HTTP_LLMOPT_REDIS_BACKOFF_MAX);
-    rs->next_sync_ms = 0;
 }
 
 
-/* Reads one pipelined reply; NULL on a connection error. */
+/*
+ * A cluster's "MOVED <slot> <host>:<port>" (or "ASK"): the node to ask
+ * instead, added when new.  NGX_OK when the reply was such a redirect.
+ */
 
-static redisReply *
-ngx_http_llmopt_redis_reply(ngx_http_llmopt_redis_t *rs)
+static ngx_int_t
+ngx_http_llmopt_redis_moved(ngx_http_llmopt_redis_t *rs, redisReply *reply,
+    ngx_uint_t *node)
 {
-    void  *reply;
+    char        *host, *colon;
+    size_t       len;
+    ngx_int_t    port;
+    ngx_uint_t   i;
 
-    if (redisGetReply(rs->ctx, &reply) != REDIS_OK) {
-        return NULL;
+    if (reply == NULL || reply->type != REDIS_REPLY_ERROR
+        || (ngx_strncmp(reply->str, "MOVED ", 6) != 0
+            && ngx_strncmp(reply->str, "ASK ", 4) != 0))
+    {
+        return NGX_DECLINED;
     }
 
-    return reply;
+    host = strchr(reply->str, ' ');
+    host = host ? strchr(host + 1, ' ') : NULL;
+    colon = host ? strrchr(host, ':') : NULL;
+
+    if (host == NULL || colon == NULL) {
+        return NGX_DECLINED;
+    }
+
+    host++;
+    len = colon - host;
+    port = ngx_atoi((u_char *) colon + 1, ngx_strlen(colon + 1));
+
+    if (len == 0 || len >= NGX_MAXHOSTNAMELEN || port < 1 || port > 65535) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < rs->n_nodes; i++) {
+        if (rs->nodes[i].port == port
+            && ngx_strlen(rs->nodes[i].host) == len
+            && ngx_strncmp(rs->nodes[i].host, host, len) == 0)
+        {
+            *node = i;
+            return NGX_OK;
+        }
+    }
+
+    if (rs->n_nodes == NGX_HTTP_LLMOPT_REDIS_NODES) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(rs->nodes[i].host, host, len);
+    rs->nodes[i].host[len] = '\0';
+    rs->nodes[i].port = port;
+    rs->nodes[i].ctx = NULL;
+    rs->n_nodes++;
+
+    *node = i;
+
+    return NGX_OK;
+}
+
+
+/*
+ * One policy's exchange on the node that serves its keys, following a
+ * cluster's redirect (at most twice).
+ */
+
+static ngx_int_t
+ngx_http_llmopt_redis_policy(ngx_http_llmopt_main_conf_t *lmcf,
+    ngx_http_llmopt_redis_t *rs, ngx_uint_t i, uint64_t now,
+    ngx_uint_t restore)
+{
+    ngx_int_t      rc;
+    ngx_uint_t     tries;
+    redisContext  *ctx;
+
+    for (tries = 0; tries < 3; tries++) {
+        ctx = ngx_http_llmopt_redis_ctx(lmcf, rs, rs->node[i]);
+
+        if (ctx == NULL || ctx->err) {
+            ngx_http_llmopt_redis_fail(lmcf, rs, now, "connect", ctx);
+            return NGX_ERROR;
+        }
+
+        rc = restore ? ngx_http_llmopt_redis_restore(lmcf, rs, ctx, i)
+                     : ngx_http_llmopt_redis_sync(lmcf, rs, ctx, i, now);
+
+        if (rc == NGX_OK) {
+            return NGX_OK;
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_http_llmopt_redis_fail(lmcf, rs, now,
+                                       restore ? "restore" : "sync", ctx);
+            return NGX_ERROR;
+        }
+
+        /* NGX_AGAIN: redirected, rs->node[i] is the new node */
+        lmcf->sh->redis.redirects++;
+    }
+
+    ngx_http_llmopt_redis_fail(lmcf, rs, now, "too many redirects", NULL);
+
+    return NGX_ERROR;
 }
 
 
@@ -681,333 +835,248 @@ ngx_http_llmopt_redis_reply(ngx_http_llmopt_redis_t *rs)
 
 static ngx_int_t
 ngx_http_llmopt_redis_restore(ngx_http_llmopt_main_conf_t *lmcf,
-    ngx_http_llmopt_redis_t *rs)
+    ngx_http_llmopt_redis_t *rs, redisContext *ctx, ngx_uint_t i)
 {
     u_char                        *key;
     size_t                         len[3];
     ngx_int_t                      rc;
-    ngx_uint_t                     i, restored;
     const char                    *argv[3];
     redisReply                    *reply;
     llmopt_trainer_policy_t       *tp;
     ngx_http_llmopt_policy_rt_t   *prt;
-    ngx_http_llmopt_redis_conf_t  *conf;
 
-    conf = lmcf->redis;
     prt = lmcf->policies.elts;
+    tp = &lmcf->tpolicies[i];
+    key = rs->buf;
 
-    key = ngx_alloc(256 + conf->prefix.len + 64 * 6 + conf->instance.len,
-                    rs->log);
-    if (key == NULL) {
+    argv[0] = "HGET";
+    len[0] = 4;
+    argv[1] = (char *) key;
+    len[1] = ngx_sprintf(key, "%V:i:%V", &rs->tag[i], &lmcf->redis->instance)
+             - key;
+    argv[2] = "params";
+    len[2] = 6;
+
+    reply = redisCommandArgv(ctx, 3, argv, len);
+
+    if (reply == NULL) {
         return NGX_ERROR;
     }
 
-    for (i = 0; i < rs->n; i++) {
-        argv[0] = "HGET";
-        len[0] = 4;
-        argv[1] = (char *) key;
-        len[1] = ngx_sprintf(key, "%V:i:%V", &rs->tag[i], &conf->instance)
-                 - key;
-        argv[2] = "params";
-        len[2] = 6;
-
-        if (redisAppendCommandArgv(rs->ctx, 3, argv, len) != REDIS_OK) {
-            ngx_free(key);
-            return NGX_ERROR;
-        }
+    if (ngx_http_llmopt_redis_moved(rs, reply, &rs->node[i]) == NGX_OK) {
+        freeReplyObject(reply);
+        return NGX_AGAIN;
     }
-
-    ngx_free(key);
 
     rc = NGX_OK;
-    restored = 0;
 
-    for (i = 0; i < rs->n; i++) {
-        reply = ngx_http_llmopt_redis_reply(rs);
+    if (reply->type == REDIS_REPLY_ERROR) {
+        rc = NGX_ERROR;
 
-        if (reply == NULL) {
-            return NGX_ERROR;
-        }
+    } else if (reply->type == REDIS_REPLY_STRING
+               && reply->len == tp->size
+               && llmopt_bandit_check(&prt[i].policy->bandit, reply->str)
+                  == LLMOPT_OK
+               && llmopt_bandit_updates(reply->str)
+                  > llmopt_bandit_updates(tp->work))
+    {
+        ngx_memcpy(tp->work, reply->str, tp->size);
+        tp->dirty = 1;
+        lmcf->sh->redis.restored++;
 
-        tp = &lmcf->tpolicies[i];
-
-        if (reply->type == REDIS_REPLY_ERROR) {
-            rc = NGX_ERROR;
-
-        } else if (reply->type == REDIS_REPLY_STRING
-                   && reply->len == tp->size
-                   && llmopt_bandit_check(&prt[i].policy->bandit, reply->str)
-                      == LLMOPT_OK
-                   && llmopt_bandit_updates(reply->str)
-                      > llmopt_bandit_updates(tp->work))
-        {
-            ngx_memcpy(tp->work, reply->str, tp->size);
-            tp->dirty = 1;
-            restored++;
-
-            ngx_log_error(NGX_LOG_NOTICE, rs->log, 0,
-                          "llmopt_redis: policy \"%V\" restored from Redis "
-                          "(%uL updates)", &prt[i].name,
-                          llmopt_bandit_updates(tp->work));
-        }
-
-        freeReplyObject(reply);
+        ngx_log_error(NGX_LOG_NOTICE, rs->log, 0,
+                      "llmopt_redis: policy \"%V\" restored from Redis "
+                      "(%uL updates)", &prt[i].name,
+                      llmopt_bandit_updates(tp->work));
     }
 
-    if (rc == NGX_OK) {
-        lmcf->sh->redis.restored = restored;
-        lmcf->sh->redis.restore_done = 1;
-    }
+    freeReplyObject(reply);
 
     return rc;
 }
 
 
 /*
- * One exchange: write this instance's hash and join the instance set,
- * pipelined, for every policy; then read the others' parameters and
- * merge them.
+ * One policy's exchange: write this instance's hash and join the
+ * instance set, pipelined; then read the others' parameters and merge
+ * them.  NGX_AGAIN: the cluster sent us elsewhere.
  */
 
 static ngx_int_t
 ngx_http_llmopt_redis_sync(ngx_http_llmopt_main_conf_t *lmcf,
-    ngx_http_llmopt_redis_t *rs, uint64_t now)
+    ngx_http_llmopt_redis_t *rs, redisContext *ctx, ngx_uint_t i,
+    uint64_t now)
 {
-    u_char                        *buf, *p, *key, *set;
-    size_t                        *len, size;
+    u_char                        *p, *key, *set, *end;
+    void                          *r;
+    size_t                         len[8 + 2 * LLMOPT_MAX_ARMS];
     ngx_int_t                      rc;
-    ngx_uint_t                     i, a, argc, k, seen, max_instances;
-    const char                   **argv;
-    redisReply                    *reply, **members;
+    ngx_uint_t                     a, k, seen, asked;
+    const char                    *argv[8 + 2 * LLMOPT_MAX_ARMS];
+    redisReply                    *reply, *members, *m;
     llmopt_trainer_policy_t       *tp;
     const llmopt_bandit_conf_t    *bc;
     ngx_http_llmopt_policy_rt_t   *prt;
     ngx_http_llmopt_redis_conf_t  *conf;
 
     conf = lmcf->redis;
-    prt = lmcf->policies.elts;
+    prt = &((ngx_http_llmopt_policy_rt_t *) lmcf->policies.elts)[i];
+    tp = &lmcf->tpolicies[i];
+    bc = &prt->policy->bandit;
 
-    /* room: per policy, the keys and one number per arm */
+    p = rs->buf;
+    end = rs->buf + rs->size;
 
-    size = 1024 + conf->instance.len;
+    key = p;
+    p = ngx_sprintf(p, "%V:i:%V", &rs->tag[i], &conf->instance);
+    set = p;
+    p = ngx_sprintf(p, "%V:instances", &rs->tag[i]);
 
-    for (i = 0; i < rs->n; i++) {
-        size += 2 * (rs->tag[i].len + conf->instance.len + 16)
-                + prt[i].n_arms * (6 * 64 + 32);
-    }
+    k = 0;
+    argv[k] = "HSET"; len[k++] = 4;
+    argv[k] = (char *) key; len[k++] = set - key;
+    argv[k] = "params"; len[k++] = 6;
+    argv[k] = tp->work; len[k++] = tp->size;
+    argv[k] = "updates"; len[k++] = 7;
+    argv[k] = (char *) p;
+    p = ngx_sprintf(p, "%uL", llmopt_bandit_updates(tp->work));
+    len[k] = p - (u_char *) argv[k]; k++;
+    argv[k] = "time_ms"; len[k++] = 7;
+    argv[k] = (char *) p;
+    p = ngx_sprintf(p, "%uL", now);
+    len[k] = p - (u_char *) argv[k]; k++;
 
-    argc = 8 + 2 * (LLMOPT_MAX_ARMS + 4);
-
-    buf = ngx_alloc(size, rs->log);
-    argv = ngx_alloc(argc * sizeof(char *), rs->log);
-    len = ngx_alloc(argc * sizeof(size_t), rs->log);
-    members = ngx_alloc((rs->n + 1) * sizeof(redisReply *), rs->log);
-
-    if (buf == NULL || argv == NULL || len == NULL || members == NULL) {
-        rc = NGX_ERROR;
-        goto done;
-    }
-
-    ngx_memzero(members, (rs->n + 1) * sizeof(redisReply *));
-
-    for (i = 0; i < rs->n; i++) {
-        tp = &lmcf->tpolicies[i];
-        bc = &prt[i].policy->bandit;
-        p = buf;
-
-        key = p;
-        p = ngx_sprintf(p, "%V:i:%V", &rs->tag[i], &conf->instance);
-        set = p;
-        p = ngx_sprintf(p, "%V:instances", &rs->tag[i]);
-
-        k = 0;
-        argv[k] = "HSET"; len[k++] = 4;
-        argv[k] = (char *) key; len[k++] = set - key;
-        argv[k] = "params"; len[k++] = 6;
-        argv[k] = tp->work; len[k++] = tp->size;
-        argv[k] = "updates"; len[k++] = 7;
+    for (a = 0; a < prt->n_arms; a++) {
         argv[k] = (char *) p;
-        p = ngx_sprintf(p, "%uL", llmopt_bandit_updates(tp->work));
+        p = ngx_slprintf(p, end, "arm:%V", &prt->arms[a].name);
         len[k] = p - (u_char *) argv[k]; k++;
-        argv[k] = "time_ms"; len[k++] = 7;
         argv[k] = (char *) p;
-        p = ngx_sprintf(p, "%uL", now);
+        p = ngx_slprintf(p, end, "%uL",
+                         llmopt_bandit_arm_count(bc, tp->work, a));
         len[k] = p - (u_char *) argv[k]; k++;
-
-        for (a = 0; a < prt[i].n_arms; a++) {
-            argv[k] = (char *) p;
-            p = ngx_sprintf(p, "arm:%V", &prt[i].arms[a].name);
-            len[k] = p - (u_char *) argv[k]; k++;
-            argv[k] = (char *) p;
-            p = ngx_sprintf(p, "%uL", llmopt_bandit_arm_count(bc, tp->work,
-                                                               a));
-            len[k] = p - (u_char *) argv[k]; k++;
-        }
-
-        if (redisAppendCommandArgv(rs->ctx, k, argv, len) != REDIS_OK) {
-            rc = NGX_ERROR;
-            goto done;
-        }
-
-        argv[0] = "SADD"; len[0] = 4;
-        argv[1] = (char *) set;
-        len[1] = rs->tag[i].len + sizeof(":instances") - 1;
-        argv[2] = (char *) conf->instance.data; len[2] = conf->instance.len;
-
-        if (redisAppendCommandArgv(rs->ctx, 3, argv, len) != REDIS_OK) {
-            rc = NGX_ERROR;
-            goto done;
-        }
-
-        argv[0] = "SMEMBERS"; len[0] = 8;
-
-        if (redisAppendCommandArgv(rs->ctx, 2, argv, len) != REDIS_OK) {
-            rc = NGX_ERROR;
-            goto done;
-        }
     }
+
+    if (redisAppendCommandArgv(ctx, k, argv, len) != REDIS_OK) {
+        return NGX_ERROR;
+    }
+
+    argv[0] = "SADD"; len[0] = 4;
+    argv[1] = (char *) set; len[1] = rs->tag[i].len + sizeof(":instances") - 1;
+    argv[2] = (char *) conf->instance.data; len[2] = conf->instance.len;
+
+    if (redisAppendCommandArgv(ctx, 3, argv, len) != REDIS_OK) {
+        return NGX_ERROR;
+    }
+
+    argv[0] = "SMEMBERS"; len[0] = 8;
+
+    if (redisAppendCommandArgv(ctx, 2, argv, len) != REDIS_OK) {
+        return NGX_ERROR;
+    }
+
+    /* three replies; a redirect is read to the end of the pipeline */
 
     rc = NGX_OK;
+    members = NULL;
 
-    for (i = 0; i < rs->n; i++) {
-        for (k = 0; k < 3; k++) {
-            reply = ngx_http_llmopt_redis_reply(rs);
-
-            if (reply == NULL) {
-                rc = NGX_ERROR;
-                goto done;
+    for (k = 0; k < 3; k++) {
+        if (redisGetReply(ctx, &r) != REDIS_OK) {
+            if (members) {
+                freeReplyObject(members);
             }
 
-            if (reply->type == REDIS_REPLY_ERROR) {
-                rc = NGX_ERROR;
-            }
-
-            if (k == 2 && reply->type == REDIS_REPLY_ARRAY) {
-                members[i] = reply;
-                continue;
-            }
-
-            freeReplyObject(reply);
+            return NGX_ERROR;
         }
+
+        reply = r;
+
+        if (ngx_http_llmopt_redis_moved(rs, reply, &rs->node[i]) == NGX_OK) {
+            rc = NGX_AGAIN;
+
+        } else if (reply->type == REDIS_REPLY_ERROR && rc == NGX_OK) {
+            rc = NGX_ERROR;
+        }
+
+        if (k == 2 && reply->type == REDIS_REPLY_ARRAY) {
+            members = reply;
+            continue;
+        }
+
+        freeReplyObject(reply);
+    }
+
+    if (rc != NGX_OK || members == NULL) {
+        if (members) {
+            freeReplyObject(members);
+        }
+
+        return rc == NGX_OK ? NGX_ERROR : rc;
+    }
+
+    /* the others' parameters, pipelined: the same slot, the same node */
+
+    asked = 0;
+
+    for (k = 0; k < members->elements; k++) {
+        m = members->element[k];
+
+        if (m->type != REDIS_REPLY_STRING
+            || (m->len == conf->instance.len
+                && ngx_strncmp(m->str, conf->instance.data, m->len) == 0)
+            || rs->tag[i].len + 3 + m->len > rs->size)
+        {
+            continue;
+        }
+
+        p = ngx_sprintf(rs->buf, "%V:i:", &rs->tag[i]);
+        ngx_memcpy(p, m->str, m->len);
+
+        argv[0] = "HGET"; len[0] = 4;
+        argv[1] = (char *) rs->buf; len[1] = p + m->len - rs->buf;
+        argv[2] = "params"; len[2] = 6;
+
+        if (redisAppendCommandArgv(ctx, 3, argv, len) != REDIS_OK) {
+            freeReplyObject(members);
+            return NGX_ERROR;
+        }
+
+        asked++;
+    }
+
+    freeReplyObject(members);
+
+    llmopt_bandit_init(bc, rs->others[i]);
+    seen = 0;
+
+    for (k = 0; k < asked; k++) {
+        if (redisGetReply(ctx, &r) != REDIS_OK) {
+            return NGX_ERROR;
+        }
+
+        reply = r;
+
+        if (reply->type == REDIS_REPLY_STRING && reply->len == tp->size
+            && llmopt_bandit_check(bc, reply->str) == LLMOPT_OK)
+        {
+            llmopt_bandit_merge(bc, rs->others[i], reply->str);
+            seen++;
+
+        } else if (reply->type == REDIS_REPLY_ERROR) {
+            rc = NGX_ERROR;
+        }
+
+        freeReplyObject(reply);
     }
 
     if (rc != NGX_OK) {
-        goto done;
+        return rc;
     }
 
-    /* the others' parameters, pipelined */
+    rs->n_others[i] = seen;
+    tp->others = seen ? rs->others[i] : NULL;
+    tp->dirty = 1;                      /* publish the new merge */
 
-    max_instances = 0;
-
-    for (i = 0; i < rs->n; i++) {
-        for (k = 0; members[i] && k < members[i]->elements; k++) {
-            reply = members[i]->element[k];
-
-            if (reply->type != REDIS_REPLY_STRING
-                || (reply->len == conf->instance.len
-                    && ngx_strncmp(reply->str, conf->instance.data,
-                                   reply->len) == 0))
-            {
-                continue;
-            }
-
-            p = ngx_sprintf(buf, "%V:i:", &rs->tag[i]);
-
-            argv[0] = "HGET"; len[0] = 4;
-            argv[1] = (char *) buf;
-            len[1] = p - buf;
-            argv[2] = "params"; len[2] = 6;
-
-            /* the key: tag, ":i:", the member */
-            if (len[1] + reply->len > size) {
-                continue;
-            }
-
-            ngx_memcpy(p, reply->str, reply->len);
-            len[1] += reply->len;
-
-            if (redisAppendCommandArgv(rs->ctx, 3, argv, len) != REDIS_OK) {
-                rc = NGX_ERROR;
-                goto done;
-            }
-        }
-    }
-
-    for (i = 0; i < rs->n; i++) {
-        tp = &lmcf->tpolicies[i];
-        bc = &prt[i].policy->bandit;
-
-        llmopt_bandit_init(bc, rs->others[i]);
-        seen = 0;
-
-        for (k = 0; members[i] && k < members[i]->elements; k++) {
-            reply = members[i]->element[k];
-
-            if (reply->type != REDIS_REPLY_STRING
-                || (reply->len == conf->instance.len
-                    && ngx_strncmp(reply->str, conf->instance.data,
-                                   reply->len) == 0)
-                || rs->tag[i].len + 3 + reply->len > size)
-            {
-                continue;
-            }
-
-            reply = ngx_http_llmopt_redis_reply(rs);
-
-            if (reply == NULL) {
-                rc = NGX_ERROR;
-                goto done;
-            }
-
-            if (reply->type == REDIS_REPLY_STRING && reply->len == tp->size
-                && llmopt_bandit_check(bc, reply->str) == LLMOPT_OK)
-            {
-                llmopt_bandit_merge(bc, rs->others[i], reply->str);
-                seen++;
-
-            } else if (reply->type == REDIS_REPLY_ERROR) {
-                rc = NGX_ERROR;
-            }
-
-            freeReplyObject(reply);
-        }
-
-        rs->n_others[i] = seen;
-        tp->others = seen ? rs->others[i] : NULL;
-        tp->dirty = 1;                  /* publish the new merge */
-
-        if (seen + 1 > max_instances) {
-            max_instances = seen + 1;
-        }
-    }
-
-    lmcf->sh->redis.instances = max_instances;
-
-done:
-
-    for (i = 0; members && i < rs->n; i++) {
-        if (members[i]) {
-            freeReplyObject(members[i]);
-        }
-    }
-
-    if (members) {
-        ngx_free(members);
-    }
-
-    if (len) {
-        ngx_free(len);
-    }
-
-    if (argv) {
-        ngx_free(argv);
-    }
-
-    if (buf) {
-        ngx_free(buf);
-    }
-
-    return rc;
+    return NGX_OK;
 }
 
 
@@ -1041,20 +1110,24 @@ ngx_http_llmopt_redis_learned(void *data, const llmopt_event_t *ev,
 
 
 /*
- * The entries of this tick, pipelined: XADD <key> MAXLEN ~ <n> * field
- * value ...; the fields are documented in README ("llmopt_redis").
+ * The entries of this tick, pipelined to the node of the stream's key:
+ * XADD <key> MAXLEN ~ <n> * field value ...; the fields are documented in
+ * README ("llmopt_redis").  Entries not added are counted as dropped by
+ * the caller (all on an error) or here.
  */
 
 static ngx_int_t
 ngx_http_llmopt_redis_stream(ngx_http_llmopt_main_conf_t *lmcf,
-    ngx_http_llmopt_redis_t *rs)
+    ngx_http_llmopt_redis_t *rs, uint64_t now)
 {
     u_char                          *buf, *p, *start, maxlen[NGX_INT_T_LEN];
-    size_t                           len[40];
+    void                            *r;
+    size_t                           len[48];
     ngx_int_t                        rc;
-    ngx_uint_t                       i, j, k, n;
-    const char                      *argv[40];
+    ngx_uint_t                       i, j, k, n, tries, moved;
+    const char                      *argv[48];
     redisReply                      *reply;
+    redisContext                    *ctx;
     const llmopt_event_t            *ev;
     ngx_http_llmopt_policy_rt_t     *prt;
     ngx_http_llmopt_stream_entry_t  *e;
@@ -1072,107 +1145,140 @@ ngx_http_llmopt_redis_stream(ngx_http_llmopt_main_conf_t *lmcf,
 
     n = ngx_sprintf(maxlen, "%ui", conf->stream_maxlen) - maxlen;
 
-    for (i = 0; i < rs->n_entries; i++) {
-        e = &rs->entries[i];
-        ev = &e->ev;
-        p = buf;
-        k = 0;
+    for (tries = 0; tries < 3; tries++) {
 
-        argv[k] = "XADD"; len[k++] = 4;
-        argv[k] = (char *) conf->stream.data; len[k++] = conf->stream.len;
-        argv[k] = "MAXLEN"; len[k++] = 6;
-        argv[k] = "~"; len[k++] = 1;
-        argv[k] = (char *) maxlen; len[k++] = n;
-        argv[k] = "*"; len[k++] = 1;
+        ctx = ngx_http_llmopt_redis_ctx(lmcf, rs, rs->stream_node);
+
+        if (ctx == NULL || ctx->err) {
+            ngx_free(buf);
+            ngx_http_llmopt_redis_fail(lmcf, rs, now, "connect", ctx);
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < rs->n_entries; i++) {
+            e = &rs->entries[i];
+            ev = &e->ev;
+            p = buf;
+            k = 0;
+
+            argv[k] = "XADD"; len[k++] = 4;
+            argv[k] = (char *) conf->stream.data; len[k++] = conf->stream.len;
+            argv[k] = "MAXLEN"; len[k++] = 6;
+            argv[k] = "~"; len[k++] = 1;
+            argv[k] = (char *) maxlen; len[k++] = n;
+            argv[k] = "*"; len[k++] = 1;
 
 #define ngx_http_llmopt_field(name, ...)                                      \
-        argv[k] = name; len[k++] = sizeof(name) - 1;                          \
-        start = p;                                                            \
-        p = ngx_sprintf(p, __VA_ARGS__);                                      \
-        argv[k] = (char *) start; len[k++] = p - start
+            argv[k] = name; len[k++] = sizeof(name) - 1;                      \
+            start = p;                                                        \
+            p = ngx_sprintf(p, __VA_ARGS__);                                  \
+            argv[k] = (char *) start; len[k++] = p - start
 
-        argv[k] = "id"; len[k++] = 2;
-        start = p;
-        p = ngx_hex_dump(p, (u_char *) ev->id, LLMOPT_REQUEST_ID_LEN);
-        argv[k] = (char *) start; len[k++] = p - start;
+            argv[k] = "id"; len[k++] = 2;
+            start = p;
+            p = ngx_hex_dump(p, (u_char *) ev->id, LLMOPT_REQUEST_ID_LEN);
+            argv[k] = (char *) start; len[k++] = p - start;
 
-        argv[k] = "policy"; len[k++] = 6;
-        if (ev->policy < rs->n) {
-            argv[k] = (char *) prt[ev->policy].name.data;
-            len[k++] = prt[ev->policy].name.len;
-        } else {
-            argv[k] = "?"; len[k++] = 1;
-        }
+            argv[k] = "policy"; len[k++] = 6;
+            if (ev->policy < rs->n) {
+                argv[k] = (char *) prt[ev->policy].name.data;
+                len[k++] = prt[ev->policy].name.len;
+            } else {
+                argv[k] = "?"; len[k++] = 1;
+            }
 
-        argv[k] = "arm"; len[k++] = 3;
-        if (ev->policy < rs->n && ev->arm < prt[ev->policy].n_arms) {
-            argv[k] = (char *) prt[ev->policy].arms[ev->arm].name.data;
-            len[k++] = prt[ev->policy].arms[ev->arm].name.len;
-        } else {
-            argv[k] = "?"; len[k++] = 1;
-        }
+            argv[k] = "arm"; len[k++] = 3;
+            if (ev->policy < rs->n && ev->arm < prt[ev->policy].n_arms) {
+                argv[k] = (char *) prt[ev->policy].arms[ev->arm].name.data;
+                len[k++] = prt[ev->policy].arms[ev->arm].name.len;
+            } else {
+                argv[k] = "?"; len[k++] = 1;
+            }
 
-        ngx_http_llmopt_field("arm_index", "%ui", (ngx_uint_t) ev->arm);
-        ngx_http_llmopt_field("propensity", "%.6f", (double) ev->propensity);
+            ngx_http_llmopt_field("arm_index", "%ui", (ngx_uint_t) ev->arm);
+            ngx_http_llmopt_field("propensity", "%.6f",
+                                  (double) ev->propensity);
 
-        argv[k] = "x"; len[k++] = 1;
-        start = p;
-        for (j = 0; j < ev->d && j < LLMOPT_FEATURE_MAX_DIM; j++) {
-            p = ngx_sprintf(p, "%s%.6f", j ? "," : "", (double) ev->x[j]);
-        }
-        argv[k] = (char *) start; len[k++] = p - start;
+            argv[k] = "x"; len[k++] = 1;
+            start = p;
+            for (j = 0; j < ev->d && j < LLMOPT_FEATURE_MAX_DIM; j++) {
+                p = ngx_sprintf(p, "%s%.6f", j ? "," : "", (double) ev->x[j]);
+            }
+            argv[k] = (char *) start; len[k++] = p - start;
 
-        ngx_http_llmopt_field("reward", "%.6f", e->reward);
-        argv[k] = "source"; len[k++] = 6;
-        argv[k] = sources[e->source < 3 ? e->source : 2];
-        len[k] = ngx_strlen(argv[k]); k++;
-        ngx_http_llmopt_field("status", "%ui", (ngx_uint_t) ev->status);
-        ngx_http_llmopt_field("tokens_in", "%uD", ev->tokens_in);
-        ngx_http_llmopt_field("tokens_out", "%uD", ev->tokens_out);
-        ngx_http_llmopt_field("cost", "%.9f", ev->cost < 0 ? 0.0 : ev->cost);
-        ngx_http_llmopt_field("latency_ms", "%.3f",
-                              ev->latency_ms < 0 ? -1.0
-                                                 : (double) ev->latency_ms);
-        ngx_http_llmopt_field("ttft_ms", "%.3f",
-                              ev->ttft_ms < 0 ? -1.0 : (double) ev->ttft_ms);
-        ngx_http_llmopt_field("time_ms", "%uL", ev->time_ms);
-        ngx_http_llmopt_field("catalog", "%016uxL", ev->catalog);
-        argv[k] = "instance"; len[k++] = 8;
-        argv[k] = (char *) conf->instance.data; len[k++] = conf->instance.len;
+            ngx_http_llmopt_field("reward", "%.6f", e->reward);
+            argv[k] = "source"; len[k++] = 6;
+            argv[k] = sources[e->source < 3 ? e->source : 2];
+            len[k] = ngx_strlen(argv[k]); k++;
+            ngx_http_llmopt_field("status", "%ui", (ngx_uint_t) ev->status);
+            ngx_http_llmopt_field("tokens_in", "%uD", ev->tokens_in);
+            ngx_http_llmopt_field("tokens_out", "%uD", ev->tokens_out);
+            ngx_http_llmopt_field("cost", "%.9f",
+                                  ev->cost < 0 ? 0.0 : ev->cost);
+            ngx_http_llmopt_field("latency_ms", "%.3f",
+                                  ev->latency_ms < 0
+                                  ? -1.0 : (double) ev->latency_ms);
+            ngx_http_llmopt_field("ttft_ms", "%.3f",
+                                  ev->ttft_ms < 0
+                                  ? -1.0 : (double) ev->ttft_ms);
+            ngx_http_llmopt_field("time_ms", "%uL", ev->time_ms);
+            ngx_http_llmopt_field("catalog", "%016uxL", ev->catalog);
+            argv[k] = "instance"; len[k++] = 8;
+            argv[k] = (char *) conf->instance.data;
+            len[k++] = conf->instance.len;
 
 #undef ngx_http_llmopt_field
 
-        if (redisAppendCommandArgv(rs->ctx, k, argv, len) != REDIS_OK) {
-            ngx_free(buf);
-            return NGX_ERROR;
+            if (redisAppendCommandArgv(ctx, k, argv, len) != REDIS_OK) {
+                ngx_free(buf);
+                ngx_http_llmopt_redis_fail(lmcf, rs, now, "XADD", ctx);
+                return NGX_ERROR;
+            }
         }
+
+        rc = NGX_OK;
+        moved = 0;
+
+        for (i = 0; i < rs->n_entries; i++) {
+            if (redisGetReply(ctx, &r) != REDIS_OK) {
+                /* the caller counts the unanswered ones as dropped */
+                rs->n_entries -= i;
+                ngx_free(buf);
+                ngx_http_llmopt_redis_fail(lmcf, rs, now, "XADD", ctx);
+                return NGX_ERROR;
+            }
+
+            reply = r;
+
+            if (ngx_http_llmopt_redis_moved(rs, reply, &rs->stream_node)
+                == NGX_OK)
+            {
+                moved++;
+
+            } else if (reply->type == REDIS_REPLY_STRING) {
+                lmcf->sh->redis.stream_added++;
+
+            } else {
+                lmcf->sh->redis.stream_dropped++;
+                rc = NGX_ERROR;
+            }
+
+            freeReplyObject(reply);
+        }
+
+        if (moved == 0 || moved != rs->n_entries) {
+            /* every entry answered, or some moved and some not: those are
+               counted dropped, the rest added */
+            lmcf->sh->redis.stream_dropped += moved;
+            rs->n_entries = 0;
+            ngx_free(buf);
+            return rc == NGX_OK ? NGX_OK : NGX_DONE;
+        }
+
+        lmcf->sh->redis.redirects++;
     }
 
     ngx_free(buf);
 
-    rc = NGX_OK;
-
-    for (i = 0; i < rs->n_entries; i++) {
-        reply = ngx_http_llmopt_redis_reply(rs);
-
-        if (reply == NULL) {
-            lmcf->sh->redis.stream_dropped += rs->n_entries - i;
-            rs->n_entries = 0;
-            return NGX_ERROR;
-        }
-
-        if (reply->type == REDIS_REPLY_STRING) {
-            lmcf->sh->redis.stream_added++;
-
-        } else {
-            lmcf->sh->redis.stream_dropped++;
-            rc = NGX_ERROR;
-        }
-
-        freeReplyObject(reply);
-    }
-
-    rs->n_entries = 0;
-
-    return rc;
+    return NGX_ERROR;
 }

@@ -289,7 +289,8 @@ ngx_http_llmopt_status_redis(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
     }
 
     p = ngx_sprintf(p, ",\"instances\":%uA,\"restored\":%uA,"
-                    "\"last_error\":", sr->instances, sr->restored);
+                    "\"redirects\":%uA,\"last_error\":", sr->instances,
+                    sr->restored, sr->redirects);
     p = ngx_http_llmopt_json_str(p, sr->last_error,
                                  ngx_strnlen(sr->last_error,
                                              sizeof(sr->last_error) - 1));
