@@ -268,9 +268,22 @@ like($e{reward}, qr/^[01]\.000000$/, '... the reward');
 
 # --- 2. Redis goes away under load ----------------------------------------------
 
-my ($failed, $sent) = (0, 0);
+my ($failed, $sent, $slowest) = (0, 0, 0);
+my $sleeper;
 for my $i (0 .. 299) {
+    if ($i == 40) {
+        # a slow Redis: it answers nothing for 2 s
+        $sleeper = fork();
+        if ($sleeper == 0) {
+            exec('redis-cli', '-p', $RPORT, 'DEBUG', 'SLEEP', '2');
+            POSIX::_exit(127);
+        }
+        sleep(0.1);
+    }
     if ($i == 100) {
+        waitpid($sleeper, 0);
+        ok($slowest < 1, sprintf('while Redis slept 2 s, the slowest of 60'
+                                 . ' requests took %.0f ms', 1000 * $slowest));
         redis_stop();
         ok(defined wait_for('down', sub {
                (status($A)->{redis}{state} // '') eq 'down'
@@ -287,7 +300,9 @@ for my $i (0 .. 299) {
     }
     my $t = $i % 2 ? $B : $A;
     my $p = $prompts[($WARM + $N + $i) % @prompts];
+    my $t0 = time();
     my $r = ask($t, $p);
+    $slowest = time() - $t0 if $i >= 40 && $i < 100 && time() - $t0 > $slowest;
     $sent++;
     $failed++ if $r->{status} != 200 || score($t, $r, $p)->{status} != 200;
 }
