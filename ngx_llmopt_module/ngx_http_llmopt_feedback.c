@@ -24,7 +24,7 @@
 #include <openssl/hmac.h>
 
 #include "ngx_http_llmopt_module.h"
-#include "llmopt_json.h"
+#include "llmopt_feedback.h"
 
 
 #define NGX_HTTP_LLMOPT_FEEDBACK_MAX   4096
@@ -37,8 +37,6 @@ static ngx_int_t ngx_http_llmopt_feedback_process(ngx_http_request_t *r,
 static ngx_int_t ngx_http_llmopt_feedback_answer(ngx_http_request_t *r,
     ngx_uint_t kind, ngx_uint_t status, const char *code, const char *msg,
     u_char *id);
-static ngx_int_t ngx_http_llmopt_unhex(u_char *dst, const u_char *src,
-    size_t len);
 
 
 char *
@@ -236,83 +234,27 @@ static ngx_int_t
 ngx_http_llmopt_feedback_process(ngx_http_request_t *r, u_char *body,
     size_t len)
 {
-    int                           id_tok, token_tok, score_tok;
-    char                         *end;
-    double                        score;
-    unsigned                      count;
-    u_char                       *s, *hex;
-    size_t                        slen;
+    u_char                       *hex;
     llmopt_err_t                  err;
     llmopt_event_t                ev;
+    llmopt_feedback_t             fb;
     llmopt_pending_e              found;
-    llmopt_json_tok_t             toks[64];
     ngx_http_llmopt_main_conf_t  *lmcf;
-    u_char                        id[LLMOPT_REQUEST_ID_LEN];
     u_char                        expect[32 + 1 + 64];
-    u_char                        num[64];
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
 
     ngx_memzero(&err, sizeof(llmopt_err_t));
 
-    if (llmopt_json_parse(body, len, toks, 64, 8, &count, &err)
-        != LLMOPT_OK)
-    {
+    if (llmopt_feedback_parse(body, len, &fb, &err) != LLMOPT_OK) {
         return ngx_http_llmopt_feedback_answer(r,
                    NGX_HTTP_LLMOPT_FB_MALFORMED, NGX_HTTP_BAD_REQUEST,
-                   "invalid_json", err.msg[0] ? err.msg
-                                              : "Feedback must be a small "
-                                                "JSON object.", NULL);
+                   fb.code, err.msg, NULL);
     }
 
-    id_tok = llmopt_json_member(body, toks, count, 0, "id", 2);
-    token_tok = llmopt_json_member(body, toks, count, 0, "token", 5);
-    score_tok = llmopt_json_member(body, toks, count, 0, "score", 5);
+    hex = (u_char *) fb.id_hex;
 
-    /* the score: a number in [0, 1] */
-
-    if (score_tok < 0
-        || llmopt_json_kind(body, &toks[score_tok]) != LLMOPT_JSON_NUMBER)
-    {
-        return ngx_http_llmopt_feedback_answer(r,
-                   NGX_HTTP_LLMOPT_FB_MALFORMED, NGX_HTTP_BAD_REQUEST,
-                   "invalid_score",
-                   "\"score\" must be a number from 0 to 1.", NULL);
-    }
-
-    slen = toks[score_tok].end - toks[score_tok].start;
-
-    if (slen >= sizeof(num)) {
-        slen = sizeof(num) - 1;
-    }
-
-    ngx_memcpy(num, body + toks[score_tok].start, slen);
-    num[slen] = '\0';
-
-    score = strtod((char *) num, &end);
-
-    if (*end != '\0' || !(score >= 0.0 && score <= 1.0)) {
-        return ngx_http_llmopt_feedback_answer(r,
-                   NGX_HTTP_LLMOPT_FB_MALFORMED, NGX_HTTP_BAD_REQUEST,
-                   "invalid_score",
-                   "\"score\" must be a number from 0 to 1.", NULL);
-    }
-
-    /* the id, bare or in a signed token */
-
-    if (token_tok >= 0) {
-        if (llmopt_json_kind(body, &toks[token_tok]) != LLMOPT_JSON_STRING) {
-            goto bad_id;
-        }
-
-        s = body + toks[token_tok].start;
-        slen = toks[token_tok].end - toks[token_tok].start;
-
-        if (slen != sizeof(expect) || s[32] != '.'
-            || ngx_http_llmopt_unhex(id, s, 32) != NGX_OK)
-        {
-            goto bad_id;
-        }
+    if (fb.kind == LLMOPT_FEEDBACK_TOKEN) {
 
         if (lmcf->feedback_secret.len == 0) {
             return ngx_http_llmopt_feedback_answer(r,
@@ -322,17 +264,14 @@ ngx_http_llmopt_feedback_process(ngx_http_request_t *r, u_char *body,
                        "(llmopt_feedback_secret); send the \"id\".", NULL);
         }
 
-        ngx_strlow(s, s, 32);
-
-        if (ngx_http_llmopt_feedback_token(&lmcf->feedback_secret, s, expect)
+        if (ngx_http_llmopt_feedback_token(&lmcf->feedback_secret, hex,
+                                           expect)
             != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_strlow(s + 33, s + 33, 64);
-
-        if (CRYPTO_memcmp(expect, s, sizeof(expect)) != 0) {
+        if (CRYPTO_memcmp(expect + 33, fb.sig_hex, 64) != 0) {
             return ngx_http_llmopt_feedback_answer(r,
                        NGX_HTTP_LLMOPT_FB_FORBIDDEN, NGX_HTTP_FORBIDDEN,
                        "invalid_token",
@@ -340,44 +279,22 @@ ngx_http_llmopt_feedback_process(ngx_http_request_t *r, u_char *body,
                        NULL);
         }
 
-        hex = s;
-
-    } else if (id_tok >= 0) {
-        if (llmopt_json_kind(body, &toks[id_tok]) != LLMOPT_JSON_STRING) {
-            goto bad_id;
-        }
-
-        s = body + toks[id_tok].start;
-        slen = toks[id_tok].end - toks[id_tok].start;
-
-        if (slen != 32 || ngx_http_llmopt_unhex(id, s, 32) != NGX_OK) {
-            goto bad_id;
-        }
-
-        if (lmcf->feedback_secret.len) {
-            return ngx_http_llmopt_feedback_answer(r,
-                       NGX_HTTP_LLMOPT_FB_FORBIDDEN, NGX_HTTP_FORBIDDEN,
-                       "token_required",
-                       "This endpoint takes signed feedback tokens "
-                       "(X-LLMOpt-Feedback-Token) as \"token\".", NULL);
-        }
-
-        hex = s;
-
-    } else {
-        goto bad_id;
+    } else if (lmcf->feedback_secret.len) {
+        return ngx_http_llmopt_feedback_answer(r,
+                   NGX_HTTP_LLMOPT_FB_FORBIDDEN, NGX_HTTP_FORBIDDEN,
+                   "token_required",
+                   "This endpoint takes signed feedback tokens "
+                   "(X-LLMOpt-Feedback-Token) as \"token\".", NULL);
     }
 
-    ngx_strlow(hex, hex, 32);
-
     ngx_shmtx_lock(&lmcf->shpool->mutex);
-    found = llmopt_pending_take(lmcf->sh->pending, id, &ev);
+    found = llmopt_pending_take(lmcf->sh->pending, fb.id, &ev);
     ngx_shmtx_unlock(&lmcf->shpool->mutex);
 
     switch (found) {
 
     case LLMOPT_PENDING_FOUND:
-        ev.quality = (float) score;
+        ev.quality = (float) fb.score;
         ev.done_ms = ngx_http_llmopt_wall_ms();
 
         if (llmopt_ring_push(lmcf->sh->ring, &ev) != LLMOPT_OK) {
@@ -410,12 +327,6 @@ ngx_http_llmopt_feedback_process(ngx_http_request_t *r, u_char *body,
                    "No routed request with this id awaits feedback.", hex);
     }
 
-bad_id:
-
-    return ngx_http_llmopt_feedback_answer(r, NGX_HTTP_LLMOPT_FB_MALFORMED,
-               NGX_HTTP_BAD_REQUEST, "invalid_id",
-               "Feedback needs \"id\": the 32 hex digits of "
-               "X-LLMOpt-Request-Id, or \"token\".", NULL);
 }
 
 
@@ -450,22 +361,3 @@ ngx_http_llmopt_feedback_answer(ngx_http_request_t *r, ngx_uint_t kind,
 }
 
 
-static ngx_int_t
-ngx_http_llmopt_unhex(u_char *dst, const u_char *src, size_t len)
-{
-    ngx_int_t  hi, lo;
-
-    for (/* void */; len >= 2; len -= 2) {
-        hi = ngx_hextoi((u_char *) src, 1);
-        lo = ngx_hextoi((u_char *) src + 1, 1);
-
-        if (hi == NGX_ERROR || lo == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        *dst++ = (u_char) (hi << 4 | lo);
-        src += 2;
-    }
-
-    return len ? NGX_ERROR : NGX_OK;
-}

@@ -25,6 +25,7 @@
 #include "llmopt_usage.h"
 #include "llmopt_reward.h"
 #include "llmopt_trainer.h"
+#include "llmopt_feedback.h"
 
 
 #define NGX_HTTP_LLMOPT_VERSION       "0.1.0"
