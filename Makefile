@@ -26,10 +26,12 @@ CORE_OBJS  := $(patsubst src/%.c,$(BUILD)/core/%.o,$(CORE_SRCS))
 UNIT_SRCS  := $(wildcard t/unit/*.c)
 UNIT_BINS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 GLUE_SRCS  := $(wildcard ngx_llmopt_module/*.c ngx_llmopt_module/*.h)
+FUZZ_NAMES := fuzz_request fuzz_usage fuzz_catalog fuzz_feedback
+FUZZ_BINS  := $(patsubst %,$(BUILD)/fuzz-replay/%,$(FUZZ_NAMES))
 MODULE     := $(NGX_BUILD)/objs/ngx_http_llmopt_module.so
 
 .PHONY: all module core unit test check itest bench bench-proxy clean setup \
-        check-layers sanitize
+        check-layers sanitize fuzz
 
 all: module
 
@@ -96,8 +98,19 @@ test:
 	scripts/setup
 	$(MAKE) check
 
-check: module $(UNIT_BINS) check-layers
-	LLMOPT_MODULE=$(CURDIR)/$(MODULE) prove -j$(PROVE_JOBS) $(UNIT_BINS) t/*.t
+check: module $(UNIT_BINS) $(FUZZ_BINS) check-layers
+	LLMOPT_MODULE=$(CURDIR)/$(MODULE) prove -j$(PROVE_JOBS) $(UNIT_BINS) \
+	    $(FUZZ_BINS) t/*.t
+
+# the fuzz harnesses without libFuzzer: their regression inputs as tests
+$(BUILD)/fuzz-replay/%: t/fuzz/%.c t/fuzz/replay.c t/unit/tap.h \
+                        $(BUILD)/libllmopt.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_CFLAGS) -DREGRESS_DIR='"t/fuzz/regress/$*"' -o $@ \
+	    t/fuzz/replay.c $< $(BUILD)/libllmopt.a $(LDLIBS_CORE)
+
+fuzz:
+	scripts/fuzz
 
 itest: module
 	LLMOPT_MODULE=$(CURDIR)/$(MODULE) prove -j$(PROVE_JOBS) t/*.t
@@ -136,9 +149,9 @@ sanitize:
 	    module build/sanitize/libllmopt.a
 	$(MAKE) BUILD=build/sanitize CFLAGS='$(SAN_FLAGS)' \
 	    LDLIBS_CORE='-lyaml -lm -fsanitize=address,undefined' \
-	    $(patsubst $(BUILD)/%,build/sanitize/%,$(UNIT_BINS))
+	    $(patsubst $(BUILD)/%,build/sanitize/%,$(UNIT_BINS) $(FUZZ_BINS))
 	ASAN_OPTIONS=detect_leaks=1 prove -j$(PROVE_JOBS) \
-	    $(patsubst $(BUILD)/%,build/sanitize/%,$(UNIT_BINS))
+	    $(patsubst $(BUILD)/%,build/sanitize/%,$(UNIT_BINS) $(FUZZ_BINS))
 	ASAN_OPTIONS=detect_leaks=0:log_path=$(CURDIR)/build/sanitize/asan \
 	    UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/build/sanitize/ubsan \
 	    LLMOPT_NGINX_PRELOAD='$(SAN_PRELOAD)' \
