@@ -121,6 +121,9 @@ $(BUILD)/bench-decision: scripts/bench-decision.c $(BUILD)/libllmopt.a
 $(BUILD)/replay: scripts/replay.c $(BUILD)/libllmopt.a
 	$(CC) $(CORE_CFLAGS) -o $@ $< $(BUILD)/libllmopt.a $(LDLIBS_CORE)
 
+$(BUILD)/simulate: scripts/simulate.c $(BUILD)/libllmopt.a
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(BUILD)/libllmopt.a $(LDLIBS_CORE)
+
 $(BUILD)/offline-eval: scripts/offline-eval.c $(BUILD)/libllmopt.a
 	$(CC) $(CORE_CFLAGS) -o $@ $< $(BUILD)/libllmopt.a $(LDLIBS_CORE) -lhiredis
 

@@ -331,7 +331,15 @@ sub _with_defaults {
 sub write_conf {
     my ($self, $text) = @_;
 
-    $text = $self->_with_defaults($self->expand($text));
+    $text = $self->expand($text);
+
+    if ($ENV{LLMOPT_SINGLE}) {
+        # scripts/valgrind: every test in one process, in the foreground
+        $text =~ s/^\s*(master_process|daemon)\s+\w+\s*;[ \t]*\n//mg;
+        $text =~ s/^(\s*events\s*\{)/master_process off;\ndaemon off;\n$1/m;
+    }
+
+    $text = $self->_with_defaults($text);
 
     $self->{master} = $text =~ /^\s*master_process\s+off\s*;/m ? 0 : 1;
     $self->{daemon} = $text =~ /^\s*daemon\s+off\s*;/m ? 0 : 1;
@@ -361,9 +369,14 @@ sub _nginx_env {
     return %env;
 }
 
+# LLMOPT_NGINX_WRAPPER (scripts/valgrind) runs nginx under another
+# program, e.g. "valgrind --log-file=...".
+
 sub _nginx_args {
     my ($self, $conf, $errlog) = @_;
-    return ($NGINX, '-p', "$self->{prefix}/", '-c', $conf, '-e', $errlog);
+    my @wrap = split ' ', $ENV{LLMOPT_NGINX_WRAPPER} // '';
+    return (@wrap, $NGINX, '-p', "$self->{prefix}/", '-c', $conf,
+            '-e', $errlog);
 }
 
 # "nginx -t" of conf/nginx.conf, or of $text (expanded, with the defaults,
