@@ -1278,6 +1278,13 @@ ngx_http_llmopt_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    if (lmcf->ntoks > 1024) {
+        /* grown for a large request with ngx_alloc(): not in a pool */
+        ngx_free(lmcf->toks);
+        lmcf->toks = NULL;
+        lmcf->ntoks = 0;
+    }
+
     ngx_http_llmopt_trainer_exit_process(cycle, lmcf);
 }
 

@@ -88,7 +88,20 @@ typedef struct {
     unsigned               n_weights;
     double                 weights[REPLAY_MAX_WEIGHTS];
     llmopt_feature_spec_t  spec;
+    const char            *export_dir;    /* --export: write, no run */
+    const char            *measured;      /* --measured: points from
+                                             elsewhere (replay --e2e) */
 } replay_conf_t;
+
+
+/* An operating point measured elsewhere, for a weight and a seed. */
+
+typedef struct {
+    double      weight;
+    unsigned    seed;
+    double      accuracy;
+    double      cost;
+} replay_measured_t;
 
 
 static int replay_options(replay_conf_t *conf, int argc, char **argv);
@@ -105,6 +118,13 @@ static char *replay_body(const char *list, size_t *len);
 static size_t replay_py_string(const char **p, char *out);
 static size_t replay_utf8(unsigned long cp, char *out);
 static size_t replay_json_escape(const char *s, size_t n, char *out);
+static int replay_export(const replay_conf_t *conf);
+static int replay_export_row(const replay_row_t *row, char **fields,
+    const unsigned *r_col);
+static void replay_shuffle(unsigned *order, uint64_t seed);
+static int replay_read_measured(const char *path);
+static const replay_measured_t *replay_find_measured(double weight,
+    unsigned seed);
 static void replay_run(const replay_conf_t *conf, double weight,
     uint64_t seed, double *accuracy, double *cost);
 static void replay_reward_conf(const replay_conf_t *conf, double weight,
@@ -129,6 +149,9 @@ static const char  *replay_files[REPLAY_TASKS] = {
 
 static const char  *replay_splits[2] = { "train", "test" };
 
+static FILE          *replay_export_rows;        /* --export */
+static replay_measured_t  replay_meas[REPLAY_MAX_WEIGHTS * REPLAY_MAX_SEEDS];
+static unsigned       replay_n_meas;
 static char          *replay_models[REPLAY_MODELS];
 static unsigned       replay_ref;                 /* index of gpt-4 */
 static replay_row_t  *replay_rows;
@@ -155,6 +178,8 @@ main(int argc, char **argv)
     replay_point_t         rpts[REPLAY_MAX_WEIGHTS];
     replay_point_t         rhull[REPLAY_MAX_WEIGHTS];
     replay_op_t            ops[REPLAY_MAX_WEIGHTS], *op, *op1, *op2;
+    replay_point_t         inproc[REPLAY_MAX_WEIGHTS];
+    replay_point_t         inseed[REPLAY_MAX_WEIGHTS][REPLAY_MAX_SEEDS];
     llmopt_err_t           err;
 
     if (replay_options(&conf, argc, argv) != 0) {
@@ -167,6 +192,20 @@ main(int argc, char **argv)
     }
 
     t0 = replay_now();
+
+    if (conf.export_dir != NULL) {
+        snprintf(name, sizeof(name), "%s/rows.jsonl", conf.export_dir);
+        replay_export_rows = fopen(name, "w");
+
+        if (replay_export_rows == NULL) {
+            fprintf(stderr, "replay: %s: %s\n", name, strerror(errno));
+            return 1;
+        }
+    }
+
+    if (conf.measured != NULL && replay_read_measured(conf.measured) != 0) {
+        return 1;
+    }
 
     for (t = 0; t < REPLAY_TASKS; t++) {
         for (k = 0; k < 2; k++) {
@@ -182,6 +221,10 @@ main(int argc, char **argv)
     if (replay_n_rows == 0) {
         fprintf(stderr, "replay: no complete rows in %s\n", conf.dir);
         return 1;
+    }
+
+    if (conf.export_dir != NULL) {
+        return replay_export(&conf) == 0 ? 0 : 1;
     }
 
     /* baselines */
@@ -319,6 +362,8 @@ main(int argc, char **argv)
 
     /* the sweep */
 
+    memset(inproc, 0, sizeof(inproc));
+
     for (j = 0; j < conf.n_weights; j++) {
         op = &ops[j];
         op->weight = conf.weights[j];
@@ -328,6 +373,26 @@ main(int argc, char **argv)
         for (k = 0; k < conf.seeds; k++) {
             replay_run(&conf, op->weight, k + 1, &op->accuracy[k],
                        &op->cost[k]);
+
+            if (conf.measured != NULL) {
+                const replay_measured_t  *me;
+
+                me = replay_find_measured(op->weight, k + 1);
+
+                if (me == NULL) {
+                    fprintf(stderr, "replay: %s has no point for w %g, "
+                            "seed %u\n", conf.measured, op->weight, k + 1);
+                    return 1;
+                }
+
+                inproc[j].accuracy += op->accuracy[k] / conf.seeds;
+                inproc[j].cost += op->cost[k] / conf.seeds;
+                inseed[j][k].accuracy = op->accuracy[k];
+                inseed[j][k].cost = op->cost[k];
+                op->accuracy[k] = me->accuracy;
+                op->cost[k] = me->cost;
+            }
+
             op->mean_accuracy += op->accuracy[k] / conf.seeds;
             op->mean_cost += op->cost[k] / conf.seeds;
         }
@@ -352,6 +417,67 @@ main(int argc, char **argv)
 
         rpts[j].cost = op->mean_cost;
         rpts[j].accuracy = op->mean_accuracy;
+    }
+
+    if (conf.measured != NULL) {
+        unsigned  within_acc, within_cost;
+        double    sea, sec, va, vc, wa, wc;
+
+        /*
+         * The difference of the means against its standard error, from
+         * the spread over seeds of both runs: "within noise" when it is
+         * at most 2 standard errors.
+         */
+
+        printf("measured end to end (%s) beside the in-process run of the "
+               "same rows, order, weights and seeds (mean of %u seeds):\n",
+               conf.measured, conf.seeds);
+        printf("  %5s %10s %10s   %10s %10s   %8s %6s %9s %6s\n", "w",
+               "e2e acc", "e2e cost", "core acc", "core cost", "d acc",
+               "d/se", "d cost $", "d/se");
+
+        within_acc = 0;
+        within_cost = 0;
+
+        for (j = 0; j < conf.n_weights; j++) {
+            va = vc = wa = wc = 0;
+
+            for (k = 0; k < conf.seeds; k++) {
+                va += (ops[j].accuracy[k] - ops[j].mean_accuracy)
+                      * (ops[j].accuracy[k] - ops[j].mean_accuracy);
+                vc += (ops[j].cost[k] - ops[j].mean_cost)
+                      * (ops[j].cost[k] - ops[j].mean_cost);
+                wa += (inseed[j][k].accuracy - inproc[j].accuracy)
+                      * (inseed[j][k].accuracy - inproc[j].accuracy);
+                wc += (inseed[j][k].cost - inproc[j].cost)
+                      * (inseed[j][k].cost - inproc[j].cost);
+            }
+
+            if (conf.seeds > 1) {
+                sea = sqrt((va + wa) / (conf.seeds - 1) / conf.seeds);
+                sec = sqrt((vc + wc) / (conf.seeds - 1) / conf.seeds);
+
+            } else {
+                sea = sec = 0;
+            }
+
+            a = ops[j].mean_accuracy - inproc[j].accuracy;
+            c = ops[j].mean_cost - inproc[j].cost;
+
+            within_acc += sea > 0 && fabs(a) <= 2 * sea;
+            within_cost += sec > 0 && fabs(c) <= 2 * sec;
+
+            printf("  %5.3f %10.4f %10.3f   %10.4f %10.3f   %+8.4f %6.1f "
+                   "%+9.3f %6.1f\n", ops[j].weight, ops[j].mean_accuracy,
+                   ops[j].mean_cost, inproc[j].accuracy, inproc[j].cost, a,
+                   sea > 0 ? a / sea : 0.0, c, sec > 0 ? c / sec : 0.0);
+        }
+
+        printf("  within noise (|d| <= 2 standard errors of the difference, "
+               "from the seeds' spread): accuracy %u of %u weights, cost "
+               "%u of %u\n", within_acc, conf.n_weights, within_cost,
+               conf.n_weights);
+        printf("\nthe figures below are the end-to-end ones\n\n");
     }
 
     printf("operating points (cost weight w); \"task-best\": the best "
@@ -627,6 +753,12 @@ replay_options(replay_conf_t *conf, int argc, char **argv)
                 return -1;
             }
 
+        } else if (strcmp(opt, "--export") == 0) {
+            conf->export_dir = val;
+
+        } else if (strcmp(opt, "--measured") == 0) {
+            conf->measured = val;
+
         } else {
             fprintf(stderr, "replay: unknown option %s\n", opt);
             replay_usage();
@@ -770,7 +902,12 @@ replay_usage(void)
         "                     has_tools,hour)\n"
         "  --words K          buckets of the words feature (3)\n"
         "  --weights LIST     cost weights w to sweep, comma-separated\n"
-        "  --seeds N          seeds 1..N (5)\n");
+        "  --seeds N          seeds 1..N (5)\n"
+        "  --export DIR       write the rows (bodies, correctness, costs,\n"
+        "                     answers) and each seed's order, and stop\n"
+        "  --measured FILE    \"weight seed accuracy cost\" lines measured\n"
+        "                     elsewhere (replay --e2e): reported beside\n"
+        "                     the in-process run\n");
 }
 
 
@@ -789,6 +926,7 @@ replay_load(const replay_conf_t *conf, const char *file, unsigned task)
     size_t             len;
     unsigned           n, n_header, i, m, k, prompt_col, line;
     unsigned           q_col[REPLAY_MODELS], c_col[REPLAY_MODELS];
+    unsigned           r_col[REPLAY_MODELS];
     unsigned           found, complete;
     replay_row_t       row, *grown;
     llmopt_err_t       err;
@@ -862,6 +1000,18 @@ replay_load(const replay_conf_t *conf, const char *file, unsigned task)
 
         q_col[found] = i;
         c_col[found] = k;
+
+        /* the answers, for --export: "X|model_response" */
+        snprintf(cost_name, sizeof(cost_name), "%s|model_response",
+                 header[i]);
+        r_col[found] = (unsigned) -1;
+
+        for (k = 0; k < n_header; k++) {
+            if (strcmp(header[k], cost_name) == 0) {
+                r_col[found] = k;
+            }
+        }
+
         found++;
     }
 
@@ -931,6 +1081,12 @@ replay_load(const replay_conf_t *conf, const char *file, unsigned task)
             }
 
             replay_rows = grown;
+        }
+
+        if (replay_export_rows != NULL
+            && replay_export_row(&row, fields, r_col) != 0)
+        {
+            return -1;
         }
 
         replay_rows[replay_n_rows++] = row;
@@ -1366,6 +1522,190 @@ replay_json_escape(const char *s, size_t n, char *out)
 }
 
 
+/* The order of the rows in the pass of a seed: a Fisher-Yates shuffle. */
+
+static void
+replay_shuffle(unsigned *order, uint64_t seed)
+{
+    unsigned      i, j, tmp;
+    llmopt_rng_t  shuffle;
+
+    llmopt_rng_seed(&shuffle, seed ^ REPLAY_SHUFFLE_SALT);
+
+    for (i = 0; i < replay_n_rows; i++) {
+        order[i] = i;
+    }
+
+    for (i = replay_n_rows; i > 1; i--) {
+        j = llmopt_rng_below(&shuffle, i);
+        tmp = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = tmp;
+    }
+}
+
+
+/*
+ * --export: one JSON line per complete row (rows.jsonl, row index = line
+ * number from 0): {"task":..,"body":<the request body, a string>,
+ * "correct":[..],"cost":[..],"answer":[..]} in model order; models.txt;
+ * order-<seed>.txt: each seed's row order, one index a line.
+ */
+
+static int
+replay_export_row(const replay_row_t *row, char **fields, const unsigned *r_col)
+{
+    char      *esc;
+    size_t     n, len;
+    unsigned   m;
+
+    len = row->len;
+
+    for (m = 0; m < REPLAY_MODELS; m++) {
+        if (r_col[m] != (unsigned) -1 && fields[r_col[m]] != NULL) {
+            n = strlen(fields[r_col[m]]);
+            len = n > len ? n : len;
+        }
+    }
+
+    esc = malloc(6 * len + 16);
+    if (esc == NULL) {
+        return -1;
+    }
+
+    n = replay_json_escape(row->body, row->len, esc);
+    fprintf(replay_export_rows, "{\"task\":\"%s\",\"body\":\"%.*s\","
+            "\"correct\":[", replay_files[row->task], (int) n, esc);
+
+    for (m = 0; m < REPLAY_MODELS; m++) {
+        fprintf(replay_export_rows, "%s%g", m ? "," : "", row->quality[m]);
+    }
+
+    fprintf(replay_export_rows, "],\"cost\":[");
+
+    for (m = 0; m < REPLAY_MODELS; m++) {
+        fprintf(replay_export_rows, "%s%.12g", m ? "," : "", row->cost[m]);
+    }
+
+    fprintf(replay_export_rows, "],\"answer\":[");
+
+    for (m = 0; m < REPLAY_MODELS; m++) {
+        const char  *a = r_col[m] != (unsigned) -1 && fields[r_col[m]]
+                         ? fields[r_col[m]] : "";
+
+        n = replay_json_escape(a, strlen(a), esc);
+        fprintf(replay_export_rows, "%s\"%.*s\"", m ? "," : "", (int) n,
+                esc);
+    }
+
+    fprintf(replay_export_rows, "]}\n");
+    free(esc);
+
+    return ferror(replay_export_rows) ? -1 : 0;
+}
+
+
+static int
+replay_export(const replay_conf_t *conf)
+{
+    char       path[1024];
+    FILE      *f;
+    unsigned   i, s, *order;
+
+    if (fclose(replay_export_rows) != 0) {
+        return -1;
+    }
+
+    snprintf(path, sizeof(path), "%s/models.txt", conf->export_dir);
+    f = fopen(path, "w");
+    if (f == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < REPLAY_MODELS; i++) {
+        fprintf(f, "%s\n", replay_models[i]);
+    }
+
+    fclose(f);
+
+    order = malloc(replay_n_rows * sizeof(unsigned));
+    if (order == NULL) {
+        return -1;
+    }
+
+    for (s = 1; s <= conf->seeds; s++) {
+        replay_shuffle(order, s);
+
+        snprintf(path, sizeof(path), "%s/order-%u.txt", conf->export_dir, s);
+        f = fopen(path, "w");
+        if (f == NULL) {
+            free(order);
+            return -1;
+        }
+
+        for (i = 0; i < replay_n_rows; i++) {
+            fprintf(f, "%u\n", order[i]);
+        }
+
+        fclose(f);
+    }
+
+    free(order);
+
+    printf("replay: exported %u rows, %d models and %u orders to %s\n",
+           replay_n_rows, REPLAY_MODELS, conf->seeds, conf->export_dir);
+
+    return 0;
+}
+
+
+static int
+replay_read_measured(const char *path)
+{
+    FILE               *f;
+    replay_measured_t  *m;
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "replay: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+
+    while (replay_n_meas < sizeof(replay_meas) / sizeof(replay_meas[0])) {
+        m = &replay_meas[replay_n_meas];
+
+        if (fscanf(f, "%lf %u %lf %lf", &m->weight, &m->seed, &m->accuracy,
+                   &m->cost) != 4)
+        {
+            break;
+        }
+
+        replay_n_meas++;
+    }
+
+    fclose(f);
+
+    return replay_n_meas ? 0 : -1;
+}
+
+
+static const replay_measured_t *
+replay_find_measured(double weight, unsigned seed)
+{
+    unsigned  i;
+
+    for (i = 0; i < replay_n_meas; i++) {
+        if (fabs(replay_meas[i].weight - weight) < 1e-9
+            && replay_meas[i].seed == seed)
+        {
+            return &replay_meas[i];
+        }
+    }
+
+    return NULL;
+}
+
+
 /*
  * One online pass from cold start over the rows in the order of a
  * shuffle seeded by seed: parse, features, select, reward, update.
@@ -1379,9 +1719,9 @@ replay_run(const replay_conf_t *conf, double weight, uint64_t seed,
     int                    rc;
     void                  *block;
     double                 x[LLMOPT_FEATURE_MAX_DIM], correct, spent;
-    unsigned               i, j, k, tmp, *order;
+    unsigned               i, k, *order;
     llmopt_err_t           err;
-    llmopt_rng_t           rng, shuffle;
+    llmopt_rng_t           rng;
     llmopt_choice_t        choice;
     llmopt_request_t       req;
     replay_row_t          *row;
@@ -1412,18 +1752,7 @@ replay_run(const replay_conf_t *conf, double weight, uint64_t seed,
 
     llmopt_bandit_init(&bconf, block);
     llmopt_rng_seed(&rng, seed);
-    llmopt_rng_seed(&shuffle, seed ^ REPLAY_SHUFFLE_SALT);
-
-    for (i = 0; i < replay_n_rows; i++) {
-        order[i] = i;
-    }
-
-    for (i = replay_n_rows; i > 1; i--) {
-        j = llmopt_rng_below(&shuffle, i);
-        tmp = order[i - 1];
-        order[i - 1] = order[j];
-        order[j] = tmp;
-    }
+    replay_shuffle(order, seed);
 
     correct = 0;
     spent = 0;
