@@ -275,8 +275,8 @@ for my $i (0 .. 299) {
         # a slow Redis: it answers nothing for 2 s
         $sleeper = fork();
         if ($sleeper == 0) {
-            exec('redis-cli', '-p', $RPORT, 'DEBUG', 'SLEEP', '2');
-            POSIX::_exit(127);
+            exec('redis-cli', '-p', $RPORT, 'DEBUG', 'SLEEP', '2')
+                or POSIX::_exit(127);
         }
         sleep(0.1);
     }
