@@ -61,7 +61,7 @@ static int llmopt_request_messages(llmopt_request_walk_t *w, unsigned value);
 static int llmopt_request_message(llmopt_request_walk_t *w, unsigned msg,
     unsigned index);
 static int llmopt_request_text(llmopt_request_walk_t *w, unsigned value,
-    const char *field, size_t *bytes, llmopt_span_t *longest);
+    const char *field, int index, size_t *bytes, llmopt_span_t *longest);
 static int llmopt_request_optional(llmopt_request_walk_t *w, unsigned value,
     const char *field, llmopt_json_kind_e want, const char *want_name);
 static int llmopt_request_count(llmopt_request_walk_t *w, unsigned value,
@@ -441,7 +441,8 @@ llmopt_request_root_member(llmopt_request_walk_t *w, unsigned key,
                                              "a string or an array");
         }
 
-        return llmopt_request_text(w, value, "system", &w->system_top_bytes,
+        return llmopt_request_text(w, value, "system", -1,
+                                   &w->system_top_bytes,
                                    NULL);
 
     default:
@@ -558,13 +559,13 @@ llmopt_request_message(llmopt_request_walk_t *w, unsigned msg,
 
     tok = &w->toks[content];
 
-    (void) snprintf(field, sizeof(field), "messages[%u].content", index);
-
     if (tok->type == JSMN_PRIMITIVE && w->body[tok->start] == 'n') {
         return LLMOPT_OK;
     }
 
     if (tok->type != JSMN_STRING && tok->type != JSMN_ARRAY) {
+        /* the name is made only for the message: not on the fast path */
+        (void) snprintf(field, sizeof(field), "messages[%u].content", index);
         return llmopt_request_type_error(w, (unsigned) content, field,
                                          "one of a string, an array or "
                                          "null");
@@ -574,7 +575,8 @@ llmopt_request_message(llmopt_request_walk_t *w, unsigned msg,
     longest.start = 0;
     longest.end = 0;
 
-    if (llmopt_request_text(w, (unsigned) content, field, &bytes, &longest)
+    if (llmopt_request_text(w, (unsigned) content, NULL, (int) index,
+                            &bytes, &longest)
         != LLMOPT_OK)
     {
         return LLMOPT_ERROR;
@@ -606,7 +608,7 @@ llmopt_request_message(llmopt_request_walk_t *w, unsigned msg,
 
 static int
 llmopt_request_text(llmopt_request_walk_t *w, unsigned value,
-    const char *field, size_t *bytes, llmopt_span_t *longest)
+    const char *field, int index, size_t *bytes, llmopt_span_t *longest)
 {
     int                       id;
     char                      path[64];
@@ -633,7 +635,12 @@ llmopt_request_text(llmopt_request_walk_t *w, unsigned value,
     for (k = 0; k < (unsigned) tok->size; k++) {
 
         if (w->toks[part].type != JSMN_OBJECT) {
-            (void) snprintf(path, sizeof(path), "%s[%u]", field, k);
+            if (field != NULL) {
+                (void) snprintf(path, sizeof(path), "%s[%u]", field, k);
+            } else {
+                (void) snprintf(path, sizeof(path), "messages[%d].content[%u]",
+                                index, k);
+            }
             return llmopt_request_type_error(w, part, path, "an object");
         }
 

@@ -644,11 +644,16 @@ llmopt_usage_fail(llmopt_usage_t *u)
  * (the latter count as an error unless white space).
  */
 
+#define LLMOPT_USAGE_ONES   0x0101010101010101ULL
+#define LLMOPT_USAGE_HIGHS  0x8080808080808080ULL
+
+
 static void
 llmopt_usage_json(llmopt_usage_t *u, const unsigned char *p, size_t len,
     uint64_t pos)
 {
     size_t                i, run;
+    uint64_t              w, q, b;
     unsigned char         c;
     const char           *literal;
     llmopt_usage_scan_t  *s;
@@ -666,11 +671,39 @@ llmopt_usage_json(llmopt_usage_t *u, const unsigned char *p, size_t len,
 
         case LLMOPT_USAGE_J_STRING:
             run = i;
-            while (c != '"' && c != '\\' && c >= 0x20) {
-                if (++i == len) {
+
+            /*
+             * The bulk of an answer is text: 8 bytes at a time while none
+             * is '"', '\\' or a control byte (a flagged word goes to the
+             * byte loop, which finds the exact byte).
+             */
+
+            while (i + 8 <= len) {
+                memcpy(&w, p + i, 8);
+
+                q = w ^ (LLMOPT_USAGE_ONES * '"');
+                b = w ^ (LLMOPT_USAGE_ONES * '\\');
+
+                if (((((q - LLMOPT_USAGE_ONES) & ~q)
+                      | ((b - LLMOPT_USAGE_ONES) & ~b)
+                      | ((w - LLMOPT_USAGE_ONES * 0x20) & ~w))
+                     & LLMOPT_USAGE_HIGHS)
+                    != 0)
+                {
                     break;
                 }
+
+                i += 8;
+            }
+
+            while (i < len) {
                 c = p[i];
+
+                if (c == '"' || c == '\\' || c < 0x20) {
+                    break;
+                }
+
+                i++;
             }
 
             if (i > run) {
@@ -695,6 +728,7 @@ llmopt_usage_json(llmopt_usage_t *u, const unsigned char *p, size_t len,
                 }
             }
 
+            c = p[i];
             i++;
 
             if (c == '"') {
