@@ -217,6 +217,7 @@ typedef struct {
     ngx_atomic_t                  restore_done;  /* own keys were read */
     ngx_atomic_t                  stream_added;
     ngx_atomic_t                  stream_dropped;
+    ngx_atomic_t                  stream_unconfirmed; /* sent, no answer */
     ngx_atomic_t                  redirects;     /* cluster MOVED, ASK */
     u_char                        last_error[128];
 } ngx_http_llmopt_shredis_t;

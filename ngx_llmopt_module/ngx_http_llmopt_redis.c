@@ -1241,8 +1241,9 @@ ngx_http_llmopt_redis_stream(ngx_http_llmopt_main_conf_t *lmcf,
 
         for (i = 0; i < rs->n_entries; i++) {
             if (redisGetReply(ctx, &r) != REDIS_OK) {
-                /* the caller counts the unanswered ones as dropped */
-                rs->n_entries -= i;
+                /* sent, unanswered (a timeout): Redis may still add them */
+                lmcf->sh->redis.stream_unconfirmed += rs->n_entries - i;
+                rs->n_entries = 0;
                 ngx_free(buf);
                 ngx_http_llmopt_redis_fail(lmcf, rs, now, "XADD", ctx);
                 return NGX_ERROR;

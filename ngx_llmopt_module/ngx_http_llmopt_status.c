@@ -298,8 +298,9 @@ ngx_http_llmopt_status_redis(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
     if (rc->stream.len) {
         p = ngx_sprintf(p, ",\"stream\":{\"key\":");
         p = ngx_http_llmopt_json_str(p, rc->stream.data, rc->stream.len);
-        p = ngx_sprintf(p, ",\"added\":%uA,\"dropped\":%uA}",
-                        sr->stream_added, sr->stream_dropped);
+        p = ngx_sprintf(p, ",\"added\":%uA,\"dropped\":%uA,"
+                        "\"unconfirmed\":%uA}", sr->stream_added,
+                        sr->stream_dropped, sr->stream_unconfirmed);
     }
 
     *p++ = '}';
@@ -1139,11 +1140,14 @@ ngx_http_llmopt_prometheus(ngx_http_request_t *r,
                 "# TYPE llmopt_redis_stream_entries_total counter\n"
                 "llmopt_redis_stream_entries_total{result=\"added\"} %uA\n"
                 "llmopt_redis_stream_entries_total{result=\"dropped\"} "
+                "%uA\n"
+                "llmopt_redis_stream_entries_total{result=\"unconfirmed\"} "
                 "%uA\n",
                 lmcf->sh->redis.state == NGX_HTTP_LLMOPT_REDIS_UP,
                 lmcf->sh->redis.syncs, lmcf->sh->redis.errors,
                 lmcf->sh->redis.instances, lmcf->sh->redis.stream_added,
-                lmcf->sh->redis.stream_dropped);
+                lmcf->sh->redis.stream_dropped,
+                lmcf->sh->redis.stream_unconfirmed);
         }
 
         p = ngx_sprintf(p, "# HELP llmopt_feedback_total Answers of the "
