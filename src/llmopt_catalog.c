@@ -118,6 +118,9 @@ static int llmopt_catalog_params(llmopt_catalog_ctx_t *ctx, llmopt_arm_t *arm,
 static int llmopt_catalog_features(llmopt_catalog_ctx_t *ctx,
     llmopt_policy_t *policy, const llmopt_node_t *pkey,
     llmopt_catalog_field_t *f, const char *where);
+static int llmopt_catalog_breaker(llmopt_catalog_ctx_t *ctx,
+    llmopt_policy_t *policy, const llmopt_catalog_field_t *breaker,
+    const char *where);
 static int llmopt_catalog_reward(llmopt_catalog_ctx_t *ctx,
     llmopt_policy_t *policy, const llmopt_catalog_field_t *f,
     const char *where);
@@ -177,7 +180,8 @@ static const char *const  llmopt_catalog_policy_keys[] = {
     "algorithm", "alpha", "lambda", "epsilon", "prior", "prior_mean",
     "exploration_floor",
     "forgetting", "seed", "arms", "features", "tenant_buckets",
-    "word_buckets", "reward", "feedback_wait", "fallback", NULL
+    "word_buckets", "reward", "feedback_wait", "fallback", "max_cost",
+    "breaker", NULL
 };
 
 enum {
@@ -197,7 +201,19 @@ enum {
     LLMOPT_POLICY_REWARD,
     LLMOPT_POLICY_FEEDBACK_WAIT,
     LLMOPT_POLICY_FALLBACK,
+    LLMOPT_POLICY_MAX_COST,
+    LLMOPT_POLICY_BREAKER,
     LLMOPT_POLICY_LAST
+};
+
+static const char *const  llmopt_catalog_breaker_keys[] = {
+    "failures", "cooldown", NULL
+};
+
+enum {
+    LLMOPT_BREAKER_FAILURES = 0,
+    LLMOPT_BREAKER_COOLDOWN,
+    LLMOPT_BREAKER_LAST
 };
 
 static const char *const  llmopt_catalog_prior_keys[] = {
@@ -947,6 +963,75 @@ llmopt_catalog_policy_entry(llmopt_catalog_ctx_t *ctx,
         }
 
         policy->feedback_wait_ms = wait;
+    }
+
+    if (f[LLMOPT_POLICY_MAX_COST].value != NULL
+        && llmopt_catalog_number(ctx, &f[LLMOPT_POLICY_MAX_COST], where,
+                                 0, 1, HUGE_VAL, 1, "a number of USD > 0",
+                                 &policy->max_cost)
+           != LLMOPT_OK)
+    {
+        return LLMOPT_ERROR;
+    }
+
+    return llmopt_catalog_breaker(ctx, policy, &f[LLMOPT_POLICY_BREAKER],
+                                  where);
+}
+
+
+/* breaker: {failures: 5, cooldown: 30000}; failures 0 turns it off */
+
+static int
+llmopt_catalog_breaker(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
+    const llmopt_catalog_field_t *breaker, const char *where)
+{
+    uint64_t                v;
+    llmopt_catalog_field_t  f[LLMOPT_BREAKER_LAST];
+    char                    bwhere[LLMOPT_CATALOG_WHERE_LEN];
+
+    policy->breaker_failures = 5;
+    policy->breaker_cooldown_ms = 30000;
+
+    if (breaker->value == NULL) {
+        return LLMOPT_OK;
+    }
+
+    (void) snprintf(bwhere, sizeof(bwhere), "breaker of policy \"%s\"",
+                    policy->name.data);
+
+    if (breaker->value->type != LLMOPT_CATALOG_MAP) {
+        return llmopt_catalog_fail(ctx, breaker->value, "\"breaker\" in %s "
+                                   "must be a mapping", where);
+    }
+
+    if (llmopt_catalog_fields(ctx, breaker->value,
+                              llmopt_catalog_breaker_keys, f, bwhere)
+        != LLMOPT_OK)
+    {
+        return LLMOPT_ERROR;
+    }
+
+    if (f[LLMOPT_BREAKER_FAILURES].value != NULL) {
+        if (llmopt_catalog_uint(ctx, &f[LLMOPT_BREAKER_FAILURES], bwhere, 0,
+                                1000, "an integer from 0 to 1000", &v)
+            != LLMOPT_OK)
+        {
+            return LLMOPT_ERROR;
+        }
+
+        policy->breaker_failures = (unsigned) v;
+    }
+
+    if (f[LLMOPT_BREAKER_COOLDOWN].value != NULL) {
+        if (llmopt_catalog_uint(ctx, &f[LLMOPT_BREAKER_COOLDOWN], bwhere, 1,
+                                LLMOPT_CATALOG_WAIT_MAX,
+                                "an integer of ms from 1 to 3600000", &v)
+            != LLMOPT_OK)
+        {
+            return LLMOPT_ERROR;
+        }
+
+        policy->breaker_cooldown_ms = v;
     }
 
     return LLMOPT_OK;

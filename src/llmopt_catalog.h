@@ -91,6 +91,14 @@ typedef struct {
     int                    fallback;         /* arm index, -1 = none */
     uint64_t               feedback_wait_ms;
 
+    /* guardrails */
+    double                 max_cost;         /* USD a request, estimated
+                                                before; 0 = no limit */
+    unsigned               breaker_failures; /* consecutive failures that
+                                                open an arm's circuit;
+                                                0 = no breaker */
+    uint64_t               breaker_cooldown_ms;  /* open that long */
+
     unsigned               line;
     unsigned               column;
 } llmopt_policy_t;

@@ -16,7 +16,7 @@
 #define LLMOPT_FEATURE_MESSAGES_REF   64.0       /* 64 messages -> 1 */
 #define LLMOPT_FEATURE_SYSTEM_REF     32768.0    /* 32k tokens -> 1 */
 #define LLMOPT_FEATURE_MAX_TOKENS_REF 32768.0    /* 32k tokens -> 1 */
-#define LLMOPT_FEATURE_BYTES_PER_TOKEN  4
+
 
 #define LLMOPT_FEATURE_TENANT_SEED    0x6c6c6d6f70742d74ULL
 

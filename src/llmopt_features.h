@@ -14,6 +14,7 @@
 
 
 #define LLMOPT_FEATURE_MAX_DIM   64     /* d of any policy */
+#define LLMOPT_FEATURE_BYTES_PER_TOKEN  4   /* text bytes a token, estimated */
 #define LLMOPT_FEATURE_MAX_IDS   32     /* entries of a feature list */
 
 

@@ -1,0 +1,64 @@
+/*
+ * Copyright (C) llmopt authors
+ */
+
+
+#include "llmopt_guard.h"
+#include "llmopt_features.h"
+
+
+void
+llmopt_guard_need(const llmopt_request_t *req, llmopt_guard_need_t *need)
+{
+    /* the same estimate as the input_tokens feature, rounded up */
+    need->input_tokens = (req->text_bytes + LLMOPT_FEATURE_BYTES_PER_TOKEN - 1)
+                         / LLMOPT_FEATURE_BYTES_PER_TOKEN;
+    need->output_tokens = req->max_tokens > 0 ? (uint64_t) req->max_tokens
+                                              : 0;
+}
+
+
+double
+llmopt_guard_cost(const llmopt_model_t *model,
+    const llmopt_guard_need_t *need)
+{
+    return ((double) need->input_tokens * model->price_input
+            + (double) need->output_tokens * model->price_output) / 1e6;
+}
+
+
+unsigned
+llmopt_guard_mask(const llmopt_catalog_t *cat, const llmopt_policy_t *policy,
+    const llmopt_guard_need_t *need, unsigned char *allowed, unsigned *why)
+{
+    unsigned              a, n;
+    const llmopt_model_t *m;
+
+    n = 0;
+    *why = 0;
+
+    for (a = 0; a < policy->n_arms; a++) {
+        m = &cat->models[policy->arms[a].model];
+        allowed[a] = 1;
+
+        if (m->context_window
+            && need->input_tokens + need->output_tokens > m->context_window)
+        {
+            allowed[a] = 0;
+            *why |= LLMOPT_GUARD_CONTEXT;
+            continue;
+        }
+
+        if (policy->max_cost > 0 && llmopt_guard_cost(m, need)
+                                    > policy->max_cost)
+        {
+            allowed[a] = 0;
+            *why |= LLMOPT_GUARD_COST;
+            continue;
+        }
+
+        n++;
+    }
+
+    return n;
+}
