@@ -37,7 +37,8 @@ static double ngx_http_llmopt_header_score(ngx_http_request_t *r,
     ngx_str_t *name);
 static void ngx_http_llmopt_outcome(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx);
-static void ngx_http_llmopt_count(ngx_http_llmopt_ctx_t *ctx);
+static void ngx_http_llmopt_count(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx);
 static ngx_uint_t ngx_http_llmopt_bucket(const double *bounds, ngx_uint_t n,
     double v);
 
@@ -124,6 +125,12 @@ ngx_http_llmopt_header_filter(ngx_http_request_t *r)
 
     if (llcf->quality_header.len && r->upstream != NULL) {
         ctx->quality = ngx_http_llmopt_header_score(r, &llcf->quality_header);
+    }
+
+    if (r->headers_out.status == NGX_HTTP_TOO_MANY_REQUESTS
+        && r->upstream != NULL)
+    {
+        ctx->retry_after = ngx_http_llmopt_retry_after(r);
     }
 
     if (ngx_http_llmopt_add_header(r, "X-LLMOpt-Request-Id", ctx->request_id,
@@ -461,6 +468,54 @@ ngx_http_llmopt_first_token(ngx_http_llmopt_ctx_t *ctx)
 
 /* A score in [0, 1] from an upstream response header; -1 if none. */
 
+/*
+ * A 429's Retry-After: seconds or an HTTP date; 0 when absent or bad.  At
+ * most an hour.
+ */
+
+ngx_msec_t
+ngx_http_llmopt_retry_after(ngx_http_request_t *r)
+{
+    time_t            t;
+    ngx_int_t         n;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->upstream->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0 || h[i].key.len != sizeof("Retry-After") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
+                               sizeof("Retry-After") - 1) != 0)
+        {
+            continue;
+        }
+
+        n = ngx_atoi(h[i].value.data, h[i].value.len);
+
+        if (n == NGX_ERROR) {
+            t = ngx_parse_http_time(h[i].value.data, h[i].value.len);
+            n = t == NGX_ERROR || t <= ngx_time() ? 0 : t - ngx_time();
+        }
+
+        return (ngx_msec_t) ngx_min(n, 3600) * 1000;
+    }
+}
+
+
 static double
 ngx_http_llmopt_header_score(ngx_http_request_t *r, ngx_str_t *name)
 {
@@ -716,6 +771,48 @@ ngx_http_llmopt_log_handler(ngx_http_request_t *r)
  * response body, or in the log phase when there was no end to see.
  */
 
+/*
+ * The first arm failed and llmopt_failover tries another: the failure is
+ * an outcome of that arm (counted, learned as a failure, told to its
+ * circuit breaker), and the request starts over for the next one.
+ */
+
+void
+ngx_http_llmopt_attempt_failed(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx)
+{
+    ngx_http_llmopt_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
+
+    ngx_http_llmopt_settle(r, ctx);
+    ngx_http_llmopt_count(r, ctx);
+
+    if (lmcf->sh != NULL && lmcf->sh->ring != NULL) {
+        /* final at once: feedback is for the answer the client gets */
+        (void) llmopt_ring_push(lmcf->sh->ring, &ctx->event);
+    }
+
+    ctx->settled = 0;
+    ctx->logged = 0;
+    ctx->filtering = 0;
+    ctx->usage = NULL;
+    ctx->hold = NULL;
+    ctx->held = 0;
+    ctx->strip = 0;
+    ctx->probe = 0;
+    ctx->explore = 0;
+    ctx->retry_after = 0;
+    ctx->quality = -1;
+    ctx->ttft_ms = -1;
+    ctx->cost = -1;
+    ctx->reward = -1;
+    ctx->upstream_status = 0;
+    ctx->start_ns = ngx_http_llmopt_now_ns();
+    ctx->start_ms = ngx_http_llmopt_wall_ms();
+}
+
+
 static void
 ngx_http_llmopt_outcome(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
 {
@@ -737,7 +834,7 @@ ngx_http_llmopt_outcome(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
     }
 
     ngx_http_llmopt_settle(r, ctx);
-    ngx_http_llmopt_count(ctx);
+    ngx_http_llmopt_count(r, ctx);
 
     if (ctx->upstream_status == NGX_HTTP_CLIENT_CLOSED_REQUEST) {
         /* the trainer counts it as declined; no feedback can follow */
@@ -775,7 +872,7 @@ ngx_http_llmopt_outcome(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
 /* The outcome in the policy's counters and histograms, for the status. */
 
 static void
-ngx_http_llmopt_count(ngx_http_llmopt_ctx_t *ctx)
+ngx_http_llmopt_count(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
 {
     ngx_uint_t                    status;
     llmopt_event_t               *ev;
@@ -824,6 +921,17 @@ ngx_http_llmopt_count(ngx_http_llmopt_ctx_t *ctx)
 
     if (ev->flags & LLMOPT_EVENT_TIMEOUT) {
         (void) ngx_atomic_fetch_add(&as->timeouts, 1);
+    }
+
+    /* the circuit breaker learns of failures: 429, 5xx, no answer */
+
+    if (status != NGX_HTTP_CLIENT_CLOSED_REQUEST
+        && ctx->policy->policy->breaker_failures)
+    {
+        ngx_http_llmopt_breaker_outcome(ctx,
+            status == NGX_HTTP_TOO_MANY_REQUESTS || status >= 500
+            || status == 0 || (ev->flags & LLMOPT_EVENT_TIMEOUT),
+            ngx_http_llmopt_wall_ms(), r->connection->log);
     }
 
     (void) ngx_atomic_fetch_add(&as->latency[ngx_http_llmopt_bucket(

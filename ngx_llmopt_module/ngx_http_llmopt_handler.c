@@ -31,10 +31,15 @@ static ngx_int_t ngx_http_llmopt_body(ngx_http_request_t *r,
 static ngx_int_t ngx_http_llmopt_parse(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx, llmopt_request_t *req, u_char *body,
     size_t len);
-static void ngx_http_llmopt_decide(ngx_http_request_t *r,
+static ngx_int_t ngx_http_llmopt_failover(ngx_http_request_t *r);
+static void ngx_http_llmopt_clear_headers(ngx_http_request_t *r,
+    ngx_http_llmopt_arm_t *old, ngx_http_llmopt_arm_t *next);
+static ngx_int_t ngx_http_llmopt_unfit(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, llmopt_guard_need_t *need, unsigned why);
+static ngx_int_t ngx_http_llmopt_decide(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx, llmopt_request_t *req);
 static ngx_int_t ngx_http_llmopt_select(ngx_http_llmopt_policy_rt_t *prt,
-    const double *x, llmopt_choice_t *choice);
+    const double *x, const unsigned char *allowed, llmopt_choice_t *choice);
 static ngx_int_t ngx_http_llmopt_rewrite(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx, llmopt_request_t *req);
 static ngx_int_t ngx_http_llmopt_set_headers(ngx_http_request_t *r,
@@ -123,6 +128,10 @@ ngx_http_llmopt_handler(ngx_http_request_t *r)
     }
 
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_llmopt_module);
+
+    if (llcf->failover) {
+        return ngx_http_llmopt_failover(r);
+    }
 
     if (llcf->policy == NULL) {
         return NGX_DECLINED;
@@ -255,6 +264,8 @@ ngx_http_llmopt_route(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
     }
 
     ctx->body_in = len;
+    ctx->body = body;
+    ctx->body_len = len;
 
     if (len > llcf->max_body) {
         return ngx_http_llmopt_reject(r, ctx,
@@ -269,7 +280,10 @@ ngx_http_llmopt_route(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
         return rc;
     }
 
-    ngx_http_llmopt_decide(r, ctx, &req);
+    rc = ngx_http_llmopt_decide(r, ctx, &req);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
     rc = ngx_http_llmopt_rewrite(r, ctx, &req);
     if (rc != NGX_OK) {
@@ -427,13 +441,20 @@ ngx_http_llmopt_parse(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
 }
 
 
-static void
+static ngx_int_t
 ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     llmopt_request_t *req)
 {
     time_t                        now;
+    unsigned                      why;
+    ngx_int_t                     probe;
     ngx_str_t                     tenant;
+    ngx_uint_t                    n;
     llmopt_choice_t               choice;
+    llmopt_guard_need_t           need;
+    ngx_http_llmopt_main_conf_t  *lmcf;
+    unsigned char                 fits[LLMOPT_MAX_ARMS];
+    unsigned char                 allowed[LLMOPT_MAX_ARMS];
     llmopt_feature_ctx_t          fctx;
     const llmopt_policy_t        *policy;
     ngx_http_llmopt_loc_conf_t   *llcf;
@@ -462,7 +483,37 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
 
     llmopt_features_build(&policy->features, req, &fctx, ctx->x);
 
-    if (ngx_http_llmopt_select(prt, ctx->x, &choice) == NGX_OK) {
+    /* the arms the request fits (context windows, max_cost) */
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
+
+    llmopt_guard_need(req, &need);
+
+    if (llmopt_guard_mask(&lmcf->catalog, policy, &need, fits, &why) == 0) {
+        return ngx_http_llmopt_unfit(r, ctx, &need, why);
+    }
+
+    /* ... and whose circuit is closed; a half-open one may get a probe */
+
+    ngx_memcpy(allowed, fits, prt->n_arms);
+
+    n = ngx_http_llmopt_breaker_mask(prt, allowed, ngx_http_llmopt_wall_ms(),
+                                     &probe);
+
+    if (probe >= 0) {
+        choice.arm = (unsigned) probe;
+        choice.propensity = 1.0;
+        choice.explore = 1;
+        ctx->probe = 1;
+
+    } else if (n == 0) {
+        /* every circuit is open: trying one beats failing at once */
+        ngx_memcpy(allowed, fits, prt->n_arms);
+    }
+
+    if (probe >= 0
+        || ngx_http_llmopt_select(prt, ctx->x, allowed, &choice) == NGX_OK)
+    {
         ctx->arm = choice.arm;
         ctx->propensity = choice.propensity;
         ctx->explore = choice.explore ? 1 : 0;
@@ -480,6 +531,241 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     if (ctx->explore) {
         (void) ngx_atomic_fetch_add(&prt->stats->arm_explore[ctx->arm], 1);
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * llmopt_failover, in the location error_page sends a failed answer to:
+ * the failed arm's outcome is learned, and the request goes to the
+ * policy's choice among the other arms that fit and whose circuit is
+ * closed, with the body and the headers rewritten for it.  Once only: a
+ * second failure goes to the client.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_failover(ngx_http_request_t *r)
+{
+    ngx_int_t               rc, probe;
+    ngx_uint_t              failed, n, a;
+    unsigned                why;
+    llmopt_choice_t         choice;
+    llmopt_request_t        req;
+    llmopt_guard_need_t     need;
+    ngx_http_llmopt_ctx_t  *ctx;
+    ngx_http_llmopt_main_conf_t  *lmcf;
+    ngx_http_llmopt_policy_rt_t  *prt;
+    unsigned char           fits[LLMOPT_MAX_ARMS];
+    unsigned char           allowed[LLMOPT_MAX_ARMS];
+    u_char                  msg[160];
+
+    ctx = ngx_http_llmopt_get_ctx(r);
+
+    if (ctx == NULL || !ctx->routed || ctx->rejected || ctx->passthrough
+        || ctx->failed_over || ctx->body == NULL)
+    {
+        /* nothing llmopt chose, or a second failure: as configured */
+        return NGX_DECLINED;
+    }
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
+    prt = ctx->policy;
+    failed = ctx->arm;
+
+    if (r->upstream != NULL
+        && r->headers_out.status == NGX_HTTP_TOO_MANY_REQUESTS)
+    {
+        ctx->retry_after = ngx_http_llmopt_retry_after(r);
+    }
+
+    ngx_http_llmopt_attempt_failed(r, ctx);
+
+    ctx->failed_over = 1;
+    (void) ngx_atomic_fetch_add(&prt->stats->failovers, 1);
+
+    /* the body again, parsed (the worker's token array was reused) */
+
+    rc = ngx_http_llmopt_parse(r, ctx, &req, ctx->body, ctx->body_len);
+    if (rc != NGX_OK) {
+        return rc == NGX_DONE ? NGX_DONE : rc;
+    }
+
+    llmopt_guard_need(&req, &need);
+    (void) llmopt_guard_mask(&lmcf->catalog, prt->policy, &need, fits, &why);
+    fits[failed] = 0;
+
+    ngx_memcpy(allowed, fits, prt->n_arms);
+    n = ngx_http_llmopt_breaker_mask(prt, allowed, ngx_http_llmopt_wall_ms(),
+                                     &probe);
+
+    if (probe >= 0) {
+        /* no probe on a failover: the client is waiting */
+        prt->stats->arms[probe].breaker_probe_until_ms = 0;
+        n = 0;
+
+        for (a = 0; a < prt->n_arms; a++) {
+            n += allowed[a];
+        }
+    }
+
+    if (n == 0) {
+        ngx_memcpy(allowed, fits, prt->n_arms);
+
+        for (a = 0; a < prt->n_arms; a++) {
+            n += allowed[a];
+        }
+    }
+
+    if (n == 0
+        || ngx_http_llmopt_select(prt, ctx->x, allowed, &choice) != NGX_OK)
+    {
+        ngx_sprintf(msg, "The model failed (%ui) and no other model of "
+                    "this endpoint can take the request.%Z",
+                    ctx->upstream_status ? ctx->upstream_status
+                                         : r->headers_out.status);
+
+        ctx->rejected = 1;
+
+        rc = ngx_http_llmopt_send_error(r, ctx->dialect,
+                                        NGX_HTTP_BAD_GATEWAY,
+                                        "api_error", "upstream_failed",
+                                        msg, ngx_strlen(msg));
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    ctx->arm = choice.arm;
+    ctx->propensity = choice.propensity;
+    ctx->explore = choice.explore ? 1 : 0;
+
+    (void) ngx_atomic_fetch_add(&prt->stats->arm_requests[ctx->arm], 1);
+
+    if (ctx->explore) {
+        (void) ngx_atomic_fetch_add(&prt->stats->arm_explore[ctx->arm], 1);
+    }
+
+    rc = ngx_http_llmopt_rewrite(r, ctx, &req);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_http_llmopt_clear_headers(r, &prt->arms[failed], &prt->arms[ctx->arm]);
+
+    if (ngx_http_llmopt_set_headers(r, &prt->arms[ctx->arm]) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "llmopt: policy \"%V\": arm \"%V\" failed, failover to "
+                  "\"%V\"", &prt->name, &prt->arms[failed].name,
+                  &prt->arms[ctx->arm].name);
+
+    /* the upstream of the new arm: $llmopt_upstream follows ctx->arm */
+
+    r->headers_out.status = 0;
+    r->err_status = 0;
+
+    return NGX_DECLINED;
+}
+
+
+/* The failed arm's own headers (its API key) must not reach another. */
+
+static void
+ngx_http_llmopt_clear_headers(ngx_http_request_t *r,
+    ngx_http_llmopt_arm_t *old, ngx_http_llmopt_arm_t *next)
+{
+    ngx_uint_t        i, j, k;
+    ngx_keyval_t     *o, *nk;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    o = old->headers.elts;
+    nk = next->headers.elts;
+
+    for (i = 0; i < old->headers.nelts; i++) {
+
+        for (k = 0; k < next->headers.nelts; k++) {
+            if (nk[k].key.len == o[i].key.len
+                && ngx_strncasecmp(nk[k].key.data, o[i].key.data,
+                                   o[i].key.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (k < next->headers.nelts) {
+            continue;                   /* the next arm sets it anyway */
+        }
+
+        part = &r->headers_in.headers.part;
+        h = part->elts;
+
+        for (j = 0; /* void */; j++) {
+
+            if (j >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                j = 0;
+            }
+
+            if (h[j].key.len == o[i].key.len
+                && ngx_strncasecmp(h[j].key.data, o[i].key.data,
+                                   o[i].key.len) == 0)
+            {
+                h[j].hash = 0;
+                h[j].key.len = 0;
+                h[j].value.len = 0;
+            }
+        }
+    }
+}
+
+
+/*
+ * No arm of the policy can take the request: a 400 in the client's
+ * dialect saying why, as the providers do for a prompt too long.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_unfit(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
+    llmopt_guard_need_t *need, unsigned why)
+{
+    u_char  *msg;
+
+    msg = ngx_pnalloc(r->pool, 256);
+    if (msg == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!(why & LLMOPT_GUARD_COST)) {
+        /* every arm too small; with a cost bit, some window did fit */
+        ngx_sprintf(msg, "The request needs about %uL tokens (%uL in, %uL "
+                    "out); no model of this endpoint has a context window "
+                    "that large.%Z",
+                    need->input_tokens + need->output_tokens,
+                    need->input_tokens, need->output_tokens);
+
+        return ngx_http_llmopt_reject(r, ctx,
+                   NGX_HTTP_LLMOPT_REJECT_CONSTRAINT, NGX_HTTP_BAD_REQUEST,
+                   "invalid_request_error", "context_length_exceeded",
+                   (char *) msg);
+    }
+
+    ngx_sprintf(msg, "The request's estimated cost (about %uL tokens in, "
+                "%uL out) exceeds this endpoint's limit of %.4f USD for "
+                "every model; ask for fewer tokens.%Z", need->input_tokens,
+                need->output_tokens, ctx->policy->policy->max_cost);
+
+    return ngx_http_llmopt_reject(r, ctx, NGX_HTTP_LLMOPT_REJECT_CONSTRAINT,
+                                  NGX_HTTP_BAD_REQUEST,
+                                  "invalid_request_error", "cost_limit",
+                                  (char *) msg);
 }
 
 
@@ -491,7 +777,7 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
 
 static ngx_int_t
 ngx_http_llmopt_select(ngx_http_llmopt_policy_rt_t *prt, const double *x,
-    llmopt_choice_t *choice)
+    const unsigned char *allowed, llmopt_choice_t *choice)
 {
     int                       rc;
     uint64_t                  seq;
@@ -506,7 +792,7 @@ ngx_http_llmopt_select(ngx_http_llmopt_policy_rt_t *prt, const double *x,
         seq = llmopt_seqlock_read_begin(&block->lock);
 
         rc = llmopt_bandit_select(&prt->policy->bandit, block->params, x,
-                                  NULL, &prt->rng, choice);
+                                  allowed, &prt->rng, choice);
 
         if (!llmopt_seqlock_read_retry(&block->lock, seq)) {
             params = block->params;
@@ -531,7 +817,7 @@ ngx_http_llmopt_select(ngx_http_llmopt_policy_rt_t *prt, const double *x,
         }
 
         rc = llmopt_bandit_select(&prt->policy->bandit, prt->last_good, x,
-                                  NULL, &prt->rng, choice);
+                                  allowed, &prt->rng, choice);
     }
 
     return rc == LLMOPT_OK && choice->arm < prt->n_arms ? NGX_OK

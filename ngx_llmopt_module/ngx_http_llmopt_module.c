@@ -39,6 +39,8 @@ static ngx_int_t ngx_http_llmopt_init_events(ngx_shm_zone_t *shm_zone,
     ngx_http_llmopt_shctx_t *sh);
 static char *ngx_http_llmopt_route(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_llmopt_failover_conf(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 
 static void *ngx_http_llmopt_alloc(void *ctx, size_t size);
 static char *ngx_http_llmopt_prepare_policies(ngx_conf_t *cf,
@@ -121,6 +123,13 @@ static ngx_command_t  ngx_http_llmopt_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_ANY,
       ngx_http_llmopt_trainer,
       NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llmopt_failover"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_llmopt_failover_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
@@ -1367,6 +1376,23 @@ ngx_http_llmopt_trainer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "invalid parameter \"%V\"", &value[i]);
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* llmopt_failover: in the location error_page sends a failed answer to */
+
+static char *
+ngx_http_llmopt_failover_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_llmopt_loc_conf_t *llcf = conf;
+
+    if (llcf->failover == 1) {
+        return "is duplicate";
+    }
+
+    llcf->failover = 1;
 
     return NGX_CONF_OK;
 }

@@ -26,6 +26,7 @@
 #include "llmopt_reward.h"
 #include "llmopt_trainer.h"
 #include "llmopt_feedback.h"
+#include "llmopt_guard.h"
 
 
 #define NGX_HTTP_LLMOPT_VERSION       "0.1.0"
@@ -43,7 +44,8 @@
 #define NGX_HTTP_LLMOPT_REJECT_BAD_JSON    0
 #define NGX_HTTP_LLMOPT_REJECT_TOO_LARGE   1
 #define NGX_HTTP_LLMOPT_REJECT_MEDIA_TYPE  2
-#define NGX_HTTP_LLMOPT_REJECT_LAST        3
+#define NGX_HTTP_LLMOPT_REJECT_CONSTRAINT  3    /* no arm fits (guardrails) */
+#define NGX_HTTP_LLMOPT_REJECT_LAST        4
 
 #define NGX_HTTP_LLMOPT_DRIVER_AUTO     0
 #define NGX_HTTP_LLMOPT_DRIVER_HELPER   1
@@ -103,6 +105,14 @@ typedef struct {
     ngx_atomic_t                  latency_sum_us;
     ngx_atomic_t                  ttft[NGX_HTTP_LLMOPT_TIME_BUCKETS];
     ngx_atomic_t                  ttft_sum_us;
+
+    /* the circuit breaker: closed while open_until_ms is 0, open until
+       then, half-open after it (one probe at a time) */
+    ngx_atomic_t                  breaker_failures;    /* in a row */
+    ngx_atomic_t                  breaker_open_until_ms;
+    ngx_atomic_t                  breaker_probe_until_ms;
+    ngx_atomic_t                  breaker_opens;
+    ngx_atomic_t                  breaker_probes;
 } ngx_http_llmopt_arm_stats_t;
 
 
@@ -161,6 +171,7 @@ typedef struct {
     ngx_atomic_t                  requests;
     ngx_atomic_t                  passthrough;
     ngx_atomic_t                  fallback;
+    ngx_atomic_t                  failovers;     /* second arms tried */
     ngx_atomic_t                  rejected[NGX_HTTP_LLMOPT_REJECT_LAST];
     ngx_atomic_t                  arm_requests[LLMOPT_MAX_ARMS];
     ngx_atomic_t                  arm_explore[LLMOPT_MAX_ARMS];
@@ -360,6 +371,7 @@ typedef struct {
     ngx_flag_t                    feedback;
     ngx_str_t                     quality_header;
     ngx_flag_t                    trace;
+    ngx_flag_t                    failover;
 } ngx_http_llmopt_loc_conf_t;
 
 
@@ -373,6 +385,10 @@ typedef struct {
     unsigned                      explore:1;
     unsigned                      stream:1;
     unsigned                      rejected:1;
+    unsigned                      probe:1;       /* a half-open arm's test */
+    unsigned                      failed_over:1; /* on a second arm now */
+    u_char                       *body;          /* the client's, for */
+    size_t                        body_len;      /*   a failover */
 
     llmopt_dialect_e              dialect;
     ngx_http_llmopt_policy_rt_t  *policy;
@@ -400,6 +416,7 @@ typedef struct {
     double                        ttft_ms;       /* -1: unknown */
     double                        latency_ms;
     double                        quality;       /* header; -1: none */
+    ngx_msec_t                    retry_after;   /* of a 429, ms; 0: none */
     llmopt_usage_t               *usage;
     u_char                       *hold;          /* held stream bytes */
     size_t                        held;
@@ -452,6 +469,15 @@ ngx_int_t ngx_http_llmopt_history_get(ngx_http_llmopt_policy_rt_t *prt,
 ngx_int_t ngx_http_llmopt_history_before(ngx_http_llmopt_policy_rt_t *prt,
     uint64_t time_ms, ngx_http_llmopt_snap_t *snap);
 ngx_int_t ngx_http_llmopt_dashboard(ngx_http_request_t *r);
+void ngx_http_llmopt_attempt_failed(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx);
+ngx_msec_t ngx_http_llmopt_retry_after(ngx_http_request_t *r);
+ngx_uint_t ngx_http_llmopt_breaker_mask(ngx_http_llmopt_policy_rt_t *prt,
+    unsigned char *allowed, uint64_t now, ngx_int_t *probe);
+void ngx_http_llmopt_breaker_outcome(ngx_http_llmopt_ctx_t *ctx,
+    ngx_uint_t failed, uint64_t now, ngx_log_t *log);
+const char *ngx_http_llmopt_breaker_state(ngx_http_llmopt_arm_stats_t *as,
+    uint64_t now);
 char *ngx_http_llmopt_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_llmopt_redis_check(ngx_conf_t *cf,

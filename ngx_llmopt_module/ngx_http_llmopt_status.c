@@ -440,17 +440,20 @@ ngx_http_llmopt_status_policy(ngx_http_request_t *r, u_char *p,
     p = ngx_sprintf(p, ":{\"algorithm\":\"%s\",\"dialect\":\"%s\","
                     "\"shape\":\"%016uxL\","
                     "\"d\":%ui,\"requests\":%uA,\"passthrough\":%uA,"
-                    "\"fallback\":%uA,\"rejected\":{\"bad_request\":%uA,"
-                    "\"too_large\":%uA,\"media_type\":%uA},"
+                    "\"fallback\":%uA,\"failovers\":%uA,"
+                    "\"rejected\":{\"bad_request\":%uA,"
+                    "\"too_large\":%uA,\"media_type\":%uA,"
+                    "\"constraint\":%uA},"
                     "\"explore_share\":%.4f,",
                     llmopt_algorithm_name(bc->algorithm),
                     prt->policy->dialect == LLMOPT_DIALECT_ANTHROPIC
                     ? "anthropic" : "openai", prt->shape,
                     (ngx_uint_t) bc->d, st->requests, st->passthrough,
-                    st->fallback,
+                    st->fallback, st->failovers,
                     st->rejected[NGX_HTTP_LLMOPT_REJECT_BAD_JSON],
                     st->rejected[NGX_HTTP_LLMOPT_REJECT_TOO_LARGE],
                     st->rejected[NGX_HTTP_LLMOPT_REJECT_MEDIA_TYPE],
+                    st->rejected[NGX_HTTP_LLMOPT_REJECT_CONSTRAINT],
                     decisions ? (double) explore / decisions : 0.0);
 
     p = ngx_http_llmopt_status_times(p, "decision_us", st->decision,
@@ -482,7 +485,7 @@ ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
 {
     char                          theta[NGX_HTTP_LLMOPT_STATUS_THETA];
     double                        n, mean, var, half, share[3];
-    uint64_t                      total[3], mine[3], count;
+    uint64_t                      total[3], mine[3], count, now;
     ngx_uint_t                    k, w;
     llmopt_bandit_arm_t           view;
     ngx_http_llmopt_arm_t        *arm;
@@ -496,6 +499,7 @@ ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
     arm = &prt->arms[a];
     as = &st->arms[a];
     tally = &st->tally[a];
+    now = ngx_http_llmopt_wall_ms();
 
     /* traffic shares: the last minute, the last hour, since the start */
 
@@ -555,12 +559,18 @@ ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
                     "\"out\":%uA,\"cached\":%uA},\"cost_usd\":%uA.%09uA,"
                     "\"errors\":{\"rate_limited\":%uA,\"server\":%uA,"
                     "\"other\":%uA,\"timeouts\":%uA},"
-                    "\"client_gone\":%uA,",
+                    "\"client_gone\":%uA,"
+                    "\"breaker\":{\"state\":\"%s\",\"failures\":%uA,"
+                    "\"opens\":%uA,\"probes\":%uA,\"open_ms\":%uL},",
                     as->outcomes, as->tokens_in, as->tokens_out,
                     as->tokens_cached, as->cost_nusd / 1000000000,
                     as->cost_nusd % 1000000000, as->rate_limited,
                     as->server_errors, as->other_errors, as->timeouts,
-                    as->client_gone);
+                    as->client_gone, ngx_http_llmopt_breaker_state(as, now),
+                    as->breaker_failures, as->breaker_opens,
+                    as->breaker_probes,
+                    as->breaker_open_until_ms > now
+                    ? (uint64_t) (as->breaker_open_until_ms - now) : 0);
 
     count = snaps[0]->arms[a].latency_n;
     p = ngx_http_llmopt_status_times(p, "latency_ms", as->latency,
@@ -785,6 +795,8 @@ static ngx_http_llmopt_prom_meta_t  ngx_http_llmopt_prom_policy_meta[] = {
       "Requests sent to the fallback arm because no choice could be made" },
     { "llmopt_rejected_total", "counter",
       "Requests answered with an error by llmopt, by reason" },
+    { "llmopt_failovers_total", "counter",
+      "Requests sent to a second arm after the first failed" },
     { NULL, NULL, NULL }
 };
 
@@ -809,6 +821,10 @@ static ngx_http_llmopt_prom_meta_t  ngx_http_llmopt_prom_arm_meta[] = {
       "none), other, timeout" },
     { "llmopt_arm_client_gone_total", "counter",
       "Responses of an arm whose client went away before the end" },
+    { "llmopt_arm_breaker_open", "gauge",
+      "1 when an arm's circuit is open or half-open" },
+    { "llmopt_arm_breaker_opens_total", "counter",
+      "Times an arm's circuit opened" },
     { NULL, NULL, NULL }
 };
 
@@ -833,7 +849,7 @@ ngx_http_llmopt_prometheus(ngx_http_request_t *r,
 
     static const char  *reasons[NGX_HTTP_LLMOPT_REJECT_LAST] = {
         "reason=\"bad_request\"", "reason=\"too_large\"",
-        "reason=\"media_type\""
+        "reason=\"media_type\"", "reason=\"constraint\""
     };
 
     static const char  *feedback[NGX_HTTP_LLMOPT_FB_LAST] = {
@@ -906,7 +922,8 @@ ngx_http_llmopt_prometheus(ngx_http_request_t *r,
             p = ngx_http_llmopt_prom_labels(p, &prt[i], NULL, NULL);
             p = ngx_sprintf(p, " %uA\n", m == 0 ? st->requests
                                          : m == 1 ? st->passthrough
-                                         : st->fallback);
+                                         : m == 2 ? st->fallback
+                                         : st->failovers);
         }
     }
 
@@ -995,8 +1012,17 @@ ngx_http_llmopt_prometheus(ngx_http_request_t *r,
                     ngx_http_llmopt_prom_line("kind=\"timeout\"", "%uA",
                                               as->timeouts);
                     break;
-                default:
+                case 8:
                     ngx_http_llmopt_prom_line(NULL, "%uA", as->client_gone);
+                    break;
+                case 9:
+                    ngx_http_llmopt_prom_line(NULL, "%d",
+                                              as->breaker_open_until_ms
+                                              != 0);
+                    break;
+                default:
+                    ngx_http_llmopt_prom_line(NULL, "%uA",
+                                              as->breaker_opens);
                     break;
                 }
 
