@@ -952,6 +952,47 @@ llmopt_bandit_derive(const llmopt_bandit_conf_t *conf,
 
 
 void
+llmopt_bandit_forget_arm(const llmopt_bandit_conf_t *conf, void *block,
+    unsigned arm, double keep)
+{
+    double               lambda, prior;
+    unsigned             i, d;
+    llmopt_bandit_arm_t  rec;
+
+    if (arm >= conf->n_arms || llmopt_bandit_check(conf, block) != LLMOPT_OK)
+    {
+        return;
+    }
+
+    keep = keep < 0 ? 0 : keep > 1 ? 1 : keep;
+
+    llmopt_bandit_arm(conf, block, arm, &rec);
+
+    *rec.n *= keep;
+    *rec.sum_r *= keep;
+    *rec.sum_r2 *= keep;
+
+    if (rec.a != NULL) {
+        d = conf->d;
+        lambda = llmopt_bandit_lambda(conf);
+
+        for (i = 0; i < d * d; i++) {
+            prior = (i % (d + 1) == 0) ? lambda : 0;
+            rec.a[i] = prior + keep * (rec.a[i] - prior);
+        }
+
+        for (i = 0; i < d; i++) {
+            prior = (conf->prior_mean != 0 && i == conf->prior_index)
+                    ? lambda * conf->prior_mean : 0;
+            rec.b[i] = prior + keep * (rec.b[i] - prior);
+        }
+    }
+
+    llmopt_bandit_rebuild(conf, block);
+}
+
+
+void
 llmopt_bandit_rebuild(const llmopt_bandit_conf_t *conf, void *block)
 {
     unsigned             arm;

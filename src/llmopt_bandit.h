@@ -193,6 +193,15 @@ void llmopt_bandit_rebuild(const llmopt_bandit_conf_t *conf, void *block);
 void llmopt_bandit_merge(const llmopt_bandit_conf_t *conf, void *dst,
     const void *src);
 
+/*
+ * Keeps a share "keep" in [0, 1] of what an arm has learned: its counts,
+ * sums and (linear) A and b beyond the prior are scaled by keep, its raw
+ * pull count stays; keep 0 resets the arm to the prior.  For a detected
+ * change (drift).  Rebuilds the derived fields.  Single writer only.
+ */
+void llmopt_bandit_forget_arm(const llmopt_bandit_conf_t *conf, void *block,
+    unsigned arm, double keep);
+
 /* Updates the block has received in all. */
 uint64_t llmopt_bandit_updates(const void *block);
 

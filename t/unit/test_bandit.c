@@ -38,6 +38,7 @@ static void test_prior_mean(void);
 static void test_forgetting(void);
 static void test_bad_input(void);
 static void test_torn(void);
+static void test_forget_arm(void);
 
 
 int
@@ -65,6 +66,7 @@ main(void)
     test_prior_mean();
     test_bad_input();
     test_torn();
+    test_forget_arm();
 
     return tap_done();
 }
@@ -1129,4 +1131,55 @@ test_prior_mean(void)
     free(a);
     free(b);
     free(one);
+}
+
+
+/* forget_arm: keep 0 is the prior again (pulls kept), keep .5 halves */
+
+static void
+test_forget_arm(void)
+{
+    void                  *block, *fresh;
+    double                 x[3] = { 1, 0.5, 0 };
+    unsigned               i;
+    llmopt_bandit_arm_t    rec, ref;
+    llmopt_bandit_conf_t   conf;
+
+    llmopt_bandit_conf_defaults(&conf);
+    conf.algorithm = LLMOPT_ALG_LINUCB;
+    conf.n_arms = 2;
+    conf.d = 3;
+    conf.prior_mean = 0.9;
+    conf.prior_index = 0;
+
+    block = calloc(1, llmopt_bandit_size(&conf));
+    fresh = calloc(1, llmopt_bandit_size(&conf));
+    llmopt_bandit_init(&conf, block);
+    llmopt_bandit_init(&conf, fresh);
+
+    for (i = 0; i < 40; i++) {
+        llmopt_bandit_update(&conf, block, 0, x, 0.2);
+        llmopt_bandit_update(&conf, block, 1, x, 0.7);
+    }
+
+    llmopt_bandit_forget_arm(&conf, block, 0, 0.5);
+    llmopt_bandit_arm(&conf, block, 0, &rec);
+    is_num(*rec.n, 20, 1e-9, "forget .5: the count halves");
+    is_num(*rec.pulls, 40, 0, "... the raw pulls stay");
+    is_num(rec.theta[0] + 0.5 * rec.theta[1], 0.2, 0.05,
+           "... the estimate stays near 0.2");
+
+    llmopt_bandit_forget_arm(&conf, block, 0, 0);
+    llmopt_bandit_arm(&conf, block, 0, &rec);
+    llmopt_bandit_arm(&conf, fresh, 0, &ref);
+    is_num(*rec.n, 0, 0, "forget 0: no count left");
+    is_num(rec.theta[0], 0.9, 1e-9, "... theta is the prior mean again");
+    is_num(rec.a[4], ref.a[4], 1e-12, "... A is the prior");
+    is_num(rec.a_inv[0], ref.a_inv[0], 1e-12, "... and so is A^-1");
+
+    llmopt_bandit_arm(&conf, block, 1, &rec);
+    is_num(*rec.n, 40, 0, "the other arm is untouched");
+
+    free(block);
+    free(fresh);
 }
