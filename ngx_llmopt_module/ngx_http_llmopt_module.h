@@ -27,6 +27,7 @@
 #include "llmopt_trainer.h"
 #include "llmopt_feedback.h"
 #include "llmopt_guard.h"
+#include "llmopt_drift.h"
 
 
 #define NGX_HTTP_LLMOPT_VERSION       "0.1.0"
@@ -113,6 +114,8 @@ typedef struct {
     ngx_atomic_t                  breaker_probe_until_ms;
     ngx_atomic_t                  breaker_opens;
     ngx_atomic_t                  breaker_probes;
+
+    ngx_atomic_t                  drift_alarms[2];     /* reward, latency */
 } ngx_http_llmopt_arm_stats_t;
 
 
@@ -347,6 +350,8 @@ typedef struct {
 
     ngx_http_llmopt_redis_conf_t *redis;         /* NULL: none */
     void                         *redis_state;   /* the trainer's */
+    void                        **drift;         /* the trainer's, per
+                                                    policy: per arm */
 
     /* the trainer, in the process that holds the lease */
     ngx_uint_t                    driver;        /* this process's */
@@ -486,6 +491,8 @@ void ngx_http_llmopt_redis_start(ngx_http_llmopt_main_conf_t *lmcf);
 void ngx_http_llmopt_redis_tick(ngx_http_llmopt_main_conf_t *lmcf,
     uint64_t now, ngx_log_t *log);
 void ngx_http_llmopt_redis_lease(ngx_http_llmopt_main_conf_t *lmcf);
+void ngx_http_llmopt_redis_learned(void *data, const llmopt_event_t *ev,
+    const llmopt_reward_t *rw);
 void ngx_http_llmopt_redis_keep(ngx_http_llmopt_main_conf_t *lmcf);
 void ngx_http_llmopt_redis_exit(ngx_http_llmopt_main_conf_t *lmcf);
 ngx_int_t ngx_http_llmopt_send_json(ngx_http_request_t *r, ngx_uint_t status,

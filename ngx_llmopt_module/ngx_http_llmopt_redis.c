@@ -98,8 +98,6 @@ static ngx_int_t ngx_http_llmopt_redis_sync(ngx_http_llmopt_main_conf_t *lmcf,
 static ngx_int_t ngx_http_llmopt_redis_stream(
     ngx_http_llmopt_main_conf_t *lmcf, ngx_http_llmopt_redis_t *rs,
     uint64_t now);
-static void ngx_http_llmopt_redis_learned(void *data,
-    const llmopt_event_t *ev, const llmopt_reward_t *rw);
 
 
 /*
@@ -550,8 +548,6 @@ ngx_http_llmopt_redis_lease(ngx_http_llmopt_main_conf_t *lmcf)
     }
 
     if (rs != NULL) {
-        lmcf->trainer.learned = ngx_http_llmopt_redis_learned;
-        lmcf->trainer.learned_data = lmcf;
         rs->next_sync_ms = 0;          /* at once */
     }
 }
@@ -1082,7 +1078,7 @@ ngx_http_llmopt_redis_sync(ngx_http_llmopt_main_conf_t *lmcf,
 
 /* The trainer learned a reward: keep it for the stream. */
 
-static void
+void
 ngx_http_llmopt_redis_learned(void *data, const llmopt_event_t *ev,
     const llmopt_reward_t *rw)
 {

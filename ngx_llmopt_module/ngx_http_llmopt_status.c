@@ -561,7 +561,8 @@ ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
                     "\"other\":%uA,\"timeouts\":%uA},"
                     "\"client_gone\":%uA,"
                     "\"breaker\":{\"state\":\"%s\",\"failures\":%uA,"
-                    "\"opens\":%uA,\"probes\":%uA,\"open_ms\":%uL},",
+                    "\"opens\":%uA,\"probes\":%uA,\"open_ms\":%uL},"
+                    "\"drift\":{\"reward\":%uA,\"latency\":%uA},",
                     as->outcomes, as->tokens_in, as->tokens_out,
                     as->tokens_cached, as->cost_nusd / 1000000000,
                     as->cost_nusd % 1000000000, as->rate_limited,
@@ -570,7 +571,8 @@ ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
                     as->breaker_failures, as->breaker_opens,
                     as->breaker_probes,
                     as->breaker_open_until_ms > now
-                    ? (uint64_t) (as->breaker_open_until_ms - now) : 0);
+                    ? (uint64_t) (as->breaker_open_until_ms - now) : 0,
+                    as->drift_alarms[0], as->drift_alarms[1]);
 
     count = snaps[0]->arms[a].latency_n;
     p = ngx_http_llmopt_status_times(p, "latency_ms", as->latency,
@@ -825,6 +827,8 @@ static ngx_http_llmopt_prom_meta_t  ngx_http_llmopt_prom_arm_meta[] = {
       "1 when an arm's circuit is open or half-open" },
     { "llmopt_arm_breaker_opens_total", "counter",
       "Times an arm's circuit opened" },
+    { "llmopt_arm_drift_alarms_total", "counter",
+      "Changes detected in an arm's rewards or latencies, by kind" },
     { NULL, NULL, NULL }
 };
 
@@ -1020,9 +1024,15 @@ ngx_http_llmopt_prometheus(ngx_http_request_t *r,
                                               as->breaker_open_until_ms
                                               != 0);
                     break;
-                default:
+                case 10:
                     ngx_http_llmopt_prom_line(NULL, "%uA",
                                               as->breaker_opens);
+                    break;
+                default:
+                    ngx_http_llmopt_prom_line("kind=\"reward\"", "%uA",
+                                              as->drift_alarms[0]);
+                    ngx_http_llmopt_prom_line("kind=\"latency\"", "%uA",
+                                              as->drift_alarms[1]);
                     break;
                 }
 

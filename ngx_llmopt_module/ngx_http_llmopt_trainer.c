@@ -36,6 +36,23 @@ static ngx_int_t ngx_http_llmopt_lease(ngx_http_llmopt_main_conf_t *lmcf,
 static void ngx_http_llmopt_release(ngx_http_llmopt_main_conf_t *lmcf);
 static void ngx_http_llmopt_expire(ngx_http_llmopt_main_conf_t *lmcf,
     uint64_t now, uint64_t deadline);
+typedef struct {
+    llmopt_ph_t          ph_reward;
+    llmopt_adwin_t       adwin_reward;
+    llmopt_ph_t          ph_latency;
+    llmopt_adwin_t       adwin_latency;
+    ngx_uint_t           quiet;          /* alarms ignored for these */
+} ngx_http_llmopt_drift_t;
+
+
+static void ngx_http_llmopt_drift_init(ngx_http_llmopt_drift_t *d,
+    ngx_uint_t n);
+static void ngx_http_llmopt_learned(void *data, const llmopt_event_t *ev,
+    const llmopt_reward_t *rw);
+static void ngx_http_llmopt_drift_alarm(ngx_http_llmopt_main_conf_t *lmcf,
+    ngx_http_llmopt_policy_rt_t *prt, llmopt_trainer_policy_t *tp,
+    ngx_http_llmopt_drift_t *d, ngx_uint_t arm, ngx_uint_t kind, int sign,
+    const char *detector);
 static ngx_int_t ngx_http_llmopt_checkpoint(ngx_http_llmopt_main_conf_t *lmcf,
     uint64_t now, ngx_log_t *log);
 
@@ -169,7 +186,163 @@ ngx_http_llmopt_trainer_prepare(ngx_cycle_t *cycle,
         ngx_http_llmopt_redis_start(lmcf);
     }
 
+    /* the change detectors of every arm */
+
+    lmcf->drift = ngx_pcalloc(cycle->pool, (n + 1) * sizeof(void *));
+    if (lmcf->drift == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        lmcf->drift[i] = ngx_palloc(cycle->pool, prt[i].n_arms
+                                    * sizeof(ngx_http_llmopt_drift_t));
+        if (lmcf->drift[i] == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_llmopt_drift_init(lmcf->drift[i], prt[i].n_arms);
+    }
+
     return NGX_OK;
+}
+
+
+static void
+ngx_http_llmopt_drift_init(ngx_http_llmopt_drift_t *d, ngx_uint_t n)
+{
+    ngx_uint_t  a;
+
+    for (a = 0; a < n; a++) {
+        llmopt_ph_init(&d[a].ph_reward, 0.005, 50, 30);
+        llmopt_adwin_init(&d[a].adwin_reward, 0.002, 32);
+        llmopt_ph_init(&d[a].ph_latency, 0.005, 50, 30);
+        llmopt_adwin_init(&d[a].adwin_latency, 0.002, 32);
+        d[a].quiet = 0;
+    }
+}
+
+
+/*
+ * For every reward learned: the change detectors of its arm, then the
+ * Redis event stream.  Rewards are judged by their surprise -- the reward
+ * less what the arm's model expected for that context -- so that a policy
+ * sending different prompts to an arm is not taken for a change of the
+ * arm; latencies by their latency term.
+ */
+
+static void
+ngx_http_llmopt_learned(void *data, const llmopt_event_t *ev,
+    const llmopt_reward_t *rw)
+{
+    ngx_http_llmopt_main_conf_t *lmcf = data;
+
+    int                           r1, r2, l1, l2;
+    double                        expected, lt;
+    unsigned                      i;
+    llmopt_bandit_arm_t           view;
+    llmopt_trainer_policy_t      *tp;
+    ngx_http_llmopt_drift_t      *d;
+    ngx_http_llmopt_policy_rt_t  *prt;
+    const llmopt_policy_t        *policy;
+
+    if (lmcf->redis_state != NULL) {
+        ngx_http_llmopt_redis_learned(lmcf, ev, rw);
+    }
+
+    if (lmcf->drift == NULL || ev->policy >= lmcf->policies.nelts) {
+        return;
+    }
+
+    prt = &((ngx_http_llmopt_policy_rt_t *) lmcf->policies.elts)[ev->policy];
+    policy = prt->policy;
+    tp = &lmcf->tpolicies[ev->policy];
+
+    if (ev->arm >= prt->n_arms) {
+        return;
+    }
+
+    d = &((ngx_http_llmopt_drift_t *) lmcf->drift[ev->policy])[ev->arm];
+
+    llmopt_bandit_arm(&policy->bandit, tp->work, ev->arm, &view);
+
+    if (view.theta != NULL) {
+        expected = 0;
+
+        for (i = 0; i < ev->d && i < policy->bandit.d; i++) {
+            expected += view.theta[i] * ev->x[i];
+        }
+
+    } else {
+        expected = llmopt_bandit_arm_mean(&policy->bandit, tp->work, ev->arm);
+    }
+
+    r1 = llmopt_ph_add(&d->ph_reward, rw->reward - expected);
+    r2 = llmopt_adwin_add(&d->adwin_reward, rw->reward - expected);
+
+    l1 = l2 = 0;
+
+    if (ev->latency_ms >= 0) {
+        lt = ev->latency_ms / policy->reward.latency_ref;
+        lt = lt > 10 ? 10 : lt;
+        l1 = llmopt_ph_add(&d->ph_latency, lt);
+        l2 = llmopt_adwin_add(&d->adwin_latency, lt);
+    }
+
+    if (d->quiet) {
+        d->quiet--;
+        return;
+    }
+
+    if (r1 || r2) {
+        ngx_http_llmopt_drift_alarm(lmcf, prt, tp, d, ev->arm, 0,
+                                    r1 ? r1 : r2, r1 ? "Page-Hinkley"
+                                                     : "ADWIN");
+    } else if (l1 || l2) {
+        ngx_http_llmopt_drift_alarm(lmcf, prt, tp, d, ev->arm, 1,
+                                    l1 ? l1 : l2, l1 ? "Page-Hinkley"
+                                                     : "ADWIN");
+    }
+}
+
+
+static void
+ngx_http_llmopt_drift_alarm(ngx_http_llmopt_main_conf_t *lmcf,
+    ngx_http_llmopt_policy_rt_t *prt, llmopt_trainer_policy_t *tp,
+    ngx_http_llmopt_drift_t *d, ngx_uint_t arm, ngx_uint_t kind, int sign,
+    const char *detector)
+{
+    const char             *what;
+    const llmopt_policy_t  *policy;
+
+    policy = prt->policy;
+
+    (void) ngx_atomic_fetch_add(&prt->stats->arms[arm].drift_alarms[kind], 1);
+
+    what = policy->drift_response == LLMOPT_DRIFT_RESET ? "its model reset"
+           : policy->drift_response == LLMOPT_DRIFT_FORGET
+             ? "its model forgets" : "no response configured";
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "llmopt: policy \"%V\" arm \"%V\": drift, its %s %s "
+                  "(%s); %s", &prt->name, &prt->arms[arm].name,
+                  kind ? "latency" : "reward",
+                  kind ? (sign > 0 ? "rose" : "fell")
+                       : (sign > 0 ? "beats its model" : "falls short of its "
+                                                         "model"),
+                  detector, what);
+
+    if (policy->drift_response != LLMOPT_DRIFT_NONE) {
+        llmopt_bandit_forget_arm(&policy->bandit, tp->work, (unsigned) arm,
+                                 policy->drift_response == LLMOPT_DRIFT_RESET
+                                 ? 0 : policy->drift_keep);
+        tp->dirty = 1;
+    }
+
+    /* let the detectors settle on what comes next */
+
+    llmopt_ph_init(&d->ph_reward, 0.005, 50, 30);
+    llmopt_ph_init(&d->ph_latency, 0.005, 50, 30);
+    d->quiet = 100;
 }
 
 
@@ -323,6 +496,9 @@ ngx_http_llmopt_trainer_tick(ngx_http_llmopt_main_conf_t *lmcf,
         if (lmcf->redis != NULL) {
             ngx_http_llmopt_redis_lease(lmcf);
         }
+
+        t->learned = ngx_http_llmopt_learned;
+        t->learned_data = lmcf;
 
         lmcf->checkpoint_updates = (uint64_t) -1;   /* save once anyway */
         lmcf->leased = 1;

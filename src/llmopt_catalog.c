@@ -118,6 +118,9 @@ static int llmopt_catalog_params(llmopt_catalog_ctx_t *ctx, llmopt_arm_t *arm,
 static int llmopt_catalog_features(llmopt_catalog_ctx_t *ctx,
     llmopt_policy_t *policy, const llmopt_node_t *pkey,
     llmopt_catalog_field_t *f, const char *where);
+static int llmopt_catalog_drift(llmopt_catalog_ctx_t *ctx,
+    llmopt_policy_t *policy, const llmopt_catalog_field_t *drift,
+    const char *where);
 static int llmopt_catalog_breaker(llmopt_catalog_ctx_t *ctx,
     llmopt_policy_t *policy, const llmopt_catalog_field_t *breaker,
     const char *where);
@@ -181,7 +184,7 @@ static const char *const  llmopt_catalog_policy_keys[] = {
     "exploration_floor",
     "forgetting", "seed", "arms", "features", "tenant_buckets",
     "word_buckets", "reward", "feedback_wait", "fallback", "max_cost",
-    "breaker", NULL
+    "breaker", "drift", NULL
 };
 
 enum {
@@ -203,7 +206,12 @@ enum {
     LLMOPT_POLICY_FALLBACK,
     LLMOPT_POLICY_MAX_COST,
     LLMOPT_POLICY_BREAKER,
+    LLMOPT_POLICY_DRIFT,
     LLMOPT_POLICY_LAST
+};
+
+static const char *const  llmopt_catalog_drift_keys[] = {
+    "response", "keep", NULL
 };
 
 static const char *const  llmopt_catalog_breaker_keys[] = {
@@ -974,8 +982,77 @@ llmopt_catalog_policy_entry(llmopt_catalog_ctx_t *ctx,
         return LLMOPT_ERROR;
     }
 
-    return llmopt_catalog_breaker(ctx, policy, &f[LLMOPT_POLICY_BREAKER],
-                                  where);
+    if (llmopt_catalog_breaker(ctx, policy, &f[LLMOPT_POLICY_BREAKER], where)
+        != LLMOPT_OK)
+    {
+        return LLMOPT_ERROR;
+    }
+
+    return llmopt_catalog_drift(ctx, policy, &f[LLMOPT_POLICY_DRIFT], where);
+}
+
+
+/* drift: {response: none | reset | forget, keep: 0.25} */
+
+static int
+llmopt_catalog_drift(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
+    const llmopt_catalog_field_t *drift, const char *where)
+{
+    const char             *r;
+    llmopt_catalog_field_t  f[2];
+    char                    dwhere[LLMOPT_CATALOG_WHERE_LEN];
+
+    policy->drift_response = LLMOPT_DRIFT_NONE;
+    policy->drift_keep = 0.25;
+
+    if (drift->value == NULL) {
+        return LLMOPT_OK;
+    }
+
+    (void) snprintf(dwhere, sizeof(dwhere), "drift of policy \"%s\"",
+                    policy->name.data);
+
+    if (drift->value->type != LLMOPT_CATALOG_MAP) {
+        return llmopt_catalog_fail(ctx, drift->value, "\"drift\" in %s "
+                                   "must be a mapping", where);
+    }
+
+    if (llmopt_catalog_fields(ctx, drift->value, llmopt_catalog_drift_keys,
+                              f, dwhere)
+        != LLMOPT_OK)
+    {
+        return LLMOPT_ERROR;
+    }
+
+    if (f[0].value != NULL) {
+        r = f[0].value->type == LLMOPT_CATALOG_SCALAR
+            ? f[0].value->scalar.data : "";
+
+        if (strcmp(r, "none") == 0) {
+            policy->drift_response = LLMOPT_DRIFT_NONE;
+
+        } else if (strcmp(r, "reset") == 0) {
+            policy->drift_response = LLMOPT_DRIFT_RESET;
+
+        } else if (strcmp(r, "forget") == 0) {
+            policy->drift_response = LLMOPT_DRIFT_FORGET;
+
+        } else {
+            return llmopt_catalog_fail(ctx, f[0].value, "\"response\" in %s "
+                                       "must be none, reset or forget",
+                                       dwhere);
+        }
+    }
+
+    if (f[1].value != NULL
+        && llmopt_catalog_number(ctx, &f[1], dwhere, 0, 0, 1, 0,
+                                 "a number from 0 to 1", &policy->drift_keep)
+           != LLMOPT_OK)
+    {
+        return LLMOPT_ERROR;
+    }
+
+    return LLMOPT_OK;
 }
 
 

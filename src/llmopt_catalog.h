@@ -99,9 +99,19 @@ typedef struct {
                                                 0 = no breaker */
     uint64_t               breaker_cooldown_ms;  /* open that long */
 
+    /* drift: what the trainer does when an arm's rewards or latencies
+       change (always detected, logged and counted) */
+    unsigned               drift_response;   /* LLMOPT_DRIFT_* */
+    double                 drift_keep;       /* forget keeps this share */
+
     unsigned               line;
     unsigned               column;
 } llmopt_policy_t;
+
+
+#define LLMOPT_DRIFT_NONE     0
+#define LLMOPT_DRIFT_RESET    1
+#define LLMOPT_DRIFT_FORGET   2
 
 
 typedef struct {

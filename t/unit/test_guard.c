@@ -12,10 +12,23 @@
 #include "llmopt_guard.h"
 
 
+static void     *allocated[1024];
+static unsigned  n_allocated;
+
+
 static void *
 test_alloc(void *ctx, size_t size)
 {
-    return calloc(1, size);
+    void  *p;
+
+    if (n_allocated == sizeof(allocated) / sizeof(allocated[0])) {
+        return NULL;
+    }
+
+    p = calloc(1, size);
+    allocated[n_allocated++] = p;
+
+    return p;
 }
 
 
@@ -32,6 +45,7 @@ static const char  catalog_text[] =
     "    arms: [small, big, free]\n"
     "    max_cost: 0.05\n"
     "    breaker: {failures: 3, cooldown: 2000}\n"
+    "    drift: {response: forget, keep: 0.1}\n"
     "  q:\n"
     "    algorithm: ucb1\n"
     "    arms: [small]\n"
@@ -63,6 +77,9 @@ main(void)
     is_int(q->breaker_failures, 0, "breaker off");
     is_int(q->breaker_cooldown_ms, 30000, "default cooldown");
     is_num(q->max_cost, 0, 0, "no max_cost");
+    is_int(p->drift_response, LLMOPT_DRIFT_FORGET, "drift response forget");
+    is_num(p->drift_keep, 0.1, 0, "drift keep");
+    is_int(q->drift_response, LLMOPT_DRIFT_NONE, "drift: detect only");
 
     memset(&req, 0, sizeof(req));
     req.text_bytes = 401;
@@ -99,6 +116,10 @@ main(void)
     llmopt_guard_need(&req, &need);
     n = llmopt_guard_mask(&cat, q, &need, allowed, &why);
     is_int(n, 0, "a million tokens fit no arm of q");
+
+    while (n_allocated) {
+        free(allocated[--n_allocated]);
+    }
 
     return tap_done();
 }
