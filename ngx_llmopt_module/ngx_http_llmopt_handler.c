@@ -449,7 +449,7 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     unsigned                      why;
     ngx_int_t                     probe;
     ngx_str_t                     tenant;
-    ngx_uint_t                    n;
+    ngx_uint_t                    n, a;
     llmopt_choice_t               choice;
     llmopt_guard_need_t           need;
     ngx_http_llmopt_main_conf_t  *lmcf;
@@ -491,6 +491,24 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
 
     if (llmopt_guard_mask(&lmcf->catalog, policy, &need, fits, &why) == 0) {
         return ngx_http_llmopt_unfit(r, ctx, &need, why);
+    }
+
+    /* ... within the latency SLO (unless none is) ... */
+
+    if (policy->latency_slo_ms) {
+        n = 0;
+
+        for (a = 0; a < prt->n_arms; a++) {
+            if (fits[a] && prt->stats->arms[a].slo_breach) {
+                fits[a] = 2;            /* fits, but slow */
+            }
+
+            n += fits[a] == 1;
+        }
+
+        for (a = 0; a < prt->n_arms; a++) {
+            fits[a] = n ? fits[a] == 1 : fits[a] != 0;
+        }
     }
 
     /* ... and whose circuit is closed; a half-open one may get a probe */

@@ -116,6 +116,10 @@ typedef struct {
     ngx_atomic_t                  breaker_probes;
 
     ngx_atomic_t                  drift_alarms[2];     /* reward, latency */
+
+    /* the latency SLO, as the trainer last measured it */
+    ngx_atomic_t                  slo_p95_ms;          /* of recent answers */
+    ngx_atomic_t                  slo_breach;          /* 1: left out */
 } ngx_http_llmopt_arm_stats_t;
 
 

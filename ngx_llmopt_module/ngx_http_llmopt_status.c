@@ -562,7 +562,8 @@ ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
                     "\"client_gone\":%uA,"
                     "\"breaker\":{\"state\":\"%s\",\"failures\":%uA,"
                     "\"opens\":%uA,\"probes\":%uA,\"open_ms\":%uL},"
-                    "\"drift\":{\"reward\":%uA,\"latency\":%uA},",
+                    "\"drift\":{\"reward\":%uA,\"latency\":%uA},"
+                    "\"slo\":{\"p95_ms\":%uA,\"breach\":%s},",
                     as->outcomes, as->tokens_in, as->tokens_out,
                     as->tokens_cached, as->cost_nusd / 1000000000,
                     as->cost_nusd % 1000000000, as->rate_limited,
@@ -572,7 +573,8 @@ ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
                     as->breaker_probes,
                     as->breaker_open_until_ms > now
                     ? (uint64_t) (as->breaker_open_until_ms - now) : 0,
-                    as->drift_alarms[0], as->drift_alarms[1]);
+                    as->drift_alarms[0], as->drift_alarms[1],
+                    as->slo_p95_ms, as->slo_breach ? "true" : "false");
 
     count = snaps[0]->arms[a].latency_n;
     p = ngx_http_llmopt_status_times(p, "latency_ms", as->latency,
@@ -829,6 +831,8 @@ static ngx_http_llmopt_prom_meta_t  ngx_http_llmopt_prom_arm_meta[] = {
       "Times an arm's circuit opened" },
     { "llmopt_arm_drift_alarms_total", "counter",
       "Changes detected in an arm's rewards or latencies, by kind" },
+    { "llmopt_arm_slo_breach", "gauge",
+      "1 when an arm's recent p95 latency breaks its policy's latency_slo" },
     { NULL, NULL, NULL }
 };
 
@@ -1028,11 +1032,14 @@ ngx_http_llmopt_prometheus(ngx_http_request_t *r,
                     ngx_http_llmopt_prom_line(NULL, "%uA",
                                               as->breaker_opens);
                     break;
-                default:
+                case 11:
                     ngx_http_llmopt_prom_line("kind=\"reward\"", "%uA",
                                               as->drift_alarms[0]);
                     ngx_http_llmopt_prom_line("kind=\"latency\"", "%uA",
                                               as->drift_alarms[1]);
+                    break;
+                default:
+                    ngx_http_llmopt_prom_line(NULL, "%uA", as->slo_breach);
                     break;
                 }
 

@@ -36,17 +36,27 @@ static ngx_int_t ngx_http_llmopt_lease(ngx_http_llmopt_main_conf_t *lmcf,
 static void ngx_http_llmopt_release(ngx_http_llmopt_main_conf_t *lmcf);
 static void ngx_http_llmopt_expire(ngx_http_llmopt_main_conf_t *lmcf,
     uint64_t now, uint64_t deadline);
+#define NGX_HTTP_LLMOPT_SLO_SAMPLES   200     /* recent latencies */
+#define NGX_HTTP_LLMOPT_SLO_MIN       20      /* before a verdict */
+
+
 typedef struct {
     llmopt_ph_t          ph_reward;
     llmopt_adwin_t       adwin_reward;
     llmopt_ph_t          ph_latency;
     llmopt_adwin_t       adwin_latency;
     ngx_uint_t           quiet;          /* alarms ignored for these */
+
+    /* the latest latencies, for the latency SLO's p95 */
+    float                lat[NGX_HTTP_LLMOPT_SLO_SAMPLES];
+    ngx_uint_t           lat_n;
+    ngx_uint_t           lat_pos;
 } ngx_http_llmopt_drift_t;
 
 
 static void ngx_http_llmopt_drift_init(ngx_http_llmopt_drift_t *d,
     ngx_uint_t n);
+static void ngx_http_llmopt_slo(ngx_http_llmopt_main_conf_t *lmcf);
 static void ngx_http_llmopt_learned(void *data, const llmopt_event_t *ev,
     const llmopt_reward_t *rw);
 static void ngx_http_llmopt_drift_alarm(ngx_http_llmopt_main_conf_t *lmcf,
@@ -218,6 +228,67 @@ ngx_http_llmopt_drift_init(ngx_http_llmopt_drift_t *d, ngx_uint_t n)
         llmopt_ph_init(&d[a].ph_latency, 0.005, 50, 30);
         llmopt_adwin_init(&d[a].adwin_latency, 0.002, 32);
         d[a].quiet = 0;
+        d[a].lat_n = 0;
+        d[a].lat_pos = 0;
+    }
+}
+
+
+/*
+ * Each tick: the p95 of every arm's recent latencies against its policy's
+ * latency_slo; an arm above it is left out by the workers (unless every
+ * arm is).
+ */
+
+static void
+ngx_http_llmopt_slo(ngx_http_llmopt_main_conf_t *lmcf)
+{
+    double                        p95;
+    ngx_uint_t                    i, a, breach, level;
+    ngx_http_llmopt_drift_t      *d;
+    ngx_http_llmopt_policy_rt_t  *prt;
+    ngx_http_llmopt_arm_stats_t  *as;
+    float                         tmp[NGX_HTTP_LLMOPT_SLO_SAMPLES];
+
+    if (lmcf->drift == NULL) {
+        return;
+    }
+
+    prt = lmcf->policies.elts;
+
+    for (i = 0; i < lmcf->policies.nelts; i++) {
+        if (prt[i].policy->latency_slo_ms == 0) {
+            continue;
+        }
+
+        d = lmcf->drift[i];
+
+        for (a = 0; a < prt[i].n_arms; a++) {
+            as = &prt[i].stats->arms[a];
+
+            if (d[a].lat_n < NGX_HTTP_LLMOPT_SLO_MIN) {
+                continue;
+            }
+
+            p95 = llmopt_guard_p95(d[a].lat, (unsigned) d[a].lat_n, tmp);
+            as->slo_p95_ms = (ngx_atomic_uint_t) p95;
+
+            breach = p95 > (double) prt[i].policy->latency_slo_ms;
+
+            if (breach != as->slo_breach) {
+                as->slo_breach = breach;
+
+                level = breach ? NGX_LOG_WARN : NGX_LOG_NOTICE;
+
+                ngx_log_error(level, ngx_cycle->log, 0,
+                              "llmopt: policy \"%V\" arm \"%V\": recent p95 "
+                              "latency %.0f ms %s the SLO of %uL ms%s",
+                              &prt[i].name, &prt[i].arms[a].name, p95,
+                              breach ? "breaks" : "meets",
+                              prt[i].policy->latency_slo_ms,
+                              breach ? ": left out" : " again");
+            }
+        }
     }
 }
 
@@ -282,6 +353,13 @@ ngx_http_llmopt_learned(void *data, const llmopt_event_t *ev,
     l1 = l2 = 0;
 
     if (ev->latency_ms >= 0) {
+        d->lat[d->lat_pos] = ev->latency_ms;
+        d->lat_pos = (d->lat_pos + 1) % NGX_HTTP_LLMOPT_SLO_SAMPLES;
+
+        if (d->lat_n < NGX_HTTP_LLMOPT_SLO_SAMPLES) {
+            d->lat_n++;
+        }
+
         lt = ev->latency_ms / policy->reward.latency_ref;
         lt = lt > 10 ? 10 : lt;
         l1 = llmopt_ph_add(&d->ph_latency, lt);
@@ -551,6 +629,7 @@ ngx_http_llmopt_trainer_tick(ngx_http_llmopt_main_conf_t *lmcf,
     }
 
     ngx_http_llmopt_history_tick(lmcf, now);
+    ngx_http_llmopt_slo(lmcf);
 
     us = (ngx_http_llmopt_now_ns() - start) / 1000;
 

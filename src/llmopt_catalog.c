@@ -184,7 +184,7 @@ static const char *const  llmopt_catalog_policy_keys[] = {
     "exploration_floor",
     "forgetting", "seed", "arms", "features", "tenant_buckets",
     "word_buckets", "reward", "feedback_wait", "fallback", "max_cost",
-    "breaker", "drift", NULL
+    "breaker", "drift", "latency_slo", NULL
 };
 
 enum {
@@ -207,6 +207,7 @@ enum {
     LLMOPT_POLICY_MAX_COST,
     LLMOPT_POLICY_BREAKER,
     LLMOPT_POLICY_DRIFT,
+    LLMOPT_POLICY_LATENCY_SLO,
     LLMOPT_POLICY_LAST
 };
 
@@ -971,6 +972,16 @@ llmopt_catalog_policy_entry(llmopt_catalog_ctx_t *ctx,
         }
 
         policy->feedback_wait_ms = wait;
+    }
+
+    if (f[LLMOPT_POLICY_LATENCY_SLO].value != NULL
+        && llmopt_catalog_uint(ctx, &f[LLMOPT_POLICY_LATENCY_SLO], where, 1,
+                               LLMOPT_CATALOG_WAIT_MAX,
+                               "an integer of ms from 1 to 3600000",
+                               &policy->latency_slo_ms)
+           != LLMOPT_OK)
+    {
+        return LLMOPT_ERROR;
     }
 
     if (f[LLMOPT_POLICY_MAX_COST].value != NULL

@@ -98,6 +98,9 @@ typedef struct {
                                                 open an arm's circuit;
                                                 0 = no breaker */
     uint64_t               breaker_cooldown_ms;  /* open that long */
+    uint64_t               latency_slo_ms;   /* an arm whose recent p95
+                                                latency is above is left
+                                                out; 0 = none */
 
     /* drift: what the trainer does when an arm's rewards or latencies
        change (always detected, logged and counted) */

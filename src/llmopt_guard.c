@@ -62,3 +62,32 @@ llmopt_guard_mask(const llmopt_catalog_t *cat, const llmopt_policy_t *policy,
 
     return n;
 }
+
+
+double
+llmopt_guard_p95(const float *v, unsigned n, float *tmp)
+{
+    float     x;
+    unsigned  i, j, rank;
+
+    if (n == 0) {
+        return 0;
+    }
+
+    /* insertion sort: n is a few hundred at most, once a tick */
+
+    for (i = 0; i < n; i++) {
+        x = v[i];
+
+        for (j = i; j > 0 && tmp[j - 1] > x; j--) {
+            tmp[j] = tmp[j - 1];
+        }
+
+        tmp[j] = x;
+    }
+
+    rank = (unsigned) (0.95 * n + 0.999999);     /* ceil, nearest rank */
+    rank = rank == 0 ? 1 : rank > n ? n : rank;
+
+    return tmp[rank - 1];
+}

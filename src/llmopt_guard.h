@@ -45,4 +45,11 @@ unsigned llmopt_guard_mask(const llmopt_catalog_t *cat,
     unsigned char *allowed, unsigned *why);
 
 
+/*
+ * The 95th percentile of v[0 .. n - 1] (nearest rank), sorting a copy in
+ * tmp (n floats); 0 when n is 0.
+ */
+double llmopt_guard_p95(const float *v, unsigned n, float *tmp);
+
+
 #endif /* _LLMOPT_GUARD_H_INCLUDED_ */

@@ -24,6 +24,7 @@ my $t = Llmopt::Test->new(module => 1);
 
 $t->start_mock('openai');
 $t->start_mock('flaky', fail_rate => 0.3, seed => 7);
+$t->start_mock('laggy', latency => 200);
 
 $t->write_file('catalog.yaml', <<'YAML');
 models:
@@ -35,6 +36,8 @@ models:
            price: {input: 0.1, output: 0.4}}
   big:    {upstream: up_openai, model: model-big, context_window: 2000,
            price: {input: 10, output: 30}}
+  laggy:  {upstream: up_laggy, model: model-laggy,
+           price: {input: 1, output: 1}}
 policies:
   chat:
     algorithm: static
@@ -47,6 +50,12 @@ policies:
     arms:
       - {model: good, weight: 1}
     breaker: {failures: 50, cooldown: 30000}
+  timed:
+    algorithm: static
+    arms:
+      - {model: laggy, weight: 1}
+      - {model: good, weight: 1}
+    latency_slo: 100
   sized:
     algorithm: static
     arms:
@@ -66,6 +75,7 @@ http {
 
     upstream up_openai { server %%MOCK_OPENAI%%; keepalive 8; }
     upstream up_flaky { server %%MOCK_FLAKY%%; keepalive 8; }
+    upstream up_laggy { server %%MOCK_LAGGY%%; keepalive 8; }
 
     server {
         listen 127.0.0.1:%%PORT%%;
@@ -91,6 +101,12 @@ http {
         location /limited/v1/chat/completions {
             llmopt_route limited;
             proxy_pass http://$llmopt_upstream/v1/chat/completions;
+        }
+
+        location /timed/v1/chat/completions {
+            llmopt_route timed;
+            proxy_pass http://$llmopt_upstream/v1/chat/completions;
+            add_header X-Arm $llmopt_arm always;
         }
 
         location /sized/v1/chat/completions {
@@ -208,6 +224,25 @@ like($m, qr/^llmopt_arm_breaker_opens_total\{policy="chat",arm="flaky"\} [1-9]/m
      'metrics: breaker opens');
 like($m, qr/^llmopt_arm_breaker_open\{policy="limited",arm="good"\} [01]$/m,
      'metrics: breaker state');
+
+# --- latency SLO ---------------------------------------------------------------
+
+my ($laggy, %late) = (0);
+for my $i (1 .. 200) {
+    my $r = ask('/timed/v1/chat/completions', "q $i");
+    my $arm = $r->{headers}{'x-arm'} // 'none';
+    $laggy++ if $arm eq 'laggy';
+    $late{$arm}++ if $i > 150;
+    last if $laggy >= 30 && $i > 150 && $i >= 180;
+}
+my $slo = status()->{policies}{timed}{arms}{laggy}{slo};
+ok($slo->{breach} && $slo->{p95_ms} > 100,
+   "the laggy arm's p95 ($slo->{p95_ms} ms) breaks the 100 ms SLO");
+is($late{laggy} // 0, 0, 'once it did, no request went to it ('
+   . join(', ', map { "$_ $late{$_}" } sort keys %late) . ')');
+like($t->read_file('logs/error.log'),
+     qr/arm "laggy": recent p95 latency \d+ ms breaks the SLO of 100 ms/,
+     '... and the log said so');
 
 # --- context windows and max_cost ------------------------------------------------
 

@@ -46,6 +46,7 @@ static const char  catalog_text[] =
     "    max_cost: 0.05\n"
     "    breaker: {failures: 3, cooldown: 2000}\n"
     "    drift: {response: forget, keep: 0.1}\n"
+    "    latency_slo: 1500\n"
     "  q:\n"
     "    algorithm: ucb1\n"
     "    arms: [small]\n"
@@ -79,6 +80,8 @@ main(void)
     is_num(q->max_cost, 0, 0, "no max_cost");
     is_int(p->drift_response, LLMOPT_DRIFT_FORGET, "drift response forget");
     is_num(p->drift_keep, 0.1, 0, "drift keep");
+    is_int(p->latency_slo_ms, 1500, "latency_slo read");
+    is_int(q->latency_slo_ms, 0, "no latency_slo");
     is_int(q->drift_response, LLMOPT_DRIFT_NONE, "drift: detect only");
 
     memset(&req, 0, sizeof(req));
@@ -116,6 +119,19 @@ main(void)
     llmopt_guard_need(&req, &need);
     n = llmopt_guard_mask(&cat, q, &need, allowed, &why);
     is_int(n, 0, "a million tokens fit no arm of q");
+
+    {
+        float     v[100], tmp[100];
+        unsigned  i;
+
+        for (i = 0; i < 100; i++) {
+            v[i] = (float) ((i * 37) % 100 + 1);    /* 1..100, shuffled */
+        }
+
+        is_num(llmopt_guard_p95(v, 100, tmp), 95, 0, "p95 of 1..100: 95");
+        is_num(llmopt_guard_p95(v, 1, tmp), v[0], 0, "p95 of one value");
+        is_num(llmopt_guard_p95(v, 0, tmp), 0, 0, "p95 of none: 0");
+    }
 
     while (n_allocated) {
         free(allocated[--n_allocated]);
