@@ -32,6 +32,10 @@ static ngx_int_t ngx_http_llmopt_parse(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx, llmopt_request_t *req, u_char *body,
     size_t len);
 static ngx_int_t ngx_http_llmopt_failover(ngx_http_request_t *r);
+static ngx_int_t ngx_http_llmopt_pinned(ngx_http_request_t *r,
+    ngx_http_llmopt_policy_rt_t *prt, unsigned char *fits, ngx_str_t *name,
+    llmopt_choice_t *choice);
+static ngx_int_t ngx_http_llmopt_drop_headers(ngx_http_request_t *r);
 static void ngx_http_llmopt_clear_headers(ngx_http_request_t *r,
     ngx_http_llmopt_arm_t *old, ngx_http_llmopt_arm_t *next);
 static ngx_int_t ngx_http_llmopt_unfit(ngx_http_request_t *r,
@@ -285,9 +289,15 @@ ngx_http_llmopt_route(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
         return rc;
     }
 
-    rc = ngx_http_llmopt_rewrite(r, ctx, &req);
-    if (rc != NGX_OK) {
-        return rc;
+    if (ctx->shadow) {
+        /* the client's body as it is, to the default arm */
+        ctx->body_out = ctx->body_in;
+
+    } else {
+        rc = ngx_http_llmopt_rewrite(r, ctx, &req);
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
     if (ngx_http_llmopt_set_headers(r, &ctx->policy->arms[ctx->arm])
@@ -529,7 +539,17 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
         ngx_memcpy(allowed, fits, prt->n_arms);
     }
 
-    if (probe >= 0
+    if (llcf->pin_header.len
+        && ngx_http_llmopt_pinned(r, prt, fits, &llcf->pin_header, &choice)
+           == NGX_OK)
+    {
+        ctx->pinned = 1;
+        ctx->probe = 0;
+        probe = -1;
+        (void) ngx_atomic_fetch_add(&prt->stats->pinned, 1);
+    }
+
+    if (ctx->pinned || probe >= 0
         || ngx_http_llmopt_select(prt, ctx->x, allowed, &choice) == NGX_OK)
     {
         ctx->arm = choice.arm;
@@ -543,6 +563,16 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
         (void) ngx_atomic_fetch_add(&prt->stats->fallback, 1);
     }
 
+    if (llcf->shadow && !ctx->pinned) {
+        /* decided and counted, not applied: the default arm serves */
+        ctx->shadow = 1;
+        ctx->shadow_arm = ctx->arm;
+        (void) ngx_atomic_fetch_add(&prt->stats->arm_shadow[ctx->arm], 1);
+        ctx->arm = prt->fallback;
+        ctx->explore = 0;
+        ctx->propensity = 1.0;
+    }
+
     (void) ngx_atomic_fetch_add(&prt->stats->requests, 1);
     (void) ngx_atomic_fetch_add(&prt->stats->arm_requests[ctx->arm], 1);
 
@@ -551,6 +581,64 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The pin header (llmopt_pin_header, only where configured) names the arm
+ * to use, if it fits the request; the header goes no further.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_pinned(ngx_http_request_t *r,
+    ngx_http_llmopt_policy_rt_t *prt, unsigned char *fits, ngx_str_t *name,
+    llmopt_choice_t *choice)
+{
+    ngx_int_t         found;
+    ngx_uint_t        i, a;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    found = NGX_DECLINED;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != name->len
+            || ngx_strncasecmp(h[i].key.data, name->data, name->len) != 0)
+        {
+            continue;
+        }
+
+        for (a = 0; a < prt->n_arms && found != NGX_OK; a++) {
+            if (fits[a] && h[i].value.len == prt->arms[a].name.len
+                && ngx_strncmp(h[i].value.data, prt->arms[a].name.data,
+                               h[i].value.len) == 0)
+            {
+                choice->arm = a;
+                choice->propensity = 1.0;
+                choice->explore = 0;
+                found = NGX_OK;
+            }
+        }
+
+        h[i].hash = 0;
+        h[i].key.len = 0;
+        h[i].value.len = 0;
+    }
+
+    return found;
 }
 
 
@@ -685,6 +773,77 @@ ngx_http_llmopt_failover(ngx_http_request_t *r)
     r->err_status = 0;
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * Headers marked for removal (key.len 0) are dropped from the list, which
+ * is copied without them: the proxy would send an empty header line.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_drop_headers(ngx_http_request_t *r)
+{
+    ngx_uint_t        i, n, drop;
+    ngx_list_t        list;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *copy;
+
+    n = 0;
+    drop = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        n++;
+        drop += h[i].key.len == 0;
+    }
+
+    if (drop == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_list_init(&list, r->pool, n, sizeof(ngx_table_elt_t)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == 0) {
+            continue;
+        }
+
+        copy = ngx_list_push(&list);
+        if (copy == NULL) {
+            return NGX_ERROR;
+        }
+
+        *copy = h[i];
+    }
+
+    r->headers_in.headers = list;
+
+    return NGX_OK;
 }
 
 
@@ -1069,7 +1228,7 @@ ngx_http_llmopt_set_headers(ngx_http_request_t *r, ngx_http_llmopt_arm_t *arm)
         found->value = kv[i].value;
     }
 
-    return NGX_OK;
+    return ngx_http_llmopt_drop_headers(r);
 }
 
 

@@ -126,6 +126,20 @@ static ngx_command_t  ngx_http_llmopt_commands[] = {
       0,
       NULL },
 
+    { ngx_string("llmopt_shadow"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_llmopt_loc_conf_t, shadow),
+      NULL },
+
+    { ngx_string("llmopt_pin_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_llmopt_loc_conf_t, pin_header),
+      NULL },
+
     { ngx_string("llmopt_failover"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_llmopt_failover_conf,
@@ -323,6 +337,7 @@ ngx_http_llmopt_create_loc_conf(ngx_conf_t *cf)
     llcf->max_body = NGX_CONF_UNSET_SIZE;
     llcf->max_depth = NGX_CONF_UNSET_UINT;
     llcf->trace = NGX_CONF_UNSET;
+    llcf->shadow = NGX_CONF_UNSET;
 
     return llcf;
 }
@@ -343,6 +358,8 @@ ngx_http_llmopt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_LLMOPT_MAX_DEPTH);
     ngx_conf_merge_str_value(conf->quality_header, prev->quality_header, "");
     ngx_conf_merge_value(conf->trace, prev->trace, 0);
+    ngx_conf_merge_value(conf->shadow, prev->shadow, 0);
+    ngx_conf_merge_str_value(conf->pin_header, prev->pin_header, "");
 
     if (conf->feedback) {
         lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_llmopt_module);

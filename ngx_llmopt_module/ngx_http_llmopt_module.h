@@ -179,6 +179,9 @@ typedef struct {
     ngx_atomic_t                  passthrough;
     ngx_atomic_t                  fallback;
     ngx_atomic_t                  failovers;     /* second arms tried */
+    ngx_atomic_t                  pinned;        /* by the pin header */
+    ngx_atomic_t                  arm_shadow[LLMOPT_MAX_ARMS]; /* shadow
+                                                    decisions */
     ngx_atomic_t                  rejected[NGX_HTTP_LLMOPT_REJECT_LAST];
     ngx_atomic_t                  arm_requests[LLMOPT_MAX_ARMS];
     ngx_atomic_t                  arm_explore[LLMOPT_MAX_ARMS];
@@ -356,6 +359,8 @@ typedef struct {
     void                         *redis_state;   /* the trainer's */
     void                        **drift;         /* the trainer's, per
                                                     policy: per arm */
+    void                         *drift_in;      /* learned this tick */
+    ngx_uint_t                    n_drift_in;
 
     /* the trainer, in the process that holds the lease */
     ngx_uint_t                    driver;        /* this process's */
@@ -381,6 +386,8 @@ typedef struct {
     ngx_str_t                     quality_header;
     ngx_flag_t                    trace;
     ngx_flag_t                    failover;
+    ngx_flag_t                    shadow;
+    ngx_str_t                     pin_header;
 } ngx_http_llmopt_loc_conf_t;
 
 
@@ -396,6 +403,10 @@ typedef struct {
     unsigned                      rejected:1;
     unsigned                      probe:1;       /* a half-open arm's test */
     unsigned                      failed_over:1; /* on a second arm now */
+    unsigned                      pinned:1;      /* the client named it */
+    unsigned                      shadow:1;      /* shadow mode: decided,
+                                                    not applied */
+    ngx_uint_t                    shadow_arm;    /* what was decided */
     u_char                       *body;          /* the client's, for */
     size_t                        body_len;      /*   a failover */
 

@@ -440,7 +440,7 @@ ngx_http_llmopt_status_policy(ngx_http_request_t *r, u_char *p,
     p = ngx_sprintf(p, ":{\"algorithm\":\"%s\",\"dialect\":\"%s\","
                     "\"shape\":\"%016uxL\","
                     "\"d\":%ui,\"requests\":%uA,\"passthrough\":%uA,"
-                    "\"fallback\":%uA,\"failovers\":%uA,"
+                    "\"fallback\":%uA,\"failovers\":%uA,\"pinned\":%uA,"
                     "\"rejected\":{\"bad_request\":%uA,"
                     "\"too_large\":%uA,\"media_type\":%uA,"
                     "\"constraint\":%uA},"
@@ -449,7 +449,7 @@ ngx_http_llmopt_status_policy(ngx_http_request_t *r, u_char *p,
                     prt->policy->dialect == LLMOPT_DIALECT_ANTHROPIC
                     ? "anthropic" : "openai", prt->shape,
                     (ngx_uint_t) bc->d, st->requests, st->passthrough,
-                    st->fallback, st->failovers,
+                    st->fallback, st->failovers, st->pinned,
                     st->rejected[NGX_HTTP_LLMOPT_REJECT_BAD_JSON],
                     st->rejected[NGX_HTTP_LLMOPT_REJECT_TOO_LARGE],
                     st->rejected[NGX_HTTP_LLMOPT_REJECT_MEDIA_TYPE],
@@ -522,6 +522,7 @@ ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
     p = ngx_sprintf(p, ",\"upstream\":");
     p = ngx_http_llmopt_json_str(p, arm->upstream.data, arm->upstream.len);
 
+    p = ngx_sprintf(p, ",\"shadow\":%uA", st->arm_shadow[a]);
     p = ngx_sprintf(p, ",\"requests\":%uA,\"explore\":%uA,"
                     "\"explore_share\":%.4f,"
                     "\"share\":{\"minute\":%.4f,\"hour\":%.4f,"

@@ -40,6 +40,17 @@ static void ngx_http_llmopt_expire(ngx_http_llmopt_main_conf_t *lmcf,
 #define NGX_HTTP_LLMOPT_SLO_MIN       20      /* before a verdict */
 
 
+#define NGX_HTTP_LLMOPT_DRIFT_IN      8192    /* outcomes a tick */
+
+
+typedef struct {
+    uint16_t             policy;
+    uint16_t             arm;
+    float                surprise;       /* reward - the model's estimate */
+    float                latency_ms;     /* < 0: unknown */
+} ngx_http_llmopt_drift_in_t;
+
+
 typedef struct {
     llmopt_ph_t          ph_reward;
     llmopt_adwin_t       adwin_reward;
@@ -57,6 +68,7 @@ typedef struct {
 static void ngx_http_llmopt_drift_init(ngx_http_llmopt_drift_t *d,
     ngx_uint_t n);
 static void ngx_http_llmopt_slo(ngx_http_llmopt_main_conf_t *lmcf);
+static void ngx_http_llmopt_drift_flush(ngx_http_llmopt_main_conf_t *lmcf);
 static void ngx_http_llmopt_learned(void *data, const llmopt_event_t *ev,
     const llmopt_reward_t *rw);
 static void ngx_http_llmopt_drift_alarm(ngx_http_llmopt_main_conf_t *lmcf,
@@ -199,7 +211,11 @@ ngx_http_llmopt_trainer_prepare(ngx_cycle_t *cycle,
     /* the change detectors of every arm */
 
     lmcf->drift = ngx_pcalloc(cycle->pool, (n + 1) * sizeof(void *));
-    if (lmcf->drift == NULL) {
+    lmcf->drift_in = ngx_palloc(cycle->pool, NGX_HTTP_LLMOPT_DRIFT_IN
+                                * sizeof(ngx_http_llmopt_drift_in_t));
+    lmcf->n_drift_in = 0;
+
+    if (lmcf->drift == NULL || lmcf->drift_in == NULL) {
         return NGX_ERROR;
     }
 
@@ -307,12 +323,11 @@ ngx_http_llmopt_learned(void *data, const llmopt_event_t *ev,
 {
     ngx_http_llmopt_main_conf_t *lmcf = data;
 
-    int                           r1, r2, l1, l2;
-    double                        expected, lt;
+    double                        expected;
     unsigned                      i;
     llmopt_bandit_arm_t           view;
     llmopt_trainer_policy_t      *tp;
-    ngx_http_llmopt_drift_t      *d;
+    ngx_http_llmopt_drift_in_t   *in;
     ngx_http_llmopt_policy_rt_t  *prt;
     const llmopt_policy_t        *policy;
 
@@ -320,7 +335,9 @@ ngx_http_llmopt_learned(void *data, const llmopt_event_t *ev,
         ngx_http_llmopt_redis_learned(lmcf, ev, rw);
     }
 
-    if (lmcf->drift == NULL || ev->policy >= lmcf->policies.nelts) {
+    if (lmcf->drift == NULL || lmcf->drift_in == NULL
+        || ev->policy >= lmcf->policies.nelts)
+    {
         return;
     }
 
@@ -332,7 +349,8 @@ ngx_http_llmopt_learned(void *data, const llmopt_event_t *ev,
         return;
     }
 
-    d = &((ngx_http_llmopt_drift_t *) lmcf->drift[ev->policy])[ev->arm];
+    /* the surprise now, cheaply; the detectors run after publishing, so
+       that a trainer killed mid-tick loses as little as before */
 
     llmopt_bandit_arm(&policy->bandit, tp->work, ev->arm, &view);
 
@@ -347,39 +365,78 @@ ngx_http_llmopt_learned(void *data, const llmopt_event_t *ev,
         expected = llmopt_bandit_arm_mean(&policy->bandit, tp->work, ev->arm);
     }
 
-    r1 = llmopt_ph_add(&d->ph_reward, rw->reward - expected);
-    r2 = llmopt_adwin_add(&d->adwin_reward, rw->reward - expected);
+    if (lmcf->n_drift_in == NGX_HTTP_LLMOPT_DRIFT_IN) {
+        ngx_http_llmopt_drift_flush(lmcf);
+    }
 
-    l1 = l2 = 0;
+    in = &((ngx_http_llmopt_drift_in_t *) lmcf->drift_in)[lmcf->n_drift_in++];
+    in->policy = ev->policy;
+    in->arm = ev->arm;
+    in->surprise = (float) (rw->reward - expected);
+    in->latency_ms = ev->latency_ms;
+}
 
-    if (ev->latency_ms >= 0) {
-        d->lat[d->lat_pos] = ev->latency_ms;
-        d->lat_pos = (d->lat_pos + 1) % NGX_HTTP_LLMOPT_SLO_SAMPLES;
 
-        if (d->lat_n < NGX_HTTP_LLMOPT_SLO_SAMPLES) {
-            d->lat_n++;
+/* The change detectors and the SLO samples, fed what the tick learned. */
+
+static void
+ngx_http_llmopt_drift_flush(ngx_http_llmopt_main_conf_t *lmcf)
+{
+    int                           r1, r2, l1, l2;
+    double                        lt;
+    ngx_uint_t                    k;
+    llmopt_trainer_policy_t      *tp;
+    ngx_http_llmopt_drift_t      *d;
+    ngx_http_llmopt_drift_in_t   *in;
+    ngx_http_llmopt_policy_rt_t  *prt;
+    const llmopt_policy_t        *policy;
+
+    for (k = 0; k < lmcf->n_drift_in; k++) {
+        in = &((ngx_http_llmopt_drift_in_t *) lmcf->drift_in)[k];
+
+        prt = &((ngx_http_llmopt_policy_rt_t *) lmcf->policies.elts)
+                  [in->policy];
+        policy = prt->policy;
+        tp = &lmcf->tpolicies[in->policy];
+        d = &((ngx_http_llmopt_drift_t *) lmcf->drift[in->policy])[in->arm];
+
+        r1 = llmopt_ph_add(&d->ph_reward, in->surprise);
+        r2 = llmopt_adwin_add(&d->adwin_reward, in->surprise);
+
+        l1 = l2 = 0;
+
+        if (in->latency_ms >= 0) {
+            d->lat[d->lat_pos] = in->latency_ms;
+            d->lat_pos = (d->lat_pos + 1) % NGX_HTTP_LLMOPT_SLO_SAMPLES;
+
+            if (d->lat_n < NGX_HTTP_LLMOPT_SLO_SAMPLES) {
+                d->lat_n++;
+            }
+
+            lt = in->latency_ms / policy->reward.latency_ref;
+            lt = lt > 10 ? 10 : lt;
+            l1 = llmopt_ph_add(&d->ph_latency, lt);
+            l2 = llmopt_adwin_add(&d->adwin_latency, lt);
         }
 
-        lt = ev->latency_ms / policy->reward.latency_ref;
-        lt = lt > 10 ? 10 : lt;
-        l1 = llmopt_ph_add(&d->ph_latency, lt);
-        l2 = llmopt_adwin_add(&d->adwin_latency, lt);
+        if (d->quiet) {
+            d->quiet--;
+            continue;
+        }
+
+        if (r1 || r2) {
+            ngx_http_llmopt_drift_alarm(lmcf, prt, tp, d, in->arm, 0,
+                                        r1 ? r1 : r2,
+                                        r1 ? "Page-Hinkley" : "ADWIN");
+
+        } else if (l1 || l2) {
+            ngx_http_llmopt_drift_alarm(lmcf, prt, tp, d, in->arm, 1,
+                                        l1 ? l1 : l2,
+                                        l1 ? "Page-Hinkley" : "ADWIN");
+        }
     }
 
-    if (d->quiet) {
-        d->quiet--;
-        return;
-    }
-
-    if (r1 || r2) {
-        ngx_http_llmopt_drift_alarm(lmcf, prt, tp, d, ev->arm, 0,
-                                    r1 ? r1 : r2, r1 ? "Page-Hinkley"
-                                                     : "ADWIN");
-    } else if (l1 || l2) {
-        ngx_http_llmopt_drift_alarm(lmcf, prt, tp, d, ev->arm, 1,
-                                    l1 ? l1 : l2, l1 ? "Page-Hinkley"
-                                                     : "ADWIN");
-    }
+    lmcf->n_drift_in = 0;
 }
 
 
@@ -628,6 +685,7 @@ ngx_http_llmopt_trainer_tick(ngx_http_llmopt_main_conf_t *lmcf,
         st->rate_events = st->events;
     }
 
+    ngx_http_llmopt_drift_flush(lmcf);
     ngx_http_llmopt_history_tick(lmcf, now);
     ngx_http_llmopt_slo(lmcf);
 

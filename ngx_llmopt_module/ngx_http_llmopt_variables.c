@@ -36,7 +36,8 @@ typedef enum {
     NGX_HTTP_LLMOPT_VAR_TTFT_MS,
     NGX_HTTP_LLMOPT_VAR_LATENCY_MS,
     NGX_HTTP_LLMOPT_VAR_FINISH,
-    NGX_HTTP_LLMOPT_VAR_TRACE_ID
+    NGX_HTTP_LLMOPT_VAR_TRACE_ID,
+    NGX_HTTP_LLMOPT_VAR_SHADOW_ARM
 } ngx_http_llmopt_var_e;
 
 
@@ -116,6 +117,9 @@ static ngx_http_variable_t  ngx_http_llmopt_vars[] = {
 
     { ngx_string("llmopt_trace_id"), NULL, ngx_http_llmopt_variable,
       NGX_HTTP_LLMOPT_VAR_TRACE_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_shadow_arm"), NULL, ngx_http_llmopt_variable,
+      NGX_HTTP_LLMOPT_VAR_SHADOW_ARM, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -202,8 +206,22 @@ ngx_http_llmopt_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     case NGX_HTTP_LLMOPT_VAR_REASON:
         v->data = (u_char *) (ctx->passthrough ? "passthrough"
                               : ctx->fallback ? "fallback"
+                              : ctx->pinned ? "pinned"
+                              : ctx->shadow ? "shadow"
+                              : ctx->failed_over ? "failover"
+                              : ctx->probe ? "probe"
                               : ctx->explore ? "explore" : "exploit");
         v->len = ngx_strlen(v->data);
+        goto found;
+
+    case NGX_HTTP_LLMOPT_VAR_SHADOW_ARM:
+        if (!ctx->shadow) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        v->data = ctx->policy->arms[ctx->shadow_arm].name.data;
+        v->len = ctx->policy->arms[ctx->shadow_arm].name.len;
         goto found;
 
     case NGX_HTTP_LLMOPT_VAR_EXPLORE:

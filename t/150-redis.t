@@ -111,7 +111,7 @@ http {
     llmopt_trainer interval=20ms;
     llmopt_state_file llmopt/state interval=100ms;
     llmopt_redis 127.0.0.1:$RPORT instance=$name sync=${SYNC}ms
-                 prefix=test stream=$STREAM timeout=200ms;
+                 prefix=test stream=$STREAM timeout=1s;
 
     upstream up_openai { server %%MOCK_OPENAI%%; keepalive 8; }
 
