@@ -28,6 +28,7 @@
 #include "llmopt_feedback.h"
 #include "llmopt_guard.h"
 #include "llmopt_drift.h"
+#include "llmopt_stats.h"
 
 
 #define NGX_HTTP_LLMOPT_VERSION       "0.1.0"

@@ -34,6 +34,8 @@ static u_char *ngx_http_llmopt_status_zone(u_char *p,
 static ngx_uint_t ngx_http_llmopt_status_format(ngx_http_request_t *r);
 static u_char *ngx_http_llmopt_status_redis(u_char *p,
     ngx_http_llmopt_main_conf_t *lmcf);
+static u_char *ngx_http_llmopt_status_experiment(u_char *p,
+    ngx_http_llmopt_policy_rt_t *prt);
 static ngx_int_t ngx_http_llmopt_series(ngx_http_request_t *r,
     ngx_http_llmopt_main_conf_t *lmcf);
 static u_char *ngx_http_llmopt_json_str(u_char *p, u_char *s, size_t len);
@@ -248,6 +250,66 @@ ngx_http_llmopt_status_format(ngx_http_request_t *r)
 }
 
 
+/*
+ * A static policy is an A/B split: each arm against the first (control),
+ * from the rewards learned -- Welch's t-test on the mean reward, the
+ * two-proportion z-test on the failure rate, 95 % intervals of the
+ * differences, and an always-valid p-value (mSPRT) that may be read at
+ * any time: "significant" is that one below 0.05.
+ */
+
+#define NGX_HTTP_LLMOPT_MSPRT_TAU2  0.01      /* a difference of ~0.1 */
+
+static u_char *
+ngx_http_llmopt_status_experiment(u_char *p, ngx_http_llmopt_policy_rt_t *prt)
+{
+    double               av;
+    ngx_uint_t           a;
+    llmopt_test_t        w, z;
+    llmopt_sample_t      c, x;
+    llmopt_arm_tally_t  *t;
+
+    t = prt->stats->tally;
+
+    c.n = t[0].rewards;
+    c.sum = t[0].reward_sum;
+    c.sq = t[0].reward_sq;
+
+    p = ngx_sprintf(p, ",\"experiment\":{\"control\":");
+    p = ngx_http_llmopt_json_str(p, prt->arms[0].name.data,
+                                 prt->arms[0].name.len);
+    p = ngx_sprintf(p, ",\"arms\":{");
+
+    for (a = 1; a < prt->n_arms; a++) {
+        x.n = t[a].rewards;
+        x.sum = t[a].reward_sum;
+        x.sq = t[a].reward_sq;
+
+        llmopt_welch(&c, &x, &w);
+        llmopt_z_prop(t[0].failures, t[0].rewards, t[a].failures,
+                      t[a].rewards, &z);
+        av = llmopt_msprt_p(&c, &x, NGX_HTTP_LLMOPT_MSPRT_TAU2);
+
+        if (a > 1) {
+            *p++ = ',';
+        }
+
+        p = ngx_http_llmopt_json_str(p, prt->arms[a].name.data,
+                                     prt->arms[a].name.len);
+        p = ngx_sprintf(p, ":{\"n\":%uL,\"reward_diff\":%.4f,"
+                        "\"ci95\":[%.4f,%.4f],\"p\":%.4f,"
+                        "\"always_valid_p\":%.4f,\"significant\":%s,"
+                        "\"failure_rate_diff\":%.4f,"
+                        "\"failure_ci95\":[%.4f,%.4f],\"failure_p\":%.4f}",
+                        (uint64_t) x.n, w.diff, w.lo, w.hi, w.p, av,
+                        av < 0.05 ? "true" : "false", z.diff, z.lo, z.hi,
+                        z.p);
+    }
+
+    return ngx_sprintf(p, "}}");
+}
+
+
 /* Redis as the trainer last saw it; never the password. */
 
 static const char *
@@ -335,6 +397,7 @@ ngx_http_llmopt_status_zone(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
 /* names are at most LLMOPT_CATALOG_NAME_MAX bytes, escaped at most x6 */
 
 #define NGX_HTTP_LLMOPT_STATUS_POLICY  1024
+#define NGX_HTTP_LLMOPT_STATUS_EXP     (6 * 64 + 400)
 #define NGX_HTTP_LLMOPT_STATUS_ARM     (6 * 64 * 2 + 2048)
 #define NGX_HTTP_LLMOPT_STATUS_THETA   (LLMOPT_FEATURE_MAX_DIM * 32 + 512)
 
@@ -359,7 +422,8 @@ ngx_http_llmopt_status_size(ngx_http_llmopt_main_conf_t *lmcf)
     for (i = 0; i < lmcf->policies.nelts; i++) {
         size += NGX_HTTP_LLMOPT_STATUS_POLICY + 6 * prt[i].name.len
                 + prt[i].n_arms * (NGX_HTTP_LLMOPT_STATUS_ARM
-                                   + NGX_HTTP_LLMOPT_STATUS_THETA);
+                                   + NGX_HTTP_LLMOPT_STATUS_THETA
+                                   + NGX_HTTP_LLMOPT_STATUS_EXP);
     }
 
     return size;
@@ -461,6 +525,10 @@ ngx_http_llmopt_status_policy(ngx_http_request_t *r, u_char *p,
                                      NGX_HTTP_LLMOPT_DECISION_BUCKETS, 1e-3,
                                      st->decision_sum_ns * 1e-3, decisions,
                                      0);
+
+    if (bc->algorithm == LLMOPT_ALG_STATIC && prt->n_arms > 1) {
+        p = ngx_http_llmopt_status_experiment(p, prt);
+    }
 
     p = ngx_sprintf(p, ",\"history\":%s,\"arms\":{",
                     st->history != NULL ? "true" : "false");

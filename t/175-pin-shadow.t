@@ -30,6 +30,12 @@ policies:
       - {model: a, weight: 1}
       - {model: b, weight: 0}
     fallback: a
+  ab:
+    algorithm: static
+    arms:
+      - {model: a, weight: 1}
+      - {model: b, weight: 1}
+    reward: {quality: 1, cost: 0, latency: 0}
   split:
     algorithm: static
     arms:
@@ -54,6 +60,10 @@ http {
             proxy_pass http://$llmopt_upstream/v1/chat/completions;
             add_header X-Arm $llmopt_arm always;
             add_header X-Reason $llmopt_reason always;
+        }
+        location /ab/ {
+            llmopt_route ab;
+            proxy_pass http://$llmopt_upstream/v1/chat/completions;
         }
         location /nopin/ {
             llmopt_route chat;
@@ -115,6 +125,29 @@ for (1 .. 5) {
 my $s = decode_json($t->http('GET', '/status')->{body})->{policies}{split};
 is($s->{arms}{b}{shadow}, 5, 'status: 5 shadow decisions for b');
 is($s->{arms}{a}{requests}, 5, '... and 5 requests served by a');
+
+# an A/B split (a static policy) is reported as an experiment
+
+ask('/ab/') for 1 .. 120;
+my $e;
+for (1 .. 100) {
+    my $p = decode_json($t->http('GET', '/status')->{body})->{policies}{ab};
+    my $u = 0;
+    $u += $_->{updates} for values %{ $p->{arms} };
+    $e = $p->{experiment};
+    last if $u >= 120;
+    select(undef, undef, undef, 0.05);
+}
+is($e->{control}, 'a', 'experiment: a is the control');
+my $x = $e->{arms}{b};
+ok($x->{n} > 20, "experiment: b has $x->{n} rewards");
+is_deeply([sort keys %$x], [sort qw(n reward_diff ci95 p always_valid_p
+                                    significant failure_rate_diff
+                                    failure_ci95 failure_p)],
+          'experiment: the documented fields');
+ok(!$x->{significant} && $x->{always_valid_p} >= 0.05,
+   "A/A: no significant difference (p $x->{p}, always-valid"
+   . " $x->{always_valid_p})");
 
 $t->done();
 done_testing();
