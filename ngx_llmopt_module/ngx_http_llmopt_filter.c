@@ -39,6 +39,10 @@ static void ngx_http_llmopt_outcome(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx);
 static void ngx_http_llmopt_count(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx);
+static ngx_int_t ngx_http_llmopt_retry_value(ngx_table_elt_t *h,
+    void *data);
+static ngx_int_t ngx_http_llmopt_score_value(ngx_table_elt_t *h,
+    void *data);
 static ngx_uint_t ngx_http_llmopt_bucket(const double *bounds, ngx_uint_t n,
     double v);
 
@@ -473,113 +477,97 @@ ngx_http_llmopt_first_token(ngx_http_llmopt_ctx_t *ctx)
  * most an hour.
  */
 
+static ngx_int_t
+ngx_http_llmopt_retry_value(ngx_table_elt_t *h, void *data)
+{
+    time_t       t;
+    ngx_int_t    n;
+    ngx_msec_t  *ms = data;
+
+    n = ngx_atoi(h->value.data, h->value.len);
+
+    if (n == NGX_ERROR) {
+        t = ngx_parse_http_time(h->value.data, h->value.len);
+        n = t == NGX_ERROR || t <= ngx_time() ? 0 : t - ngx_time();
+    }
+
+    *ms = (ngx_msec_t) ngx_min(n, 3600) * 1000;
+
+    return NGX_DONE;
+}
+
+
 ngx_msec_t
 ngx_http_llmopt_retry_after(ngx_http_request_t *r)
 {
-    time_t            t;
-    ngx_int_t         n;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_msec_t  ms;
 
-    part = &r->upstream->headers_in.headers.part;
-    h = part->elts;
+    static ngx_str_t  name = ngx_string("Retry-After");
 
-    for (i = 0; /* void */ ; i++) {
+    ms = 0;
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return 0;
-            }
+    (void) ngx_http_llmopt_headers(&r->upstream->headers_in.headers, &name,
+                                   ngx_http_llmopt_retry_value, &ms);
 
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
+    return ms;
+}
 
-        if (h[i].hash == 0 || h[i].key.len != sizeof("Retry-After") - 1
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
-                               sizeof("Retry-After") - 1) != 0)
-        {
-            continue;
-        }
 
-        n = ngx_atoi(h[i].value.data, h[i].value.len);
+/* "1", "0", "0.75", "1.0": a plain decimal in [0, 1]; else -1 */
 
-        if (n == NGX_ERROR) {
-            t = ngx_parse_http_time(h[i].value.data, h[i].value.len);
-            n = t == NGX_ERROR || t <= ngx_time() ? 0 : t - ngx_time();
-        }
+static ngx_int_t
+ngx_http_llmopt_score_value(ngx_table_elt_t *h, void *data)
+{
+    u_char      *p, *end;
+    double       v, scale, *out = data;
+    ngx_uint_t   digits;
 
-        return (ngx_msec_t) ngx_min(n, 3600) * 1000;
+    p = h->value.data;
+    end = p + h->value.len;
+
+    v = 0;
+    digits = 0;
+
+    while (p < end && *p >= '0' && *p <= '9') {
+        v = v * 10 + (*p++ - '0');
+        digits++;
     }
+
+    if (p < end && *p == '.') {
+        p++;
+        scale = 0.1;
+
+        while (p < end && *p >= '0' && *p <= '9') {
+            v += (*p++ - '0') * scale;
+            scale /= 10;
+            digits++;
+        }
+    }
+
+    *out = (digits == 0 || p != end || v > 1) ? -2 : v;
+
+    return NGX_DONE;
 }
 
 
 static double
 ngx_http_llmopt_header_score(ngx_http_request_t *r, ngx_str_t *name)
 {
-    u_char           *p, *end;
-    double            v, scale;
-    ngx_uint_t        i, digits;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    double  v;
 
-    part = &r->upstream->headers_in.headers.part;
-    h = part->elts;
+    v = -1;
 
-    for (i = 0; /* void */ ; i++) {
+    (void) ngx_http_llmopt_headers(&r->upstream->headers_in.headers, name,
+                                   ngx_http_llmopt_score_value, &v);
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return -1;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0 || h[i].key.len != name->len
-            || ngx_strncasecmp(h[i].key.data, name->data, name->len) != 0)
-        {
-            continue;
-        }
-
-        /* "1", "0", "0.75", "1.0": a plain decimal in [0, 1] */
-
-        p = h[i].value.data;
-        end = p + h[i].value.len;
-
-        v = 0;
-        digits = 0;
-
-        while (p < end && *p >= '0' && *p <= '9') {
-            v = v * 10 + (*p++ - '0');
-            digits++;
-        }
-
-        if (p < end && *p == '.') {
-            p++;
-            scale = 0.1;
-
-            while (p < end && *p >= '0' && *p <= '9') {
-                v += (*p++ - '0') * scale;
-                scale /= 10;
-                digits++;
-            }
-        }
-
-        if (digits == 0 || p != end || v > 1) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "llmopt: ignored quality header \"%V: %V\", "
-                          "not a number in [0, 1]", &h[i].key,
-                          &h[i].value);
-            return -1;
-        }
-
-        return v;
+    if (v == -2) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "llmopt: ignored quality header \"%V\", not a number "
+                      "in [0, 1]", name);
+        return -1;
     }
+
+    return v;
 }
 
 

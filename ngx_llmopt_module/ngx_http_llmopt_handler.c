@@ -36,6 +36,16 @@ static ngx_int_t ngx_http_llmopt_pinned(ngx_http_request_t *r,
     ngx_http_llmopt_policy_rt_t *prt, unsigned char *fits, ngx_str_t *name,
     llmopt_choice_t *choice);
 static ngx_int_t ngx_http_llmopt_drop_headers(ngx_http_request_t *r);
+static ngx_int_t ngx_http_llmopt_blank_header(ngx_table_elt_t *h,
+    void *data);
+static ngx_int_t ngx_http_llmopt_first_header(ngx_table_elt_t *h,
+    void *data);
+static ngx_int_t ngx_http_llmopt_count_blank(ngx_table_elt_t *h,
+    void *data);
+static ngx_int_t ngx_http_llmopt_copy_header(ngx_table_elt_t *h,
+    void *data);
+static ngx_int_t ngx_http_llmopt_pin_header(ngx_table_elt_t *h,
+    void *data);
 static void ngx_http_llmopt_clear_headers(ngx_http_request_t *r,
     ngx_http_llmopt_arm_t *old, ngx_http_llmopt_arm_t *next);
 static ngx_int_t ngx_http_llmopt_unfit(ngx_http_request_t *r,
@@ -117,6 +127,66 @@ ngx_http_llmopt_create_ctx(ngx_http_request_t *r)
     ngx_http_set_ctx(r, ctx, ngx_http_llmopt_module);
 
     return ctx;
+}
+
+
+/*
+ * Calls fn for each header of list named name (case-blind; every header
+ * when name is NULL) until fn returns something else than NGX_OK, and
+ * returns that; NGX_OK when the list ends.
+ */
+
+ngx_int_t
+ngx_http_llmopt_headers(ngx_list_t *list, ngx_str_t *name,
+    ngx_http_llmopt_header_pt fn, void *data)
+{
+    ngx_int_t         rc;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &list->part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NGX_OK;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (name != NULL
+            && (h[i].key.len != name->len
+                || ngx_strncasecmp(h[i].key.data, name->data, name->len)
+                   != 0))
+        {
+            continue;
+        }
+
+        rc = fn(&h[i], data);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+}
+
+
+/* marks a header for removal (ngx_http_llmopt_drop_headers) */
+
+static ngx_int_t
+ngx_http_llmopt_blank_header(ngx_table_elt_t *h, void *data)
+{
+    h->hash = 0;
+    h->key.len = 0;
+    h->value.len = 0;
+
+    return NGX_OK;
 }
 
 
@@ -584,6 +654,37 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
 }
 
 
+typedef struct {
+    ngx_http_llmopt_policy_rt_t  *prt;
+    unsigned char                *fits;
+    llmopt_choice_t              *choice;
+    ngx_int_t                     found;
+} ngx_http_llmopt_pin_t;
+
+
+static ngx_int_t
+ngx_http_llmopt_pin_header(ngx_table_elt_t *h, void *data)
+{
+    ngx_http_llmopt_pin_t *pin = data;
+
+    ngx_uint_t  a;
+
+    for (a = 0; a < pin->prt->n_arms && pin->found != NGX_OK; a++) {
+        if (pin->fits[a] && h->value.len == pin->prt->arms[a].name.len
+            && ngx_strncmp(h->value.data, pin->prt->arms[a].name.data,
+                           h->value.len) == 0)
+        {
+            pin->choice->arm = a;
+            pin->choice->propensity = 1.0;
+            pin->choice->explore = 0;
+            pin->found = NGX_OK;
+        }
+    }
+
+    return ngx_http_llmopt_blank_header(h, NULL);
+}
+
+
 /*
  * The pin header (llmopt_pin_header, only where configured) names the arm
  * to use, if it fits the request; the header goes no further.
@@ -594,51 +695,21 @@ ngx_http_llmopt_pinned(ngx_http_request_t *r,
     ngx_http_llmopt_policy_rt_t *prt, unsigned char *fits, ngx_str_t *name,
     llmopt_choice_t *choice)
 {
-    ngx_int_t         found;
-    ngx_uint_t        i, a;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_http_llmopt_pin_t  pin;
 
-    found = NGX_DECLINED;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    pin.prt = prt;
+    pin.fits = fits;
+    pin.choice = choice;
+    pin.found = NGX_DECLINED;
 
-    for (i = 0; /* void */; i++) {
+    (void) ngx_http_llmopt_headers(&r->headers_in.headers, name,
+                                   ngx_http_llmopt_pin_header, &pin);
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != name->len
-            || ngx_strncasecmp(h[i].key.data, name->data, name->len) != 0)
-        {
-            continue;
-        }
-
-        for (a = 0; a < prt->n_arms && found != NGX_OK; a++) {
-            if (fits[a] && h[i].value.len == prt->arms[a].name.len
-                && ngx_strncmp(h[i].value.data, prt->arms[a].name.data,
-                               h[i].value.len) == 0)
-            {
-                choice->arm = a;
-                choice->propensity = 1.0;
-                choice->explore = 0;
-                found = NGX_OK;
-            }
-        }
-
-        h[i].hash = 0;
-        h[i].key.len = 0;
-        h[i].value.len = 0;
+    if (ngx_http_llmopt_drop_headers(r) != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    return found;
+    return pin.found;
 }
 
 
@@ -782,63 +853,60 @@ ngx_http_llmopt_failover(ngx_http_request_t *r)
  */
 
 static ngx_int_t
-ngx_http_llmopt_drop_headers(ngx_http_request_t *r)
+ngx_http_llmopt_count_blank(ngx_table_elt_t *h, void *data)
 {
-    ngx_uint_t        i, n, drop;
-    ngx_list_t        list;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *copy;
+    ngx_uint_t  *n = data;
 
-    n = 0;
-    drop = 0;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    n[0]++;
+    n[1] += h->key.len == 0;
 
-    for (i = 0; /* void */; i++) {
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
+    return NGX_OK;
+}
 
-        n++;
-        drop += h[i].key.len == 0;
-    }
 
-    if (drop == 0) {
+static ngx_int_t
+ngx_http_llmopt_copy_header(ngx_table_elt_t *h, void *data)
+{
+    ngx_table_elt_t  *copy;
+
+    if (h->key.len == 0) {
         return NGX_OK;
     }
 
-    if (ngx_list_init(&list, r->pool, n, sizeof(ngx_table_elt_t)) != NGX_OK) {
+    copy = ngx_list_push((ngx_list_t *) data);
+    if (copy == NULL) {
         return NGX_ERROR;
     }
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    *copy = *h;
 
-    for (i = 0; /* void */; i++) {
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
+    return NGX_OK;
+}
 
-        if (h[i].key.len == 0) {
-            continue;
-        }
 
-        copy = ngx_list_push(&list);
-        if (copy == NULL) {
-            return NGX_ERROR;
-        }
+static ngx_int_t
+ngx_http_llmopt_drop_headers(ngx_http_request_t *r)
+{
+    ngx_uint_t   n[2];
+    ngx_list_t   list;
 
-        *copy = h[i];
+    n[0] = 0;
+    n[1] = 0;
+
+    (void) ngx_http_llmopt_headers(&r->headers_in.headers, NULL,
+                                   ngx_http_llmopt_count_blank, n);
+
+    if (n[1] == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_list_init(&list, r->pool, n[0], sizeof(ngx_table_elt_t))
+        != NGX_OK
+        || ngx_http_llmopt_headers(&r->headers_in.headers, NULL,
+                                   ngx_http_llmopt_copy_header, &list)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     r->headers_in.headers = list;
@@ -853,10 +921,8 @@ static void
 ngx_http_llmopt_clear_headers(ngx_http_request_t *r,
     ngx_http_llmopt_arm_t *old, ngx_http_llmopt_arm_t *next)
 {
-    ngx_uint_t        i, j, k;
-    ngx_keyval_t     *o, *nk;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_uint_t     i, k;
+    ngx_keyval_t  *o, *nk;
 
     o = old->headers.elts;
     nk = next->headers.elts;
@@ -872,33 +938,12 @@ ngx_http_llmopt_clear_headers(ngx_http_request_t *r,
             }
         }
 
-        if (k < next->headers.nelts) {
-            continue;                   /* the next arm sets it anyway */
-        }
-
-        part = &r->headers_in.headers.part;
-        h = part->elts;
-
-        for (j = 0; /* void */; j++) {
-
-            if (j >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-
-                part = part->next;
-                h = part->elts;
-                j = 0;
-            }
-
-            if (h[j].key.len == o[i].key.len
-                && ngx_strncasecmp(h[j].key.data, o[i].key.data,
-                                   o[i].key.len) == 0)
-            {
-                h[j].hash = 0;
-                h[j].key.len = 0;
-                h[j].value.len = 0;
-            }
+        if (k == next->headers.nelts) {
+            /* the next arm does not set it: it goes */
+            (void) ngx_http_llmopt_headers(&r->headers_in.headers,
+                                           &o[i].key,
+                                           ngx_http_llmopt_blank_header,
+                                           NULL);
         }
     }
 }
@@ -1157,6 +1202,21 @@ ngx_http_llmopt_stream_options(ngx_http_request_t *r, llmopt_request_t *req,
 }
 
 
+static ngx_int_t
+ngx_http_llmopt_first_header(ngx_table_elt_t *h, void *data)
+{
+    ngx_table_elt_t  **found = data;
+
+    if (*found == NULL) {
+        *found = h;
+        return NGX_OK;
+    }
+
+    /* a repeated client header must not leak through */
+    return ngx_http_llmopt_blank_header(h, NULL);
+}
+
+
 /*
  * The arm's upstream headers (API keys) replace the client's headers of the
  * same name; the proxy passes them on.
@@ -1165,46 +1225,18 @@ ngx_http_llmopt_stream_options(ngx_http_request_t *r, llmopt_request_t *req,
 static ngx_int_t
 ngx_http_llmopt_set_headers(ngx_http_request_t *r, ngx_http_llmopt_arm_t *arm)
 {
-    ngx_uint_t        i, j;
-    ngx_list_part_t  *part;
+    ngx_uint_t        i;
     ngx_keyval_t     *kv;
-    ngx_table_elt_t  *h, *found;
+    ngx_table_elt_t  *found;
 
     kv = arm->headers.elts;
 
     for (i = 0; i < arm->headers.nelts; i++) {
 
         found = NULL;
-        part = &r->headers_in.headers.part;
-        h = part->elts;
 
-        for (j = 0; /* void */; j++) {
-
-            if (j >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-
-                part = part->next;
-                h = part->elts;
-                j = 0;
-            }
-
-            if (h[j].key.len == kv[i].key.len
-                && ngx_strncasecmp(h[j].key.data, kv[i].key.data,
-                                   kv[i].key.len) == 0)
-            {
-                if (found == NULL) {
-                    found = &h[j];
-
-                } else {
-                    /* a repeated client header must not leak through */
-                    h[j].hash = 0;
-                    h[j].key.len = 0;
-                    h[j].value.len = 0;
-                }
-            }
-        }
+        (void) ngx_http_llmopt_headers(&r->headers_in.headers, &kv[i].key,
+                                       ngx_http_llmopt_first_header, &found);
 
         if (found == NULL) {
             found = ngx_list_push(&r->headers_in.headers);

@@ -453,6 +453,11 @@ typedef struct {
 extern ngx_module_t  ngx_http_llmopt_module;
 
 
+typedef ngx_int_t (*ngx_http_llmopt_header_pt)(ngx_table_elt_t *h,
+    void *data);
+
+ngx_int_t ngx_http_llmopt_headers(ngx_list_t *list, ngx_str_t *name,
+    ngx_http_llmopt_header_pt fn, void *data);
 ngx_http_llmopt_ctx_t *ngx_http_llmopt_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_llmopt_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_llmopt_add_variables(ngx_conf_t *cf);

@@ -32,6 +32,8 @@ static double ngx_http_llmopt_quantile(ngx_atomic_t *counts,
 static u_char *ngx_http_llmopt_status_zone(u_char *p,
     ngx_http_llmopt_main_conf_t *lmcf);
 static ngx_uint_t ngx_http_llmopt_status_format(ngx_http_request_t *r);
+static ngx_int_t ngx_http_llmopt_status_accept(ngx_table_elt_t *h,
+    void *data);
 static u_char *ngx_http_llmopt_status_redis(u_char *p,
     ngx_http_llmopt_main_conf_t *lmcf);
 static u_char *ngx_http_llmopt_status_experiment(u_char *p,
@@ -177,13 +179,44 @@ ngx_http_llmopt_status_handler(ngx_http_request_t *r)
  * rest JSON.
  */
 
+/* the format an Accept header asks for; NGX_DONE once one is found */
+
+static ngx_int_t
+ngx_http_llmopt_status_accept(ngx_table_elt_t *h, void *data)
+{
+    ngx_uint_t  *fmt = data;
+    ngx_str_t   *v;
+
+    v = &h->value;
+
+    if (ngx_strlcasestrn(v->data, v->data + v->len, (u_char *) "text/html",
+                         9 - 1) != NULL)
+    {
+        *fmt = NGX_HTTP_LLMOPT_FMT_HTML;
+        return NGX_DONE;
+    }
+
+    if (ngx_strlcasestrn(v->data, v->data + v->len,
+                         (u_char *) "application/openmetrics-text", 28 - 1)
+        != NULL
+        || ngx_strlcasestrn(v->data, v->data + v->len,
+                            (u_char *) "text/plain", 10 - 1) != NULL)
+    {
+        *fmt = NGX_HTTP_LLMOPT_FMT_PROMETHEUS;
+        return NGX_DONE;
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_uint_t
 ngx_http_llmopt_status_format(ngx_http_request_t *r)
 {
-    ngx_str_t         format, *v;
-    ngx_uint_t        i, fmt;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_str_t   format;
+    ngx_uint_t  fmt;
+
+    static ngx_str_t  accept = ngx_string("Accept");
 
     static ngx_str_t  names[] = {
         ngx_string("json"), ngx_string("prometheus"), ngx_string("html"),
@@ -206,47 +239,12 @@ ngx_http_llmopt_status_format(ngx_http_request_t *r)
     (void) ngx_http_llmopt_add_header(r, "Vary", (u_char *) "Accept",
                                       sizeof("Accept") - 1);
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    fmt = NGX_HTTP_LLMOPT_FMT_JSON;
 
-    for (i = 0; /* void */; i++) {
+    (void) ngx_http_llmopt_headers(&r->headers_in.headers, &accept,
+                                   ngx_http_llmopt_status_accept, &fmt);
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != sizeof("Accept") - 1
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "Accept",
-                               sizeof("Accept") - 1) != 0)
-        {
-            continue;
-        }
-
-        v = &h[i].value;
-
-        if (ngx_strlcasestrn(v->data, v->data + v->len,
-                             (u_char *) "text/html", 9 - 1) != NULL)
-        {
-            return NGX_HTTP_LLMOPT_FMT_HTML;
-        }
-
-        if (ngx_strlcasestrn(v->data, v->data + v->len,
-                             (u_char *) "application/openmetrics-text",
-                             28 - 1) != NULL
-            || ngx_strlcasestrn(v->data, v->data + v->len,
-                                (u_char *) "text/plain", 10 - 1) != NULL)
-        {
-            return NGX_HTTP_LLMOPT_FMT_PROMETHEUS;
-        }
-    }
-
-    return NGX_HTTP_LLMOPT_FMT_JSON;
+    return fmt;
 }
 
 

@@ -29,7 +29,8 @@ $t->start_mock('laggy', latency => 200);
 $t->write_file('catalog.yaml', <<'YAML');
 models:
   flaky:  {upstream: up_flaky, model: model-flaky,
-           price: {input: 0.1, output: 0.4}}
+           price: {input: 0.1, output: 0.4},
+           headers: {X-Flaky-Key: flaky-secret}}
   good:   {upstream: up_openai, model: model-good,
            price: {input: 1, output: 2}}
   small:  {upstream: up_openai, model: model-small, context_window: 100,
@@ -182,6 +183,13 @@ for (1 .. 100) {
     sleep(0.05);
 }
 ok($closed, 'and closed again after a good probe');
+
+my @leaked = grep { exists $_->{headers}{'x-flaky-key'} }
+             @{ $t->mock_requests('openai') };
+is(scalar @leaked, 0, "the flaky arm's key never reached the other provider"
+                      . ' on a failover');
+ok((grep { ($_->{headers}{'x-flaky-key'} // '') eq 'flaky-secret' }
+    @{ $t->mock_requests('flaky') }) > 0, '... while its own got it');
 
 my $log = $t->read_file('logs/error.log');
 like($log, qr/arm "flaky": circuit open for 300 ms/, 'the log says it opened');
