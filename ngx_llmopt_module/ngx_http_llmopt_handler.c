@@ -46,7 +46,7 @@ static ngx_int_t ngx_http_llmopt_copy_header(ngx_table_elt_t *h,
     void *data);
 static ngx_int_t ngx_http_llmopt_pin_header(ngx_table_elt_t *h,
     void *data);
-static void ngx_http_llmopt_clear_headers(ngx_http_request_t *r,
+static ngx_int_t ngx_http_llmopt_clear_headers(ngx_http_request_t *r,
     ngx_http_llmopt_arm_t *old, ngx_http_llmopt_arm_t *next);
 static ngx_int_t ngx_http_llmopt_unfit(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx, llmopt_guard_need_t *need, unsigned why);
@@ -827,9 +827,11 @@ ngx_http_llmopt_failover(ngx_http_request_t *r)
         return rc;
     }
 
-    ngx_http_llmopt_clear_headers(r, &prt->arms[failed], &prt->arms[ctx->arm]);
-
-    if (ngx_http_llmopt_set_headers(r, &prt->arms[ctx->arm]) != NGX_OK) {
+    if (ngx_http_llmopt_clear_headers(r, &prt->arms[failed],
+                                      &prt->arms[ctx->arm])
+        != NGX_OK
+        || ngx_http_llmopt_set_headers(r, &prt->arms[ctx->arm]) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -917,7 +919,7 @@ ngx_http_llmopt_drop_headers(ngx_http_request_t *r)
 
 /* The failed arm's own headers (its API key) must not reach another. */
 
-static void
+static ngx_int_t
 ngx_http_llmopt_clear_headers(ngx_http_request_t *r,
     ngx_http_llmopt_arm_t *old, ngx_http_llmopt_arm_t *next)
 {
@@ -946,6 +948,8 @@ ngx_http_llmopt_clear_headers(ngx_http_request_t *r,
                                            NULL);
         }
     }
+
+    return ngx_http_llmopt_drop_headers(r);
 }
 
 
@@ -1202,17 +1206,21 @@ ngx_http_llmopt_stream_options(ngx_http_request_t *r, llmopt_request_t *req,
 }
 
 
+/* found[0]: the first header of the name; found[1]: one was blanked */
+
 static ngx_int_t
 ngx_http_llmopt_first_header(ngx_table_elt_t *h, void *data)
 {
     ngx_table_elt_t  **found = data;
 
-    if (*found == NULL) {
-        *found = h;
+    if (found[0] == NULL) {
+        found[0] = h;
         return NGX_OK;
     }
 
     /* a repeated client header must not leak through */
+    found[1] = h;
+
     return ngx_http_llmopt_blank_header(h, NULL);
 }
 
@@ -1225,18 +1233,23 @@ ngx_http_llmopt_first_header(ngx_table_elt_t *h, void *data)
 static ngx_int_t
 ngx_http_llmopt_set_headers(ngx_http_request_t *r, ngx_http_llmopt_arm_t *arm)
 {
-    ngx_uint_t        i;
+    ngx_uint_t        i, blanked;
     ngx_keyval_t     *kv;
-    ngx_table_elt_t  *found;
+    ngx_table_elt_t  *found, *first[2];
 
     kv = arm->headers.elts;
+    blanked = 0;
 
     for (i = 0; i < arm->headers.nelts; i++) {
 
-        found = NULL;
+        first[0] = NULL;
+        first[1] = NULL;
 
         (void) ngx_http_llmopt_headers(&r->headers_in.headers, &kv[i].key,
-                                       ngx_http_llmopt_first_header, &found);
+                                       ngx_http_llmopt_first_header, first);
+
+        found = first[0];
+        blanked += first[1] != NULL;
 
         if (found == NULL) {
             found = ngx_list_push(&r->headers_in.headers);
@@ -1260,7 +1273,7 @@ ngx_http_llmopt_set_headers(ngx_http_request_t *r, ngx_http_llmopt_arm_t *arm)
         found->value = kv[i].value;
     }
 
-    return ngx_http_llmopt_drop_headers(r);
+    return blanked ? ngx_http_llmopt_drop_headers(r) : NGX_OK;
 }
 
 
