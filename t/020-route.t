@@ -166,6 +166,24 @@ is($up->{headers}{'openai-organization'}, 'org-test',
    'openai: extra arm header added');
 is($up->{path}, '/v1/chat/completions', 'openai: path kept');
 
+# a client's repeated header that the arm sets: one upstream, the arm's
+# (nginx itself refuses a repeated Authorization)
+
+$t->mock_reset('openai');
+$r = $t->http_raw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                  . "Connection: close\r\nContent-Type: application/json\r\n"
+                  . "OpenAI-Organization: org-client-one\r\n"
+                  . "OpenAI-Organization: org-client-two\r\n"
+                  . "Content-Length: " . length($body) . "\r\n\r\n$body");
+is($r->{status}, 200, 'repeated OpenAI-Organization: 200');
+@seen = @{ $t->mock_requests('openai') };
+my $raw = $seen[0]{raw_headers} // [];
+my @org = grep { $raw->[$_] =~ /^openai-organization$/i }
+          grep { $_ % 2 == 0 } 0 .. $#$raw;
+is(scalar @org, 1, '... one such header upstream');
+is($raw->[ $org[0] + 1 ], 'org-test', '... the arm\'s value');
+ok(!grep({ $_ eq '' } @$raw), '... and no empty header line');
+
 # --- OpenAI, streaming ----------------------------------------------------
 
 my $sbody = '{"model":"x","stream":true,"messages":[{"role":"user",'
