@@ -38,6 +38,28 @@ static double bench_now(void);
 
 
 static llmopt_json_tok_t     bench_toks[BENCH_TOKS];
+
+/* "targets:" lines, the same form in every benchmark script */
+static struct { char line[160]; }  bench_targets[8];
+static unsigned                    bench_n_targets;
+
+
+static void
+bench_target(const char *what, const char *label, double value,
+    const char *unit, const char *op, double target, int met)
+{
+    char  name[64];
+
+    if (bench_n_targets == sizeof(bench_targets) / sizeof(bench_targets[0]))
+    {
+        return;
+    }
+
+    snprintf(name, sizeof(name), "%s, %s", what, label);
+    snprintf(bench_targets[bench_n_targets++].line,
+             sizeof(bench_targets[0].line), "  %-40s %12.2f %-4s %2s %10.2f"
+             "   %s", name, value, unit, op, target, met ? "met" : "MISSED");
+}
 static double                bench_ns[BENCH_ROUNDS];
 static llmopt_bandit_conf_t  bench_conf;
 static llmopt_feature_spec_t bench_spec;
@@ -134,6 +156,12 @@ main(int argc, char **argv)
 
     len = bench_body(text, text_len, 100 * 1024, body, 512 * 1024);
     rc |= bench_run("100 KB", body, len, 100000, 0);
+
+    printf("targets:\n");
+
+    for (i = 0; i < bench_n_targets; i++) {
+        printf("%s\n", bench_targets[i].line);
+    }
 
     return rc;
 }
@@ -335,7 +363,18 @@ bench_run(const char *label, const char *body, size_t len,
 
     printf("\n");
 
-    return 0;
+    /* the targets, printed at the end in the benchmarks' common form */
+
+    bench_target("decision median", label, median / 1000, "us", "<=",
+                 budget_median / 1000, median <= budget_median);
+
+    if (budget_p99 > 0) {
+        bench_target("decision p99", label, p99 / 1000, "us", "<=",
+                     budget_p99 / 1000, p99 <= budget_p99);
+    }
+
+    return median <= budget_median && (budget_p99 <= 0 || p99 <= budget_p99)
+           ? 0 : 1;
 }
 
 
