@@ -124,6 +124,12 @@ static int llmopt_catalog_drift(llmopt_catalog_ctx_t *ctx,
 static int llmopt_catalog_breaker(llmopt_catalog_ctx_t *ctx,
     llmopt_policy_t *policy, const llmopt_catalog_field_t *breaker,
     const char *where);
+static int llmopt_catalog_budget(llmopt_catalog_ctx_t *ctx,
+    llmopt_policy_t *policy, const llmopt_catalog_field_t *budget,
+    const char *where);
+static int llmopt_catalog_canary(llmopt_catalog_ctx_t *ctx,
+    llmopt_policy_t *policy, const llmopt_catalog_field_t *canary,
+    const char *where);
 static int llmopt_catalog_reward(llmopt_catalog_ctx_t *ctx,
     llmopt_policy_t *policy, const llmopt_catalog_field_t *f,
     const char *where);
@@ -184,7 +190,7 @@ static const char *const  llmopt_catalog_policy_keys[] = {
     "exploration_floor",
     "forgetting", "seed", "arms", "features", "tenant_buckets",
     "word_buckets", "reward", "feedback_wait", "fallback", "max_cost",
-    "breaker", "drift", "latency_slo", NULL
+    "breaker", "drift", "latency_slo", "budget", "canary", NULL
 };
 
 enum {
@@ -208,6 +214,8 @@ enum {
     LLMOPT_POLICY_BREAKER,
     LLMOPT_POLICY_DRIFT,
     LLMOPT_POLICY_LATENCY_SLO,
+    LLMOPT_POLICY_BUDGET,
+    LLMOPT_POLICY_CANARY,
     LLMOPT_POLICY_LAST
 };
 
@@ -223,6 +231,38 @@ enum {
     LLMOPT_BREAKER_FAILURES = 0,
     LLMOPT_BREAKER_COOLDOWN,
     LLMOPT_BREAKER_LAST
+};
+
+static const char *const  llmopt_catalog_budget_keys[] = {
+    "day", "month", "tenant_day", "tenant_month", "near", "output_tokens",
+    "tenants", "chunk", NULL
+};
+
+enum {
+    LLMOPT_BUDGET_F_DAY = 0,
+    LLMOPT_BUDGET_F_MONTH,
+    LLMOPT_BUDGET_F_TENANT_DAY,
+    LLMOPT_BUDGET_F_TENANT_MONTH,
+    LLMOPT_BUDGET_F_NEAR,
+    LLMOPT_BUDGET_F_OUTPUT_TOKENS,
+    LLMOPT_BUDGET_F_TENANTS,
+    LLMOPT_BUDGET_F_CHUNK,
+    LLMOPT_BUDGET_F_LAST
+};
+
+static const char *const  llmopt_catalog_canary_keys[] = {
+    "arm", "stages", "min_requests", "max_quality_drop", "max_cost_rise",
+    "max_latency_rise", NULL
+};
+
+enum {
+    LLMOPT_CANARY_F_ARM = 0,
+    LLMOPT_CANARY_F_STAGES,
+    LLMOPT_CANARY_F_MIN_REQUESTS,
+    LLMOPT_CANARY_F_QUALITY,
+    LLMOPT_CANARY_F_COST,
+    LLMOPT_CANARY_F_LATENCY,
+    LLMOPT_CANARY_F_LAST
 };
 
 static const char *const  llmopt_catalog_prior_keys[] = {
@@ -994,7 +1034,11 @@ llmopt_catalog_policy_entry(llmopt_catalog_ctx_t *ctx,
     }
 
     if (llmopt_catalog_breaker(ctx, policy, &f[LLMOPT_POLICY_BREAKER], where)
-        != LLMOPT_OK)
+        != LLMOPT_OK
+        || llmopt_catalog_budget(ctx, policy, &f[LLMOPT_POLICY_BUDGET], where)
+           != LLMOPT_OK
+        || llmopt_catalog_canary(ctx, policy, &f[LLMOPT_POLICY_CANARY], where)
+           != LLMOPT_OK)
     {
         return LLMOPT_ERROR;
     }
@@ -1061,6 +1105,256 @@ llmopt_catalog_drift(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
            != LLMOPT_OK)
     {
         return LLMOPT_ERROR;
+    }
+
+    return LLMOPT_OK;
+}
+
+
+/*
+ * budget: {day: USD, month: USD, tenant_day: USD, tenant_month: USD,
+ *          near: 0.8, output_tokens: 1024, tenants: 1024, chunk: 0.05}
+ */
+
+static int
+llmopt_catalog_budget(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
+    const llmopt_catalog_field_t *budget, const char *where)
+{
+    double                 *caps[4];
+    uint64_t                v;
+    unsigned                k;
+    llmopt_budget_conf_t   *b;
+    llmopt_catalog_field_t  f[LLMOPT_BUDGET_F_LAST];
+    char                    bwhere[LLMOPT_CATALOG_WHERE_LEN];
+
+    b = &policy->budget;
+    memset(b, 0, sizeof(llmopt_budget_conf_t));
+    b->near = 0.8;
+    b->output_tokens = 1024;
+    b->tenants = 1024;
+    b->chunk = 0.05;
+    policy->budgeted = 0;
+
+    if (budget->value == NULL) {
+        return LLMOPT_OK;
+    }
+
+    (void) snprintf(bwhere, sizeof(bwhere), "budget of policy \"%s\"",
+                    policy->name.data);
+
+    if (budget->value->type != LLMOPT_CATALOG_MAP) {
+        return llmopt_catalog_fail(ctx, budget->value, "\"budget\" in %s "
+                                   "must be a mapping", where);
+    }
+
+    if (llmopt_catalog_fields(ctx, budget->value, llmopt_catalog_budget_keys,
+                              f, bwhere)
+        != LLMOPT_OK)
+    {
+        return LLMOPT_ERROR;
+    }
+
+    caps[0] = &b->cap[LLMOPT_BUDGET_DAY];
+    caps[1] = &b->cap[LLMOPT_BUDGET_MONTH];
+    caps[2] = &b->tenant_cap[LLMOPT_BUDGET_DAY];
+    caps[3] = &b->tenant_cap[LLMOPT_BUDGET_MONTH];
+
+    for (k = 0; k < 4; k++) {
+        if (f[k].value == NULL) {
+            continue;
+        }
+
+        if (llmopt_catalog_number(ctx, &f[k], bwhere, 0, 1, 1e9, 0,
+                                  "a number of USD > 0", caps[k])
+            != LLMOPT_OK)
+        {
+            return LLMOPT_ERROR;
+        }
+
+        policy->budgeted = 1;
+    }
+
+    if (!policy->budgeted) {
+        return llmopt_catalog_fail(ctx, budget->value, "\"budget\" in %s "
+                                   "states no cap: day, month, tenant_day "
+                                   "or tenant_month", where);
+    }
+
+    if (f[LLMOPT_BUDGET_F_NEAR].value != NULL
+        && llmopt_catalog_number(ctx, &f[LLMOPT_BUDGET_F_NEAR], bwhere, 0, 1,
+                                 1, 0, "a number above 0, at most 1",
+                                 &b->near)
+           != LLMOPT_OK)
+    {
+        return LLMOPT_ERROR;
+    }
+
+    if (f[LLMOPT_BUDGET_F_CHUNK].value != NULL
+        && llmopt_catalog_number(ctx, &f[LLMOPT_BUDGET_F_CHUNK], bwhere, 0, 1,
+                                 1, 0, "a number above 0, at most 1",
+                                 &b->chunk)
+           != LLMOPT_OK)
+    {
+        return LLMOPT_ERROR;
+    }
+
+    if (f[LLMOPT_BUDGET_F_OUTPUT_TOKENS].value != NULL
+        && llmopt_catalog_uint(ctx, &f[LLMOPT_BUDGET_F_OUTPUT_TOKENS], bwhere,
+                               1, 10000000, "an integer from 1 to 10000000",
+                               &b->output_tokens)
+           != LLMOPT_OK)
+    {
+        return LLMOPT_ERROR;
+    }
+
+    if (f[LLMOPT_BUDGET_F_TENANTS].value != NULL) {
+        if (llmopt_catalog_uint(ctx, &f[LLMOPT_BUDGET_F_TENANTS], bwhere, 1,
+                                1000000, "an integer from 1 to 1000000", &v)
+            != LLMOPT_OK)
+        {
+            return LLMOPT_ERROR;
+        }
+
+        b->tenants = (unsigned) v;
+    }
+
+    return LLMOPT_OK;
+}
+
+
+/*
+ * canary: {arm: name, stages: [5, 25, 50, 100], min_requests: 100,
+ *          max_quality_drop: 0.05, max_cost_rise: 0.2,
+ *          max_latency_rise: 0.2}
+ */
+
+static int
+llmopt_catalog_canary(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
+    const llmopt_catalog_field_t *canary, const char *where)
+{
+    int                     arm;
+    double                  pct, *gates[3];
+    unsigned                i, k;
+    llmopt_canary_conf_t   *c;
+    const llmopt_node_t    *stages, *item;
+    llmopt_catalog_field_t  f[LLMOPT_CANARY_F_LAST], sf;
+    char                    cwhere[LLMOPT_CATALOG_WHERE_LEN];
+
+    static const double  defaults[] = { 5, 25, 50, 100 };
+
+    c = &policy->canary;
+    memset(c, 0, sizeof(llmopt_canary_conf_t));
+    c->arm = -1;
+    c->min_requests = 100;
+    c->max_quality_drop = 0.05;
+    c->max_cost_rise = -1;
+    c->max_latency_rise = -1;
+
+    if (canary->value == NULL) {
+        return LLMOPT_OK;
+    }
+
+    (void) snprintf(cwhere, sizeof(cwhere), "canary of policy \"%s\"",
+                    policy->name.data);
+
+    if (canary->value->type != LLMOPT_CATALOG_MAP) {
+        return llmopt_catalog_fail(ctx, canary->value, "\"canary\" in %s "
+                                   "must be a mapping", where);
+    }
+
+    if (llmopt_catalog_fields(ctx, canary->value, llmopt_catalog_canary_keys,
+                              f, cwhere)
+        != LLMOPT_OK)
+    {
+        return LLMOPT_ERROR;
+    }
+
+    item = f[LLMOPT_CANARY_F_ARM].value;
+
+    if (item == NULL) {
+        return llmopt_catalog_fail(ctx, canary->value, "missing required key "
+                                   "\"arm\" in %s", cwhere);
+    }
+
+    arm = item->type == LLMOPT_CATALOG_SCALAR
+          ? llmopt_policy_arm(policy, item->scalar.data, item->scalar.len)
+          : -1;
+
+    if (arm < 0) {
+        return llmopt_catalog_fail(ctx, item, "\"arm\" in %s must name an "
+                                   "arm of the policy", cwhere);
+    }
+
+    if (policy->n_arms < 2) {
+        return llmopt_catalog_fail(ctx, item, "%s needs another arm to "
+                                   "compare with", cwhere);
+    }
+
+    c->arm = arm;
+
+    stages = f[LLMOPT_CANARY_F_STAGES].value;
+
+    if (stages == NULL) {
+        c->n_stages = 4;
+
+        for (i = 0; i < 4; i++) {
+            c->stages[i] = defaults[i] / 100;
+        }
+
+    } else {
+        if (stages->type != LLMOPT_CATALOG_SEQ || stages->n == 0
+            || stages->n > LLMOPT_CANARY_STAGES)
+        {
+            return llmopt_catalog_fail(ctx, stages, "\"stages\" in %s must "
+                                       "be a list of 1 to %d percentages",
+                                       cwhere, LLMOPT_CANARY_STAGES);
+        }
+
+        for (i = 0; i < stages->n; i++) {
+            sf.key = f[LLMOPT_CANARY_F_STAGES].key;
+            sf.value = stages->items[i];
+
+            if (llmopt_catalog_number(ctx, &sf, cwhere, 0, 1, 100, 0,
+                                      "a percentage above 0, at most 100",
+                                      &pct)
+                != LLMOPT_OK)
+            {
+                return LLMOPT_ERROR;
+            }
+
+            if (i > 0 && !(pct / 100 > c->stages[i - 1])) {
+                return llmopt_catalog_fail(ctx, stages->items[i], "\"stages\""
+                                           " in %s must rise", cwhere);
+            }
+
+            c->stages[i] = pct / 100;
+        }
+
+        c->n_stages = stages->n;
+    }
+
+    if (f[LLMOPT_CANARY_F_MIN_REQUESTS].value != NULL
+        && llmopt_catalog_uint(ctx, &f[LLMOPT_CANARY_F_MIN_REQUESTS], cwhere,
+                               1, 100000000, "an integer from 1 to 100000000",
+                               &c->min_requests)
+           != LLMOPT_OK)
+    {
+        return LLMOPT_ERROR;
+    }
+
+    gates[0] = &c->max_quality_drop;
+    gates[1] = &c->max_cost_rise;
+    gates[2] = &c->max_latency_rise;
+
+    for (k = 0; k < 3; k++) {
+        if (f[LLMOPT_CANARY_F_QUALITY + k].value != NULL
+            && llmopt_catalog_number(ctx, &f[LLMOPT_CANARY_F_QUALITY + k],
+                                     cwhere, 0, 0, 1e6, 0,
+                                     "a number >= 0", gates[k])
+               != LLMOPT_OK)
+        {
+            return LLMOPT_ERROR;
+        }
     }
 
     return LLMOPT_OK;

@@ -16,6 +16,7 @@
 #include "llmopt_request.h"
 #include "llmopt_features.h"
 #include "llmopt_bandit.h"
+#include "llmopt_budget.h"
 
 
 #define LLMOPT_CATALOG_NAME_MAX    63     /* bytes of a model, policy, arm */
@@ -64,6 +65,27 @@ typedef struct {
 
 
 /*
+ * A canary rollout of one arm: it gets stages[0] of the policy's traffic,
+ * then each next stage once its answers (at least min_requests, and as
+ * many from the other arms) pass the gates against the other arms'
+ * answers of the same stage; a failed gate rolls it back (no traffic).
+ * The last stage is where the rollout ends.  A gate < 0 is not checked.
+ */
+
+#define LLMOPT_CANARY_STAGES   8
+
+typedef struct {
+    int                    arm;              /* -1: no canary */
+    unsigned               n_stages;
+    double                 stages[LLMOPT_CANARY_STAGES];  /* shares, rising */
+    uint64_t               min_requests;
+    double                 max_quality_drop; /* absolute, on [0, 1] */
+    double                 max_cost_rise;    /* relative: 0.2 is +20 % */
+    double                 max_latency_rise; /* relative */
+} llmopt_canary_conf_t;
+
+
+/*
  * How a response is scored.  The weights are normalised to sum to 1 when
  * loaded; cost_ref and latency_ref are the scales of the cost and latency
  * terms.
@@ -101,6 +123,10 @@ typedef struct {
     uint64_t               latency_slo_ms;   /* an arm whose recent p95
                                                 latency is above is left
                                                 out; 0 = none */
+
+    unsigned               budgeted;         /* any cap in budget */
+    llmopt_budget_conf_t   budget;
+    llmopt_canary_conf_t   canary;
 
     /* drift: what the trainer does when an arm's rewards or latencies
        change (always detected, logged and counted) */

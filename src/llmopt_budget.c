@@ -1,0 +1,353 @@
+/*
+ * Copyright (C) llmopt authors
+ *
+ * Budgets: the counting of reservations, costs and grants of an account
+ * (see llmopt_budget.h).
+ */
+
+
+#include <math.h>
+#include <string.h>
+
+#include "llmopt_budget.h"
+
+
+#define LLMOPT_DAY_MS   86400000ULL
+
+
+static unsigned
+llmopt_budget_leap(unsigned year)
+{
+    return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+}
+
+
+static unsigned
+llmopt_budget_month_days(unsigned year, unsigned month)
+{
+    static const unsigned char  days[12] = {
+        31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+    };
+
+    return days[month] + (month == 1 && llmopt_budget_leap(year));
+}
+
+
+/*
+ * The month (since 1970-01) of a day (since 1970-01-01), and the day the
+ * month after it begins.
+ */
+
+static uint32_t
+llmopt_budget_month(uint32_t day, uint32_t *next)
+{
+    unsigned  year, month, len;
+    uint32_t  first;
+
+    first = 0;
+
+    for (year = 1970; ; year++) {
+        len = llmopt_budget_leap(year) ? 366 : 365;
+
+        if (day < first + len) {
+            break;
+        }
+
+        first += len;
+    }
+
+    for (month = 0; ; month++) {
+        len = llmopt_budget_month_days(year, month);
+
+        if (day < first + len) {
+            break;
+        }
+
+        first += len;
+    }
+
+    *next = first + len;
+
+    return (year - 1970) * 12 + month;
+}
+
+
+void
+llmopt_budget_periods(uint64_t now_ms, uint32_t period[2])
+{
+    uint32_t  next;
+
+    period[LLMOPT_BUDGET_DAY] = (uint32_t) (now_ms / LLMOPT_DAY_MS);
+    period[LLMOPT_BUDGET_MONTH] =
+        llmopt_budget_month(period[LLMOPT_BUDGET_DAY], &next);
+}
+
+
+uint64_t
+llmopt_budget_period_end(uint64_t now_ms, unsigned which)
+{
+    uint32_t  day, next;
+
+    day = (uint32_t) (now_ms / LLMOPT_DAY_MS);
+
+    if (which == LLMOPT_BUDGET_DAY) {
+        return (uint64_t) (day + 1) * LLMOPT_DAY_MS;
+    }
+
+    (void) llmopt_budget_month(day, &next);
+
+    return (uint64_t) next * LLMOPT_DAY_MS;
+}
+
+
+int64_t
+llmopt_budget_nusd(double usd)
+{
+    if (!(usd > 0)) {
+        return 0;
+    }
+
+    if (usd > 9e9) {
+        usd = 9e9;                    /* 9e18 nUSD: still an int64_t */
+    }
+
+    return (int64_t) llround(usd * LLMOPT_BUDGET_NUSD);
+}
+
+
+void
+llmopt_budget_roll(llmopt_budget_account_t *acct, const uint32_t period[2])
+{
+    unsigned  p;
+
+    for (p = 0; p < 2; p++) {
+        if (acct->period[p] != period[p]) {
+            if (p == LLMOPT_BUDGET_DAY) {
+                acct->need = 0;
+            }
+
+            acct->period[p] = period[p];
+            acct->spent[p] = 0;
+            acct->granted[p] = 0;
+            acct->granted_all[p] = 0;
+        }
+    }
+}
+
+
+int64_t
+llmopt_budget_left(const llmopt_budget_account_t *acct, const int64_t cap[2],
+    unsigned shared, unsigned *which)
+{
+    int64_t   left, l, limit;
+    unsigned  p;
+
+    left = INT64_MAX;
+    *which = LLMOPT_BUDGET_DAY;
+
+    for (p = 0; p < 2; p++) {
+        if (cap[p] <= 0) {
+            continue;
+        }
+
+        limit = cap[p];
+
+        if (shared
+            && (acct->granted_all[p] || acct->spent[p] || acct->reserved))
+        {
+            /* the first request of a period needs no grant: it goes on
+               while the first grant is asked for */
+            limit = acct->granted[p];
+        }
+
+        if (limit > cap[p]) {
+            limit = cap[p];
+        }
+
+        l = limit - acct->spent[p] - acct->reserved;
+
+        if (l < left) {
+            left = l;
+            *which = p;
+        }
+    }
+
+    return left;
+}
+
+
+double
+llmopt_budget_used(const llmopt_budget_account_t *acct, const int64_t cap[2])
+{
+    double    used, u;
+    unsigned  p;
+
+    used = 0;
+
+    for (p = 0; p < 2; p++) {
+        if (cap[p] <= 0) {
+            continue;
+        }
+
+        u = (double) (acct->spent[p] + acct->reserved) / (double) cap[p];
+
+        if (u > used) {
+            used = u;
+        }
+    }
+
+    return used;
+}
+
+
+unsigned
+llmopt_budget_mask(const int64_t *cost, unsigned n, unsigned char *allowed,
+    int64_t left, unsigned near)
+{
+    int64_t   sorted[64], median, c;
+    unsigned  a, i, k, count;
+
+    count = 0;
+
+    for (a = 0; a < n; a++) {
+        if (allowed[a] && cost[a] > left) {
+            allowed[a] = 0;
+        }
+
+        count += allowed[a] != 0;
+    }
+
+    if (!near || count < 2 || n > 64) {
+        return count;
+    }
+
+    /* the lower median of the estimates still allowed, by insertion */
+
+    k = 0;
+
+    for (a = 0; a < n; a++) {
+        if (!allowed[a]) {
+            continue;
+        }
+
+        c = cost[a];
+
+        for (i = k; i > 0 && sorted[i - 1] > c; i--) {
+            sorted[i] = sorted[i - 1];
+        }
+
+        sorted[i] = c;
+        k++;
+    }
+
+    median = sorted[(k - 1) / 2];
+    count = 0;
+
+    for (a = 0; a < n; a++) {
+        if (allowed[a] && cost[a] > median) {
+            allowed[a] = 0;
+        }
+
+        count += allowed[a] != 0;
+    }
+
+    return count;
+}
+
+
+void
+llmopt_budget_settle(llmopt_budget_account_t *acct, int64_t estimate,
+    int64_t cost, const uint32_t period[2])
+{
+    unsigned  p;
+
+    acct->reserved -= estimate;
+
+    if (acct->reserved < 0) {
+        acct->reserved = 0;
+    }
+
+    if (cost <= 0) {
+        return;
+    }
+
+    for (p = 0; p < 2; p++) {
+        if (acct->period[p] == period[p]) {
+            acct->spent[p] += cost;
+        }
+    }
+}
+
+
+int64_t
+llmopt_budget_want(const llmopt_budget_account_t *acct, const int64_t cap[2],
+    double chunk, unsigned p)
+{
+    int64_t  want, left;
+
+    if (cap[p] <= 0 || acct->granted_all[p] >= cap[p]) {
+        return 0;
+    }
+
+    want = (int64_t) ((double) cap[p] * chunk);
+
+    if (want < 2 * acct->need) {
+        want = 2 * acct->need;
+    }
+
+    if (want < 1) {
+        want = 1;
+    }
+
+    left = acct->granted[p] - acct->spent[p] - acct->reserved;
+
+    return left < want ? want : 0;
+}
+
+
+llmopt_budget_account_t *
+llmopt_budget_find(llmopt_budget_account_t *accounts, unsigned n,
+    uint64_t key, const uint32_t period[2], unsigned create)
+{
+    unsigned                  i, k;
+    llmopt_budget_account_t  *acct, *free_slot;
+
+    if (n == 0 || key == 0) {
+        return NULL;
+    }
+
+    free_slot = NULL;
+
+    for (k = 0; k < LLMOPT_BUDGET_PROBES && k < n; k++) {
+        i = (unsigned) ((key + k) % n);
+        acct = &accounts[i];
+
+        if (acct->key == key) {
+            return acct;
+        }
+
+        if (free_slot != NULL || !create) {
+            continue;
+        }
+
+        if (acct->key == 0
+            || (acct->period[LLMOPT_BUDGET_DAY] != period[LLMOPT_BUDGET_DAY]
+                && acct->period[LLMOPT_BUDGET_MONTH]
+                   != period[LLMOPT_BUDGET_MONTH]
+                && acct->reserved == 0))
+        {
+            free_slot = acct;
+        }
+    }
+
+    if (free_slot == NULL) {
+        return NULL;
+    }
+
+    memset(free_slot, 0, sizeof(llmopt_budget_account_t));
+    free_slot->key = key;
+    free_slot->period[0] = period[0];
+    free_slot->period[1] = period[1];
+
+    return free_slot;
+}

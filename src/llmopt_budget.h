@@ -1,0 +1,122 @@
+/*
+ * Copyright (C) llmopt authors
+ *
+ * Budgets: caps in USD on what a policy, and each tenant key of it, may
+ * spend in a UTC day and a UTC month.  A request's estimated cost is
+ * reserved when it is decided and replaced by its real cost when it ends;
+ * a request that does not fit in what is left is refused.  Money is
+ * counted in nano-USD, integers, so sums are exact in shared memory and
+ * in Redis.
+ *
+ * An account holds one key's counts for the current day and month.  With
+ * several instances, an instance spends only what Redis granted it
+ * (granted[]); alone, its grant is the cap.  The caller keeps accounts
+ * in an array and serialises access to them; these functions only count.
+ */
+
+#ifndef _LLMOPT_BUDGET_H_INCLUDED_
+#define _LLMOPT_BUDGET_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+#define LLMOPT_BUDGET_DAY      0
+#define LLMOPT_BUDGET_MONTH    1
+
+#define LLMOPT_BUDGET_NUSD     1e9           /* nano-USD in a USD */
+#define LLMOPT_BUDGET_POLICY   1             /* key of the policy's account */
+#define LLMOPT_BUDGET_PROBES   16            /* slots a key may be in */
+
+
+typedef struct {
+    double        cap[2];           /* USD a day, a month; 0: none */
+    double        tenant_cap[2];    /* of each tenant key; 0: none */
+    double        near;             /* share of a cap past which only the
+                                       cheaper arms may be chosen */
+    uint64_t      output_tokens;    /* reserved when max_tokens is absent */
+    unsigned      tenants;          /* accounts kept for tenant keys */
+    double        chunk;            /* share of a cap asked of Redis at
+                                       once */
+} llmopt_budget_conf_t;
+
+
+typedef struct {
+    uint64_t      key;              /* 0: free; LLMOPT_BUDGET_POLICY; or a
+                                       tenant key's hash, never 0 or 1 */
+    uint32_t      period[2];        /* the day and month counted */
+    int64_t       spent[2];         /* nUSD, requests that ended */
+    int64_t       granted[2];       /* nUSD this instance may spend */
+    int64_t       granted_all[2];   /* nUSD granted to all instances */
+    int64_t       reserved;         /* nUSD, estimates in flight */
+    int64_t       need;             /* nUSD, the largest estimate asked
+                                       for lately: a grant covers two */
+    uint64_t      requests;         /* reserved, since the start */
+    uint64_t      refused;          /* at the cap */
+    uint64_t      limited;          /* near the cap: cheaper arms only */
+} llmopt_budget_account_t;
+
+
+/* The UTC day (days since 1970-01-01) and month (months since 1970-01)
+   of a time in ms since the epoch. */
+void llmopt_budget_periods(uint64_t now_ms, uint32_t period[2]);
+
+/* When the day (LLMOPT_BUDGET_DAY) or month of now_ms ends, ms. */
+uint64_t llmopt_budget_period_end(uint64_t now_ms, unsigned which);
+
+/* A cap in nUSD (0 when none). */
+int64_t llmopt_budget_nusd(double usd);
+
+/* Starts the counts of every period of acct that is not period[]. */
+void llmopt_budget_roll(llmopt_budget_account_t *acct,
+    const uint32_t period[2]);
+
+/*
+ * nUSD a new reservation may take from acct under caps cap[] (nUSD, 0:
+ * none): the least over the capped periods of the limit (the grant when
+ * shared, else the cap) less what was spent and reserved; INT64_MAX when
+ * nothing is capped.  *which is the period that binds.  Shared, the
+ * first request of a period (nothing granted, spent or reserved yet) may
+ * take up to the cap: one request's estimate is the most an instance can
+ * overspend.
+ */
+int64_t llmopt_budget_left(const llmopt_budget_account_t *acct,
+    const int64_t cap[2], unsigned shared, unsigned *which);
+
+/* The largest share of a cap spent or reserved, 0 when none is capped. */
+double llmopt_budget_used(const llmopt_budget_account_t *acct,
+    const int64_t cap[2]);
+
+/*
+ * Clears allowed[a] of the arms whose estimate cost[a] (nUSD) does not
+ * fit in left; near: keeps only the cheaper half of the rest (those at
+ * most the median estimate).  Returns the arms still allowed.
+ */
+unsigned llmopt_budget_mask(const int64_t *cost, unsigned n,
+    unsigned char *allowed, int64_t left, unsigned near);
+
+/* A request ended: its estimate goes, its cost counts in the periods it
+   was reserved in (if still current). */
+void llmopt_budget_settle(llmopt_budget_account_t *acct, int64_t estimate,
+    int64_t cost, const uint32_t period[2]);
+
+/*
+ * What to ask Redis for in period p: chunk of the cap, or two of the
+ * largest estimates lately asked for if more, when what is left of the
+ * grant falls below that and other instances have not been given the
+ * whole cap; else 0.
+ */
+int64_t llmopt_budget_want(const llmopt_budget_account_t *acct,
+    const int64_t cap[2], double chunk, unsigned p);
+
+/*
+ * The account of key in accounts[0 .. n - 1] (open addressing from the
+ * key's hash); create: take a free slot or one whose periods are over
+ * and that has nothing in flight.  NULL when there is no room.
+ */
+llmopt_budget_account_t *llmopt_budget_find(llmopt_budget_account_t *accounts,
+    unsigned n, uint64_t key, const uint32_t period[2], unsigned create);
+
+
+#endif /* _LLMOPT_BUDGET_H_INCLUDED_ */
