@@ -775,6 +775,7 @@ ngx_http_llmopt_attempt_failed(ngx_http_request_t *r,
 
     ngx_http_llmopt_settle(r, ctx);
     ngx_http_llmopt_count(r, ctx);
+    ngx_http_llmopt_budget_spend(r, ctx, ctx->event.cost, 0);
 
     if (lmcf->sh != NULL && lmcf->sh->ring != NULL) {
         /* final at once: feedback is for the answer the client gets */
@@ -823,6 +824,7 @@ ngx_http_llmopt_outcome(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
 
     ngx_http_llmopt_settle(r, ctx);
     ngx_http_llmopt_count(r, ctx);
+    ngx_http_llmopt_budget_spend(r, ctx, ctx->event.cost, 1);
 
     if (ctx->upstream_status == NGX_HTTP_CLIENT_CLOSED_REQUEST) {
         /* the trainer counts it as declined; no feedback can follow */

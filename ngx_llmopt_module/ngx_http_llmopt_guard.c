@@ -16,6 +16,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_llmopt_module.h"
+#include "llmopt_hash.h"
 
 
 /* how long one probe has before another worker may send one */
@@ -154,4 +155,462 @@ ngx_http_llmopt_breaker_outcome(ngx_http_llmopt_ctx_t *ctx, ngx_uint_t failed,
                   &ctx->policy->arms[ctx->arm].name, open_for,
                   ctx->retry_after ? "Retry-After"
                   : until != 0 ? "the probe failed" : "failures in a row");
+}
+
+
+/*
+ * Budgets (llmopt_budget.h).  The accounts of a policy live in the zone
+ * under its mutex (which nginx frees when a worker dies holding it).  A
+ * request's estimate is reserved once it is decided and settled with its
+ * real cost when it ends; with llmopt_redis an instance spends only what
+ * Redis granted it (the trainer asks for grants), so that several
+ * instances never spend more than the cap together.
+ */
+
+ngx_int_t
+ngx_http_llmopt_budget_init(ngx_slab_pool_t *shpool,
+    ngx_http_llmopt_stats_t *st, ngx_http_llmopt_policy_rt_t *prt,
+    ngx_log_t *log)
+{
+    size_t                     size;
+    ngx_uint_t                 n;
+    ngx_http_llmopt_budget_t  *b;
+
+    if (!prt->policy->budgeted) {
+        return NGX_OK;
+    }
+
+    n = prt->policy->budget.tenants;
+
+    if (st->budget != NULL) {
+        if (st->budget->n != n) {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "llmopt policy \"%V\": budget \"tenants\" keeps "
+                          "%ui accounts until a restart", &prt->name,
+                          st->budget->n);
+        }
+
+        return NGX_OK;
+    }
+
+    size = sizeof(ngx_http_llmopt_budget_t)
+           + (n - 1) * sizeof(llmopt_budget_account_t);
+
+    b = ngx_slab_calloc_locked(shpool, size);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->n = n;
+    b->policy.key = LLMOPT_BUDGET_POLICY;
+    st->budget = b;
+
+    return NGX_OK;
+}
+
+
+/* The key of a tenant's account: never 0 (free) or 1 (the policy). */
+
+static uint64_t
+ngx_http_llmopt_budget_key(ngx_str_t *tenant)
+{
+    uint64_t  key;
+
+    key = llmopt_hash64(tenant->data, tenant->len, 0x6c6c6d6f70746275ULL);
+
+    return key < 2 ? key + 2 : key;
+}
+
+
+/* The caps of an account, nUSD. */
+
+static void
+ngx_http_llmopt_budget_caps(const llmopt_budget_conf_t *bc,
+    ngx_uint_t tenant, int64_t cap[2])
+{
+    const double  *usd;
+
+    usd = tenant ? bc->tenant_cap : bc->cap;
+
+    cap[0] = llmopt_budget_nusd(usd[0]);
+    cap[1] = llmopt_budget_nusd(usd[1]);
+}
+
+
+/*
+ * What is left of an account for a new reservation, nUSD, and when the
+ * binding period ends (*end_ms) or that a grant is awaited (*pending).
+ */
+
+static int64_t
+ngx_http_llmopt_budget_room(ngx_http_llmopt_main_conf_t *lmcf,
+    llmopt_budget_account_t *acct, const int64_t cap[2], uint64_t now,
+    uint64_t *end_ms, ngx_uint_t *pending, double *used)
+{
+    int64_t   left;
+    unsigned  which;
+
+    left = llmopt_budget_left(acct, cap, lmcf->redis != NULL, &which);
+
+    if (left == INT64_MAX) {
+        return left;
+    }
+
+    if (lmcf->redis != NULL && acct->granted_all[which] < cap[which]) {
+        /* the cap is not reached, this instance's grant is */
+        *pending = 1;
+
+    } else {
+        *end_ms = ngx_max(*end_ms, llmopt_budget_period_end(now, which));
+    }
+
+    *used = ngx_max(*used, llmopt_budget_used(acct, cap));
+
+    return left;
+}
+
+
+/*
+ * Clears fits[a] of the arms whose estimate does not fit what is left of
+ * the policy's and the tenant's budgets, and near a cap of the dearer
+ * half; est[] gets every arm's estimate, nUSD.  NGX_DECLINED when no arm
+ * is left: *retry_s says when to come back.
+ */
+
+ngx_int_t
+ngx_http_llmopt_budget_check(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, ngx_str_t *tenant,
+    const llmopt_guard_need_t *need, unsigned char *fits, int64_t *est,
+    time_t *retry_s)
+{
+    double                        used;
+    int64_t                       cap[2], tcap[2], left, l;
+    uint64_t                      now, end_ms;
+    ngx_uint_t                    a, n, pending;
+    llmopt_guard_need_t           out;
+    llmopt_budget_account_t      *acct;
+    ngx_http_llmopt_budget_t     *b;
+    const llmopt_policy_t        *policy;
+    const llmopt_budget_conf_t   *bc;
+    ngx_http_llmopt_main_conf_t  *lmcf;
+    ngx_http_llmopt_policy_rt_t  *prt;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
+    prt = ctx->policy;
+    policy = prt->policy;
+    bc = &policy->budget;
+    b = prt->stats->budget;
+
+    if (b == NULL) {
+        return NGX_OK;
+    }
+
+    out = *need;
+
+    if (out.output_tokens == 0) {
+        out.output_tokens = bc->output_tokens;
+    }
+
+    for (a = 0; a < prt->n_arms; a++) {
+        est[a] = llmopt_budget_nusd(llmopt_guard_cost(
+                     &lmcf->catalog.models[policy->arms[a].model], &out));
+    }
+
+    now = ngx_http_llmopt_wall_ms();
+    llmopt_budget_periods(now, ctx->budget_period);
+
+    ngx_http_llmopt_budget_caps(bc, 0, cap);
+    ngx_http_llmopt_budget_caps(bc, 1, tcap);
+
+    end_ms = 0;
+    pending = 0;
+    used = 0;
+    acct = NULL;
+
+    ngx_shmtx_lock(&lmcf->shpool->mutex);
+
+    llmopt_budget_roll(&b->policy, ctx->budget_period);
+    left = ngx_http_llmopt_budget_room(lmcf, &b->policy, cap, now, &end_ms,
+                                       &pending, &used);
+
+    if (tenant->len && (tcap[0] || tcap[1])) {
+        acct = llmopt_budget_find(b->tenants, b->n,
+                                  ngx_http_llmopt_budget_key(tenant),
+                                  ctx->budget_period, 1);
+
+        if (acct != NULL) {
+            llmopt_budget_roll(acct, ctx->budget_period);
+            l = ngx_http_llmopt_budget_room(lmcf, acct, tcap, now, &end_ms,
+                                            &pending, &used);
+            left = ngx_min(left, l);
+
+        } else {
+            (void) ngx_atomic_fetch_add(&b->no_room, 1);
+        }
+    }
+
+    /* what the dearest arm the request fits would take, for grants */
+
+    for (l = 0, a = 0; a < prt->n_arms; a++) {
+        if (fits[a] && est[a] > l) {
+            l = est[a];
+        }
+    }
+
+    b->policy.need = ngx_max(b->policy.need, l);
+
+    if (acct != NULL) {
+        acct->need = ngx_max(acct->need, l);
+    }
+
+    ngx_shmtx_unlock(&lmcf->shpool->mutex);
+
+    ctx->budget_tenant = acct;
+
+    n = llmopt_budget_mask(est, prt->n_arms, fits, left,
+                           used >= bc->near);
+
+    if (n) {
+        if (used >= bc->near) {
+            (void) ngx_atomic_fetch_add(&b->limited, 1);
+        }
+
+        return NGX_OK;
+    }
+
+    if (pending || end_ms == 0) {
+        (void) ngx_atomic_fetch_add(&b->pending, 1);
+        *retry_s = 1;
+
+    } else {
+        (void) ngx_atomic_fetch_add(&b->refused, 1);
+        *retry_s = (time_t) ((end_ms - now + 999) / 1000);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Reserves the chosen arm's estimate in the policy's and the tenant's
+ * accounts, if it still fits (another worker may have taken the room
+ * since the check).
+ */
+
+ngx_int_t
+ngx_http_llmopt_budget_reserve(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, int64_t est)
+{
+    int64_t                       cap[2], tcap[2];
+    unsigned                      which;
+    ngx_int_t                     rc;
+    llmopt_budget_account_t      *t;
+    ngx_http_llmopt_budget_t     *b;
+    ngx_http_llmopt_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
+    b = ctx->policy->stats->budget;
+    t = ctx->budget_tenant;
+
+    ngx_http_llmopt_budget_caps(&ctx->policy->policy->budget, 0, cap);
+    ngx_http_llmopt_budget_caps(&ctx->policy->policy->budget, 1, tcap);
+
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&lmcf->shpool->mutex);
+
+    if (llmopt_budget_left(&b->policy, cap, lmcf->redis != NULL, &which)
+        >= est
+        && (t == NULL
+            || llmopt_budget_left(t, tcap, lmcf->redis != NULL, &which)
+               >= est))
+    {
+        b->policy.reserved += est;
+        b->policy.requests++;
+
+        if (t != NULL) {
+            t->reserved += est;
+            t->requests++;
+        }
+
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&lmcf->shpool->mutex);
+
+    if (rc == NGX_OK) {
+        ctx->budgeted = 1;
+        ctx->budget_est = est;
+
+    } else {
+        (void) ngx_atomic_fetch_add(&b->refused, 1);
+    }
+
+    return rc;
+}
+
+
+/*
+ * What an attempt cost counts in the accounts; at the end of the request
+ * (final) its reservation goes.
+ */
+
+void
+ngx_http_llmopt_budget_spend(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, double cost, ngx_uint_t final)
+{
+    int64_t                       nusd, est;
+    llmopt_budget_account_t      *t;
+    ngx_http_llmopt_budget_t     *b;
+    ngx_http_llmopt_main_conf_t  *lmcf;
+
+    if (!ctx->budgeted) {
+        return;
+    }
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
+    b = ctx->policy->stats->budget;
+    t = ctx->budget_tenant;
+    nusd = llmopt_budget_nusd(cost);
+    est = final ? ctx->budget_est : 0;
+
+    ngx_shmtx_lock(&lmcf->shpool->mutex);
+
+    llmopt_budget_settle(&b->policy, est, nusd, ctx->budget_period);
+
+    if (t != NULL) {
+        llmopt_budget_settle(t, est, nusd, ctx->budget_period);
+    }
+
+    ngx_shmtx_unlock(&lmcf->shpool->mutex);
+
+    if (final) {
+        ctx->budgeted = 0;
+    }
+}
+
+
+/* A policy's canary starts anew when its configuration is new. */
+
+void
+ngx_http_llmopt_canary_init(ngx_http_llmopt_stats_t *st,
+    ngx_http_llmopt_policy_rt_t *prt)
+{
+    uint64_t                     h;
+    const llmopt_canary_conf_t  *c;
+
+    c = &prt->policy->canary;
+
+    if (c->arm < 0) {
+        st->canary_state = LLMOPT_CANARY_OFF;
+        st->canary_conf = 0;
+        return;
+    }
+
+    h = llmopt_hash64(prt->arms[c->arm].name.data, prt->arms[c->arm].name.len,
+                      0x63616e617279ULL);
+    h = llmopt_hash64(c, sizeof(llmopt_canary_conf_t), h);
+
+    if (st->canary_conf == h && st->canary_state != LLMOPT_CANARY_OFF) {
+        return;                                /* a reload: it goes on */
+    }
+
+    ngx_memzero(st->canary_side, sizeof(st->canary_side));
+    st->canary_why[0] = '\0';
+    st->canary_stage = 0;
+    st->canary_since_ms = ngx_http_llmopt_wall_ms();
+    st->canary_conf = h;
+    st->canary_state = c->n_stages > 1 ? LLMOPT_CANARY_RUNNING
+                                       : LLMOPT_CANARY_COMPLETE;
+}
+
+
+/* The share of the policy's traffic its canary arm gets now. */
+
+double
+ngx_http_llmopt_canary_share(ngx_http_llmopt_policy_rt_t *prt)
+{
+    ngx_uint_t                   state, stage;
+    const llmopt_canary_conf_t  *c;
+
+    c = &prt->policy->canary;
+    state = prt->stats->canary_state;
+    stage = prt->stats->canary_stage;
+
+    if (c->arm < 0 || state == LLMOPT_CANARY_OFF) {
+        return -1;
+    }
+
+    if (state == LLMOPT_CANARY_ROLLED_BACK) {
+        return 0;
+    }
+
+    return c->stages[ngx_min(stage, c->n_stages - 1)];
+}
+
+
+/*
+ * The trainer, for every reward learned of a policy with a running
+ * canary: the answer counts on its side of the stage; once both sides
+ * have enough, the gate decides.
+ */
+
+void
+ngx_http_llmopt_canary_learned(ngx_http_llmopt_policy_rt_t *prt,
+    const llmopt_event_t *ev, const llmopt_reward_t *rw, uint64_t now,
+    ngx_log_t *log)
+{
+    int                          v;
+    ngx_uint_t                   stage;
+    ngx_http_llmopt_stats_t     *st;
+    const llmopt_canary_conf_t  *c;
+    char                         why[sizeof(st->canary_why)];
+
+    c = &prt->policy->canary;
+    st = prt->stats;
+
+    if (c->arm < 0 || st->canary_state != LLMOPT_CANARY_RUNNING
+        || ev->time_ms < st->canary_since_ms)
+    {
+        return;
+    }
+
+    llmopt_canary_add(&st->canary_side[ev->arm == (unsigned) c->arm ? 0 : 1],
+                      rw->quality, ev->cost, ev->latency_ms);
+
+    v = llmopt_canary_verdict(c, &st->canary_side[0], &st->canary_side[1],
+                              why, sizeof(why));
+
+    if (v == LLMOPT_CANARY_WAIT) {
+        return;
+    }
+
+    ngx_memcpy(st->canary_why, why, sizeof(why));
+    st->canary_changes++;
+
+    if (v == LLMOPT_CANARY_ROLLBACK) {
+        st->canary_state = LLMOPT_CANARY_ROLLED_BACK;
+
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "llmopt: policy \"%V\": canary arm \"%V\" rolled back "
+                      "at %.0f%%: %s", &prt->name, &prt->arms[c->arm].name,
+                      c->stages[st->canary_stage] * 100, why);
+        return;
+    }
+
+    stage = st->canary_stage + 1;
+
+    ngx_memzero(st->canary_side, sizeof(st->canary_side));
+    st->canary_since_ms = now;
+    st->canary_stage = stage;
+
+    if (stage + 1 >= c->n_stages) {
+        st->canary_state = LLMOPT_CANARY_COMPLETE;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                  "llmopt: policy \"%V\": canary arm \"%V\" %s %.0f%% (%s)",
+                  &prt->name, &prt->arms[c->arm].name,
+                  stage + 1 >= c->n_stages ? "rolled out at" : "advanced to",
+                  c->stages[stage] * 100, why);
 }

@@ -65,6 +65,8 @@ static ngx_int_t ngx_http_llmopt_trace(ngx_http_request_t *r,
 static u_char *ngx_http_llmopt_random(ngx_http_request_t *r, size_t n);
 static void ngx_http_llmopt_request_id(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx);
+static ngx_int_t ngx_http_llmopt_over_budget(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, time_t retry);
 static ngx_int_t ngx_http_llmopt_reject(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx, ngx_uint_t kind, ngx_uint_t status,
     const char *type, const char *code, const char *msg);
@@ -290,6 +292,11 @@ ngx_http_llmopt_body_handler(ngx_http_request_t *r)
     ctx = ngx_http_llmopt_get_ctx(r);
 
     rc = ngx_http_llmopt_route(r, ctx);
+
+    if (rc != NGX_OK) {
+        /* not sent upstream: a budget reservation goes back at once */
+        ngx_http_llmopt_budget_spend(r, ctx, 0, 1);
+    }
 
     if (rc == NGX_DONE) {
         /* an error response was sent and the request finalized */
@@ -525,11 +532,13 @@ static ngx_int_t
 ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     llmopt_request_t *req)
 {
-    time_t                        now;
+    time_t                        now, retry;
+    double                        share;
     unsigned                      why;
+    int64_t                       est[LLMOPT_MAX_ARMS];
     ngx_int_t                     probe;
     ngx_str_t                     tenant;
-    ngx_uint_t                    n, a;
+    ngx_uint_t                    n, a, c;
     llmopt_choice_t               choice;
     llmopt_guard_need_t           need;
     ngx_http_llmopt_main_conf_t  *lmcf;
@@ -591,6 +600,21 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
         }
     }
 
+    /* ... within the budgets (near a cap: the cheaper arms) ... */
+
+    if (policy->budgeted) {
+        if (!(llcf->tenant != NULL && fctx.tenant != NULL)) {
+            tenant.len = 0;
+        }
+
+        if (ngx_http_llmopt_budget_check(r, ctx, &tenant, &need, fits, est,
+                                         &retry)
+            != NGX_OK)
+        {
+            return ngx_http_llmopt_over_budget(r, ctx, retry);
+        }
+    }
+
     /* ... and whose circuit is closed; a half-open one may get a probe */
 
     ngx_memcpy(allowed, fits, prt->n_arms);
@@ -609,6 +633,30 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
         ngx_memcpy(allowed, fits, prt->n_arms);
     }
 
+    /* a canary arm gets its stage's share, drawn here */
+
+    share = policy->canary.arm >= 0 ? ngx_http_llmopt_canary_share(prt) : -1;
+
+    if (share >= 0 && probe < 0) {
+        c = (ngx_uint_t) policy->canary.arm;
+
+        for (n = 0, a = 0; a < prt->n_arms; a++) {
+            n += allowed[a] && a != c;
+        }
+
+        if (allowed[c] && (n == 0 || llmopt_rng_uniform(&prt->rng) < share))
+        {
+            choice.arm = c;
+            choice.propensity = n ? share : 1.0;
+            choice.explore = 0;
+            ctx->canary = 1;
+
+        } else if (n) {
+            allowed[c] = 0;
+            share = 1.0 - share;        /* the others' part of the traffic */
+        }
+    }
+
     if (llcf->pin_header.len
         && ngx_http_llmopt_pinned(r, prt, fits, &llcf->pin_header, &choice)
            == NGX_OK)
@@ -619,11 +667,17 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
         (void) ngx_atomic_fetch_add(&prt->stats->pinned, 1);
     }
 
-    if (ctx->pinned || probe >= 0
-        || ngx_http_llmopt_select(prt, ctx->x, allowed, &choice) == NGX_OK)
-    {
+    if (ctx->pinned || probe >= 0 || ctx->canary) {
+        ctx->canary = ctx->canary && !ctx->pinned;
         ctx->arm = choice.arm;
         ctx->propensity = choice.propensity;
+        ctx->explore = choice.explore ? 1 : 0;
+
+    } else if (ngx_http_llmopt_select(prt, ctx->x, allowed, &choice)
+               == NGX_OK)
+    {
+        ctx->arm = choice.arm;
+        ctx->propensity = choice.propensity * (share >= 0 ? share : 1.0);
         ctx->explore = choice.explore ? 1 : 0;
 
     } else {
@@ -641,6 +695,13 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
         ctx->arm = prt->fallback;
         ctx->explore = 0;
         ctx->propensity = 1.0;
+    }
+
+    if (policy->budgeted
+        && ngx_http_llmopt_budget_reserve(r, ctx, est[ctx->arm]) != NGX_OK)
+    {
+        /* the room went to another request since the check */
+        return ngx_http_llmopt_over_budget(r, ctx, 1);
     }
 
     (void) ngx_atomic_fetch_add(&prt->stats->requests, 1);
@@ -803,6 +864,7 @@ ngx_http_llmopt_failover(ngx_http_request_t *r)
                                          : r->headers_out.status);
 
         ctx->rejected = 1;
+        ngx_http_llmopt_budget_spend(r, ctx, 0, 1);
 
         rc = ngx_http_llmopt_send_error(r, ctx->dialect,
                                         NGX_HTTP_BAD_GATEWAY,
@@ -950,6 +1012,42 @@ ngx_http_llmopt_clear_headers(ngx_http_request_t *r,
     }
 
     return ngx_http_llmopt_drop_headers(r);
+}
+
+
+/*
+ * A budget's cap is reached (or this instance awaits a grant of Redis):
+ * a 429 in the client's dialect with Retry-After.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_over_budget(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
+    time_t retry)
+{
+    u_char           *p;
+    ngx_table_elt_t  *h;
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    h = ngx_list_push(&r->headers_out.headers);
+
+    if (p == NULL || h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    h->value.data = p;
+    h->value.len = ngx_sprintf(p, "%T", retry) - p;
+
+    return ngx_http_llmopt_reject(r, ctx, NGX_HTTP_LLMOPT_REJECT_BUDGET,
+               NGX_HTTP_TOO_MANY_REQUESTS,
+               ctx->dialect == LLMOPT_DIALECT_ANTHROPIC ? "rate_limit_error"
+                                                        : "insufficient_quota",
+               "budget_exceeded",
+               retry > 1 ? "This endpoint's spending budget is used up "
+                           "for now; see Retry-After."
+                         : "This endpoint's spending budget has no room "
+                           "for this request right now; retry shortly.");
 }
 
 
@@ -1440,6 +1538,9 @@ ngx_http_llmopt_reject(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
 
     ctx->routed = 1;
     ctx->rejected = 1;
+
+    /* no outcome will follow: a reservation goes back now */
+    ngx_http_llmopt_budget_spend(r, ctx, 0, 1);
 
     if (r->request_body == NULL) {
         /* not read yet: the body is discarded */

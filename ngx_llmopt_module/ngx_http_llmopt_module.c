@@ -1017,6 +1017,15 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                           &shm_zone->shm.name, &prt[i].name);
         }
 
+        if (ngx_http_llmopt_budget_init(shpool, dir[i].stats, &prt[i],
+                                        shm_zone->shm.log)
+            != NGX_OK)
+        {
+            goto nomem;
+        }
+
+        ngx_http_llmopt_canary_init(dir[i].stats, &prt[i]);
+
         len = ngx_min(prt[i].name.len, sizeof(dir[i].name));
         ngx_memcpy(dir[i].name, prt[i].name.data, len);
         dir[i].name_len = len;

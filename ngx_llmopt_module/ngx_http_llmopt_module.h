@@ -29,12 +29,14 @@
 #include "llmopt_guard.h"
 #include "llmopt_drift.h"
 #include "llmopt_stats.h"
+#include "llmopt_budget.h"
+#include "llmopt_canary.h"
 
 
 #define NGX_HTTP_LLMOPT_VERSION       "0.1.0"
 
 #define NGX_HTTP_LLMOPT_ZONE_MAGIC    0x6c6c6d6fU      /* "llmo" */
-#define NGX_HTTP_LLMOPT_ZONE_VERSION  3       /* layout of the zone */
+#define NGX_HTTP_LLMOPT_ZONE_VERSION  4       /* layout of the zone */
 #define NGX_HTTP_LLMOPT_BLOCK_VERSION 2       /* of learned parameters, in
                                                  shapes and state files */
 
@@ -47,7 +49,8 @@
 #define NGX_HTTP_LLMOPT_REJECT_TOO_LARGE   1
 #define NGX_HTTP_LLMOPT_REJECT_MEDIA_TYPE  2
 #define NGX_HTTP_LLMOPT_REJECT_CONSTRAINT  3    /* no arm fits (guardrails) */
-#define NGX_HTTP_LLMOPT_REJECT_LAST        4
+#define NGX_HTTP_LLMOPT_REJECT_BUDGET      4    /* at a budget's cap */
+#define NGX_HTTP_LLMOPT_REJECT_LAST        5
 
 #define NGX_HTTP_LLMOPT_DRIVER_AUTO     0
 #define NGX_HTTP_LLMOPT_DRIVER_HELPER   1
@@ -173,6 +176,24 @@ typedef struct {
 } ngx_http_llmopt_history_t;
 
 
+/*
+ * A policy's budget accounts, under the zone's mutex: the policy's own,
+ * and its tenant keys' (llmopt_budget_find).  Allocated once for a
+ * policy's name; a reload keeps it.
+ */
+
+typedef struct {
+    ngx_uint_t                    n;             /* tenant accounts */
+    ngx_atomic_t                  refused;       /* 429s at a cap */
+    ngx_atomic_t                  pending;       /* 429s, no grant yet */
+    ngx_atomic_t                  limited;       /* cheaper arms only */
+    ngx_atomic_t                  no_room;       /* tenant table full */
+    ngx_atomic_t                  grants;        /* asked of Redis */
+    llmopt_budget_account_t       policy;
+    llmopt_budget_account_t       tenants[1];    /* n */
+} ngx_http_llmopt_budget_t;
+
+
 /* Counters of a policy in the zone, updated with atomic adds. */
 
 typedef struct {
@@ -193,6 +214,18 @@ typedef struct {
     /* written by the trainer alone */
     llmopt_arm_tally_t            tally[LLMOPT_MAX_ARMS];
     ngx_http_llmopt_history_t    *history;       /* NULL: zone too small */
+
+    ngx_http_llmopt_budget_t     *budget;        /* NULL: no budget */
+
+    /* the canary rollout, run by the trainer; workers read state and
+       stage */
+    ngx_atomic_t                  canary_state;  /* LLMOPT_CANARY_* */
+    ngx_atomic_t                  canary_stage;
+    ngx_atomic_t                  canary_since_ms;
+    ngx_atomic_t                  canary_changes;
+    uint64_t                      canary_conf;   /* hash of its conf */
+    llmopt_canary_side_t          canary_side[2];  /* canary, the others */
+    u_char                        canary_why[192];
 } ngx_http_llmopt_stats_t;
 
 
@@ -408,6 +441,11 @@ typedef struct {
     unsigned                      shadow:1;      /* shadow mode: decided,
                                                     not applied */
     ngx_uint_t                    shadow_arm;    /* what was decided */
+    unsigned                      budgeted:1;    /* a reservation held */
+    unsigned                      canary:1;      /* sent to the canary */
+    int64_t                       budget_est;    /* nUSD reserved */
+    llmopt_budget_account_t      *budget_tenant; /* or NULL */
+    uint32_t                      budget_period[2];
     u_char                       *body;          /* the client's, for */
     size_t                        body_len;      /*   a failover */
 
@@ -502,6 +540,23 @@ ngx_uint_t ngx_http_llmopt_breaker_mask(ngx_http_llmopt_policy_rt_t *prt,
     unsigned char *allowed, uint64_t now, ngx_int_t *probe);
 void ngx_http_llmopt_breaker_outcome(ngx_http_llmopt_ctx_t *ctx,
     ngx_uint_t failed, uint64_t now, ngx_log_t *log);
+ngx_int_t ngx_http_llmopt_budget_init(ngx_slab_pool_t *shpool,
+    ngx_http_llmopt_stats_t *st, ngx_http_llmopt_policy_rt_t *prt,
+    ngx_log_t *log);
+ngx_int_t ngx_http_llmopt_budget_check(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, ngx_str_t *tenant,
+    const llmopt_guard_need_t *need, unsigned char *fits, int64_t *est,
+    time_t *retry_s);
+ngx_int_t ngx_http_llmopt_budget_reserve(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, int64_t est);
+void ngx_http_llmopt_budget_spend(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, double cost, ngx_uint_t final);
+void ngx_http_llmopt_canary_init(ngx_http_llmopt_stats_t *st,
+    ngx_http_llmopt_policy_rt_t *prt);
+double ngx_http_llmopt_canary_share(ngx_http_llmopt_policy_rt_t *prt);
+void ngx_http_llmopt_canary_learned(ngx_http_llmopt_policy_rt_t *prt,
+    const llmopt_event_t *ev, const llmopt_reward_t *rw, uint64_t now,
+    ngx_log_t *log);
 const char *ngx_http_llmopt_breaker_state(ngx_http_llmopt_arm_stats_t *as,
     uint64_t now);
 char *ngx_http_llmopt_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -95,6 +95,11 @@ static ngx_int_t ngx_http_llmopt_redis_restore(
 static ngx_int_t ngx_http_llmopt_redis_sync(ngx_http_llmopt_main_conf_t *lmcf,
     ngx_http_llmopt_redis_t *rs, redisContext *ctx, ngx_uint_t i,
     uint64_t now);
+static void ngx_http_llmopt_redis_budgets(ngx_http_llmopt_main_conf_t *lmcf,
+    ngx_http_llmopt_redis_t *rs, uint64_t now);
+static ngx_int_t ngx_http_llmopt_redis_grant(ngx_http_llmopt_main_conf_t *lmcf,
+    ngx_http_llmopt_redis_t *rs, ngx_uint_t i, u_char *key, size_t len,
+    int64_t cap, int64_t want, uint64_t ttl, int64_t *give, int64_t *total);
 static ngx_int_t ngx_http_llmopt_redis_stream(
     ngx_http_llmopt_main_conf_t *lmcf, ngx_http_llmopt_redis_t *rs,
     uint64_t now);
@@ -504,7 +509,15 @@ ngx_http_llmopt_redis_tick(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
         rs->next_sync_ms = now + lmcf->redis->sync;
     }
 
+    if (rs->up) {
+        ngx_http_llmopt_redis_budgets(lmcf, rs, now);
+    }
+
 stream:
+
+    if (!rs->up) {
+        ngx_http_llmopt_redis_budgets(lmcf, rs, now);
+    }
 
     if (rs->n_entries) {
         if (!rs->up || ngx_http_llmopt_redis_stream(lmcf, rs, now) != NGX_OK)
@@ -712,6 +725,242 @@ ngx_http_llmopt_redis_fail(ngx_http_llmopt_main_conf_t *lmcf,
     rs->up = 0;
     rs->next_try_ms = now + rs->backoff;
     rs->backoff = ngx_min(rs->backoff * 2, NGX_HTTP_LLMOPT_REDIS_BACKOFF_MAX);
+}
+
+
+/*
+ * Budgets shared through Redis: an instance spends only what it was
+ * granted.  Every tick, an account whose grant runs low (less than a
+ * chunk of the cap left) asks for another chunk; a script gives it what
+ * the other instances have not taken, atomically:
+ *
+ *   {<prefix>:<policy>}:budget:<d|m><period>:<all|tenant hash>
+ *       nUSD granted so far to all instances, expiring after its period
+ *
+ * While Redis cannot be reached, an instance that has seen n instances
+ * may spend up to its even share of a cap (cap / n) when it was granted
+ * less; before any exchange it waits.
+ */
+
+#define NGX_HTTP_LLMOPT_GRANTS_MAX   256      /* asked a tick */
+
+typedef struct {
+    uint64_t                      key;
+    uint32_t                      period;
+    ngx_uint_t                    p;
+    int64_t                       cap;
+    int64_t                       want;
+} ngx_http_llmopt_grant_t;
+
+
+static const char  ngx_http_llmopt_grant_lua[] =
+    "local g = tonumber(redis.call('GET', KEYS[1]) or '0') "
+    "local give = math.min(tonumber(ARGV[2]), tonumber(ARGV[1]) - g) "
+    "if give > 0 then g = redis.call('INCRBY', KEYS[1], give) "
+    "else give = 0 end "
+    "redis.call('PEXPIRE', KEYS[1], ARGV[3]) "
+    "return {give, g}";
+
+
+static void
+ngx_http_llmopt_redis_budgets(ngx_http_llmopt_main_conf_t *lmcf,
+    ngx_http_llmopt_redis_t *rs, uint64_t now)
+{
+    u_char                        *key;
+    size_t                         len;
+    int64_t                        cap[2], tcap[2], *c, give, total, share;
+    uint64_t                       ttl;
+    uint32_t                       period[2];
+    ngx_uint_t                     i, k, n, p, instances;
+    llmopt_budget_account_t       *acct;
+    ngx_http_llmopt_budget_t      *b;
+    ngx_http_llmopt_grant_t        grants[NGX_HTTP_LLMOPT_GRANTS_MAX];
+    const llmopt_budget_conf_t    *bc;
+    ngx_http_llmopt_policy_rt_t   *prt;
+
+    prt = lmcf->policies.elts;
+    instances = lmcf->sh->redis.instances;
+
+    llmopt_budget_periods(now, period);
+
+    for (i = 0; i < rs->n; i++) {
+        b = prt[i].stats->budget;
+        bc = &prt[i].policy->budget;
+
+        if (!prt[i].policy->budgeted || b == NULL) {
+            continue;
+        }
+
+        cap[0] = llmopt_budget_nusd(bc->cap[0]);
+        cap[1] = llmopt_budget_nusd(bc->cap[1]);
+        tcap[0] = llmopt_budget_nusd(bc->tenant_cap[0]);
+        tcap[1] = llmopt_budget_nusd(bc->tenant_cap[1]);
+
+        n = 0;
+
+        ngx_shmtx_lock(&lmcf->shpool->mutex);
+
+        for (k = 0; k <= b->n; k++) {
+            acct = k == b->n ? &b->policy : &b->tenants[k];
+            c = k == b->n ? cap : tcap;
+
+            if (acct->key == 0) {
+                continue;
+            }
+
+            llmopt_budget_roll(acct, period);
+
+            for (p = 0; p < 2; p++) {
+                if (!rs->up) {
+                    /* an outage: at most an even share, once seen */
+                    if (instances && c[p] > 0) {
+                        share = c[p] / (int64_t) instances;
+                        acct->granted[p] = ngx_max(acct->granted[p], share);
+                    }
+
+                    continue;
+                }
+
+                if (n < NGX_HTTP_LLMOPT_GRANTS_MAX
+                    && (grants[n].want = llmopt_budget_want(acct, c,
+                                                            bc->chunk, p)))
+                {
+                    grants[n].key = acct->key;
+                    grants[n].period = period[p];
+                    grants[n].p = p;
+                    grants[n].cap = c[p];
+                    n++;
+                }
+            }
+        }
+
+        ngx_shmtx_unlock(&lmcf->shpool->mutex);
+
+        for (k = 0; k < n; k++) {
+            key = rs->buf;
+            p = grants[k].p;
+
+            if (grants[k].key == LLMOPT_BUDGET_POLICY) {
+                len = ngx_sprintf(key, "%*s:budget:%c%uD:all",
+                                  rs->tag[i].len - 17, rs->tag[i].data,
+                                  p ? 'm' : 'd', grants[k].period)
+                      - key;
+
+            } else {
+                len = ngx_sprintf(key, "%*s:budget:%c%uD:%016uxL",
+                                  rs->tag[i].len - 17, rs->tag[i].data,
+                                  p ? 'm' : 'd', grants[k].period,
+                                  grants[k].key)
+                      - key;
+            }
+
+            ttl = (p ? 40ULL : 2ULL) * 86400000;
+
+            if (ngx_http_llmopt_redis_grant(lmcf, rs, i, key, len,
+                                            grants[k].cap, grants[k].want,
+                                            ttl, &give, &total)
+                != NGX_OK)
+            {
+                return;
+            }
+
+            (void) ngx_atomic_fetch_add(&b->grants, 1);
+
+            ngx_shmtx_lock(&lmcf->shpool->mutex);
+
+            acct = grants[k].key == LLMOPT_BUDGET_POLICY
+                   ? &b->policy
+                   : llmopt_budget_find(b->tenants, b->n, grants[k].key,
+                                        period, 0);
+
+            if (acct != NULL && acct->period[p] == grants[k].period) {
+                acct->granted[p] += give;
+                acct->granted_all[p] = total;
+            }
+
+            ngx_shmtx_unlock(&lmcf->shpool->mutex);
+        }
+    }
+}
+
+
+/* One grant script on the node that serves the policy's keys. */
+
+static ngx_int_t
+ngx_http_llmopt_redis_grant(ngx_http_llmopt_main_conf_t *lmcf,
+    ngx_http_llmopt_redis_t *rs, ngx_uint_t i, u_char *key, size_t len,
+    int64_t cap, int64_t want, uint64_t ttl, int64_t *give, int64_t *total)
+{
+    u_char        *p;
+    size_t         lens[7];
+    ngx_int_t      rc;
+    ngx_uint_t     tries;
+    const char    *argv[7];
+    redisReply    *reply;
+    redisContext  *ctx;
+
+    p = key + len + 1;
+
+    argv[0] = "EVAL"; lens[0] = 4;
+    argv[1] = ngx_http_llmopt_grant_lua;
+    lens[1] = sizeof(ngx_http_llmopt_grant_lua) - 1;
+    argv[2] = "1"; lens[2] = 1;
+    argv[3] = (char *) key; lens[3] = len;
+    argv[4] = (char *) p;
+    p = ngx_sprintf(p, "%L", cap);
+    lens[4] = p - (u_char *) argv[4];
+    argv[5] = (char *) p;
+    p = ngx_sprintf(p, "%L", want);
+    lens[5] = p - (u_char *) argv[5];
+    argv[6] = (char *) p;
+    p = ngx_sprintf(p, "%uL", ttl);
+    lens[6] = p - (u_char *) argv[6];
+
+    for (tries = 0; tries < 3; tries++) {
+        ctx = ngx_http_llmopt_redis_ctx(lmcf, rs, rs->node[i]);
+
+        if (ctx == NULL || ctx->err) {
+            ngx_http_llmopt_redis_fail(lmcf, rs, ngx_http_llmopt_wall_ms(),
+                                       "connect", ctx);
+            return NGX_ERROR;
+        }
+
+        reply = redisCommandArgv(ctx, 7, argv, lens);
+
+        if (reply == NULL) {
+            break;
+        }
+
+        if (ngx_http_llmopt_redis_moved(rs, reply, &rs->node[i]) == NGX_OK) {
+            freeReplyObject(reply);
+            lmcf->sh->redis.redirects++;
+            continue;
+        }
+
+        rc = NGX_ERROR;
+
+        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+            && reply->element[0]->type == REDIS_REPLY_INTEGER
+            && reply->element[1]->type == REDIS_REPLY_INTEGER)
+        {
+            *give = reply->element[0]->integer;
+            *total = reply->element[1]->integer;
+            rc = NGX_OK;
+        }
+
+        freeReplyObject(reply);
+
+        if (rc == NGX_OK) {
+            return NGX_OK;
+        }
+
+        break;
+    }
+
+    ngx_http_llmopt_redis_fail(lmcf, rs, ngx_http_llmopt_wall_ms(),
+                               "budget grant", ctx);
+
+    return NGX_ERROR;
 }
 
 

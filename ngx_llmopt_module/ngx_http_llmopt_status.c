@@ -36,6 +36,10 @@ static ngx_int_t ngx_http_llmopt_status_accept(ngx_table_elt_t *h,
     void *data);
 static u_char *ngx_http_llmopt_status_redis(u_char *p,
     ngx_http_llmopt_main_conf_t *lmcf);
+static u_char *ngx_http_llmopt_status_budget(u_char *p,
+    ngx_http_llmopt_main_conf_t *lmcf, ngx_http_llmopt_policy_rt_t *prt);
+static u_char *ngx_http_llmopt_status_canary(u_char *p,
+    ngx_http_llmopt_policy_rt_t *prt);
 static u_char *ngx_http_llmopt_status_experiment(u_char *p,
     ngx_http_llmopt_policy_rt_t *prt);
 static ngx_int_t ngx_http_llmopt_series(ngx_http_request_t *r,
@@ -249,6 +253,139 @@ ngx_http_llmopt_status_format(ngx_http_request_t *r)
 
 
 /*
+ * A policy's budget: its caps, what this instance spent, reserved and
+ * was granted (with llmopt_redis), and the requests limited or refused.
+ */
+
+static u_char *
+ngx_http_llmopt_status_budget(u_char *p, ngx_http_llmopt_main_conf_t *lmcf,
+    ngx_http_llmopt_policy_rt_t *prt)
+{
+    int64_t                      cap[2];
+    unsigned                     which;
+    uint32_t                     period[2];
+    ngx_uint_t                   k, active;
+    llmopt_budget_account_t      acct;
+    ngx_http_llmopt_budget_t    *b;
+    const llmopt_budget_conf_t  *bc;
+
+    static const char  *names[2] = { "day", "month" };
+
+    b = prt->stats->budget;
+    bc = &prt->policy->budget;
+
+    llmopt_budget_periods(ngx_http_llmopt_wall_ms(), period);
+
+    ngx_shmtx_lock(&lmcf->shpool->mutex);
+
+    llmopt_budget_roll(&b->policy, period);
+    acct = b->policy;
+    active = 0;
+
+    for (k = 0; k < b->n; k++) {
+        active += b->tenants[k].key != 0
+                  && (b->tenants[k].period[0] == period[0]
+                      || b->tenants[k].period[1] == period[1]);
+    }
+
+    ngx_shmtx_unlock(&lmcf->shpool->mutex);
+
+    cap[0] = llmopt_budget_nusd(bc->cap[0]);
+    cap[1] = llmopt_budget_nusd(bc->cap[1]);
+
+    p = ngx_sprintf(p, ",\"budget\":{\"shared\":%s,\"near\":%.2f,"
+                    "\"reserved\":%.9f",
+                    lmcf->redis != NULL ? "true" : "false", bc->near,
+                    acct.reserved / LLMOPT_BUDGET_NUSD);
+
+    for (k = 0; k < 2; k++) {
+        int64_t  c2[2] = { 0, 0 };
+
+        if (cap[k] == 0) {
+            continue;
+        }
+
+        c2[k] = cap[k];
+
+        p = ngx_sprintf(p, ",\"%s\":{\"cap\":%.9f,\"spent\":%.9f,"
+                        "\"granted\":%.9f,\"granted_all\":%.9f,"
+                        "\"left\":%.9f}", names[k],
+                        cap[k] / LLMOPT_BUDGET_NUSD,
+                        acct.spent[k] / LLMOPT_BUDGET_NUSD,
+                        (lmcf->redis ? acct.granted[k] : cap[k])
+                        / LLMOPT_BUDGET_NUSD,
+                        (lmcf->redis ? acct.granted_all[k] : cap[k])
+                        / LLMOPT_BUDGET_NUSD,
+                        llmopt_budget_left(&acct, c2, lmcf->redis != NULL,
+                                           &which)
+                        / LLMOPT_BUDGET_NUSD);
+    }
+
+    p = ngx_sprintf(p, ",\"tenant_caps\":{\"day\":%.9f,\"month\":%.9f},"
+                    "\"tenants\":%ui,\"tenant_slots\":%ui,"
+                    "\"requests\":%uL,\"limited\":%uA,\"refused\":%uA,"
+                    "\"pending\":%uA,\"no_room\":%uA,\"grants\":%uA}",
+                    bc->tenant_cap[0], bc->tenant_cap[1], active, b->n,
+                    acct.requests, b->limited, b->refused, b->pending,
+                    b->no_room, b->grants);
+
+    return p;
+}
+
+
+/* A policy's canary: state, stage, and the stage's two sides so far. */
+
+static u_char *
+ngx_http_llmopt_status_canary(u_char *p, ngx_http_llmopt_policy_rt_t *prt)
+{
+    double                       share;
+    ngx_uint_t                   k;
+    llmopt_canary_side_t         side[2];
+    ngx_http_llmopt_stats_t     *st;
+    const llmopt_canary_conf_t  *c;
+
+    st = prt->stats;
+    c = &prt->policy->canary;
+    ngx_memcpy(side, st->canary_side, sizeof(side));
+    share = ngx_http_llmopt_canary_share(prt);
+
+    p = ngx_sprintf(p, ",\"canary\":{\"arm\":");
+    p = ngx_http_llmopt_json_str(p, prt->arms[c->arm].name.data,
+                                 prt->arms[c->arm].name.len);
+    p = ngx_sprintf(p, ",\"state\":\"%s\",\"stage\":%uA,\"share\":%.4f,"
+                    "\"stages\":[",
+                    llmopt_canary_state_name(st->canary_state),
+                    st->canary_stage, share < 0 ? 0 : share);
+
+    for (k = 0; k < c->n_stages; k++) {
+        p = ngx_sprintf(p, "%s%.4f", k ? "," : "", c->stages[k]);
+    }
+
+    p = ngx_sprintf(p, "],\"since_ms\":%uA,\"changes\":%uA",
+                    st->canary_since_ms, st->canary_changes);
+
+    for (k = 0; k < 2; k++) {
+        p = ngx_sprintf(p, ",\"%s\":{\"answers\":%.0f,\"quality\":%.4f,"
+                        "\"cost\":%.9f,\"latency_ms\":%.1f}",
+                        k ? "others" : "canary", side[k].n,
+                        side[k].n ? side[k].quality / side[k].n : 0.0,
+                        side[k].n ? side[k].cost / side[k].n : 0.0,
+                        side[k].latency_n ? side[k].latency / side[k].latency_n
+                                          : 0.0);
+    }
+
+    p = ngx_sprintf(p, ",\"last\":");
+    p = ngx_http_llmopt_json_str(p, st->canary_why,
+                                 ngx_strnlen(st->canary_why,
+                                             sizeof(st->canary_why)));
+
+    *p++ = '}';
+
+    return p;
+}
+
+
+/*
  * A static policy is an A/B split: each arm against the first (control),
  * from the rewards learned -- Welch's t-test on the mean reward, the
  * two-proportion z-test on the failure rate, 95 % intervals of the
@@ -394,7 +531,7 @@ ngx_http_llmopt_status_zone(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
 
 /* names are at most LLMOPT_CATALOG_NAME_MAX bytes, escaped at most x6 */
 
-#define NGX_HTTP_LLMOPT_STATUS_POLICY  1024
+#define NGX_HTTP_LLMOPT_STATUS_POLICY  3072
 #define NGX_HTTP_LLMOPT_STATUS_EXP     (6 * 64 + 400)
 #define NGX_HTTP_LLMOPT_STATUS_ARM     (6 * 64 * 2 + 2048)
 #define NGX_HTTP_LLMOPT_STATUS_THETA   (LLMOPT_FEATURE_MAX_DIM * 32 + 512)
@@ -440,7 +577,9 @@ ngx_http_llmopt_status_policy(ngx_http_request_t *r, u_char *p,
     ngx_http_llmopt_block_t      *block;
     ngx_http_llmopt_snap_t       *snaps[3];
     const llmopt_bandit_conf_t   *bc;
+    ngx_http_llmopt_main_conf_t  *lmcf;
 
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
     st = prt->stats;
     bc = &prt->policy->bandit;
     block = prt->block;
@@ -505,7 +644,7 @@ ngx_http_llmopt_status_policy(ngx_http_request_t *r, u_char *p,
                     "\"fallback\":%uA,\"failovers\":%uA,\"pinned\":%uA,"
                     "\"rejected\":{\"bad_request\":%uA,"
                     "\"too_large\":%uA,\"media_type\":%uA,"
-                    "\"constraint\":%uA},"
+                    "\"constraint\":%uA,\"budget\":%uA},"
                     "\"explore_share\":%.4f,",
                     llmopt_algorithm_name(bc->algorithm),
                     prt->policy->dialect == LLMOPT_DIALECT_ANTHROPIC
@@ -516,6 +655,7 @@ ngx_http_llmopt_status_policy(ngx_http_request_t *r, u_char *p,
                     st->rejected[NGX_HTTP_LLMOPT_REJECT_TOO_LARGE],
                     st->rejected[NGX_HTTP_LLMOPT_REJECT_MEDIA_TYPE],
                     st->rejected[NGX_HTTP_LLMOPT_REJECT_CONSTRAINT],
+                    st->rejected[NGX_HTTP_LLMOPT_REJECT_BUDGET],
                     decisions ? (double) explore / decisions : 0.0);
 
     p = ngx_http_llmopt_status_times(p, "decision_us", st->decision,
@@ -526,6 +666,14 @@ ngx_http_llmopt_status_policy(ngx_http_request_t *r, u_char *p,
 
     if (bc->algorithm == LLMOPT_ALG_STATIC && prt->n_arms > 1) {
         p = ngx_http_llmopt_status_experiment(p, prt);
+    }
+
+    if (prt->policy->budgeted && st->budget != NULL) {
+        p = ngx_http_llmopt_status_budget(p, lmcf, prt);
+    }
+
+    if (prt->policy->canary.arm >= 0) {
+        p = ngx_http_llmopt_status_canary(p, prt);
     }
 
     p = ngx_sprintf(p, ",\"history\":%s,\"arms\":{",
@@ -846,7 +994,7 @@ ngx_http_llmopt_status_learning(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
  */
 
 #define NGX_HTTP_LLMOPT_PROM_HEAD     8192
-#define NGX_HTTP_LLMOPT_PROM_POLICY   4096
+#define NGX_HTTP_LLMOPT_PROM_POLICY   8192
 #define NGX_HTTP_LLMOPT_PROM_ARM      12288
 
 
@@ -904,6 +1052,152 @@ static ngx_http_llmopt_prom_meta_t  ngx_http_llmopt_prom_arm_meta[] = {
 };
 
 
+/* Budgets and canaries, for the policies that have them. */
+
+static u_char *
+ngx_http_llmopt_prom_guard(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
+{
+    double                        share;
+    uint32_t                      period[2];
+    ngx_uint_t                    i, k, m, budgets, canaries;
+    llmopt_budget_account_t       acct;
+    ngx_http_llmopt_stats_t      *st;
+    ngx_http_llmopt_policy_rt_t  *prt;
+
+    static const char  *periods[2] = {
+        "period=\"day\"", "period=\"month\""
+    };
+
+    static ngx_http_llmopt_prom_meta_t  meta[] = {
+        { "llmopt_budget_cap_usd", "gauge",
+          "A policy's budget cap, USD, by period" },
+        { "llmopt_budget_spent_usd", "gauge",
+          "What this instance spent of a policy's budget in the current "
+          "period, USD" },
+        { "llmopt_budget_reserved_usd", "gauge",
+          "Estimated cost of a policy's requests in flight, USD" },
+        { "llmopt_budget_limited_total", "counter",
+          "Requests limited to the cheaper arms near a budget's cap" },
+        { "llmopt_budget_refused_total", "counter",
+          "Requests refused (429) at a budget's cap, or while this instance "
+          "awaited a grant (reason pending)" },
+        { "llmopt_canary_share", "gauge",
+          "Share of a policy's traffic its canary arm gets now" },
+        { "llmopt_canary_stage", "gauge",
+          "Stage of a canary rollout, from 0" },
+        { "llmopt_canary_rolled_back", "gauge",
+          "1 when a canary arm was rolled back" },
+        { NULL, NULL, NULL }
+    };
+
+    prt = lmcf->policies.elts;
+    budgets = 0;
+    canaries = 0;
+
+    for (i = 0; i < lmcf->policies.nelts; i++) {
+        budgets += prt[i].policy->budgeted && prt[i].stats->budget != NULL;
+        canaries += prt[i].policy->canary.arm >= 0;
+    }
+
+    llmopt_budget_periods(ngx_http_llmopt_wall_ms(), period);
+
+    for (m = 0; meta[m].name; m++) {
+        if ((m < 5 && budgets == 0) || (m >= 5 && canaries == 0)) {
+            continue;
+        }
+
+        p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n", meta[m].name,
+                        meta[m].help, meta[m].name, meta[m].type);
+
+        for (i = 0; i < lmcf->policies.nelts; i++) {
+            st = prt[i].stats;
+
+            if (m >= 5) {
+                if (prt[i].policy->canary.arm < 0) {
+                    continue;
+                }
+
+                share = ngx_http_llmopt_canary_share(&prt[i]);
+
+                p = ngx_sprintf(p, "%s", meta[m].name);
+                p = ngx_http_llmopt_prom_labels(p, &prt[i],
+                        &prt[i].arms[prt[i].policy->canary.arm].name, NULL);
+
+                if (m == 5) {
+                    p = ngx_sprintf(p, " %.4f\n", share < 0 ? 0 : share);
+
+                } else if (m == 6) {
+                    p = ngx_sprintf(p, " %uA\n", st->canary_stage);
+
+                } else {
+                    p = ngx_sprintf(p, " %d\n", st->canary_state
+                                               == LLMOPT_CANARY_ROLLED_BACK);
+                }
+
+                continue;
+            }
+
+            if (!prt[i].policy->budgeted || st->budget == NULL) {
+                continue;
+            }
+
+            ngx_shmtx_lock(&lmcf->shpool->mutex);
+            llmopt_budget_roll(&st->budget->policy, period);
+            acct = st->budget->policy;
+            ngx_shmtx_unlock(&lmcf->shpool->mutex);
+
+            switch (m) {
+
+            case 0:
+            case 1:
+                for (k = 0; k < 2; k++) {
+                    if (prt[i].policy->budget.cap[k] <= 0) {
+                        continue;
+                    }
+
+                    p = ngx_sprintf(p, "%s", meta[m].name);
+                    p = ngx_http_llmopt_prom_labels(p, &prt[i], NULL,
+                                                    periods[k]);
+                    p = ngx_sprintf(p, " %.9f\n",
+                                    m == 0 ? prt[i].policy->budget.cap[k]
+                                    : acct.spent[k] / LLMOPT_BUDGET_NUSD);
+                }
+
+                break;
+
+            case 2:
+            case 3:
+                p = ngx_sprintf(p, "%s", meta[m].name);
+                p = ngx_http_llmopt_prom_labels(p, &prt[i], NULL, NULL);
+
+                if (m == 2) {
+                    p = ngx_sprintf(p, " %.9f\n",
+                                    acct.reserved / LLMOPT_BUDGET_NUSD);
+
+                } else {
+                    p = ngx_sprintf(p, " %uA\n", st->budget->limited);
+                }
+
+                break;
+
+            default:
+                p = ngx_sprintf(p, "%s", meta[m].name);
+                p = ngx_http_llmopt_prom_labels(p, &prt[i], NULL,
+                                                "reason=\"cap\"");
+                p = ngx_sprintf(p, " %uA\n%s", st->budget->refused,
+                                meta[m].name);
+                p = ngx_http_llmopt_prom_labels(p, &prt[i], NULL,
+                                                "reason=\"pending\"");
+                p = ngx_sprintf(p, " %uA\n", st->budget->pending);
+                break;
+            }
+        }
+    }
+
+    return p;
+}
+
+
 static ngx_int_t
 ngx_http_llmopt_prometheus(ngx_http_request_t *r,
     ngx_http_llmopt_main_conf_t *lmcf)
@@ -924,7 +1218,8 @@ ngx_http_llmopt_prometheus(ngx_http_request_t *r,
 
     static const char  *reasons[NGX_HTTP_LLMOPT_REJECT_LAST] = {
         "reason=\"bad_request\"", "reason=\"too_large\"",
-        "reason=\"media_type\"", "reason=\"constraint\""
+        "reason=\"media_type\"", "reason=\"constraint\"",
+        "reason=\"budget\""
     };
 
     static const char  *feedback[NGX_HTTP_LLMOPT_FB_LAST] = {
@@ -1001,6 +1296,8 @@ ngx_http_llmopt_prometheus(ngx_http_request_t *r,
                                          : st->failovers);
         }
     }
+
+    p = ngx_http_llmopt_prom_guard(p, lmcf);
 
     p = ngx_sprintf(p, "# HELP llmopt_decision_seconds Time of the decision "
                     "path: parse, features, choice, rewrite\n"

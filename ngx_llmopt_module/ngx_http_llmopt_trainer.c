@@ -335,6 +335,17 @@ ngx_http_llmopt_learned(void *data, const llmopt_event_t *ev,
         ngx_http_llmopt_redis_learned(lmcf, ev, rw);
     }
 
+    if (ev->policy < lmcf->policies.nelts) {
+        prt = &((ngx_http_llmopt_policy_rt_t *)
+                    lmcf->policies.elts)[ev->policy];
+
+        if (prt->policy->canary.arm >= 0) {
+            ngx_http_llmopt_canary_learned(prt, ev, rw,
+                                           ngx_http_llmopt_wall_ms(),
+                                           ngx_cycle->log);
+        }
+    }
+
     if (lmcf->drift == NULL || lmcf->drift_in == NULL
         || ev->policy >= lmcf->policies.nelts)
     {

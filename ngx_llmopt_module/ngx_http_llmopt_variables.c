@@ -210,6 +210,7 @@ ngx_http_llmopt_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
                               : ctx->shadow ? "shadow"
                               : ctx->failed_over ? "failover"
                               : ctx->probe ? "probe"
+                              : ctx->canary ? "canary"
                               : ctx->explore ? "explore" : "exploit");
         v->len = ngx_strlen(v->data);
         goto found;
