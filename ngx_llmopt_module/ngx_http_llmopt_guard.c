@@ -250,6 +250,8 @@ ngx_http_llmopt_budget_room(ngx_http_llmopt_main_conf_t *lmcf,
     int64_t   left;
     unsigned  which;
 
+    llmopt_budget_age(acct, llmopt_budget_window(now));
+
     left = llmopt_budget_left(acct, cap, lmcf->redis != NULL, &which);
 
     if (left == INT64_MAX) {
@@ -318,6 +320,7 @@ ngx_http_llmopt_budget_check(ngx_http_request_t *r,
 
     now = ngx_http_llmopt_wall_ms();
     llmopt_budget_periods(now, ctx->budget_period);
+    ctx->budget_window = llmopt_budget_window(now);
 
     ngx_http_llmopt_budget_caps(bc, 0, cap);
     ngx_http_llmopt_budget_caps(bc, 1, tcap);
@@ -425,11 +428,11 @@ ngx_http_llmopt_budget_reserve(ngx_http_request_t *r,
             || llmopt_budget_left(t, tcap, lmcf->redis != NULL, &which)
                >= est))
     {
-        b->policy.reserved += est;
+        llmopt_budget_reserve(&b->policy, est, ctx->budget_window);
         b->policy.requests++;
 
         if (t != NULL) {
-            t->reserved += est;
+            llmopt_budget_reserve(t, est, ctx->budget_window);
             t->requests++;
         }
 
@@ -476,10 +479,12 @@ ngx_http_llmopt_budget_spend(ngx_http_request_t *r,
 
     ngx_shmtx_lock(&lmcf->shpool->mutex);
 
-    llmopt_budget_settle(&b->policy, est, nusd, ctx->budget_period);
+    llmopt_budget_settle(&b->policy, est, nusd, ctx->budget_period,
+                         ctx->budget_window);
 
     if (t != NULL) {
-        llmopt_budget_settle(t, est, nusd, ctx->budget_period);
+        llmopt_budget_settle(t, est, nusd, ctx->budget_period,
+                             ctx->budget_window);
     }
 
     ngx_shmtx_unlock(&lmcf->shpool->mutex);

@@ -446,6 +446,7 @@ typedef struct {
     int64_t                       budget_est;    /* nUSD reserved */
     llmopt_budget_account_t      *budget_tenant; /* or NULL */
     uint32_t                      budget_period[2];
+    uint32_t                      budget_window; /* of the reservation */
     u_char                       *body;          /* the client's, for */
     size_t                        body_len;      /*   a failover */
 

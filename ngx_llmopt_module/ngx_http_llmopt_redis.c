@@ -809,6 +809,7 @@ ngx_http_llmopt_redis_budgets(ngx_http_llmopt_main_conf_t *lmcf,
             }
 
             llmopt_budget_roll(acct, period);
+            llmopt_budget_age(acct, llmopt_budget_window(now));
 
             for (p = 0; p < 2; p++) {
                 if (!rs->up) {

@@ -279,6 +279,8 @@ ngx_http_llmopt_status_budget(u_char *p, ngx_http_llmopt_main_conf_t *lmcf,
     ngx_shmtx_lock(&lmcf->shpool->mutex);
 
     llmopt_budget_roll(&b->policy, period);
+    llmopt_budget_age(&b->policy,
+                      llmopt_budget_window(ngx_http_llmopt_wall_ms()));
     acct = b->policy;
     active = 0;
 
@@ -1143,6 +1145,8 @@ ngx_http_llmopt_prom_guard(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
 
             ngx_shmtx_lock(&lmcf->shpool->mutex);
             llmopt_budget_roll(&st->budget->policy, period);
+            llmopt_budget_age(&st->budget->policy,
+                              llmopt_budget_window(ngx_http_llmopt_wall_ms()));
             acct = st->budget->policy;
             ngx_shmtx_unlock(&lmcf->shpool->mutex);
 

@@ -255,16 +255,70 @@ llmopt_budget_mask(const int64_t *cost, unsigned n, unsigned char *allowed,
 }
 
 
+uint32_t
+llmopt_budget_window(uint64_t now_ms)
+{
+    return (uint32_t) (now_ms / LLMOPT_BUDGET_WINDOW_MS);
+}
+
+
+void
+llmopt_budget_age(llmopt_budget_account_t *acct, uint32_t window)
+{
+    unsigned  b;
+
+    for (b = 0; b < 2; b++) {
+        if (acct->held[b] && acct->window[b] + 1 < window) {
+            acct->reserved -= acct->held[b];
+            acct->held[b] = 0;
+        }
+    }
+
+    if (acct->reserved < 0 || (acct->held[0] == 0 && acct->held[1] == 0)) {
+        acct->reserved = acct->held[0] + acct->held[1];
+    }
+}
+
+
+void
+llmopt_budget_reserve(llmopt_budget_account_t *acct, int64_t estimate,
+    uint32_t window)
+{
+    unsigned  b;
+
+    b = window & 1;
+
+    if (acct->window[b] != window) {
+        /* the bucket of two windows ago: what it holds goes */
+        acct->reserved -= acct->held[b];
+        acct->held[b] = 0;
+        acct->window[b] = window;
+    }
+
+    acct->held[b] += estimate;
+    acct->reserved += estimate;
+}
+
+
 void
 llmopt_budget_settle(llmopt_budget_account_t *acct, int64_t estimate,
-    int64_t cost, const uint32_t period[2])
+    int64_t cost, const uint32_t period[2], uint32_t window)
 {
-    unsigned  p;
+    unsigned  p, b;
 
-    acct->reserved -= estimate;
+    b = window & 1;
 
-    if (acct->reserved < 0) {
-        acct->reserved = 0;
+    if (estimate > 0 && acct->window[b] == window) {
+        if (estimate > acct->held[b]) {
+            estimate = acct->held[b];
+        }
+
+        acct->held[b] -= estimate;
+        acct->reserved -= estimate;
+
+        if (acct->reserved < 0) {
+            acct->reserved = 0;
+        }
     }
 
     if (cost <= 0) {

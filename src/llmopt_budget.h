@@ -29,6 +29,13 @@
 #define LLMOPT_BUDGET_POLICY   1             /* key of the policy's account */
 #define LLMOPT_BUDGET_PROBES   16            /* slots a key may be in */
 
+/*
+ * A reservation is held for one to two windows at most: a request that
+ * never ends (its worker was killed) does not keep its estimate for
+ * longer; one that runs longer is counted by its cost when it ends.
+ */
+#define LLMOPT_BUDGET_WINDOW_MS  600000
+
 
 typedef struct {
     double        cap[2];           /* USD a day, a month; 0: none */
@@ -49,7 +56,10 @@ typedef struct {
     int64_t       spent[2];         /* nUSD, requests that ended */
     int64_t       granted[2];       /* nUSD this instance may spend */
     int64_t       granted_all[2];   /* nUSD granted to all instances */
-    int64_t       reserved;         /* nUSD, estimates in flight */
+    int64_t       reserved;         /* nUSD, estimates in flight: the
+                                       sum of held[] */
+    int64_t       held[2];          /* reserved in window[b], by parity */
+    uint32_t      window[2];        /* LLMOPT_BUDGET_WINDOW_MS windows */
     int64_t       need;             /* nUSD, the largest estimate asked
                                        for lately: a grant covers two */
     uint64_t      requests;         /* reserved, since the start */
@@ -96,10 +106,21 @@ double llmopt_budget_used(const llmopt_budget_account_t *acct,
 unsigned llmopt_budget_mask(const int64_t *cost, unsigned n,
     unsigned char *allowed, int64_t left, unsigned near);
 
-/* A request ended: its estimate goes, its cost counts in the periods it
-   was reserved in (if still current). */
+/* The window of a time, ms since the epoch. */
+uint32_t llmopt_budget_window(uint64_t now_ms);
+
+/* Lets go the reservations held since before the previous window. */
+void llmopt_budget_age(llmopt_budget_account_t *acct, uint32_t window);
+
+/* Holds estimate (nUSD) in window (the caller keeps it for the settle). */
+void llmopt_budget_reserve(llmopt_budget_account_t *acct, int64_t estimate,
+    uint32_t window);
+
+/* A request ended: its estimate, held since window, goes (unless it went
+   with its window); its cost counts in the periods it was reserved in
+   (if still current). */
 void llmopt_budget_settle(llmopt_budget_account_t *acct, int64_t estimate,
-    int64_t cost, const uint32_t period[2]);
+    int64_t cost, const uint32_t period[2], uint32_t window);
 
 /*
  * What to ask Redis for in period p: chunk of the cap, or two of the

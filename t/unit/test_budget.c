@@ -208,7 +208,7 @@ test_account(void)
         left = llmopt_budget_left(&fresh, cap, 1, &which);
         is_int(left, 1000000000, "shared, a period's first request needs "
                "no grant");
-        fresh.reserved = 10;
+        llmopt_budget_reserve(&fresh, 10, 1);
         left = llmopt_budget_left(&fresh, cap, 1, &which);
         ok(left < 0, "... the second one does");
     }
@@ -218,18 +218,21 @@ test_account(void)
     left = llmopt_budget_left(&acct, cap, 1, &which);
     is_int(left, 100000000, "a grant above the cap counts as the cap");
 
-    llmopt_budget_settle(&acct, 300000000, 120000000, period);
+    acct.reserved = 0;
+    llmopt_budget_reserve(&acct, 300000000, 7);
+    is_int(acct.reserved, 300000000, "reserved in window 7");
+    llmopt_budget_settle(&acct, 300000000, 120000000, period, 7);
     is_int(acct.reserved, 0, "settled: the estimate goes");
     is_int(acct.spent[0], 620000000, "... its cost counts in the day");
     is_int(acct.spent[1], 9720000000, "... and the month");
 
-    acct.reserved = 5;
+    llmopt_budget_reserve(&acct, 5, 7);
     llmopt_budget_roll(&acct, next);
     is_int(acct.spent[0], 0, "a new day starts at 0");
     is_int(acct.granted[0], 0, "... with no grant");
     is_int(acct.spent[1], 9720000000, "the month goes on");
     is_int(acct.reserved, 5, "in flight stays in flight");
-    llmopt_budget_settle(&acct, 10, 100, period);
+    llmopt_budget_settle(&acct, 10, 100, period, 7);
     is_int(acct.reserved, 0, "reserved never goes below 0");
     is_int(acct.spent[0], 0, "a cost of yesterday is not today's");
     is_int(acct.spent[1], 9720000100, "... but is this month's");
@@ -254,6 +257,27 @@ test_account(void)
     memset(allowed, 1, 3);
     n = llmopt_budget_mask(cost, 3, allowed, 50, 0);
     is_int(n, 0, "nothing fits 50 nUSD");
+
+    /* reservations held by windows */
+    memset(&acct, 0, sizeof(acct));
+    llmopt_budget_reserve(&acct, 100, 10);
+    llmopt_budget_reserve(&acct, 20, 11);
+    llmopt_budget_age(&acct, 11);
+    is_int(acct.reserved, 120, "windows 10 and 11 are held at 11");
+    llmopt_budget_age(&acct, 12);
+    is_int(acct.reserved, 20, "at 12 what window 10 held goes");
+    llmopt_budget_settle(&acct, 100, 0, period, 10);
+    is_int(acct.reserved, 20, "its late settle takes nothing from the rest");
+    llmopt_budget_reserve(&acct, 7, 13);
+    is_int(acct.reserved, 7, "one in 13 takes 11's bucket, dropping what "
+           "it held");
+    llmopt_budget_reserve(&acct, 1, 15);
+    is_int(acct.reserved, 1, "one in 15 drops what 13 held");
+    llmopt_budget_settle(&acct, 20, 0, period, 11);
+    is_int(acct.reserved, 1, "11's settle after its bucket was reused: no "
+           "effect");
+    llmopt_budget_age(&acct, 40);
+    is_int(acct.reserved, 0, "much later nothing is held");
 
     /* grants */
     memset(&acct, 0, sizeof(acct));
