@@ -293,17 +293,15 @@ ngx_http_llmopt_body_handler(ngx_http_request_t *r)
 
     rc = ngx_http_llmopt_route(r, ctx);
 
-    if (rc != NGX_OK) {
-        /* not sent upstream: a budget reservation goes back at once */
-        ngx_http_llmopt_budget_spend(r, ctx, 0, 1);
-    }
-
     if (rc == NGX_DONE) {
-        /* an error response was sent and the request finalized */
+        /* an error response was sent and the request finalized (and may
+           be freed); ngx_http_llmopt_reject() gave back any reservation */
         return;
     }
 
     if (rc != NGX_OK) {
+        /* not sent upstream: a budget reservation goes back at once */
+        ngx_http_llmopt_budget_spend(r, ctx, 0, 1);
         ngx_http_finalize_request(r, rc);
         return;
     }
