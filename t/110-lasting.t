@@ -43,7 +43,7 @@ my $CONF = <<'CONF';
 worker_processes 2;
 events { worker_connections 256; }
 http {
-    llmopt_zone name=llmopt size=2m;
+    llmopt_zone name=llmopt size=16m;   # 8192 events: a slow takeover on a busy machine
     llmopt_catalog %%PREFIX%%/catalog.yaml;
     llmopt_trainer interval=20ms;
     llmopt_state_file llmopt/state interval=100ms;
