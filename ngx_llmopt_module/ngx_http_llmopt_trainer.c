@@ -69,6 +69,13 @@ static void ngx_http_llmopt_drift_init(ngx_http_llmopt_drift_t *d,
     ngx_uint_t n);
 static void ngx_http_llmopt_slo(ngx_http_llmopt_main_conf_t *lmcf);
 static void ngx_http_llmopt_drift_flush(ngx_http_llmopt_main_conf_t *lmcf);
+static ngx_uint_t ngx_http_llmopt_budget_entries(
+    ngx_http_llmopt_main_conf_t *lmcf, llmopt_snapshot_entry_t *e,
+    ngx_log_t *log);
+static void ngx_http_llmopt_budget_entries_free(llmopt_snapshot_entry_t *e,
+    ngx_uint_t n);
+static void ngx_http_llmopt_budget_restore(ngx_http_llmopt_main_conf_t *lmcf,
+    const llmopt_snapshot_entry_t *e, unsigned ne, ngx_log_t *log);
 static void ngx_http_llmopt_learned(void *data, const llmopt_event_t *ev,
     const llmopt_reward_t *rw);
 static void ngx_http_llmopt_drift_alarm(ngx_http_llmopt_main_conf_t *lmcf,
@@ -812,6 +819,144 @@ ngx_http_llmopt_expire(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
 
 
 /*
+ * Budgets in the state file: each budgeted policy's accounts (its own,
+ * then its tenants'), copied under the zone's mutex, as an entry
+ * "budget:<policy>" of a shape of their own.  Returns the entries made
+ * in e (each owns its name and copy).
+ */
+
+#define NGX_HTTP_LLMOPT_BUDGET_SHAPE  0x6c6c6d6f62756431ULL
+
+static ngx_uint_t
+ngx_http_llmopt_budget_entries(ngx_http_llmopt_main_conf_t *lmcf,
+    llmopt_snapshot_entry_t *e, ngx_log_t *log)
+{
+    u_char                       *name, *copy;
+    size_t                        size;
+    ngx_uint_t                    i, n;
+    ngx_http_llmopt_budget_t     *b;
+    ngx_http_llmopt_policy_rt_t  *prt;
+
+    prt = lmcf->policies.elts;
+    n = 0;
+
+    for (i = 0; i < lmcf->policies.nelts; i++) {
+        b = prt[i].stats->budget;
+
+        if (!prt[i].policy->budgeted || b == NULL) {
+            continue;
+        }
+
+        size = (b->n + 1) * sizeof(llmopt_budget_account_t);
+        name = ngx_alloc(sizeof("budget:") - 1 + prt[i].name.len, log);
+        copy = ngx_alloc(size, log);
+
+        if (name == NULL || copy == NULL) {
+            if (name) {
+                ngx_free(name);
+            }
+
+            if (copy) {
+                ngx_free(copy);
+            }
+
+            continue;
+        }
+
+        ngx_shmtx_lock(&lmcf->shpool->mutex);
+        ngx_memcpy(copy, &b->policy, sizeof(llmopt_budget_account_t));
+        ngx_memcpy(copy + sizeof(llmopt_budget_account_t), b->tenants,
+                   b->n * sizeof(llmopt_budget_account_t));
+        ngx_shmtx_unlock(&lmcf->shpool->mutex);
+
+        e[n].name = (const char *) name;
+        e[n].name_len = ngx_sprintf(name, "budget:%V", &prt[i].name) - name;
+        e[n].shape = NGX_HTTP_LLMOPT_BUDGET_SHAPE;
+        e[n].params = copy;
+        e[n].size = size;
+        n++;
+    }
+
+    return n;
+}
+
+
+static void
+ngx_http_llmopt_budget_entries_free(llmopt_snapshot_entry_t *e, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < n; i++) {
+        ngx_free((void *) e[i].name);
+        ngx_free((void *) e[i].params);
+    }
+}
+
+
+/*
+ * At start: what the budgets' accounts held at the last checkpoint (the
+ * current periods roll at their next use).  Requests in flight then are
+ * gone: their reservations are not taken back.  With another number of
+ * tenant accounts, the policy's own comes back alone.
+ */
+
+static void
+ngx_http_llmopt_budget_restore(ngx_http_llmopt_main_conf_t *lmcf,
+    const llmopt_snapshot_entry_t *e, unsigned ne, ngx_log_t *log)
+{
+    u_char                          name[sizeof("budget:") + 64];
+    size_t                          len, acct;
+    ngx_uint_t                      i, k;
+    ngx_http_llmopt_budget_t       *b;
+    llmopt_budget_account_t        *a;
+    const llmopt_snapshot_entry_t  *found;
+    ngx_http_llmopt_policy_rt_t    *prt;
+
+    prt = lmcf->policies.elts;
+    acct = sizeof(llmopt_budget_account_t);
+
+    for (i = 0; i < lmcf->policies.nelts; i++) {
+        b = prt[i].stats->budget;
+
+        if (!prt[i].policy->budgeted || b == NULL
+            || prt[i].name.len > 64)
+        {
+            continue;
+        }
+
+        len = ngx_sprintf(name, "budget:%V", &prt[i].name) - name;
+        found = llmopt_snapshot_find(e, ne, (const char *) name, len);
+
+        if (found == NULL || found->shape != NGX_HTTP_LLMOPT_BUDGET_SHAPE
+            || found->size < acct || found->size % acct)
+        {
+            continue;
+        }
+
+        ngx_memcpy(&b->policy, found->params, acct);
+
+        if (found->size == (b->n + 1) * acct) {
+            ngx_memcpy(b->tenants, (u_char *) found->params + acct,
+                       b->n * acct);
+        }
+
+        for (k = 0; k <= b->n; k++) {
+            a = k == b->n ? &b->policy : &b->tenants[k];
+            a->reserved = 0;
+            a->held[0] = 0;
+            a->held[1] = 0;
+        }
+
+        b->policy.key = LLMOPT_BUDGET_POLICY;
+
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "llmopt_state_file \"%V\": the budget of policy "
+                      "\"%V\" restored", &lmcf->state_file, &prt[i].name);
+    }
+}
+
+
+/*
  * The state file: the trainer's copies of every policy, written to a
  * temporary file beside it, synced and renamed over it, so a crash leaves
  * the old file or the new one, never half of one.
@@ -825,7 +970,7 @@ ngx_http_llmopt_checkpoint(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
     size_t                        size;
     ssize_t                       n;
     ngx_fd_t                      fd;
-    ngx_uint_t                    i, np;
+    ngx_uint_t                    i, np, budgets;
     llmopt_snapshot_entry_t      *e;
     ngx_http_llmopt_policy_rt_t  *prt;
 
@@ -834,7 +979,7 @@ ngx_http_llmopt_checkpoint(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
     np = lmcf->policies.nelts;
     prt = lmcf->policies.elts;
 
-    e = ngx_alloc((np + 1) * sizeof(llmopt_snapshot_entry_t), log);
+    e = ngx_alloc((2 * np + 1) * sizeof(llmopt_snapshot_entry_t), log);
     if (e == NULL) {
         return NGX_ERROR;
     }
@@ -846,6 +991,12 @@ ngx_http_llmopt_checkpoint(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
         e[i].params = lmcf->tpolicies[i].work;
         e[i].size = lmcf->tpolicies[i].size;
     }
+
+    /* the budgets' accounts, so that a restart does not spend a day's
+       cap again; under entries "budget:<policy>" */
+
+    budgets = ngx_http_llmopt_budget_entries(lmcf, &e[np], log);
+    np += budgets;
 
     size = llmopt_snapshot_size(e, np);
 
@@ -899,6 +1050,7 @@ ngx_http_llmopt_checkpoint(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
 
     ngx_free(tmp);
     ngx_free(buf);
+    ngx_http_llmopt_budget_entries_free(&e[np - budgets], budgets);
     ngx_free(e);
 
     lmcf->checkpoint_updates = lmcf->trainer.updates;
@@ -921,6 +1073,7 @@ failed:
         ngx_free(buf);
     }
 
+    ngx_http_llmopt_budget_entries_free(&e[np - budgets], budgets);
     ngx_free(e);
 
     (void) ngx_atomic_fetch_add(&lmcf->sh->trainer.checkpoint_errors, 1);
@@ -1039,6 +1192,8 @@ ngx_http_llmopt_state_restore(ngx_log_t *log,
 
         restored++;
     }
+
+    ngx_http_llmopt_budget_restore(lmcf, e, ne, log);
 
     lmcf->sh->trainer.restored = restored;
 

@@ -10,6 +10,8 @@
 #   2. Near a cap (near: 0.5) only the cheaper arm is chosen.
 #   3. A tenant key at its cap is refused while another tenant is served;
 #      an Anthropic client gets the refusal in its own dialect.
+#   4. An instance alone (no Redis) keeps its budget's spend in its state
+#      file: after a restart it has not got the day's cap to spend again.
 
 use strict;
 use warnings;
@@ -343,6 +345,59 @@ my $aerr = eval { decode_json($r->{body}) } // {};
 is($aerr->{type}, 'error', '... an Anthropic error');
 is($aerr->{error}{type}, 'rate_limit_error', '... rate_limit_error');
 
+# --- 4. a restart does not give the day's cap back ----------------------------
+
+my $C = Llmopt::Test->new(module => 1);
+$C->start_mock('openai');
+$C->write_file('catalog.yaml', $catalog);
+$C->write_conf(<<'CONF');
+%%MODULE%%
+worker_processes 1;
+events { worker_connections 64; }
+http {
+    llmopt_zone name=llmopt size=4m;
+    llmopt_catalog %%PREFIX%%/catalog.yaml;
+    llmopt_trainer interval=20ms;
+    llmopt_state_file llmopt/state interval=100ms;
+
+    upstream up_openai { server %%MOCK_OPENAI%%; keepalive 8; }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location /capped/v1/chat/completions {
+            llmopt_route capped;
+            proxy_pass http://$llmopt_upstream/v1/chat/completions;
+        }
+        location = /status { llmopt_status; }
+    }
+}
+CONF
+mkdir($C->prefix . '/llmopt');
+$C->start();
+
+my $answered = 0;
+for (1 .. 20) {
+    $answered++ if ask($C, '/capped/v1/chat/completions')->{status} == 200;
+}
+is($answered, 20, 'alone: 20 answers within the cap');
+my $before = status($C)->{policies}{capped}{budget};
+ok($before->{day}{spent} > 0 && !$before->{shared},
+   sprintf('spent $%.6f, counted locally', $before->{day}{spent}));
+ok(wait_for(sub { (status($C)->{trainer}{updates} // 0) >= 20 }),
+   'the 20 answers are learned');
+
+$C->stop();             # the master writes the state file a last time
+$C->start();
+
+my $after = status($C)->{policies}{capped}{budget};
+ok(abs($after->{day}{spent} - $before->{day}{spent}) < 1e-9,
+   sprintf('after a restart the day\'s spend is still $%.6f',
+           $after->{day}{spent}));
+is($after->{reserved}, 0, '... with nothing reserved');
+like($C->read_file('logs/error.log'),
+     qr/the budget of policy "capped" restored/, 'the log says so');
+
 $A->done();
 $B->done();
+$C->done();
 done_testing();
