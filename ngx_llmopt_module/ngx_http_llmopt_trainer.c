@@ -69,12 +69,12 @@ static void ngx_http_llmopt_drift_init(ngx_http_llmopt_drift_t *d,
     ngx_uint_t n);
 static void ngx_http_llmopt_slo(ngx_http_llmopt_main_conf_t *lmcf);
 static void ngx_http_llmopt_drift_flush(ngx_http_llmopt_main_conf_t *lmcf);
-static ngx_uint_t ngx_http_llmopt_budget_entries(
+static ngx_uint_t ngx_http_llmopt_guard_entries(
     ngx_http_llmopt_main_conf_t *lmcf, llmopt_snapshot_entry_t *e,
     ngx_log_t *log);
-static void ngx_http_llmopt_budget_entries_free(llmopt_snapshot_entry_t *e,
+static void ngx_http_llmopt_guard_entries_free(llmopt_snapshot_entry_t *e,
     ngx_uint_t n);
-static void ngx_http_llmopt_budget_restore(ngx_http_llmopt_main_conf_t *lmcf,
+static void ngx_http_llmopt_guard_restore(ngx_http_llmopt_main_conf_t *lmcf,
     const llmopt_snapshot_entry_t *e, unsigned ne, ngx_log_t *log);
 static void ngx_http_llmopt_learned(void *data, const llmopt_event_t *ev,
     const llmopt_reward_t *rw);
@@ -819,23 +819,37 @@ ngx_http_llmopt_expire(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
 
 
 /*
- * Budgets in the state file: each budgeted policy's accounts (its own,
- * then its tenants'), copied under the zone's mutex, as an entry
- * "budget:<policy>" of a shape of their own.  Returns the entries made
- * in e (each owns its name and copy).
+ * Budgets and canaries in the state file: each budgeted policy's
+ * accounts (its own, then its tenants'), copied under the zone's mutex,
+ * as an entry "budget:<policy>", and each canary's state as one
+ * "canary:<policy>", each of a shape of its own.  Returns the entries
+ * made in e (each owns its name and copy).
  */
 
 #define NGX_HTTP_LLMOPT_BUDGET_SHAPE  0x6c6c6d6f62756431ULL
+#define NGX_HTTP_LLMOPT_CANARY_SHAPE  0x6c6c6d6f63616e31ULL
+
+typedef struct {
+    uint64_t                      conf;          /* hash of its conf */
+    uint64_t                      state;
+    uint64_t                      stage;
+    uint64_t                      since_ms;
+    uint64_t                      changes;
+    llmopt_canary_side_t          side[2];
+    u_char                        why[192];
+} ngx_http_llmopt_canary_saved_t;
 
 static ngx_uint_t
-ngx_http_llmopt_budget_entries(ngx_http_llmopt_main_conf_t *lmcf,
+ngx_http_llmopt_guard_entries(ngx_http_llmopt_main_conf_t *lmcf,
     llmopt_snapshot_entry_t *e, ngx_log_t *log)
 {
-    u_char                       *name, *copy;
-    size_t                        size;
-    ngx_uint_t                    i, n;
-    ngx_http_llmopt_budget_t     *b;
-    ngx_http_llmopt_policy_rt_t  *prt;
+    u_char                          *name, *copy;
+    size_t                           size;
+    ngx_uint_t                       i, n;
+    ngx_http_llmopt_stats_t         *st;
+    ngx_http_llmopt_budget_t        *b;
+    ngx_http_llmopt_policy_rt_t     *prt;
+    ngx_http_llmopt_canary_saved_t  *cs;
 
     prt = lmcf->policies.elts;
     n = 0;
@@ -877,12 +891,52 @@ ngx_http_llmopt_budget_entries(ngx_http_llmopt_main_conf_t *lmcf,
         n++;
     }
 
+    /* and the canaries: a restart neither rolls a rolled-back arm out
+       again nor starts a rollout over */
+
+    for (i = 0; i < lmcf->policies.nelts; i++) {
+        if (prt[i].policy->canary.arm < 0) {
+            continue;
+        }
+
+        name = ngx_alloc(sizeof("canary:") - 1 + prt[i].name.len, log);
+        cs = ngx_calloc(sizeof(ngx_http_llmopt_canary_saved_t), log);
+
+        if (name == NULL || cs == NULL) {
+            if (name) {
+                ngx_free(name);
+            }
+
+            if (cs) {
+                ngx_free(cs);
+            }
+
+            continue;
+        }
+
+        st = prt[i].stats;
+        cs->conf = st->canary_conf;
+        cs->state = st->canary_state;
+        cs->stage = st->canary_stage;
+        cs->since_ms = st->canary_since_ms;
+        cs->changes = st->canary_changes;
+        ngx_memcpy(cs->side, st->canary_side, sizeof(cs->side));
+        ngx_memcpy(cs->why, st->canary_why, sizeof(cs->why));
+
+        e[n].name = (const char *) name;
+        e[n].name_len = ngx_sprintf(name, "canary:%V", &prt[i].name) - name;
+        e[n].shape = NGX_HTTP_LLMOPT_CANARY_SHAPE;
+        e[n].params = cs;
+        e[n].size = sizeof(ngx_http_llmopt_canary_saved_t);
+        n++;
+    }
+
     return n;
 }
 
 
 static void
-ngx_http_llmopt_budget_entries_free(llmopt_snapshot_entry_t *e, ngx_uint_t n)
+ngx_http_llmopt_guard_entries_free(llmopt_snapshot_entry_t *e, ngx_uint_t n)
 {
     ngx_uint_t  i;
 
@@ -901,12 +955,14 @@ ngx_http_llmopt_budget_entries_free(llmopt_snapshot_entry_t *e, ngx_uint_t n)
  */
 
 static void
-ngx_http_llmopt_budget_restore(ngx_http_llmopt_main_conf_t *lmcf,
+ngx_http_llmopt_guard_restore(ngx_http_llmopt_main_conf_t *lmcf,
     const llmopt_snapshot_entry_t *e, unsigned ne, ngx_log_t *log)
 {
     u_char                          name[sizeof("budget:") + 64];
     size_t                          len, acct;
     ngx_uint_t                      i, k;
+    ngx_http_llmopt_stats_t        *st;
+    ngx_http_llmopt_canary_saved_t  cs;
     ngx_http_llmopt_budget_t       *b;
     llmopt_budget_account_t        *a;
     const llmopt_snapshot_entry_t  *found;
@@ -953,6 +1009,49 @@ ngx_http_llmopt_budget_restore(ngx_http_llmopt_main_conf_t *lmcf,
                       "llmopt_state_file \"%V\": the budget of policy "
                       "\"%V\" restored", &lmcf->state_file, &prt[i].name);
     }
+
+    /* a canary goes on where it was, if its configuration is the same */
+
+    for (i = 0; i < lmcf->policies.nelts; i++) {
+        st = prt[i].stats;
+
+        if (prt[i].policy->canary.arm < 0 || prt[i].name.len > 64) {
+            continue;
+        }
+
+        len = ngx_sprintf(name, "canary:%V", &prt[i].name) - name;
+        found = llmopt_snapshot_find(e, ne, (const char *) name, len);
+
+        if (found == NULL || found->shape != NGX_HTTP_LLMOPT_CANARY_SHAPE
+            || found->size != sizeof(ngx_http_llmopt_canary_saved_t))
+        {
+            continue;
+        }
+
+        ngx_memcpy(&cs, found->params, sizeof(cs));
+
+        if (cs.conf != st->canary_conf
+            || cs.stage >= prt[i].policy->canary.n_stages
+            || cs.state < LLMOPT_CANARY_RUNNING
+            || cs.state > LLMOPT_CANARY_ROLLED_BACK)
+        {
+            continue;
+        }
+
+        ngx_memcpy(st->canary_side, cs.side, sizeof(cs.side));
+        ngx_memcpy(st->canary_why, cs.why, sizeof(cs.why));
+        st->canary_why[sizeof(st->canary_why) - 1] = '\0';
+        st->canary_stage = cs.stage;
+        st->canary_since_ms = cs.since_ms;
+        st->canary_changes = cs.changes;
+        st->canary_state = cs.state;
+
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "llmopt_state_file \"%V\": the canary of policy "
+                      "\"%V\" restored (%s at %.0f%%)", &lmcf->state_file,
+                      &prt[i].name, llmopt_canary_state_name(cs.state),
+                      prt[i].policy->canary.stages[cs.stage] * 100);
+    }
 }
 
 
@@ -979,7 +1078,7 @@ ngx_http_llmopt_checkpoint(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
     np = lmcf->policies.nelts;
     prt = lmcf->policies.elts;
 
-    e = ngx_alloc((2 * np + 1) * sizeof(llmopt_snapshot_entry_t), log);
+    e = ngx_alloc((3 * np + 1) * sizeof(llmopt_snapshot_entry_t), log);
     if (e == NULL) {
         return NGX_ERROR;
     }
@@ -995,7 +1094,7 @@ ngx_http_llmopt_checkpoint(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
     /* the budgets' accounts, so that a restart does not spend a day's
        cap again; under entries "budget:<policy>" */
 
-    budgets = ngx_http_llmopt_budget_entries(lmcf, &e[np], log);
+    budgets = ngx_http_llmopt_guard_entries(lmcf, &e[np], log);
     np += budgets;
 
     size = llmopt_snapshot_size(e, np);
@@ -1050,7 +1149,7 @@ ngx_http_llmopt_checkpoint(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
 
     ngx_free(tmp);
     ngx_free(buf);
-    ngx_http_llmopt_budget_entries_free(&e[np - budgets], budgets);
+    ngx_http_llmopt_guard_entries_free(&e[np - budgets], budgets);
     ngx_free(e);
 
     lmcf->checkpoint_updates = lmcf->trainer.updates;
@@ -1073,7 +1172,7 @@ failed:
         ngx_free(buf);
     }
 
-    ngx_http_llmopt_budget_entries_free(&e[np - budgets], budgets);
+    ngx_http_llmopt_guard_entries_free(&e[np - budgets], budgets);
     ngx_free(e);
 
     (void) ngx_atomic_fetch_add(&lmcf->sh->trainer.checkpoint_errors, 1);
@@ -1193,7 +1292,7 @@ ngx_http_llmopt_state_restore(ngx_log_t *log,
         restored++;
     }
 
-    ngx_http_llmopt_budget_restore(lmcf, e, ne, log);
+    ngx_http_llmopt_guard_restore(lmcf, e, ne, log);
 
     lmcf->sh->trainer.restored = restored;
 

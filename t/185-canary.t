@@ -8,6 +8,7 @@
 #   - A better one (0.95 against 0.7) reaches 100 %: every request goes to
 #     it.
 #   - At the first stage its share of the traffic is about 10 %.
+#   - A restart keeps both where they were (the state file).
 
 use strict;
 use warnings;
@@ -55,6 +56,7 @@ http {
     llmopt_zone name=llmopt size=2m;
     llmopt_catalog %%PREFIX%%/catalog.yaml;
     llmopt_trainer interval=10ms;
+    llmopt_state_file llmopt/state interval=100ms;
 
     upstream up_openai { server %%MOCK_OPENAI%%; keepalive 8; }
 
@@ -86,6 +88,7 @@ http {
 }
 CONF
 
+mkdir($t->prefix . '/llmopt');
 $t->start();
 
 sub canary {
@@ -183,6 +186,17 @@ is(count('new', @arms), 100, 'now every request goes to it (100 of 100)');
 like($t->read_file('logs/error.log'),
      qr/\[notice\].*policy "better": canary arm "new" rolled out at 100%/,
      'a NOTICE line says so');
+
+# --- a restart: the state file keeps both --------------------------------------
+
+$t->stop();
+$t->start();
+is(canary('worse')->{state}, 'rolled_back', 'after a restart: still rolled back');
+is(canary('better')->{state}, 'complete', '... and still complete');
+@arms = map { ask('worse') } 1 .. 50;
+is(count('new', @arms), 0, '... the rolled-back arm gets nothing');
+@arms = map { ask('better') } 1 .. 50;
+is(count('new', @arms), 50, '... the rolled-out one everything');
 
 my $prom = $t->http('GET', '/status?format=prometheus')->{body};
 like($prom, qr/^llmopt_canary_share\{policy="better",arm="new"\} 1\.0000$/m,
