@@ -916,7 +916,8 @@ ngx_http_llmopt_count(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
     /* the circuit breaker learns of failures: 429, 5xx, no answer */
 
     if (status != NGX_HTTP_CLIENT_CLOSED_REQUEST
-        && ctx->policy->policy->breaker_failures)
+        && (ctx->policy->policy->breaker_failures
+            || ctx->policy->policy->breaker_error_rate > 0))
     {
         ngx_http_llmopt_breaker_outcome(ctx,
             status == NGX_HTTP_TOO_MANY_REQUESTS || status >= 500

@@ -85,20 +85,74 @@ ngx_http_llmopt_breaker_mask(ngx_http_llmopt_policy_rt_t *prt,
 }
 
 
+/*
+ * The error-rate window of an arm: two buckets of half a window each,
+ * by the parity of the half-window's number; an answer counts in the
+ * current one (a stale bucket is emptied first), the rate is over the
+ * current and the previous half.  Races between workers cost a count
+ * at most.
+ */
+
+static void
+ngx_http_llmopt_breaker_window(ngx_http_llmopt_arm_stats_t *as,
+    uint64_t window_ms, uint64_t now, ngx_uint_t failed, uint64_t *n,
+    uint64_t *f)
+{
+    uint64_t    idx, e;
+    ngx_uint_t  b;
+
+    idx = now / ngx_max(window_ms / 2, 1) + 2;   /* 0 stays "never" */
+    b = idx & 1;
+    e = as->breaker_win_epoch[b];
+
+    if (e != idx && ngx_atomic_cmp_set(&as->breaker_win_epoch[b], e, idx)) {
+        as->breaker_win_n[b] = 0;
+        as->breaker_win_f[b] = 0;
+    }
+
+    (void) ngx_atomic_fetch_add(&as->breaker_win_n[b], 1);
+
+    if (failed) {
+        (void) ngx_atomic_fetch_add(&as->breaker_win_f[b], 1);
+    }
+
+    *n = 0;
+    *f = 0;
+
+    for (b = 0; b < 2; b++) {
+        e = as->breaker_win_epoch[b];
+
+        if (e == idx || e + 1 == idx) {
+            *n += as->breaker_win_n[b];
+            *f += as->breaker_win_f[b];
+        }
+    }
+}
+
+
 /* An answer of the arm came back: close, count or open its circuit. */
 
 void
 ngx_http_llmopt_breaker_outcome(ngx_http_llmopt_ctx_t *ctx, ngx_uint_t failed,
     uint64_t now, ngx_log_t *log)
 {
-    uint64_t                      until, open_for;
-    ngx_uint_t                    n;
+    uint64_t                      until, open_for, wn, wf;
+    ngx_uint_t                    n, rate;
     const llmopt_policy_t        *policy;
     ngx_http_llmopt_arm_stats_t  *as;
 
     policy = ctx->policy->policy;
     as = &ctx->policy->stats->arms[ctx->arm];
     until = as->breaker_open_until_ms;
+    rate = 0;
+
+    if (policy->breaker_error_rate > 0) {
+        ngx_http_llmopt_breaker_window(as, policy->breaker_window_ms, now,
+                                       failed, &wn, &wf);
+
+        rate = failed && wn >= policy->breaker_min_requests
+               && (double) wf >= policy->breaker_error_rate * (double) wn;
+    }
 
     if (!failed) {
         if (as->breaker_failures) {
@@ -133,6 +187,9 @@ ngx_http_llmopt_breaker_outcome(ngx_http_llmopt_ctx_t *ctx, ngx_uint_t failed,
 
     } else if (policy->breaker_failures && n >= policy->breaker_failures) {
         open_for = policy->breaker_cooldown_ms;
+
+    } else if (rate) {
+        open_for = policy->breaker_cooldown_ms;
     }
 
     if (open_for == 0 || (until != 0 && now < until && now + open_for <= until))
@@ -145,8 +202,11 @@ ngx_http_llmopt_breaker_outcome(ngx_http_llmopt_ctx_t *ctx, ngx_uint_t failed,
         return;                         /* another worker opened it */
     }
 
+    n = as->breaker_failures;
     as->breaker_failures = 0;
     as->breaker_probe_until_ms = 0;
+    as->breaker_win_epoch[0] = 0;          /* the window starts anew */
+    as->breaker_win_epoch[1] = 0;
     (void) ngx_atomic_fetch_add(&as->breaker_opens, 1);
 
     ngx_log_error(NGX_LOG_WARN, log, 0,
@@ -154,7 +214,9 @@ ngx_http_llmopt_breaker_outcome(ngx_http_llmopt_ctx_t *ctx, ngx_uint_t failed,
                   "(%s)", &ctx->policy->name,
                   &ctx->policy->arms[ctx->arm].name, open_for,
                   ctx->retry_after ? "Retry-After"
-                  : until != 0 ? "the probe failed" : "failures in a row");
+                  : until != 0 ? "the probe failed"
+                  : policy->breaker_failures && n >= policy->breaker_failures
+                    ? "failures in a row" : "error rate");
 }
 
 

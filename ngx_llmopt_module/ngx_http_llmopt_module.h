@@ -118,6 +118,9 @@ typedef struct {
     ngx_atomic_t                  breaker_probe_until_ms;
     ngx_atomic_t                  breaker_opens;
     ngx_atomic_t                  breaker_probes;
+    ngx_atomic_t                  breaker_win_epoch[2];  /* half windows */
+    ngx_atomic_t                  breaker_win_n[2];      /* answers */
+    ngx_atomic_t                  breaker_win_f[2];      /* failures */
 
     ngx_atomic_t                  drift_alarms[2];     /* reward, latency */
 

@@ -224,12 +224,15 @@ static const char *const  llmopt_catalog_drift_keys[] = {
 };
 
 static const char *const  llmopt_catalog_breaker_keys[] = {
-    "failures", "cooldown", NULL
+    "failures", "cooldown", "error_rate", "window", "min_requests", NULL
 };
 
 enum {
     LLMOPT_BREAKER_FAILURES = 0,
     LLMOPT_BREAKER_COOLDOWN,
+    LLMOPT_BREAKER_ERROR_RATE,
+    LLMOPT_BREAKER_WINDOW,
+    LLMOPT_BREAKER_MIN_REQUESTS,
     LLMOPT_BREAKER_LAST
 };
 
@@ -1361,7 +1364,11 @@ llmopt_catalog_canary(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
 }
 
 
-/* breaker: {failures: 5, cooldown: 30000}; failures 0 turns it off */
+/*
+ * breaker: {failures: 5, cooldown: 30000, error_rate: 0.5, window: 10000,
+ *           min_requests: 20}; failures 0 turns that trigger off, no
+ *           error_rate the other
+ */
 
 static int
 llmopt_catalog_breaker(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
@@ -1373,6 +1380,9 @@ llmopt_catalog_breaker(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
 
     policy->breaker_failures = 5;
     policy->breaker_cooldown_ms = 30000;
+    policy->breaker_error_rate = 0;
+    policy->breaker_window_ms = 10000;
+    policy->breaker_min_requests = 20;
 
     if (breaker->value == NULL) {
         return LLMOPT_OK;
@@ -1414,6 +1424,37 @@ llmopt_catalog_breaker(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
         }
 
         policy->breaker_cooldown_ms = v;
+    }
+
+    if (f[LLMOPT_BREAKER_ERROR_RATE].value != NULL
+        && llmopt_catalog_number(ctx, &f[LLMOPT_BREAKER_ERROR_RATE], bwhere,
+                                 0, 1, 1, 0, "a number above 0, at most 1",
+                                 &policy->breaker_error_rate)
+           != LLMOPT_OK)
+    {
+        return LLMOPT_ERROR;
+    }
+
+    if (f[LLMOPT_BREAKER_WINDOW].value != NULL
+        && llmopt_catalog_uint(ctx, &f[LLMOPT_BREAKER_WINDOW], bwhere, 100,
+                               LLMOPT_CATALOG_WAIT_MAX,
+                               "an integer of ms from 100 to 3600000",
+                               &policy->breaker_window_ms)
+           != LLMOPT_OK)
+    {
+        return LLMOPT_ERROR;
+    }
+
+    if (f[LLMOPT_BREAKER_MIN_REQUESTS].value != NULL) {
+        if (llmopt_catalog_uint(ctx, &f[LLMOPT_BREAKER_MIN_REQUESTS], bwhere,
+                                1, 1000000, "an integer from 1 to 1000000",
+                                &v)
+            != LLMOPT_OK)
+        {
+            return LLMOPT_ERROR;
+        }
+
+        policy->breaker_min_requests = (unsigned) v;
     }
 
     return LLMOPT_OK;

@@ -120,6 +120,12 @@ typedef struct {
                                                 open an arm's circuit;
                                                 0 = no breaker */
     uint64_t               breaker_cooldown_ms;  /* open that long */
+    double                 breaker_error_rate;   /* failures among the
+                                                    answers of the last
+                                                    window that open it;
+                                                    0 = off */
+    uint64_t               breaker_window_ms;
+    unsigned               breaker_min_requests; /* in the window, first */
     uint64_t               latency_slo_ms;   /* an arm whose recent p95
                                                 latency is above is left
                                                 out; 0 = none */

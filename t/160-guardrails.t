@@ -57,6 +57,13 @@ policies:
       - {model: laggy, weight: 1}
       - {model: good, weight: 1}
     latency_slo: 100
+  rated:
+    algorithm: static
+    arms:
+      - {model: flaky, weight: 0.7}
+      - {model: good, weight: 0.3}
+    breaker: {failures: 0, error_rate: 0.2, window: 5000, min_requests: 10,
+              cooldown: 300}
   sized:
     algorithm: static
     arms:
@@ -106,6 +113,12 @@ http {
 
         location /timed/v1/chat/completions {
             llmopt_route timed;
+            proxy_pass http://$llmopt_upstream/v1/chat/completions;
+            add_header X-Arm $llmopt_arm always;
+        }
+
+        location /rated/v1/chat/completions {
+            llmopt_route rated;
             proxy_pass http://$llmopt_upstream/v1/chat/completions;
             add_header X-Arm $llmopt_arm always;
         }
@@ -212,6 +225,27 @@ is($updates, $s->{policies}{chat}{requests} + $s->{policies}{chat}{failovers},
    "both attempts learned: $updates updates for"
    . " $s->{policies}{chat}{requests} requests and"
    . " $s->{policies}{chat}{failovers} failovers");
+
+# --- the error-rate window -------------------------------------------------------
+
+# failures in a row are off for this policy: only the share of failures
+# among the arm's answers of the last 5 s opens its circuit
+
+my ($rated_bad, $rated_n) = (0, 0);
+for my $i (1 .. 120) {
+    my $r = ask('/rated/v1/chat/completions', "rate $i");
+    $rated_n++;
+    $rated_bad++ if $r->{status} != 200;
+    last if status()->{policies}{rated}{arms}{flaky}{breaker}{opens} >= 1
+            && $i >= 30;
+}
+my $rb = status()->{policies}{rated}{arms}{flaky}{breaker};
+my $ra = status()->{policies}{rated}{arms}{flaky};
+ok($rb->{opens} >= 1, "error rate: the circuit opened after $rated_n "
+   . "requests ($ra->{errors}{server} failures of $ra->{outcomes} answers)");
+like($t->read_file('logs/error.log'),
+     qr/policy "rated" arm "flaky": circuit open for 300 ms \(error rate\)/,
+     '... and the log says why');
 
 # --- Retry-After ----------------------------------------------------------------
 

@@ -44,7 +44,8 @@ static const char  catalog_text[] =
     "    algorithm: linucb\n"
     "    arms: [small, big, free]\n"
     "    max_cost: 0.05\n"
-    "    breaker: {failures: 3, cooldown: 2000}\n"
+    "    breaker: {failures: 3, cooldown: 2000, error_rate: 0.25,\n"
+    "              window: 5000, min_requests: 8}\n"
     "    drift: {response: forget, keep: 0.1}\n"
     "    latency_slo: 1500\n"
     "  q:\n"
@@ -77,6 +78,12 @@ main(void)
     is_int(p->breaker_cooldown_ms, 2000, "breaker cooldown read");
     is_int(q->breaker_failures, 0, "breaker off");
     is_int(q->breaker_cooldown_ms, 30000, "default cooldown");
+    is_num(p->breaker_error_rate, 0.25, 0, "breaker error_rate read");
+    is_int(p->breaker_window_ms, 5000, "breaker window read");
+    is_int(p->breaker_min_requests, 8, "breaker min_requests read");
+    is_num(q->breaker_error_rate, 0, 0, "no error_rate: that trigger off");
+    is_int(q->breaker_window_ms, 10000, "default window");
+    is_int(q->breaker_min_requests, 20, "default min_requests");
     is_num(q->max_cost, 0, 0, "no max_cost");
     is_int(p->drift_response, LLMOPT_DRIFT_FORGET, "drift response forget");
     is_num(p->drift_keep, 0.1, 0, "drift keep");
