@@ -692,6 +692,13 @@ ngx_http_llmopt_settle(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
     ev->status = (uint16_t) ngx_min(status, 999);
     ctx->upstream_status = status;
 
+    if (prt->policy->latency_slo_penalise
+        && prt->stats->arms[ctx->arm].slo_breach)
+    {
+        /* its arm breaks the latency SLO: the reward pays for it */
+        ev->flags |= LLMOPT_EVENT_SLO;
+    }
+
     if (u != NULL) {
         ev->finish = (uint8_t) u->finish;
 

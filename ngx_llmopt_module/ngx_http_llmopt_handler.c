@@ -580,9 +580,9 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
         return ngx_http_llmopt_unfit(r, ctx, &need, why);
     }
 
-    /* ... within the latency SLO (unless none is) ... */
+    /* ... within the latency SLO (unless none is; penalised arms stay) */
 
-    if (policy->latency_slo_ms) {
+    if (policy->latency_slo_ms && !policy->latency_slo_penalise) {
         n = 0;
 
         for (a = 0; a < prt->n_arms; a++) {

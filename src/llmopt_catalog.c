@@ -190,7 +190,8 @@ static const char *const  llmopt_catalog_policy_keys[] = {
     "exploration_floor",
     "forgetting", "seed", "arms", "features", "tenant_buckets",
     "word_buckets", "reward", "feedback_wait", "fallback", "max_cost",
-    "breaker", "drift", "latency_slo", "budget", "canary", NULL
+    "breaker", "drift", "latency_slo", "latency_slo_action",
+    "latency_slo_penalty", "budget", "canary", NULL
 };
 
 enum {
@@ -214,6 +215,8 @@ enum {
     LLMOPT_POLICY_BREAKER,
     LLMOPT_POLICY_DRIFT,
     LLMOPT_POLICY_LATENCY_SLO,
+    LLMOPT_POLICY_LATENCY_SLO_ACTION,
+    LLMOPT_POLICY_LATENCY_SLO_PENALTY,
     LLMOPT_POLICY_BUDGET,
     LLMOPT_POLICY_CANARY,
     LLMOPT_POLICY_LAST
@@ -957,6 +960,8 @@ llmopt_catalog_policy_entry(llmopt_catalog_ctx_t *ctx,
     const llmopt_node_t *value)
 {
     uint64_t                wait;
+    const char             *action;
+    const llmopt_node_t    *item;
     llmopt_catalog_field_t  f[LLMOPT_POLICY_LAST];
     char                    where[LLMOPT_CATALOG_WHERE_LEN];
 
@@ -1022,6 +1027,34 @@ llmopt_catalog_policy_entry(llmopt_catalog_ctx_t *ctx,
                                LLMOPT_CATALOG_WAIT_MAX,
                                "an integer of ms from 1 to 3600000",
                                &policy->latency_slo_ms)
+           != LLMOPT_OK)
+    {
+        return LLMOPT_ERROR;
+    }
+
+    policy->latency_slo_penalise = 0;
+    policy->reward.slo_penalty = 0.5;
+
+    if (f[LLMOPT_POLICY_LATENCY_SLO_ACTION].value != NULL) {
+        item = f[LLMOPT_POLICY_LATENCY_SLO_ACTION].value;
+        action = item->type == LLMOPT_CATALOG_SCALAR ? item->scalar.data : "";
+
+        if (strcmp(action, "penalise") == 0 || strcmp(action, "penalize") == 0)
+        {
+            policy->latency_slo_penalise = 1;
+
+        } else if (strcmp(action, "exclude") != 0) {
+            return llmopt_catalog_fail(ctx, item, "\"latency_slo_action\" "
+                                       "in %s must be exclude or penalise",
+                                       where);
+        }
+    }
+
+    if (f[LLMOPT_POLICY_LATENCY_SLO_PENALTY].value != NULL
+        && llmopt_catalog_number(ctx, &f[LLMOPT_POLICY_LATENCY_SLO_PENALTY],
+                                 where, 0, 1, 1, 0,
+                                 "a number above 0, at most 1",
+                                 &policy->reward.slo_penalty)
            != LLMOPT_OK)
     {
         return LLMOPT_ERROR;

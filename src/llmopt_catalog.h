@@ -97,6 +97,8 @@ typedef struct {
     double                 latency;
     double                 cost_ref;         /* USD per request */
     double                 latency_ref;      /* ms */
+    double                 slo_penalty;      /* share taken off a reward
+                                                flagged LLMOPT_EVENT_SLO */
 } llmopt_reward_conf_t;
 
 
@@ -128,7 +130,11 @@ typedef struct {
     unsigned               breaker_min_requests; /* in the window, first */
     uint64_t               latency_slo_ms;   /* an arm whose recent p95
                                                 latency is above is left
-                                                out; 0 = none */
+                                                out (or penalised); 0 =
+                                                none */
+    unsigned               latency_slo_penalise;  /* 1: its rewards lose
+                                                reward.slo_penalty
+                                                instead */
 
     unsigned               budgeted;         /* any cap in budget */
     llmopt_budget_conf_t   budget;

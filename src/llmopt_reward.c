@@ -66,6 +66,13 @@ llmopt_reward(const llmopt_reward_conf_t *conf, const llmopt_event_t *ev,
     out->reward = llmopt_reward_clamp((wq * out->quality + wc * out->cost
                                        + wl * out->latency) / sum);
 
+    if ((ev->flags & LLMOPT_EVENT_SLO) && conf->slo_penalty > 0
+        && conf->slo_penalty <= 1)
+    {
+        out->reward = llmopt_reward_clamp(out->reward
+                                          * (1 - conf->slo_penalty));
+    }
+
     return LLMOPT_OK;
 }
 

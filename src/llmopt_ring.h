@@ -31,6 +31,8 @@
 #define LLMOPT_EVENT_STREAM       0x02         /* server-sent events */
 #define LLMOPT_EVENT_TIMEOUT      0x04         /* upstream timed out */
 #define LLMOPT_EVENT_UPSTREAM_ERROR  0x08      /* error object in the body */
+#define LLMOPT_EVENT_SLO          0x10         /* the arm broke its policy's
+                                                  latency SLO, penalised */
 
 
 typedef enum {

@@ -57,6 +57,15 @@ policies:
       - {model: laggy, weight: 1}
       - {model: good, weight: 1}
     latency_slo: 100
+  soft:
+    algorithm: static
+    arms:
+      - {model: laggy, weight: 1}
+      - {model: good, weight: 1}
+    reward: {quality: 1, cost: 0, latency: 0}
+    latency_slo: 100
+    latency_slo_action: penalise
+    latency_slo_penalty: 0.5
   rated:
     algorithm: static
     arms:
@@ -113,6 +122,12 @@ http {
 
         location /timed/v1/chat/completions {
             llmopt_route timed;
+            proxy_pass http://$llmopt_upstream/v1/chat/completions;
+            add_header X-Arm $llmopt_arm always;
+        }
+
+        location /soft/v1/chat/completions {
+            llmopt_route soft;
             proxy_pass http://$llmopt_upstream/v1/chat/completions;
             add_header X-Arm $llmopt_arm always;
         }
@@ -285,6 +300,23 @@ is($late{laggy} // 0, 0, 'once it did, no request went to it ('
 like($t->read_file('logs/error.log'),
      qr/arm "laggy": recent p95 latency \d+ ms breaks the SLO of 100 ms/,
      '... and the log said so');
+
+# latency_slo_action: penalise keeps the arm and takes half off its rewards
+
+my %soft;
+for my $i (1 .. 200) {
+    my $r = ask('/soft/v1/chat/completions', "s $i");
+    my $b = status()->{policies}{soft}{arms}{laggy}{slo}{breach};
+    $soft{ ($b ? 'after' : 'before') . ' ' . ($r->{headers}{'x-arm'} // '') }++;
+    last if ($soft{'after laggy'} // 0) >= 15;
+}
+my $sa = status()->{policies}{soft}{arms};
+ok($sa->{laggy}{slo}{breach}, 'penalise: the laggy arm breaks the SLO');
+ok(($soft{'after laggy'} // 0) >= 15,
+   "... and still gets requests ($soft{'after laggy'} after the breach)");
+ok($sa->{laggy}{reward}{mean} < 0.95 && $sa->{good}{reward}{mean} > 0.99,
+   sprintf('... with rewards cut: mean %.3f against %.3f',
+           $sa->{laggy}{reward}{mean}, $sa->{good}{reward}{mean}));
 
 # --- context windows and max_cost ------------------------------------------------
 

@@ -48,6 +48,8 @@ static const char  catalog_text[] =
     "              window: 5000, min_requests: 8}\n"
     "    drift: {response: forget, keep: 0.1}\n"
     "    latency_slo: 1500\n"
+    "    latency_slo_action: penalise\n"
+    "    latency_slo_penalty: 0.3\n"
     "  q:\n"
     "    algorithm: ucb1\n"
     "    arms: [small]\n"
@@ -89,6 +91,10 @@ main(void)
     is_num(p->drift_keep, 0.1, 0, "drift keep");
     is_int(p->latency_slo_ms, 1500, "latency_slo read");
     is_int(q->latency_slo_ms, 0, "no latency_slo");
+    is_int(p->latency_slo_penalise, 1, "latency_slo_action penalise");
+    is_num(p->reward.slo_penalty, 0.3, 0, "latency_slo_penalty read");
+    is_int(q->latency_slo_penalise, 0, "default: exclude");
+    is_num(q->reward.slo_penalty, 0.5, 0, "default penalty 0.5");
     is_int(q->drift_response, LLMOPT_DRIFT_NONE, "drift: detect only");
 
     memset(&req, 0, sizeof(req));

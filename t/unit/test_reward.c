@@ -27,7 +27,7 @@ static void test_hostile(void);
 
 
 static const llmopt_reward_conf_t  test_conf = {
-    0.6, 0.3, 0.1, 0.01, 2000
+    0.6, 0.3, 0.1, 0.01, 2000, 0
 };
 
 
@@ -269,6 +269,16 @@ test_weights(void)
     (void) llmopt_reward(&conf, &ev, &b);
 
     is_num(a.reward, b.reward, 1e-12, "weights are normalised: 3:2:1");
+
+    conf.slo_penalty = 0.4;
+    ev.flags = LLMOPT_EVENT_SLO;
+    (void) llmopt_reward(&conf, &ev, &a);
+    is_num(a.reward, b.reward * 0.6, 1e-12, "an SLO breach takes 40 %% off");
+    conf.slo_penalty = 0;
+    (void) llmopt_reward(&conf, &ev, &a);
+    is_num(a.reward, b.reward, 1e-12, "... no penalty, nothing");
+    conf.slo_penalty = 0.4;
+    ev.flags = 0;
 
     conf.quality = 0;
     conf.cost = 0;
