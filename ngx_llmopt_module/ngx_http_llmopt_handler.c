@@ -65,6 +65,8 @@ static ngx_int_t ngx_http_llmopt_trace(ngx_http_request_t *r,
 static u_char *ngx_http_llmopt_random(ngx_http_request_t *r, size_t n);
 static void ngx_http_llmopt_request_id(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx);
+static void ngx_http_llmopt_boost(ngx_http_llmopt_policy_rt_t *prt,
+    const unsigned char *allowed, llmopt_choice_t *choice);
 static ngx_int_t ngx_http_llmopt_over_budget(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx, time_t retry);
 static ngx_int_t ngx_http_llmopt_reject(ngx_http_request_t *r,
@@ -674,6 +676,12 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     } else if (ngx_http_llmopt_select(prt, ctx->x, allowed, &choice)
                == NGX_OK)
     {
+        if (policy->drift_response == LLMOPT_DRIFT_EXPLORE
+            && prt->stats->explore_until_ms > ngx_http_llmopt_wall_ms())
+        {
+            ngx_http_llmopt_boost(prt, allowed, &choice);
+        }
+
         ctx->arm = choice.arm;
         ctx->propensity = choice.propensity * (share >= 0 ? share : 1.0);
         ctx->explore = choice.explore ? 1 : 0;
@@ -710,6 +718,50 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * After a drift alarm with "response: explore": for a while a share of
+ * the decisions go to an arm drawn uniformly among those allowed; the
+ * propensity is the mixture's.
+ */
+
+static void
+ngx_http_llmopt_boost(ngx_http_llmopt_policy_rt_t *prt,
+    const unsigned char *allowed, llmopt_choice_t *choice)
+{
+    double      eps;
+    ngx_uint_t  a, n, k;
+
+    eps = prt->policy->drift_explore;
+
+    for (n = 0, a = 0; a < prt->n_arms; a++) {
+        n += allowed[a] != 0;
+    }
+
+    if (n < 2) {
+        return;
+    }
+
+    if (llmopt_rng_uniform(&prt->rng) < eps) {
+        k = (ngx_uint_t) (llmopt_rng_uniform(&prt->rng) * n);
+
+        for (a = 0; a < prt->n_arms; a++) {
+            if (allowed[a] && k-- == 0) {
+                break;
+            }
+        }
+
+        if (a < prt->n_arms && a != choice->arm) {
+            choice->propensity = eps / n;
+            choice->arm = a;
+            choice->explore = 1;
+            return;
+        }
+    }
+
+    choice->propensity = (1 - eps) * choice->propensity + eps / n;
 }
 
 

@@ -205,6 +205,7 @@ typedef struct {
     ngx_atomic_t                  fallback;
     ngx_atomic_t                  failovers;     /* second arms tried */
     ngx_atomic_t                  pinned;        /* by the pin header */
+    ngx_atomic_t                  explore_until_ms;  /* drift: explore */
     ngx_atomic_t                  arm_shadow[LLMOPT_MAX_ARMS]; /* shadow
                                                     decisions */
     ngx_atomic_t                  rejected[NGX_HTTP_LLMOPT_REJECT_LAST];

@@ -678,6 +678,13 @@ ngx_http_llmopt_status_policy(ngx_http_request_t *r, u_char *p,
         p = ngx_http_llmopt_status_canary(p, prt);
     }
 
+    if (prt->policy->drift_response == LLMOPT_DRIFT_EXPLORE) {
+        now = ngx_http_llmopt_wall_ms();
+        p = ngx_sprintf(p, ",\"drift_explore_ms\":%uL",
+                        (uint64_t) st->explore_until_ms > now
+                        ? (uint64_t) st->explore_until_ms - now : 0);
+    }
+
     p = ngx_sprintf(p, ",\"history\":%s,\"arms\":{",
                     st->history != NULL ? "true" : "false");
 

@@ -473,7 +473,10 @@ ngx_http_llmopt_drift_alarm(ngx_http_llmopt_main_conf_t *lmcf,
 
     what = policy->drift_response == LLMOPT_DRIFT_RESET ? "its model reset"
            : policy->drift_response == LLMOPT_DRIFT_FORGET
-             ? "its model forgets" : "no response configured";
+             ? "its model forgets"
+           : policy->drift_response == LLMOPT_DRIFT_EXPLORE
+             ? "the policy explores more for a while"
+             : "no response configured";
 
     ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                   "llmopt: policy \"%V\" arm \"%V\": drift, its %s %s "
@@ -484,7 +487,11 @@ ngx_http_llmopt_drift_alarm(ngx_http_llmopt_main_conf_t *lmcf,
                                                          "model"),
                   detector, what);
 
-    if (policy->drift_response != LLMOPT_DRIFT_NONE) {
+    if (policy->drift_response == LLMOPT_DRIFT_EXPLORE) {
+        prt->stats->explore_until_ms = ngx_http_llmopt_wall_ms()
+                                       + policy->drift_explore_ms;
+
+    } else if (policy->drift_response != LLMOPT_DRIFT_NONE) {
         llmopt_bandit_forget_arm(&policy->bandit, tp->work, (unsigned) arm,
                                  policy->drift_response == LLMOPT_DRIFT_RESET
                                  ? 0 : policy->drift_keep);

@@ -223,7 +223,7 @@ enum {
 };
 
 static const char *const  llmopt_catalog_drift_keys[] = {
-    "response", "keep", NULL
+    "response", "keep", "explore", "explore_for", NULL
 };
 
 static const char *const  llmopt_catalog_breaker_keys[] = {
@@ -1083,18 +1083,23 @@ llmopt_catalog_policy_entry(llmopt_catalog_ctx_t *ctx,
 }
 
 
-/* drift: {response: none | reset | forget, keep: 0.25} */
+/*
+ * drift: {response: none | reset | forget | explore, keep: 0.25,
+ *         explore: 0.2, explore_for: 60000}
+ */
 
 static int
 llmopt_catalog_drift(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
     const llmopt_catalog_field_t *drift, const char *where)
 {
     const char             *r;
-    llmopt_catalog_field_t  f[2];
+    llmopt_catalog_field_t  f[4];
     char                    dwhere[LLMOPT_CATALOG_WHERE_LEN];
 
     policy->drift_response = LLMOPT_DRIFT_NONE;
     policy->drift_keep = 0.25;
+    policy->drift_explore = 0.2;
+    policy->drift_explore_ms = 60000;
 
     if (drift->value == NULL) {
         return LLMOPT_OK;
@@ -1128,16 +1133,37 @@ llmopt_catalog_drift(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
         } else if (strcmp(r, "forget") == 0) {
             policy->drift_response = LLMOPT_DRIFT_FORGET;
 
+        } else if (strcmp(r, "explore") == 0) {
+            policy->drift_response = LLMOPT_DRIFT_EXPLORE;
+
         } else {
             return llmopt_catalog_fail(ctx, f[0].value, "\"response\" in %s "
-                                       "must be none, reset or forget",
-                                       dwhere);
+                                       "must be none, reset, forget or "
+                                       "explore", dwhere);
         }
     }
 
     if (f[1].value != NULL
         && llmopt_catalog_number(ctx, &f[1], dwhere, 0, 0, 1, 0,
                                  "a number from 0 to 1", &policy->drift_keep)
+           != LLMOPT_OK)
+    {
+        return LLMOPT_ERROR;
+    }
+
+    if (f[2].value != NULL
+        && llmopt_catalog_number(ctx, &f[2], dwhere, 0, 1, 1, 0,
+                                 "a number above 0, at most 1",
+                                 &policy->drift_explore)
+           != LLMOPT_OK)
+    {
+        return LLMOPT_ERROR;
+    }
+
+    if (f[3].value != NULL
+        && llmopt_catalog_uint(ctx, &f[3], dwhere, 1, 86400000,
+                               "an integer of ms from 1 to 86400000",
+                               &policy->drift_explore_ms)
            != LLMOPT_OK)
     {
         return LLMOPT_ERROR;

@@ -144,6 +144,9 @@ typedef struct {
        change (always detected, logged and counted) */
     unsigned               drift_response;   /* LLMOPT_DRIFT_* */
     double                 drift_keep;       /* forget keeps this share */
+    double                 drift_explore;    /* explore: this share of
+                                                decisions at random */
+    uint64_t               drift_explore_ms; /*   for that long */
 
     unsigned               line;
     unsigned               column;
@@ -153,6 +156,7 @@ typedef struct {
 #define LLMOPT_DRIFT_NONE     0
 #define LLMOPT_DRIFT_RESET    1
 #define LLMOPT_DRIFT_FORGET   2
+#define LLMOPT_DRIFT_EXPLORE  3
 
 
 typedef struct {

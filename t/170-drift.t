@@ -42,6 +42,8 @@ policies:
 $policy    drift: {response: forget, keep: 0.1}
   detect:
 $policy
+  boost:
+$policy    drift: {response: explore, explore: 0.4, explore_for: 60000}
 YAML
 
 $t->write_conf(<<'CONF');
@@ -59,6 +61,11 @@ http {
         listen 127.0.0.1:%%PORT%%;
         location /forget/ {
             llmopt_route forget;
+            proxy_pass http://$llmopt_upstream/v1/chat/completions;
+            add_header X-Arm $llmopt_arm always;
+        }
+        location /boost/ {
+            llmopt_route boost;
             proxy_pass http://$llmopt_upstream/v1/chat/completions;
             add_header X-Arm $llmopt_arm always;
         }
@@ -99,6 +106,12 @@ sub step {
 
 sub status { decode_json($t->http('GET', '/status')->{body}) }
 
+sub explored {
+    my $n = 0;
+    $n += $_->{explore} for values %{ status()->{policies}{$_[0]}{arms} };
+    return $n;
+}
+
 sub learned {
     my ($p, $want) = @_;
     for (1 .. 200) {
@@ -117,7 +130,8 @@ for my $i (1 .. $N) {
     my $u = draw();
     step('forget', $u);
     step('detect', $u);
-    learned('forget', $i) && learned('detect', $i);
+    step('boost', $u);
+    learned('forget', $i) && learned('detect', $i) && learned('boost', $i);
 }
 
 my $s = status();
@@ -130,10 +144,11 @@ is($s->{policies}{forget}{arms}{a}{drift}{reward}, 0,
 
 $quality{a} = 0.2;
 
-my (%alarm_after, %moved_after, %a_answers, @last);
+my (%alarm_after, %moved_after, %a_answers, @last, %boosted);
+my $explore0 = explored('boost');
 for my $i (1 .. 600) {
     my $u = draw();
-    for my $p (qw(forget detect)) {
+    for my $p (qw(forget detect boost)) {
         my $arm = step($p, $u);
         $a_answers{$p}++ if $arm eq 'a';
         push @{ $last[0]{$p} }, $arm eq 'b' ? 1 : 0;
@@ -143,12 +158,16 @@ for my $i (1 .. 600) {
             && status()->{policies}{$p}{arms}{a}{drift}{reward} > 0)
         {
             $alarm_after{$p} = $a_answers{$p};
+            %boosted = (at => $i, explore => explored('boost'))
+                if $p eq 'boost';
         }
+        $boosted{n}++ if $p eq 'boost' && $boosted{at};
         my $b = 0;
         $b += $_ for @{ $last[0]{$p} };
         $moved_after{$p} //= $i if @{ $last[0]{$p} } == 50 && $b >= 45;
     }
-    last if $moved_after{forget} && $moved_after{detect} && $i > 100;
+    last if $moved_after{forget} && $moved_after{detect}
+            && ($boosted{n} // 0) >= 100 && $i > 100;
 }
 
 for my $p (qw(forget detect)) {
@@ -173,6 +192,18 @@ ok($moved_after{forget} && $moved_after{forget} <= 200,
    . " ($moved_after{forget})");
 ok(!$moved_after{detect} || $moved_after{forget} <= $moved_after{detect},
    'sooner than without');
+
+# response: explore
+my $bs = status()->{policies}{boost};
+my $after = explored('boost') - ($boosted{explore} // 0);
+ok($alarm_after{boost}, "explore: the alarm fired after $alarm_after{boost}"
+   . " of a's answers");
+ok($bs->{drift_explore_ms} > 0, "... the policy explores more for a while"
+   . " ($bs->{drift_explore_ms} ms left)");
+ok($boosted{n} && $after / $boosted{n} >= 0.15,
+   sprintf('... %d of the %d decisions since were explorations (%.0f %%; '
+           . 'the boost sends 40 %% at random, half of them elsewhere)',
+           $after, $boosted{n} // 0, 100 * $after / ($boosted{n} || 1)));
 
 my $log = $t->read_file('logs/error.log');
 like($log, qr/\[warn\].*policy "forget" arm "a": drift, its reward falls short of its model \((Page-Hinkley|ADWIN)\); its model forgets/,

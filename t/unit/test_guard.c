@@ -46,7 +46,8 @@ static const char  catalog_text[] =
     "    max_cost: 0.05\n"
     "    breaker: {failures: 3, cooldown: 2000, error_rate: 0.25,\n"
     "              window: 5000, min_requests: 8}\n"
-    "    drift: {response: forget, keep: 0.1}\n"
+    "    drift: {response: forget, keep: 0.1, explore: 0.3,"
+    " explore_for: 5000}\n"
     "    latency_slo: 1500\n"
     "    latency_slo_action: penalise\n"
     "    latency_slo_penalty: 0.3\n"
@@ -89,6 +90,10 @@ main(void)
     is_num(q->max_cost, 0, 0, "no max_cost");
     is_int(p->drift_response, LLMOPT_DRIFT_FORGET, "drift response forget");
     is_num(p->drift_keep, 0.1, 0, "drift keep");
+    is_num(p->drift_explore, 0.3, 0, "drift explore share");
+    is_int(p->drift_explore_ms, 5000, "drift explore_for");
+    is_num(q->drift_explore, 0.2, 0, "default explore share");
+    is_int(q->drift_explore_ms, 60000, "default explore_for");
     is_int(p->latency_slo_ms, 1500, "latency_slo read");
     is_int(q->latency_slo_ms, 0, "no latency_slo");
     is_int(p->latency_slo_penalise, 1, "latency_slo_action penalise");
