@@ -27,9 +27,6 @@
 #include "llmopt_feedback.h"
 
 
-#define NGX_HTTP_LLMOPT_FEEDBACK_MAX   4096
-
-
 static ngx_int_t ngx_http_llmopt_feedback_handler(ngx_http_request_t *r);
 static void ngx_http_llmopt_feedback_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_llmopt_feedback_process(ngx_http_request_t *r,
@@ -138,7 +135,7 @@ ngx_http_llmopt_feedback_handler(ngx_http_request_t *r)
                    NULL);
     }
 
-    if (r->headers_in.content_length_n > NGX_HTTP_LLMOPT_FEEDBACK_MAX) {
+    if (r->headers_in.content_length_n > LLMOPT_FEEDBACK_MAX) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
@@ -168,7 +165,7 @@ ngx_http_llmopt_feedback_body(ngx_http_request_t *r)
     ssize_t       n;
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
-    u_char        buf[NGX_HTTP_LLMOPT_FEEDBACK_MAX];
+    u_char        buf[LLMOPT_FEEDBACK_MAX];
 
     len = 0;
     p = buf;
@@ -182,7 +179,7 @@ ngx_http_llmopt_feedback_body(ngx_http_request_t *r)
         if (b->in_file) {
             n = b->file_last - b->file_pos;
 
-            if (len + n > NGX_HTTP_LLMOPT_FEEDBACK_MAX) {
+            if (len + n > LLMOPT_FEEDBACK_MAX) {
                 goto too_large;
             }
 
@@ -196,7 +193,7 @@ ngx_http_llmopt_feedback_body(ngx_http_request_t *r)
         } else {
             n = b->last - b->pos;
 
-            if (len + n > NGX_HTTP_LLMOPT_FEEDBACK_MAX) {
+            if (len + n > LLMOPT_FEEDBACK_MAX) {
                 goto too_large;
             }
 

@@ -470,8 +470,6 @@ ngx_http_llmopt_first_token(ngx_http_llmopt_ctx_t *ctx)
 }
 
 
-/* A score in [0, 1] from an upstream response header; -1 if none. */
-
 /*
  * A 429's Retry-After: seconds or an HTTP date; 0 when absent or bad.  At
  * most an hour.
@@ -549,6 +547,8 @@ ngx_http_llmopt_score_value(ngx_table_elt_t *h, void *data)
     return NGX_DONE;
 }
 
+
+/* A score in [0, 1] from an upstream response header; -1 if none. */
 
 static double
 ngx_http_llmopt_header_score(ngx_http_request_t *r, ngx_str_t *name)

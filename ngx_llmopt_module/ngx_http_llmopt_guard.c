@@ -271,6 +271,44 @@ ngx_http_llmopt_budget_init(ngx_slab_pool_t *shpool,
 }
 
 
+/*
+ * A copy of a budget's own account as of now (its periods rolled, old
+ * reservations let go) and, when active is not NULL, how many tenant
+ * accounts are in use this day or month.
+ */
+
+void
+ngx_http_llmopt_budget_read(ngx_http_llmopt_main_conf_t *lmcf,
+    ngx_http_llmopt_budget_t *b, llmopt_budget_account_t *acct,
+    ngx_uint_t *active)
+{
+    uint64_t    now;
+    uint32_t    period[2];
+    ngx_uint_t  k, n;
+
+    now = ngx_http_llmopt_wall_ms();
+    llmopt_budget_periods(now, period);
+
+    ngx_shmtx_lock(&lmcf->shpool->mutex);
+
+    llmopt_budget_roll(&b->policy, period);
+    llmopt_budget_age(&b->policy, llmopt_budget_window(now));
+    *acct = b->policy;
+
+    for (n = 0, k = 0; active != NULL && k < b->n; k++) {
+        n += b->tenants[k].key != 0
+             && (b->tenants[k].period[0] == period[0]
+                 || b->tenants[k].period[1] == period[1]);
+    }
+
+    ngx_shmtx_unlock(&lmcf->shpool->mutex);
+
+    if (active != NULL) {
+        *active = n;
+    }
+}
+
+
 /* The key of a tenant's account: never 0 (free) or 1 (the policy). */
 
 static uint64_t
@@ -284,35 +322,21 @@ ngx_http_llmopt_budget_key(ngx_str_t *tenant)
 }
 
 
-/* The caps of an account, nUSD. */
-
-static void
-ngx_http_llmopt_budget_caps(const llmopt_budget_conf_t *bc,
-    ngx_uint_t tenant, int64_t cap[2])
-{
-    const double  *usd;
-
-    usd = tenant ? bc->tenant_cap : bc->cap;
-
-    cap[0] = llmopt_budget_nusd(usd[0]);
-    cap[1] = llmopt_budget_nusd(usd[1]);
-}
-
-
 /*
- * What is left of an account for a new reservation, nUSD, and when the
- * binding period ends (*end_ms) or that a grant is awaited (*pending).
+ * What is left of an account for a new reservation, nUSD; the period
+ * that binds goes into *periods (a bit each), or *pending says that a
+ * grant is awaited.
  */
 
 static int64_t
 ngx_http_llmopt_budget_room(ngx_http_llmopt_main_conf_t *lmcf,
-    llmopt_budget_account_t *acct, const int64_t cap[2], uint64_t now,
-    uint64_t *end_ms, ngx_uint_t *pending, double *used)
+    llmopt_budget_account_t *acct, const int64_t cap[2], uint32_t window,
+    ngx_uint_t *periods, ngx_uint_t *pending, double *used)
 {
     int64_t   left;
     unsigned  which;
 
-    llmopt_budget_age(acct, llmopt_budget_window(now));
+    llmopt_budget_age(acct, window);
 
     left = llmopt_budget_left(acct, cap, lmcf->redis != NULL, &which);
 
@@ -325,7 +349,7 @@ ngx_http_llmopt_budget_room(ngx_http_llmopt_main_conf_t *lmcf,
         *pending = 1;
 
     } else {
-        *end_ms = ngx_max(*end_ms, llmopt_budget_period_end(now, which));
+        *periods |= 1 << which;
     }
 
     *used = ngx_max(*used, llmopt_budget_used(acct, cap));
@@ -348,9 +372,9 @@ ngx_http_llmopt_budget_check(ngx_http_request_t *r,
     time_t *retry_s)
 {
     double                        used;
-    int64_t                       cap[2], tcap[2], left, l;
+    int64_t                       left, l, dearest;
     uint64_t                      now, end_ms;
-    ngx_uint_t                    a, n, pending;
+    ngx_uint_t                    a, n, p, pending, periods;
     llmopt_guard_need_t           out;
     llmopt_budget_account_t      *acct;
     ngx_http_llmopt_budget_t     *b;
@@ -375,19 +399,25 @@ ngx_http_llmopt_budget_check(ngx_http_request_t *r,
         out.output_tokens = bc->output_tokens;
     }
 
+    /* every arm's estimate; the dearest the request fits is what grants
+       are sized by */
+
+    dearest = 0;
+
     for (a = 0; a < prt->n_arms; a++) {
         est[a] = llmopt_budget_nusd(llmopt_guard_cost(
                      &lmcf->catalog.models[policy->arms[a].model], &out));
+
+        if (fits[a] && est[a] > dearest) {
+            dearest = est[a];
+        }
     }
 
     now = ngx_http_llmopt_wall_ms();
     llmopt_budget_periods(now, ctx->budget_period);
     ctx->budget_window = llmopt_budget_window(now);
 
-    ngx_http_llmopt_budget_caps(bc, 0, cap);
-    ngx_http_llmopt_budget_caps(bc, 1, tcap);
-
-    end_ms = 0;
+    periods = 0;
     pending = 0;
     used = 0;
     acct = NULL;
@@ -395,37 +425,29 @@ ngx_http_llmopt_budget_check(ngx_http_request_t *r,
     ngx_shmtx_lock(&lmcf->shpool->mutex);
 
     llmopt_budget_roll(&b->policy, ctx->budget_period);
-    left = ngx_http_llmopt_budget_room(lmcf, &b->policy, cap, now, &end_ms,
+    left = ngx_http_llmopt_budget_room(lmcf, &b->policy, bc->cap_nusd,
+                                       ctx->budget_window, &periods,
                                        &pending, &used);
+    b->policy.need = ngx_max(b->policy.need, dearest);
 
-    if (tenant->len && (tcap[0] || tcap[1])) {
+    if (tenant->len
+        && (bc->tenant_cap_nusd[0] || bc->tenant_cap_nusd[1]))
+    {
         acct = llmopt_budget_find(b->tenants, b->n,
                                   ngx_http_llmopt_budget_key(tenant),
                                   ctx->budget_period, 1);
 
         if (acct != NULL) {
             llmopt_budget_roll(acct, ctx->budget_period);
-            l = ngx_http_llmopt_budget_room(lmcf, acct, tcap, now, &end_ms,
+            l = ngx_http_llmopt_budget_room(lmcf, acct, bc->tenant_cap_nusd,
+                                            ctx->budget_window, &periods,
                                             &pending, &used);
             left = ngx_min(left, l);
+            acct->need = ngx_max(acct->need, dearest);
 
         } else {
             (void) ngx_atomic_fetch_add(&b->no_room, 1);
         }
-    }
-
-    /* what the dearest arm the request fits would take, for grants */
-
-    for (l = 0, a = 0; a < prt->n_arms; a++) {
-        if (fits[a] && est[a] > l) {
-            l = est[a];
-        }
-    }
-
-    b->policy.need = ngx_max(b->policy.need, l);
-
-    if (acct != NULL) {
-        acct->need = ngx_max(acct->need, l);
     }
 
     ngx_shmtx_unlock(&lmcf->shpool->mutex);
@@ -443,14 +465,24 @@ ngx_http_llmopt_budget_check(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (pending || end_ms == 0) {
+    if (pending || periods == 0) {
         (void) ngx_atomic_fetch_add(&b->pending, 1);
         *retry_s = 1;
-
-    } else {
-        (void) ngx_atomic_fetch_add(&b->refused, 1);
-        *retry_s = (time_t) ((end_ms - now + 999) / 1000);
+        return NGX_DECLINED;
     }
+
+    /* refused: come back when the last binding period ends */
+
+    end_ms = 0;
+
+    for (p = 0; p < 2; p++) {
+        if (periods & (1 << p)) {
+            end_ms = ngx_max(end_ms, llmopt_budget_period_end(now, p));
+        }
+    }
+
+    (void) ngx_atomic_fetch_add(&b->refused, 1);
+    *retry_s = (time_t) ((end_ms - now + 999) / 1000);
 
     return NGX_DECLINED;
 }
@@ -466,28 +498,28 @@ ngx_int_t
 ngx_http_llmopt_budget_reserve(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx, int64_t est)
 {
-    int64_t                       cap[2], tcap[2];
     unsigned                      which;
     ngx_int_t                     rc;
     llmopt_budget_account_t      *t;
     ngx_http_llmopt_budget_t     *b;
+    const llmopt_budget_conf_t   *bc;
     ngx_http_llmopt_main_conf_t  *lmcf;
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
     b = ctx->policy->stats->budget;
+    bc = &ctx->policy->policy->budget;
     t = ctx->budget_tenant;
-
-    ngx_http_llmopt_budget_caps(&ctx->policy->policy->budget, 0, cap);
-    ngx_http_llmopt_budget_caps(&ctx->policy->policy->budget, 1, tcap);
 
     rc = NGX_DECLINED;
 
     ngx_shmtx_lock(&lmcf->shpool->mutex);
 
-    if (llmopt_budget_left(&b->policy, cap, lmcf->redis != NULL, &which)
+    if (llmopt_budget_left(&b->policy, bc->cap_nusd, lmcf->redis != NULL,
+                           &which)
         >= est
         && (t == NULL
-            || llmopt_budget_left(t, tcap, lmcf->redis != NULL, &which)
+            || llmopt_budget_left(t, bc->tenant_cap_nusd, lmcf->redis != NULL,
+                                  &which)
                >= est))
     {
         llmopt_budget_reserve(&b->policy, est, ctx->budget_window);
@@ -569,8 +601,8 @@ ngx_http_llmopt_canary_init(ngx_http_llmopt_stats_t *st,
     c = &prt->policy->canary;
 
     if (c->arm < 0) {
-        st->canary_state = LLMOPT_CANARY_OFF;
-        st->canary_conf = 0;
+        st->canary.state = LLMOPT_CANARY_OFF;
+        st->canary.conf = 0;
         return;
     }
 
@@ -578,16 +610,16 @@ ngx_http_llmopt_canary_init(ngx_http_llmopt_stats_t *st,
                       0x63616e617279ULL);
     h = llmopt_hash64(c, sizeof(llmopt_canary_conf_t), h);
 
-    if (st->canary_conf == h && st->canary_state != LLMOPT_CANARY_OFF) {
+    if (st->canary.conf == h && st->canary.state != LLMOPT_CANARY_OFF) {
         return;                                /* a reload: it goes on */
     }
 
-    ngx_memzero(st->canary_side, sizeof(st->canary_side));
-    st->canary_why[0] = '\0';
-    st->canary_stage = 0;
-    st->canary_since_ms = ngx_http_llmopt_wall_ms();
-    st->canary_conf = h;
-    st->canary_state = c->n_stages > 1 ? LLMOPT_CANARY_RUNNING
+    ngx_memzero(st->canary.side, sizeof(st->canary.side));
+    st->canary.why[0] = '\0';
+    st->canary.stage = 0;
+    st->canary.since_ms = ngx_http_llmopt_wall_ms();
+    st->canary.conf = h;
+    st->canary.state = c->n_stages > 1 ? LLMOPT_CANARY_RUNNING
                                        : LLMOPT_CANARY_COMPLETE;
 }
 
@@ -601,8 +633,8 @@ ngx_http_llmopt_canary_share(ngx_http_llmopt_policy_rt_t *prt)
     const llmopt_canary_conf_t  *c;
 
     c = &prt->policy->canary;
-    state = prt->stats->canary_state;
-    stage = prt->stats->canary_stage;
+    state = prt->stats->canary.state;
+    stage = prt->stats->canary.stage;
 
     if (c->arm < 0 || state == LLMOPT_CANARY_OFF) {
         return -1;
@@ -631,48 +663,48 @@ ngx_http_llmopt_canary_learned(ngx_http_llmopt_policy_rt_t *prt,
     ngx_uint_t                   stage;
     ngx_http_llmopt_stats_t     *st;
     const llmopt_canary_conf_t  *c;
-    char                         why[sizeof(st->canary_why)];
+    char                         why[sizeof(st->canary.why)];
 
     c = &prt->policy->canary;
     st = prt->stats;
 
-    if (c->arm < 0 || st->canary_state != LLMOPT_CANARY_RUNNING
-        || ev->time_ms < st->canary_since_ms)
+    if (c->arm < 0 || st->canary.state != LLMOPT_CANARY_RUNNING
+        || ev->time_ms < st->canary.since_ms)
     {
         return;
     }
 
-    llmopt_canary_add(&st->canary_side[ev->arm == (unsigned) c->arm ? 0 : 1],
+    llmopt_canary_add(&st->canary.side[ev->arm == (unsigned) c->arm ? 0 : 1],
                       rw->quality, ev->cost, ev->latency_ms);
 
-    v = llmopt_canary_verdict(c, &st->canary_side[0], &st->canary_side[1],
+    v = llmopt_canary_verdict(c, &st->canary.side[0], &st->canary.side[1],
                               why, sizeof(why));
 
     if (v == LLMOPT_CANARY_WAIT) {
         return;
     }
 
-    ngx_memcpy(st->canary_why, why, sizeof(why));
-    st->canary_changes++;
+    ngx_memcpy(st->canary.why, why, sizeof(why));
+    st->canary.changes++;
 
     if (v == LLMOPT_CANARY_ROLLBACK) {
-        st->canary_state = LLMOPT_CANARY_ROLLED_BACK;
+        st->canary.state = LLMOPT_CANARY_ROLLED_BACK;
 
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "llmopt: policy \"%V\": canary arm \"%V\" rolled back "
                       "at %.0f%%: %s", &prt->name, &prt->arms[c->arm].name,
-                      c->stages[st->canary_stage] * 100, why);
+                      c->stages[st->canary.stage] * 100, why);
         return;
     }
 
-    stage = st->canary_stage + 1;
+    stage = st->canary.stage + 1;
 
-    ngx_memzero(st->canary_side, sizeof(st->canary_side));
-    st->canary_since_ms = now;
-    st->canary_stage = stage;
+    ngx_memzero(st->canary.side, sizeof(st->canary.side));
+    st->canary.since_ms = now;
+    st->canary.stage = stage;
 
     if (stage + 1 >= c->n_stages) {
-        st->canary_state = LLMOPT_CANARY_COMPLETE;
+        st->canary.state = LLMOPT_CANARY_COMPLETE;
     }
 
     ngx_log_error(NGX_LOG_NOTICE, log, 0,

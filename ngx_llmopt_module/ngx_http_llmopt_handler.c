@@ -40,6 +40,8 @@ static ngx_int_t ngx_http_llmopt_blank_header(ngx_table_elt_t *h,
     void *data);
 static ngx_int_t ngx_http_llmopt_first_header(ngx_table_elt_t *h,
     void *data);
+static ngx_int_t ngx_http_llmopt_found_header(ngx_table_elt_t *h,
+    void *data);
 static ngx_int_t ngx_http_llmopt_count_blank(ngx_table_elt_t *h,
     void *data);
 static ngx_int_t ngx_http_llmopt_copy_header(ngx_table_elt_t *h,
@@ -65,6 +67,8 @@ static ngx_int_t ngx_http_llmopt_trace(ngx_http_request_t *r,
 static u_char *ngx_http_llmopt_random(ngx_http_request_t *r, size_t n);
 static void ngx_http_llmopt_request_id(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx);
+static ngx_uint_t ngx_http_llmopt_allowed(const unsigned char *allowed,
+    ngx_uint_t n_arms, ngx_uint_t except);
 static void ngx_http_llmopt_boost(ngx_http_llmopt_policy_rt_t *prt,
     const unsigned char *allowed, llmopt_choice_t *choice);
 static ngx_int_t ngx_http_llmopt_over_budget(ngx_http_request_t *r,
@@ -639,10 +643,7 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
 
     if (share >= 0 && probe < 0) {
         c = (ngx_uint_t) policy->canary.arm;
-
-        for (n = 0, a = 0; a < prt->n_arms; a++) {
-            n += allowed[a] && a != c;
-        }
+        n = ngx_http_llmopt_allowed(allowed, prt->n_arms, c);
 
         if (allowed[c] && (n == 0 || llmopt_rng_uniform(&prt->rng) < share))
         {
@@ -721,6 +722,22 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
 }
 
 
+/* The arms allowed, but for arm except (out of range: none). */
+
+static ngx_uint_t
+ngx_http_llmopt_allowed(const unsigned char *allowed, ngx_uint_t n_arms,
+    ngx_uint_t except)
+{
+    ngx_uint_t  a, n;
+
+    for (n = 0, a = 0; a < n_arms; a++) {
+        n += allowed[a] && a != except;
+    }
+
+    return n;
+}
+
+
 /*
  * After a drift alarm with "response: explore": for a while a share of
  * the decisions go to an arm drawn uniformly among those allowed; the
@@ -735,10 +752,7 @@ ngx_http_llmopt_boost(ngx_http_llmopt_policy_rt_t *prt,
     ngx_uint_t  a, n, k;
 
     eps = prt->policy->drift_explore;
-
-    for (n = 0, a = 0; a < prt->n_arms; a++) {
-        n += allowed[a] != 0;
-    }
+    n = ngx_http_llmopt_allowed(allowed, prt->n_arms, NGX_MAX_UINT32_VALUE);
 
     if (n < 2) {
         return;
@@ -836,7 +850,7 @@ static ngx_int_t
 ngx_http_llmopt_failover(ngx_http_request_t *r)
 {
     ngx_int_t               rc, probe;
-    ngx_uint_t              failed, n, a;
+    ngx_uint_t              failed, n;
     unsigned                why;
     llmopt_choice_t         choice;
     llmopt_request_t        req;
@@ -890,19 +904,14 @@ ngx_http_llmopt_failover(ngx_http_request_t *r)
     if (probe >= 0) {
         /* no probe on a failover: the client is waiting */
         prt->stats->arms[probe].breaker_probe_until_ms = 0;
-        n = 0;
-
-        for (a = 0; a < prt->n_arms; a++) {
-            n += allowed[a];
-        }
+        n = ngx_http_llmopt_allowed(allowed, prt->n_arms,
+                                    NGX_MAX_UINT32_VALUE);
     }
 
     if (n == 0) {
         ngx_memcpy(allowed, fits, prt->n_arms);
-
-        for (a = 0; a < prt->n_arms; a++) {
-            n += allowed[a];
-        }
+        n = ngx_http_llmopt_allowed(allowed, prt->n_arms,
+                                    NGX_MAX_UINT32_VALUE);
     }
 
     if (n == 0
@@ -1074,20 +1083,17 @@ static ngx_int_t
 ngx_http_llmopt_over_budget(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     time_t retry)
 {
-    u_char           *p;
-    ngx_table_elt_t  *h;
+    u_char  *p;
 
     p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-    h = ngx_list_push(&r->headers_out.headers);
 
-    if (p == NULL || h == NULL) {
+    if (p == NULL
+        || ngx_http_llmopt_add_header(r, "Retry-After", p,
+                                      ngx_sprintf(p, "%T", retry) - p)
+           != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Retry-After");
-    h->value.data = p;
-    h->value.len = ngx_sprintf(p, "%T", retry) - p;
 
     return ngx_http_llmopt_reject(r, ctx, NGX_HTTP_LLMOPT_REJECT_BUDGET,
                NGX_HTTP_TOO_MANY_REQUESTS,
@@ -1354,6 +1360,17 @@ ngx_http_llmopt_stream_options(ngx_http_request_t *r, llmopt_request_t *req,
 }
 
 
+/* the first header of the name (ngx_http_llmopt_headers stops there) */
+
+static ngx_int_t
+ngx_http_llmopt_found_header(ngx_table_elt_t *h, void *data)
+{
+    *(ngx_table_elt_t **) data = h;
+
+    return NGX_DONE;
+}
+
+
 /* found[0]: the first header of the name; found[1]: one was blanked */
 
 static ngx_int_t
@@ -1479,34 +1496,15 @@ ngx_http_llmopt_trace(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     ngx_http_llmopt_loc_conf_t *llcf)
 {
     u_char           *v, *p;
-    ngx_uint_t        i, k;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *found;
+    ngx_uint_t        k;
+    ngx_table_elt_t  *found;
+
+    static ngx_str_t  name = ngx_string("traceparent");
 
     found = NULL;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("traceparent") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "traceparent",
-                               sizeof("traceparent") - 1) == 0)
-        {
-            found = &h[i];
-            break;
-        }
-    }
+    (void) ngx_http_llmopt_headers(&r->headers_in.headers, &name,
+                                   ngx_http_llmopt_found_header, &found);
 
     if (found != NULL && found->value.len == 55) {
 

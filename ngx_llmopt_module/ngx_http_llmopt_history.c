@@ -24,6 +24,20 @@ static ngx_http_llmopt_snap_t *ngx_http_llmopt_history_slot(
 
 /* Under the zone's mutex, from init_zone. */
 
+/*
+ * The bytes of one snapshot of n_arms arms, as the rings hold it and as
+ * a reader must allocate it.
+ */
+
+size_t
+ngx_http_llmopt_snap_size(ngx_uint_t n_arms)
+{
+    return ngx_align(offsetof(ngx_http_llmopt_snap_t, arms)
+                     + n_arms * sizeof(ngx_http_llmopt_point_t),
+                     sizeof(uint64_t));
+}
+
+
 ngx_int_t
 ngx_http_llmopt_history_init(ngx_slab_pool_t *shpool,
     ngx_http_llmopt_stats_t *stats, ngx_uint_t n_arms)
@@ -43,9 +57,7 @@ ngx_http_llmopt_history_init(ngx_slab_pool_t *shpool,
         ngx_slab_free_locked(shpool, h);
     }
 
-    snap = offsetof(ngx_http_llmopt_snap_t, arms)
-           + n_arms * sizeof(ngx_http_llmopt_point_t);
-    snap = ngx_align(snap, sizeof(uint64_t));
+    snap = ngx_http_llmopt_snap_size(n_arms);
 
     size = offsetof(ngx_http_llmopt_history_t, data)
            + (NGX_HTTP_LLMOPT_FINE_SLOTS + NGX_HTTP_LLMOPT_COARSE_SLOTS)

@@ -197,6 +197,22 @@ typedef struct {
 } ngx_http_llmopt_budget_t;
 
 
+/*
+ * A policy's canary rollout, run by the trainer (workers read state and
+ * stage); the state file keeps it as it is.
+ */
+
+typedef struct {
+    ngx_atomic_t                  state;         /* LLMOPT_CANARY_* */
+    ngx_atomic_t                  stage;
+    ngx_atomic_t                  since_ms;      /* the stage began */
+    ngx_atomic_t                  changes;       /* gates passed or failed */
+    uint64_t                      conf;          /* hash of its conf */
+    llmopt_canary_side_t          side[2];       /* canary, the others */
+    u_char                        why[192];      /* the last gate */
+} ngx_http_llmopt_canary_t;
+
+
 /* Counters of a policy in the zone, updated with atomic adds. */
 
 typedef struct {
@@ -221,15 +237,7 @@ typedef struct {
 
     ngx_http_llmopt_budget_t     *budget;        /* NULL: no budget */
 
-    /* the canary rollout, run by the trainer; workers read state and
-       stage */
-    ngx_atomic_t                  canary_state;  /* LLMOPT_CANARY_* */
-    ngx_atomic_t                  canary_stage;
-    ngx_atomic_t                  canary_since_ms;
-    ngx_atomic_t                  canary_changes;
-    uint64_t                      canary_conf;   /* hash of its conf */
-    llmopt_canary_side_t          canary_side[2];  /* canary, the others */
-    u_char                        canary_why[192];
+    ngx_http_llmopt_canary_t      canary;
 } ngx_http_llmopt_stats_t;
 
 
@@ -527,6 +535,7 @@ void ngx_http_llmopt_trainer_exit_master(ngx_cycle_t *cycle,
     ngx_http_llmopt_main_conf_t *lmcf);
 ngx_int_t ngx_http_llmopt_state_restore(ngx_log_t *log,
     ngx_http_llmopt_main_conf_t *lmcf);
+size_t ngx_http_llmopt_snap_size(ngx_uint_t n_arms);
 ngx_int_t ngx_http_llmopt_history_init(ngx_slab_pool_t *shpool,
     ngx_http_llmopt_stats_t *stats, ngx_uint_t n_arms);
 void ngx_http_llmopt_history_tick(ngx_http_llmopt_main_conf_t *lmcf,
@@ -548,6 +557,9 @@ void ngx_http_llmopt_breaker_outcome(ngx_http_llmopt_ctx_t *ctx,
 ngx_int_t ngx_http_llmopt_budget_init(ngx_slab_pool_t *shpool,
     ngx_http_llmopt_stats_t *st, ngx_http_llmopt_policy_rt_t *prt,
     ngx_log_t *log);
+void ngx_http_llmopt_budget_read(ngx_http_llmopt_main_conf_t *lmcf,
+    ngx_http_llmopt_budget_t *b, llmopt_budget_account_t *acct,
+    ngx_uint_t *active);
 ngx_int_t ngx_http_llmopt_budget_check(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx, ngx_str_t *tenant,
     const llmopt_guard_need_t *need, unsigned char *fits, int64_t *est,

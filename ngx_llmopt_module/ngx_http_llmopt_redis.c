@@ -509,15 +509,9 @@ ngx_http_llmopt_redis_tick(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
         rs->next_sync_ms = now + lmcf->redis->sync;
     }
 
-    if (rs->up) {
-        ngx_http_llmopt_redis_budgets(lmcf, rs, now);
-    }
-
 stream:
 
-    if (!rs->up) {
-        ngx_http_llmopt_redis_budgets(lmcf, rs, now);
-    }
+    ngx_http_llmopt_redis_budgets(lmcf, rs, now);
 
     if (rs->n_entries) {
         if (!rs->up || ngx_http_llmopt_redis_stream(lmcf, rs, now) != NGX_OK)
@@ -768,7 +762,8 @@ ngx_http_llmopt_redis_budgets(ngx_http_llmopt_main_conf_t *lmcf,
 {
     u_char                        *key;
     size_t                         len;
-    int64_t                        cap[2], tcap[2], *c, give, total, share;
+    int64_t                        give, total, share;
+    const int64_t                 *c;
     uint64_t                       ttl;
     uint32_t                       period[2];
     ngx_uint_t                     i, k, n, p, instances;
@@ -791,18 +786,13 @@ ngx_http_llmopt_redis_budgets(ngx_http_llmopt_main_conf_t *lmcf,
             continue;
         }
 
-        cap[0] = llmopt_budget_nusd(bc->cap[0]);
-        cap[1] = llmopt_budget_nusd(bc->cap[1]);
-        tcap[0] = llmopt_budget_nusd(bc->tenant_cap[0]);
-        tcap[1] = llmopt_budget_nusd(bc->tenant_cap[1]);
-
         n = 0;
 
         ngx_shmtx_lock(&lmcf->shpool->mutex);
 
         for (k = 0; k <= b->n; k++) {
             acct = k == b->n ? &b->policy : &b->tenants[k];
-            c = k == b->n ? cap : tcap;
+            c = k == b->n ? bc->cap_nusd : bc->tenant_cap_nusd;
 
             if (acct->key == 0) {
                 continue;
@@ -862,6 +852,8 @@ ngx_http_llmopt_redis_budgets(ngx_http_llmopt_main_conf_t *lmcf,
                                             ttl, &give, &total)
                 != NGX_OK)
             {
+                /* Redis went away: the outage shares, at once */
+                ngx_http_llmopt_redis_budgets(lmcf, rs, now);
                 return;
             }
 

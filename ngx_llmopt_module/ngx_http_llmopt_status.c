@@ -261,9 +261,8 @@ static u_char *
 ngx_http_llmopt_status_budget(u_char *p, ngx_http_llmopt_main_conf_t *lmcf,
     ngx_http_llmopt_policy_rt_t *prt)
 {
-    int64_t                      cap[2];
+    const int64_t               *cap;
     unsigned                     which;
-    uint32_t                     period[2];
     ngx_uint_t                   k, active;
     llmopt_budget_account_t      acct;
     ngx_http_llmopt_budget_t    *b;
@@ -273,32 +272,14 @@ ngx_http_llmopt_status_budget(u_char *p, ngx_http_llmopt_main_conf_t *lmcf,
 
     b = prt->stats->budget;
     bc = &prt->policy->budget;
+    cap = bc->cap_nusd;
 
-    llmopt_budget_periods(ngx_http_llmopt_wall_ms(), period);
-
-    ngx_shmtx_lock(&lmcf->shpool->mutex);
-
-    llmopt_budget_roll(&b->policy, period);
-    llmopt_budget_age(&b->policy,
-                      llmopt_budget_window(ngx_http_llmopt_wall_ms()));
-    acct = b->policy;
-    active = 0;
-
-    for (k = 0; k < b->n; k++) {
-        active += b->tenants[k].key != 0
-                  && (b->tenants[k].period[0] == period[0]
-                      || b->tenants[k].period[1] == period[1]);
-    }
-
-    ngx_shmtx_unlock(&lmcf->shpool->mutex);
-
-    cap[0] = llmopt_budget_nusd(bc->cap[0]);
-    cap[1] = llmopt_budget_nusd(bc->cap[1]);
+    ngx_http_llmopt_budget_read(lmcf, b, &acct, &active);
 
     p = ngx_sprintf(p, ",\"budget\":{\"shared\":%s,\"near\":%.2f,"
                     "\"reserved\":%.9f",
                     lmcf->redis != NULL ? "true" : "false", bc->near,
-                    acct.reserved / LLMOPT_BUDGET_NUSD);
+                    llmopt_budget_reserved(&acct) / LLMOPT_BUDGET_NUSD);
 
     for (k = 0; k < 2; k++) {
         int64_t  c2[2] = { 0, 0 };
@@ -348,7 +329,7 @@ ngx_http_llmopt_status_canary(u_char *p, ngx_http_llmopt_policy_rt_t *prt)
 
     st = prt->stats;
     c = &prt->policy->canary;
-    ngx_memcpy(side, st->canary_side, sizeof(side));
+    ngx_memcpy(side, st->canary.side, sizeof(side));
     share = ngx_http_llmopt_canary_share(prt);
 
     p = ngx_sprintf(p, ",\"canary\":{\"arm\":");
@@ -356,15 +337,15 @@ ngx_http_llmopt_status_canary(u_char *p, ngx_http_llmopt_policy_rt_t *prt)
                                  prt->arms[c->arm].name.len);
     p = ngx_sprintf(p, ",\"state\":\"%s\",\"stage\":%uA,\"share\":%.4f,"
                     "\"stages\":[",
-                    llmopt_canary_state_name(st->canary_state),
-                    st->canary_stage, share < 0 ? 0 : share);
+                    llmopt_canary_state_name(st->canary.state),
+                    st->canary.stage, share < 0 ? 0 : share);
 
     for (k = 0; k < c->n_stages; k++) {
         p = ngx_sprintf(p, "%s%.4f", k ? "," : "", c->stages[k]);
     }
 
     p = ngx_sprintf(p, "],\"since_ms\":%uA,\"changes\":%uA",
-                    st->canary_since_ms, st->canary_changes);
+                    st->canary.since_ms, st->canary.changes);
 
     for (k = 0; k < 2; k++) {
         p = ngx_sprintf(p, ",\"%s\":{\"answers\":%.0f,\"quality\":%.4f,"
@@ -377,9 +358,9 @@ ngx_http_llmopt_status_canary(u_char *p, ngx_http_llmopt_policy_rt_t *prt)
     }
 
     p = ngx_sprintf(p, ",\"last\":");
-    p = ngx_http_llmopt_json_str(p, st->canary_why,
-                                 ngx_strnlen(st->canary_why,
-                                             sizeof(st->canary_why)));
+    p = ngx_http_llmopt_json_str(p, st->canary.why,
+                                 ngx_strnlen(st->canary.why,
+                                             sizeof(st->canary.why)));
 
     *p++ = '}';
 
@@ -603,8 +584,7 @@ ngx_http_llmopt_status_policy(ngx_http_request_t *r, u_char *p,
 
     /* counters now, a minute ago and an hour ago */
 
-    snap = offsetof(ngx_http_llmopt_snap_t, arms)
-           + prt->n_arms * sizeof(ngx_http_llmopt_point_t);
+    snap = ngx_http_llmopt_snap_size(prt->n_arms);
 
     for (k = 0; k < 3; k++) {
         snaps[k] = ngx_pcalloc(r->pool, snap);
@@ -1063,55 +1043,84 @@ static ngx_http_llmopt_prom_meta_t  ngx_http_llmopt_prom_arm_meta[] = {
 
 /* Budgets and canaries, for the policies that have them. */
 
+enum {
+    NGX_HTTP_LLMOPT_PROM_BUDGET_CAP = 0,
+    NGX_HTTP_LLMOPT_PROM_BUDGET_SPENT,
+    NGX_HTTP_LLMOPT_PROM_BUDGET_RESERVED,
+    NGX_HTTP_LLMOPT_PROM_BUDGET_LIMITED,
+    NGX_HTTP_LLMOPT_PROM_BUDGET_REFUSED,
+    NGX_HTTP_LLMOPT_PROM_CANARY_SHARE,          /* the canary's from here */
+    NGX_HTTP_LLMOPT_PROM_CANARY_STAGE,
+    NGX_HTTP_LLMOPT_PROM_CANARY_ROLLED_BACK,
+    NGX_HTTP_LLMOPT_PROM_GUARD_LAST
+};
+
+
+static ngx_http_llmopt_prom_meta_t  ngx_http_llmopt_prom_guard_meta[] = {
+    { "llmopt_budget_cap_usd", "gauge",
+      "A policy's budget cap, USD, by period" },
+    { "llmopt_budget_spent_usd", "gauge",
+      "What this instance spent of a policy's budget in the current "
+      "period, USD" },
+    { "llmopt_budget_reserved_usd", "gauge",
+      "Estimated cost of a policy's requests in flight, USD" },
+    { "llmopt_budget_limited_total", "counter",
+      "Requests limited to the cheaper arms near a budget's cap" },
+    { "llmopt_budget_refused_total", "counter",
+      "Requests refused (429) at a budget's cap, or while this instance "
+      "awaited a grant (reason pending)" },
+    { "llmopt_canary_share", "gauge",
+      "Share of a policy's traffic its canary arm gets now" },
+    { "llmopt_canary_stage", "gauge",
+      "Stage of a canary rollout, from 0" },
+    { "llmopt_canary_rolled_back", "gauge",
+      "1 when a canary arm was rolled back" },
+    { NULL, NULL, NULL }
+};
+
+
 static u_char *
-ngx_http_llmopt_prom_guard(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
+ngx_http_llmopt_prom_guard(u_char *p, ngx_http_llmopt_main_conf_t *lmcf,
+    ngx_pool_t *pool)
 {
     double                        share;
-    uint32_t                      period[2];
     ngx_uint_t                    i, k, m, budgets, canaries;
-    llmopt_budget_account_t       acct;
+    llmopt_budget_account_t      *acct;
     ngx_http_llmopt_stats_t      *st;
     ngx_http_llmopt_policy_rt_t  *prt;
+    ngx_http_llmopt_prom_meta_t  *meta;
 
     static const char  *periods[2] = {
         "period=\"day\"", "period=\"month\""
     };
 
-    static ngx_http_llmopt_prom_meta_t  meta[] = {
-        { "llmopt_budget_cap_usd", "gauge",
-          "A policy's budget cap, USD, by period" },
-        { "llmopt_budget_spent_usd", "gauge",
-          "What this instance spent of a policy's budget in the current "
-          "period, USD" },
-        { "llmopt_budget_reserved_usd", "gauge",
-          "Estimated cost of a policy's requests in flight, USD" },
-        { "llmopt_budget_limited_total", "counter",
-          "Requests limited to the cheaper arms near a budget's cap" },
-        { "llmopt_budget_refused_total", "counter",
-          "Requests refused (429) at a budget's cap, or while this instance "
-          "awaited a grant (reason pending)" },
-        { "llmopt_canary_share", "gauge",
-          "Share of a policy's traffic its canary arm gets now" },
-        { "llmopt_canary_stage", "gauge",
-          "Stage of a canary rollout, from 0" },
-        { "llmopt_canary_rolled_back", "gauge",
-          "1 when a canary arm was rolled back" },
-        { NULL, NULL, NULL }
-    };
-
     prt = lmcf->policies.elts;
+    meta = ngx_http_llmopt_prom_guard_meta;
     budgets = 0;
     canaries = 0;
 
+    /* each budget's own account, read once */
+
+    acct = ngx_palloc(pool, (lmcf->policies.nelts + 1)
+                            * sizeof(llmopt_budget_account_t));
+    if (acct == NULL) {
+        return NULL;
+    }
+
     for (i = 0; i < lmcf->policies.nelts; i++) {
-        budgets += prt[i].policy->budgeted && prt[i].stats->budget != NULL;
+        if (prt[i].policy->budgeted && prt[i].stats->budget != NULL) {
+            ngx_http_llmopt_budget_read(lmcf, prt[i].stats->budget, &acct[i],
+                                        NULL);
+            budgets++;
+        }
+
         canaries += prt[i].policy->canary.arm >= 0;
     }
 
-    llmopt_budget_periods(ngx_http_llmopt_wall_ms(), period);
-
-    for (m = 0; meta[m].name; m++) {
-        if ((m < 5 && budgets == 0) || (m >= 5 && canaries == 0)) {
+    for (m = 0; m < NGX_HTTP_LLMOPT_PROM_GUARD_LAST; m++) {
+        if (m < NGX_HTTP_LLMOPT_PROM_CANARY_SHARE ? budgets == 0
+                                                  : canaries == 0)
+        {
             continue;
         }
 
@@ -1121,25 +1130,24 @@ ngx_http_llmopt_prom_guard(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
         for (i = 0; i < lmcf->policies.nelts; i++) {
             st = prt[i].stats;
 
-            if (m >= 5) {
+            if (m >= NGX_HTTP_LLMOPT_PROM_CANARY_SHARE) {
                 if (prt[i].policy->canary.arm < 0) {
                     continue;
                 }
-
-                share = ngx_http_llmopt_canary_share(&prt[i]);
 
                 p = ngx_sprintf(p, "%s", meta[m].name);
                 p = ngx_http_llmopt_prom_labels(p, &prt[i],
                         &prt[i].arms[prt[i].policy->canary.arm].name, NULL);
 
-                if (m == 5) {
+                if (m == NGX_HTTP_LLMOPT_PROM_CANARY_SHARE) {
+                    share = ngx_http_llmopt_canary_share(&prt[i]);
                     p = ngx_sprintf(p, " %.4f\n", share < 0 ? 0 : share);
 
-                } else if (m == 6) {
-                    p = ngx_sprintf(p, " %uA\n", st->canary_stage);
+                } else if (m == NGX_HTTP_LLMOPT_PROM_CANARY_STAGE) {
+                    p = ngx_sprintf(p, " %uA\n", st->canary.stage);
 
                 } else {
-                    p = ngx_sprintf(p, " %d\n", st->canary_state
+                    p = ngx_sprintf(p, " %d\n", st->canary.state
                                                == LLMOPT_CANARY_ROLLED_BACK);
                 }
 
@@ -1150,17 +1158,10 @@ ngx_http_llmopt_prom_guard(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
                 continue;
             }
 
-            ngx_shmtx_lock(&lmcf->shpool->mutex);
-            llmopt_budget_roll(&st->budget->policy, period);
-            llmopt_budget_age(&st->budget->policy,
-                              llmopt_budget_window(ngx_http_llmopt_wall_ms()));
-            acct = st->budget->policy;
-            ngx_shmtx_unlock(&lmcf->shpool->mutex);
-
             switch (m) {
 
-            case 0:
-            case 1:
+            case NGX_HTTP_LLMOPT_PROM_BUDGET_CAP:
+            case NGX_HTTP_LLMOPT_PROM_BUDGET_SPENT:
                 for (k = 0; k < 2; k++) {
                     if (prt[i].policy->budget.cap[k] <= 0) {
                         continue;
@@ -1170,28 +1171,28 @@ ngx_http_llmopt_prom_guard(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
                     p = ngx_http_llmopt_prom_labels(p, &prt[i], NULL,
                                                     periods[k]);
                     p = ngx_sprintf(p, " %.9f\n",
-                                    m == 0 ? prt[i].policy->budget.cap[k]
-                                    : acct.spent[k] / LLMOPT_BUDGET_NUSD);
+                                    m == NGX_HTTP_LLMOPT_PROM_BUDGET_CAP
+                                    ? prt[i].policy->budget.cap[k]
+                                    : acct[i].spent[k] / LLMOPT_BUDGET_NUSD);
                 }
 
                 break;
 
-            case 2:
-            case 3:
+            case NGX_HTTP_LLMOPT_PROM_BUDGET_RESERVED:
                 p = ngx_sprintf(p, "%s", meta[m].name);
                 p = ngx_http_llmopt_prom_labels(p, &prt[i], NULL, NULL);
-
-                if (m == 2) {
-                    p = ngx_sprintf(p, " %.9f\n",
-                                    acct.reserved / LLMOPT_BUDGET_NUSD);
-
-                } else {
-                    p = ngx_sprintf(p, " %uA\n", st->budget->limited);
-                }
-
+                p = ngx_sprintf(p, " %.9f\n",
+                                llmopt_budget_reserved(&acct[i])
+                                / LLMOPT_BUDGET_NUSD);
                 break;
 
-            default:
+            case NGX_HTTP_LLMOPT_PROM_BUDGET_LIMITED:
+                p = ngx_sprintf(p, "%s", meta[m].name);
+                p = ngx_http_llmopt_prom_labels(p, &prt[i], NULL, NULL);
+                p = ngx_sprintf(p, " %uA\n", st->budget->limited);
+                break;
+
+            default:            /* NGX_HTTP_LLMOPT_PROM_BUDGET_REFUSED */
                 p = ngx_sprintf(p, "%s", meta[m].name);
                 p = ngx_http_llmopt_prom_labels(p, &prt[i], NULL,
                                                 "reason=\"cap\"");
@@ -1308,7 +1309,10 @@ ngx_http_llmopt_prometheus(ngx_http_request_t *r,
         }
     }
 
-    p = ngx_http_llmopt_prom_guard(p, lmcf);
+    p = ngx_http_llmopt_prom_guard(p, lmcf, r->pool);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     p = ngx_sprintf(p, "# HELP llmopt_decision_seconds Time of the decision "
                     "path: parse, features, choice, rewrite\n"
@@ -1731,17 +1735,23 @@ ngx_http_llmopt_series(ngx_http_request_t *r,
                     ngx_http_llmopt_wall_ms());
 
     for (i = 0; i < lmcf->policies.nelts; i++) {
-        snap = offsetof(ngx_http_llmopt_snap_t, arms)
-               + prt[i].n_arms * sizeof(ngx_http_llmopt_point_t);
+        snap = ngx_http_llmopt_snap_size(prt[i].n_arms);
 
         /* the snapshots oldest first, then the counters now */
 
         n = 0;
 
+        s[0] = NULL;
+
         for (k = NGX_HTTP_LLMOPT_COARSE_SLOTS - 1; k-- > 0; /* void */) {
-            s[n] = ngx_palloc(r->pool, snap);
             if (s[n] == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                /* a slot not taken is tried again for the next one */
+                s[n] = ngx_palloc(r->pool, snap);
+                if (s[n] == NULL) {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                }
+
+                s[n + 1] = NULL;
             }
 
             if (ngx_http_llmopt_history_get(&prt[i], 1, k, s[n]) == NGX_OK

@@ -240,15 +240,24 @@ ngx_http_llmopt_trainer_prepare(ngx_cycle_t *cycle,
 }
 
 
+/* Page-Hinkley on an arm's rewards and latencies, anew */
+
+static void
+ngx_http_llmopt_ph_init(ngx_http_llmopt_drift_t *d)
+{
+    llmopt_ph_init(&d->ph_reward, 0.005, 50, 30);
+    llmopt_ph_init(&d->ph_latency, 0.005, 50, 30);
+}
+
+
 static void
 ngx_http_llmopt_drift_init(ngx_http_llmopt_drift_t *d, ngx_uint_t n)
 {
     ngx_uint_t  a;
 
     for (a = 0; a < n; a++) {
-        llmopt_ph_init(&d[a].ph_reward, 0.005, 50, 30);
+        ngx_http_llmopt_ph_init(&d[a]);
         llmopt_adwin_init(&d[a].adwin_reward, 0.002, 32);
-        llmopt_ph_init(&d[a].ph_latency, 0.005, 50, 30);
         llmopt_adwin_init(&d[a].adwin_latency, 0.002, 32);
         d[a].quiet = 0;
         d[a].lat_n = 0;
@@ -342,25 +351,22 @@ ngx_http_llmopt_learned(void *data, const llmopt_event_t *ev,
         ngx_http_llmopt_redis_learned(lmcf, ev, rw);
     }
 
-    if (ev->policy < lmcf->policies.nelts) {
-        prt = &((ngx_http_llmopt_policy_rt_t *)
-                    lmcf->policies.elts)[ev->policy];
-
-        if (prt->policy->canary.arm >= 0) {
-            ngx_http_llmopt_canary_learned(prt, ev, rw,
-                                           ngx_http_llmopt_wall_ms(),
-                                           ngx_cycle->log);
-        }
-    }
-
-    if (lmcf->drift == NULL || lmcf->drift_in == NULL
-        || ev->policy >= lmcf->policies.nelts)
-    {
+    if (ev->policy >= lmcf->policies.nelts) {
         return;
     }
 
     prt = &((ngx_http_llmopt_policy_rt_t *) lmcf->policies.elts)[ev->policy];
     policy = prt->policy;
+
+    if (policy->canary.arm >= 0) {
+        ngx_http_llmopt_canary_learned(prt, ev, rw, ngx_http_llmopt_wall_ms(),
+                                       ngx_cycle->log);
+    }
+
+    if (lmcf->drift == NULL || lmcf->drift_in == NULL) {
+        return;
+    }
+
     tp = &lmcf->tpolicies[ev->policy];
 
     if (ev->arm >= prt->n_arms) {
@@ -500,8 +506,7 @@ ngx_http_llmopt_drift_alarm(ngx_http_llmopt_main_conf_t *lmcf,
 
     /* let the detectors settle on what comes next */
 
-    llmopt_ph_init(&d->ph_reward, 0.005, 50, 30);
-    llmopt_ph_init(&d->ph_latency, 0.005, 50, 30);
+    ngx_http_llmopt_ph_init(d);
     d->quiet = 100;
 }
 
@@ -836,27 +841,63 @@ ngx_http_llmopt_expire(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
 #define NGX_HTTP_LLMOPT_BUDGET_SHAPE  0x6c6c6d6f62756431ULL
 #define NGX_HTTP_LLMOPT_CANARY_SHAPE  0x6c6c6d6f63616e31ULL
 
-typedef struct {
-    uint64_t                      conf;          /* hash of its conf */
-    uint64_t                      state;
-    uint64_t                      stage;
-    uint64_t                      since_ms;
-    uint64_t                      changes;
-    llmopt_canary_side_t          side[2];
-    u_char                        why[192];
-} ngx_http_llmopt_canary_saved_t;
+
+/*
+ * An entry "<kind>:<policy>" of size bytes: its name and its payload
+ * (returned, for the caller to fill) in one allocation, which
+ * ngx_http_llmopt_guard_entries_free() frees by the name.
+ */
+
+static void *
+ngx_http_llmopt_state_entry(llmopt_snapshot_entry_t *e, const char *kind,
+    ngx_str_t *policy, uint64_t shape, size_t size, ngx_log_t *log)
+{
+    u_char  *p, *name;
+    size_t   len;
+
+    len = ngx_strlen(kind) + 1 + policy->len;
+
+    p = ngx_alloc(ngx_align(len, 8) + size, log);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    name = p;
+    e->name = (const char *) name;
+    e->name_len = ngx_sprintf(name, "%s:%V", kind, policy) - name;
+    e->shape = shape;
+    e->params = p + ngx_align(len, 8);
+    e->size = size;
+
+    return (void *) e->params;
+}
+
+
+/* The entry "<kind>:<policy>" of that shape in the file, or NULL. */
+
+static const llmopt_snapshot_entry_t *
+ngx_http_llmopt_state_find(const llmopt_snapshot_entry_t *e, unsigned ne,
+    const char *kind, ngx_str_t *policy, uint64_t shape)
+{
+    u_char                          name[16 + LLMOPT_CATALOG_NAME_MAX];
+    size_t                          len;
+    const llmopt_snapshot_entry_t  *found;
+
+    len = ngx_snprintf(name, sizeof(name), "%s:%V", kind, policy) - name;
+    found = llmopt_snapshot_find(e, ne, (const char *) name, len);
+
+    return found != NULL && found->shape == shape ? found : NULL;
+}
+
 
 static ngx_uint_t
 ngx_http_llmopt_guard_entries(ngx_http_llmopt_main_conf_t *lmcf,
     llmopt_snapshot_entry_t *e, ngx_log_t *log)
 {
-    u_char                          *name, *copy;
-    size_t                           size;
-    ngx_uint_t                       i, n;
-    ngx_http_llmopt_stats_t         *st;
-    ngx_http_llmopt_budget_t        *b;
-    ngx_http_llmopt_policy_rt_t     *prt;
-    ngx_http_llmopt_canary_saved_t  *cs;
+    u_char                       *copy;
+    ngx_uint_t                    i, n;
+    ngx_http_llmopt_budget_t     *b;
+    ngx_http_llmopt_policy_rt_t  *prt;
 
     prt = lmcf->policies.elts;
     n = 0;
@@ -868,19 +909,12 @@ ngx_http_llmopt_guard_entries(ngx_http_llmopt_main_conf_t *lmcf,
             continue;
         }
 
-        size = (b->n + 1) * sizeof(llmopt_budget_account_t);
-        name = ngx_alloc(sizeof("budget:") - 1 + prt[i].name.len, log);
-        copy = ngx_alloc(size, log);
-
-        if (name == NULL || copy == NULL) {
-            if (name) {
-                ngx_free(name);
-            }
-
-            if (copy) {
-                ngx_free(copy);
-            }
-
+        copy = ngx_http_llmopt_state_entry(&e[n], "budget", &prt[i].name,
+                                           NGX_HTTP_LLMOPT_BUDGET_SHAPE,
+                                           (b->n + 1)
+                                           * sizeof(llmopt_budget_account_t),
+                                           log);
+        if (copy == NULL) {
             continue;
         }
 
@@ -890,11 +924,6 @@ ngx_http_llmopt_guard_entries(ngx_http_llmopt_main_conf_t *lmcf,
                    b->n * sizeof(llmopt_budget_account_t));
         ngx_shmtx_unlock(&lmcf->shpool->mutex);
 
-        e[n].name = (const char *) name;
-        e[n].name_len = ngx_sprintf(name, "budget:%V", &prt[i].name) - name;
-        e[n].shape = NGX_HTTP_LLMOPT_BUDGET_SHAPE;
-        e[n].params = copy;
-        e[n].size = size;
         n++;
     }
 
@@ -906,35 +935,16 @@ ngx_http_llmopt_guard_entries(ngx_http_llmopt_main_conf_t *lmcf,
             continue;
         }
 
-        name = ngx_alloc(sizeof("canary:") - 1 + prt[i].name.len, log);
-        cs = ngx_calloc(sizeof(ngx_http_llmopt_canary_saved_t), log);
-
-        if (name == NULL || cs == NULL) {
-            if (name) {
-                ngx_free(name);
-            }
-
-            if (cs) {
-                ngx_free(cs);
-            }
-
+        copy = ngx_http_llmopt_state_entry(&e[n], "canary", &prt[i].name,
+                                           NGX_HTTP_LLMOPT_CANARY_SHAPE,
+                                           sizeof(ngx_http_llmopt_canary_t),
+                                           log);
+        if (copy == NULL) {
             continue;
         }
 
-        st = prt[i].stats;
-        cs->conf = st->canary_conf;
-        cs->state = st->canary_state;
-        cs->stage = st->canary_stage;
-        cs->since_ms = st->canary_since_ms;
-        cs->changes = st->canary_changes;
-        ngx_memcpy(cs->side, st->canary_side, sizeof(cs->side));
-        ngx_memcpy(cs->why, st->canary_why, sizeof(cs->why));
-
-        e[n].name = (const char *) name;
-        e[n].name_len = ngx_sprintf(name, "canary:%V", &prt[i].name) - name;
-        e[n].shape = NGX_HTTP_LLMOPT_CANARY_SHAPE;
-        e[n].params = cs;
-        e[n].size = sizeof(ngx_http_llmopt_canary_saved_t);
+        ngx_memcpy(copy, &prt[i].stats->canary,
+                   sizeof(ngx_http_llmopt_canary_t));
         n++;
     }
 
@@ -949,7 +959,6 @@ ngx_http_llmopt_guard_entries_free(llmopt_snapshot_entry_t *e, ngx_uint_t n)
 
     for (i = 0; i < n; i++) {
         ngx_free((void *) e[i].name);
-        ngx_free((void *) e[i].params);
     }
 }
 
@@ -965,11 +974,9 @@ static void
 ngx_http_llmopt_guard_restore(ngx_http_llmopt_main_conf_t *lmcf,
     const llmopt_snapshot_entry_t *e, unsigned ne, ngx_log_t *log)
 {
-    u_char                          name[sizeof("budget:") + 64];
-    size_t                          len, acct;
+    size_t                          acct;
     ngx_uint_t                      i, k;
-    ngx_http_llmopt_stats_t        *st;
-    ngx_http_llmopt_canary_saved_t  cs;
+    ngx_http_llmopt_canary_t        cs;
     ngx_http_llmopt_budget_t       *b;
     llmopt_budget_account_t        *a;
     const llmopt_snapshot_entry_t  *found;
@@ -981,18 +988,14 @@ ngx_http_llmopt_guard_restore(ngx_http_llmopt_main_conf_t *lmcf,
     for (i = 0; i < lmcf->policies.nelts; i++) {
         b = prt[i].stats->budget;
 
-        if (!prt[i].policy->budgeted || b == NULL
-            || prt[i].name.len > 64)
-        {
+        if (!prt[i].policy->budgeted || b == NULL) {
             continue;
         }
 
-        len = ngx_sprintf(name, "budget:%V", &prt[i].name) - name;
-        found = llmopt_snapshot_find(e, ne, (const char *) name, len);
+        found = ngx_http_llmopt_state_find(e, ne, "budget", &prt[i].name,
+                                           NGX_HTTP_LLMOPT_BUDGET_SHAPE);
 
-        if (found == NULL || found->shape != NGX_HTTP_LLMOPT_BUDGET_SHAPE
-            || found->size < acct || found->size % acct)
-        {
+        if (found == NULL || found->size < acct || found->size % acct) {
             continue;
         }
 
@@ -1005,7 +1008,6 @@ ngx_http_llmopt_guard_restore(ngx_http_llmopt_main_conf_t *lmcf,
 
         for (k = 0; k <= b->n; k++) {
             a = k == b->n ? &b->policy : &b->tenants[k];
-            a->reserved = 0;
             a->held[0] = 0;
             a->held[1] = 0;
         }
@@ -1020,24 +1022,20 @@ ngx_http_llmopt_guard_restore(ngx_http_llmopt_main_conf_t *lmcf,
     /* a canary goes on where it was, if its configuration is the same */
 
     for (i = 0; i < lmcf->policies.nelts; i++) {
-        st = prt[i].stats;
-
-        if (prt[i].policy->canary.arm < 0 || prt[i].name.len > 64) {
+        if (prt[i].policy->canary.arm < 0) {
             continue;
         }
 
-        len = ngx_sprintf(name, "canary:%V", &prt[i].name) - name;
-        found = llmopt_snapshot_find(e, ne, (const char *) name, len);
+        found = ngx_http_llmopt_state_find(e, ne, "canary", &prt[i].name,
+                                           NGX_HTTP_LLMOPT_CANARY_SHAPE);
 
-        if (found == NULL || found->shape != NGX_HTTP_LLMOPT_CANARY_SHAPE
-            || found->size != sizeof(ngx_http_llmopt_canary_saved_t))
-        {
+        if (found == NULL || found->size != sizeof(cs)) {
             continue;
         }
 
         ngx_memcpy(&cs, found->params, sizeof(cs));
 
-        if (cs.conf != st->canary_conf
+        if (cs.conf != prt[i].stats->canary.conf
             || cs.stage >= prt[i].policy->canary.n_stages
             || cs.state < LLMOPT_CANARY_RUNNING
             || cs.state > LLMOPT_CANARY_ROLLED_BACK)
@@ -1045,13 +1043,8 @@ ngx_http_llmopt_guard_restore(ngx_http_llmopt_main_conf_t *lmcf,
             continue;
         }
 
-        ngx_memcpy(st->canary_side, cs.side, sizeof(cs.side));
-        ngx_memcpy(st->canary_why, cs.why, sizeof(cs.why));
-        st->canary_why[sizeof(st->canary_why) - 1] = '\0';
-        st->canary_stage = cs.stage;
-        st->canary_since_ms = cs.since_ms;
-        st->canary_changes = cs.changes;
-        st->canary_state = cs.state;
+        cs.why[sizeof(cs.why) - 1] = '\0';
+        prt[i].stats->canary = cs;
 
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
                       "llmopt_state_file \"%V\": the canary of policy "

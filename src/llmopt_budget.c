@@ -153,7 +153,8 @@ llmopt_budget_left(const llmopt_budget_account_t *acct, const int64_t cap[2],
         limit = cap[p];
 
         if (shared
-            && (acct->granted_all[p] || acct->spent[p] || acct->reserved))
+            && (acct->granted_all[p] || acct->spent[p]
+                || llmopt_budget_reserved(acct)))
         {
             /* the first request of a period needs no grant: it goes on
                while the first grant is asked for */
@@ -164,7 +165,7 @@ llmopt_budget_left(const llmopt_budget_account_t *acct, const int64_t cap[2],
             limit = cap[p];
         }
 
-        l = limit - acct->spent[p] - acct->reserved;
+        l = limit - acct->spent[p] - llmopt_budget_reserved(acct);
 
         if (l < left) {
             left = l;
@@ -189,7 +190,8 @@ llmopt_budget_used(const llmopt_budget_account_t *acct, const int64_t cap[2])
             continue;
         }
 
-        u = (double) (acct->spent[p] + acct->reserved) / (double) cap[p];
+        u = (double) (acct->spent[p] + llmopt_budget_reserved(acct))
+            / (double) cap[p];
 
         if (u > used) {
             used = u;
@@ -268,14 +270,9 @@ llmopt_budget_age(llmopt_budget_account_t *acct, uint32_t window)
     unsigned  b;
 
     for (b = 0; b < 2; b++) {
-        if (acct->held[b] && acct->window[b] + 1 < window) {
-            acct->reserved -= acct->held[b];
+        if (acct->window[b] + 1 < window) {
             acct->held[b] = 0;
         }
-    }
-
-    if (acct->reserved < 0 || (acct->held[0] == 0 && acct->held[1] == 0)) {
-        acct->reserved = acct->held[0] + acct->held[1];
     }
 }
 
@@ -290,13 +287,11 @@ llmopt_budget_reserve(llmopt_budget_account_t *acct, int64_t estimate,
 
     if (acct->window[b] != window) {
         /* the bucket of two windows ago: what it holds goes */
-        acct->reserved -= acct->held[b];
         acct->held[b] = 0;
         acct->window[b] = window;
     }
 
     acct->held[b] += estimate;
-    acct->reserved += estimate;
 }
 
 
@@ -314,11 +309,6 @@ llmopt_budget_settle(llmopt_budget_account_t *acct, int64_t estimate,
         }
 
         acct->held[b] -= estimate;
-        acct->reserved -= estimate;
-
-        if (acct->reserved < 0) {
-            acct->reserved = 0;
-        }
     }
 
     if (cost <= 0) {
@@ -345,7 +335,10 @@ llmopt_budget_want(const llmopt_budget_account_t *acct, const int64_t cap[2],
 
     want = (int64_t) ((double) cap[p] * chunk);
 
-    if (want < 2 * acct->need) {
+    if (acct->need > cap[p] / 2) {
+        want = cap[p];                  /* and no overflow of 2 * need */
+
+    } else if (want < 2 * acct->need) {
         want = 2 * acct->need;
     }
 
@@ -353,7 +346,7 @@ llmopt_budget_want(const llmopt_budget_account_t *acct, const int64_t cap[2],
         want = 1;
     }
 
-    left = acct->granted[p] - acct->spent[p] - acct->reserved;
+    left = acct->granted[p] - acct->spent[p] - llmopt_budget_reserved(acct);
 
     return left < want ? want : 0;
 }
@@ -388,7 +381,7 @@ llmopt_budget_find(llmopt_budget_account_t *accounts, unsigned n,
             || (acct->period[LLMOPT_BUDGET_DAY] != period[LLMOPT_BUDGET_DAY]
                 && acct->period[LLMOPT_BUDGET_MONTH]
                    != period[LLMOPT_BUDGET_MONTH]
-                && acct->reserved == 0))
+                && llmopt_budget_reserved(acct) == 0))
         {
             free_slot = acct;
         }

@@ -40,6 +40,8 @@
 typedef struct {
     double        cap[2];           /* USD a day, a month; 0: none */
     double        tenant_cap[2];    /* of each tenant key; 0: none */
+    int64_t       cap_nusd[2];      /* the same in nUSD, set by the */
+    int64_t       tenant_cap_nusd[2];  /*   catalog loader */
     double        near;             /* share of a cap past which only the
                                        cheaper arms may be chosen */
     uint64_t      output_tokens;    /* reserved when max_tokens is absent */
@@ -56,16 +58,21 @@ typedef struct {
     int64_t       spent[2];         /* nUSD, requests that ended */
     int64_t       granted[2];       /* nUSD this instance may spend */
     int64_t       granted_all[2];   /* nUSD granted to all instances */
-    int64_t       reserved;         /* nUSD, estimates in flight: the
-                                       sum of held[] */
-    int64_t       held[2];          /* reserved in window[b], by parity */
+    int64_t       held[2];          /* nUSD, estimates in flight,
+                                       reserved in window[b], by parity */
     uint32_t      window[2];        /* LLMOPT_BUDGET_WINDOW_MS windows */
     int64_t       need;             /* nUSD, the largest estimate asked
                                        for lately: a grant covers two */
     uint64_t      requests;         /* reserved, since the start */
-    uint64_t      refused;          /* at the cap */
-    uint64_t      limited;          /* near the cap: cheaper arms only */
 } llmopt_budget_account_t;
+
+
+/* nUSD of the estimates in flight. */
+static inline int64_t
+llmopt_budget_reserved(const llmopt_budget_account_t *acct)
+{
+    return acct->held[0] + acct->held[1];
+}
 
 
 /* The UTC day (days since 1970-01-01) and month (months since 1970-01)

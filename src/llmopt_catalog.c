@@ -1236,6 +1236,11 @@ llmopt_catalog_budget(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
         policy->budgeted = 1;
     }
 
+    for (k = 0; k < 2; k++) {
+        b->cap_nusd[k] = llmopt_budget_nusd(b->cap[k]);
+        b->tenant_cap_nusd[k] = llmopt_budget_nusd(b->tenant_cap[k]);
+    }
+
     if (!policy->budgeted) {
         return llmopt_catalog_fail(ctx, budget->value, "\"budget\" in %s "
                                    "states no cap: day, month, tenant_day "

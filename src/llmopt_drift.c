@@ -171,6 +171,13 @@ llmopt_adwin_compress(llmopt_adwin_t *a)
             a->levels = k + 2;
         }
     }
+
+    /* the top level full: its oldest bucket leaves the window, which
+       stays bounded however long it runs without a change */
+
+    if (a->count[LLMOPT_ADWIN_LEVELS - 1] > LLMOPT_ADWIN_M) {
+        llmopt_adwin_drop_oldest(a);
+    }
 }
 
 

@@ -22,8 +22,8 @@ double
 llmopt_guard_cost(const llmopt_model_t *model,
     const llmopt_guard_need_t *need)
 {
-    return ((double) need->input_tokens * model->price_input
-            + (double) need->output_tokens * model->price_output) / 1e6;
+    return llmopt_model_cost(model, need->input_tokens, 0,
+                             need->output_tokens);
 }
 
 

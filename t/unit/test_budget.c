@@ -185,7 +185,7 @@ test_account(void)
     is_int(left, 1000000000, "all of the day is left");
     is_int(which, LLMOPT_BUDGET_DAY, "... the day binds");
 
-    acct.reserved = 300000000;
+    acct.held[0] = 300000000;
     acct.spent[0] = 500000000;
     acct.spent[1] = 9500000000;
     left = llmopt_budget_left(&acct, cap, 0, &which);
@@ -218,11 +218,11 @@ test_account(void)
     left = llmopt_budget_left(&acct, cap, 1, &which);
     is_int(left, 100000000, "a grant above the cap counts as the cap");
 
-    acct.reserved = 0;
+    acct.held[0] = 0;
     llmopt_budget_reserve(&acct, 300000000, 7);
-    is_int(acct.reserved, 300000000, "reserved in window 7");
+    is_int(llmopt_budget_reserved(&acct), 300000000, "reserved in window 7");
     llmopt_budget_settle(&acct, 300000000, 120000000, period, 7);
-    is_int(acct.reserved, 0, "settled: the estimate goes");
+    is_int(llmopt_budget_reserved(&acct), 0, "settled: the estimate goes");
     is_int(acct.spent[0], 620000000, "... its cost counts in the day");
     is_int(acct.spent[1], 9720000000, "... and the month");
 
@@ -231,9 +231,9 @@ test_account(void)
     is_int(acct.spent[0], 0, "a new day starts at 0");
     is_int(acct.granted[0], 0, "... with no grant");
     is_int(acct.spent[1], 9720000000, "the month goes on");
-    is_int(acct.reserved, 5, "in flight stays in flight");
+    is_int(llmopt_budget_reserved(&acct), 5, "in flight stays in flight");
     llmopt_budget_settle(&acct, 10, 100, period, 7);
-    is_int(acct.reserved, 0, "reserved never goes below 0");
+    is_int(llmopt_budget_reserved(&acct), 0, "reserved never goes below 0");
     is_int(acct.spent[0], 0, "a cost of yesterday is not today's");
     is_int(acct.spent[1], 9720000100, "... but is this month's");
 
@@ -263,21 +263,21 @@ test_account(void)
     llmopt_budget_reserve(&acct, 100, 10);
     llmopt_budget_reserve(&acct, 20, 11);
     llmopt_budget_age(&acct, 11);
-    is_int(acct.reserved, 120, "windows 10 and 11 are held at 11");
+    is_int(llmopt_budget_reserved(&acct), 120, "windows 10 and 11 are held at 11");
     llmopt_budget_age(&acct, 12);
-    is_int(acct.reserved, 20, "at 12 what window 10 held goes");
+    is_int(llmopt_budget_reserved(&acct), 20, "at 12 what window 10 held goes");
     llmopt_budget_settle(&acct, 100, 0, period, 10);
-    is_int(acct.reserved, 20, "its late settle takes nothing from the rest");
+    is_int(llmopt_budget_reserved(&acct), 20, "its late settle takes nothing from the rest");
     llmopt_budget_reserve(&acct, 7, 13);
-    is_int(acct.reserved, 7, "one in 13 takes 11's bucket, dropping what "
+    is_int(llmopt_budget_reserved(&acct), 7, "one in 13 takes 11's bucket, dropping what "
            "it held");
     llmopt_budget_reserve(&acct, 1, 15);
-    is_int(acct.reserved, 1, "one in 15 drops what 13 held");
+    is_int(llmopt_budget_reserved(&acct), 1, "one in 15 drops what 13 held");
     llmopt_budget_settle(&acct, 20, 0, period, 11);
-    is_int(acct.reserved, 1, "11's settle after its bucket was reused: no "
+    is_int(llmopt_budget_reserved(&acct), 1, "11's settle after its bucket was reused: no "
            "effect");
     llmopt_budget_age(&acct, 40);
-    is_int(acct.reserved, 0, "much later nothing is held");
+    is_int(llmopt_budget_reserved(&acct), 0, "much later nothing is held");
 
     /* grants */
     memset(&acct, 0, sizeof(acct));
@@ -287,12 +287,16 @@ test_account(void)
     acct.granted[0] = 60000000;
     is_int(llmopt_budget_want(&acct, cap, 0.05, 0), 0,
            "more than a chunk left: ask nothing");
-    acct.reserved = 20000000;
+    acct.held[0] = 20000000;
     is_int(llmopt_budget_want(&acct, cap, 0.05, 0), 50000000,
            "less than a chunk left: ask again");
     acct.need = 40000000;
     is_int(llmopt_budget_want(&acct, cap, 0.05, 0), 80000000,
            "a request dearer than half a chunk: ask for two of it");
+    acct.need = INT64_MAX / 2 + 1;
+    is_int(llmopt_budget_want(&acct, cap, 0.05, 0), cap[0],
+           "an estimate above half the cap: ask for the cap, no overflow");
+    acct.need = 40000000;
     acct.granted_all[0] = cap[0];
     is_int(llmopt_budget_want(&acct, cap, 0.05, 0), 0,
            "the whole cap is granted: nothing to ask");
