@@ -621,6 +621,22 @@ PERL
     like($out, qr/is not a file/, 'a bad LLMOPT_MODULE: named');
 }
 
+# Redis, wait_for
+
+{
+    my $port = $t->start_redis();
+    is($port, $t->port('redis'), 'start_redis: on port("redis")');
+    is($t->redis_cli('redis', 'PING'), 'PONG', 'redis_cli: it answers');
+    is($t->redis_cli('redis', 'SET', 'k', 'v'), 'OK', 'redis_cli: a command');
+    $t->stop_redis();
+    ok(defined Llmopt::Test::wait_for(sub {
+           `redis-cli -p $port PING 2>&1` !~ /PONG/ }, 5),
+       'stop_redis: it is gone');
+    is(Llmopt::Test::wait_for(sub { 0 }, 0.1), undef,
+       'wait_for: undef when it never holds');
+    ok(Llmopt::Test::wait_for(sub { 1 }), 'wait_for: true when it holds at once');
+}
+
 $t->done();
 cmp_ok(time() - $^T, '<', 30, 'the harness test runs in under 30 s');
 done_testing();

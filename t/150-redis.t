@@ -19,7 +19,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP;
-use POSIX qw(WNOHANG);
+use POSIX ();
 use Time::HiRes qw(time sleep);
 use Llmopt::Test;
 use Llmopt::RouterBench;
@@ -32,50 +32,12 @@ my $STREAM = 'llmopt:test:events';
 
 # --- redis-server, ours, with an append-only file so a restart keeps data
 
-my $RPORT = $A->port('redis');
-my $rdir = $A->prefix . '/redis';
-mkdir($rdir);
-my $redis_pid;
+my @RARGS = ('--appendonly', 'yes', '--appendfsync', 'always');
+my $RPORT = $A->start_redis('redis', @RARGS);
 
-sub redis_start {
-    $redis_pid = fork();
-    die "fork: $!" unless defined $redis_pid;
-    if ($redis_pid == 0) {
-        open(STDOUT, '>>', "$rdir/redis.log");
-        open(STDERR, '>&', \*STDOUT);
-        exec('redis-server', '--port', $RPORT, '--bind', '127.0.0.1',
-             '--dir', $rdir, '--save', '', '--appendonly', 'yes',
-             '--appendfsync', 'always', '--daemonize', 'no')
-            or POSIX::_exit(127);
-    }
-    for (1 .. 200) {
-        return 1 if `redis-cli -p $RPORT PING 2>/dev/null` =~ /PONG/;
-        sleep(0.05);
-    }
-    die "redis-server did not start: " . `tail -5 $rdir/redis.log`;
-}
+sub rcli_raw { return $A->redis_cli('redis', @_) }
 
-sub redis_stop {
-    return unless $redis_pid;
-    kill('TERM', $redis_pid);
-    waitpid($redis_pid, 0);
-    undef $redis_pid;
-}
-
-END { redis_stop() }
-
-sub rcli {
-    my $out = `redis-cli -p $RPORT --no-raw @_ 2>&1`;
-    return $out;
-}
-
-sub rcli_raw {
-    my $out = `redis-cli -p $RPORT --raw @_ 2>&1`;
-    chomp $out;
-    return $out;
-}
-
-redis_start();
+*wait_for = \&Llmopt::Test::wait_for;
 
 # --- two instances ------------------------------------------------------------
 
@@ -132,11 +94,7 @@ CONF
     $t->start();
 }
 
-sub status {
-    my ($t) = @_;
-    my $r = $t->http('GET', '/status');
-    return $r->{status} == 200 ? decode_json($r->{body}) : {};
-}
+sub status { return $_[0]->status_json(or_empty => 1) }
 
 sub arms {
     my ($s, $field) = @_;
@@ -170,21 +128,11 @@ sub score {
                         score => $arm eq $better{ kind($prompt) } ? 1 : 0 }));
 }
 
-sub wait_for {
-    my ($what, $cond, $secs) = @_;
-    my $t0 = time();
-    while (time() - $t0 < ($secs // 10)) {
-        return time() - $t0 if $cond->();
-        sleep(0.02);
-    }
-    return undef;
-}
-
 my @prompts = Llmopt::RouterBench::prompts(600);
 
 # both are connected and know of each other
 
-ok(defined wait_for('up', sub {
+ok(defined wait_for(sub {
        my ($a, $b) = (status($A), status($B));
        ($a->{redis}{state} // '') eq 'up' && ($b->{redis}{state} // '') eq 'up'
        && $a->{redis}{instances} == 2 && $b->{redis}{instances} == 2 }),
@@ -200,12 +148,11 @@ for my $i (0 .. $WARM - 1) {
 }
 is($fb, $WARM, "A: $WARM answers scored");
 
-ok(defined wait_for('A learned', sub {
+ok(defined wait_for(sub {
        (status($A)->{trainer}{updates} // 0) >= $WARM }), 'A learned them');
-my $learned_at = time();
 
 my $a_counts = arms(status($A), 'updates');
-my $waited = wait_for('B', sub {
+my $waited = wait_for(sub {
     my $b = arms(status($B), 'updates');
     !grep { ($b->{$_} // -1) != $a_counts->{$_} } keys %$a_counts }, 5);
 ok(defined $waited, 'B shows A\'s per-arm counts: '
@@ -249,7 +196,7 @@ is($late, scalar @held, 'the held answers scored');
 # the stream: one entry per reward learned
 
 my $want_events = $WARM + scalar @held;
-ok(defined wait_for('stream', sub {
+ok(defined wait_for(sub {
        rcli_raw('XLEN', $STREAM) == $want_events }),
    "stream: $want_events entries, one per reward learned ("
    . rcli_raw('XLEN', $STREAM) . ')');
@@ -284,8 +231,8 @@ for my $i (0 .. 299) {
         waitpid($sleeper, 0);
         ok($slowest < 1, sprintf('while Redis slept 2 s, the slowest of 60'
                                  . ' requests took %.0f ms', 1000 * $slowest));
-        redis_stop();
-        ok(defined wait_for('down', sub {
+        $A->stop_redis('redis');
+        ok(defined wait_for(sub {
                (status($A)->{redis}{state} // '') eq 'down'
                && (status($B)->{redis}{state} // '') eq 'down' }),
            'both see Redis down');
@@ -296,7 +243,7 @@ for my $i (0 .. 299) {
              "status names the error: $sa->{redis}{last_error}");
         my $m = $A->http('GET', '/status?format=prometheus')->{body};
         like($m, qr/^llmopt_redis_up 0$/m, 'metrics: llmopt_redis_up 0');
-        redis_start();
+        $A->start_redis('redis', @RARGS);
     }
     my $t = $i % 2 ? $B : $A;
     my $p = $prompts[($WARM + $N + $i) % @prompts];
@@ -309,7 +256,7 @@ for my $i (0 .. 299) {
 is($failed, 0, "no failed request or feedback of $sent");
 
 my %sum;
-ok(defined wait_for('caught up', sub {
+ok(defined wait_for(sub {
        my ($sa, $sb) = (status($A), status($B));
        return 0 unless ($sa->{redis}{state} // '') eq 'up'
                        && ($sb->{redis}{state} // '') eq 'up';
@@ -362,7 +309,7 @@ unlink($B->prefix . '/llmopt/state');
 ok(!-e $B->prefix . '/llmopt/state', 'B\'s state file removed');
 $B->start();
 
-ok(defined wait_for('restored', sub {
+ok(defined wait_for(sub {
        my $s = status($B);
        ($s->{redis}{restored} // 0) == 1
        && arms($s, 'local_pulls')->{strong} == $before{strong} }),

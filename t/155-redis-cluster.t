@@ -18,37 +18,13 @@ use Llmopt::Test;
 my $A = Llmopt::Test->new(module => 1);
 my $B = Llmopt::Test->new(module => 1);
 
-my @ports = map { $A->port("redis$_") } 1 .. 3;
-my @bus = map { $A->port("bus$_") } 1 .. 3;
-my (@pids);
-
-END { kill('TERM', @pids) if @pids; waitpid($_, 0) for @pids; }
-
-for my $k (0 .. 2) {
-    my $dir = $A->prefix . "/redis$k";
-    mkdir($dir);
-    my $pid = fork();
-    die "fork: $!" unless defined $pid;
-    if ($pid == 0) {
-        open(STDOUT, '>>', "$dir/redis.log");
-        open(STDERR, '>&', \*STDOUT);
-        exec('redis-server', '--port', $ports[$k], '--bind', '127.0.0.1',
-             '--dir', $dir, '--save', '', '--appendonly', 'no',
-             '--cluster-enabled', 'yes', '--cluster-port', $bus[$k],
-             '--cluster-config-file', "$dir/nodes.conf",
-             '--daemonize', 'no') or POSIX::_exit(127);
-    }
-    push @pids, $pid;
-}
-
-for my $p (@ports) {
-    my $ok;
-    for (1 .. 200) {
-        last if ($ok = `redis-cli -p $p PING 2>/dev/null` =~ /PONG/);
-        sleep(0.05);
-    }
-    die "redis node $p did not start" unless $ok;
-}
+my @ports = map {
+    my $bus = $A->port("bus$_");
+    $A->start_redis("redis$_", '--cluster-enabled', 'yes',
+                    '--cluster-port', $bus,
+                    '--cluster-config-file',
+                    $A->prefix . "/redis$_/nodes.conf")
+} 1 .. 3;
 
 my $create = `redis-cli --cluster create @{[ map { "127.0.0.1:$_" } @ports ]} --cluster-replicas 0 --cluster-yes 2>&1`;
 ok($? == 0, 'a cluster of three nodes') or diag($create);
@@ -154,20 +130,9 @@ CONF
     $t->start();
 }
 
-sub status {
-    my $r = $_[0]->http('GET', '/status');
-    return $r->{status} == 200 ? decode_json($r->{body}) : {};
-}
+sub status { return $_[0]->status_json(or_empty => 1) }
 
-sub wait_for {
-    my ($cond, $secs) = @_;
-    my $t0 = time();
-    while (time() - $t0 < ($secs // 10)) {
-        return 1 if $cond->();
-        sleep(0.05);
-    }
-    return 0;
-}
+sub wait_for { return Llmopt::Test::wait_for($_[0], $_[1], 0.05) }
 
 ok(wait_for(sub {
        my ($a, $b) = (status($A), status($B));

@@ -145,7 +145,6 @@ is($s->{policies}{forget}{arms}{a}{drift}{reward}, 0,
 $quality{a} = 0.2;
 
 my (%alarm_after, %moved_after, %a_answers, @last, %boosted);
-my $explore0 = explored('boost');
 for my $i (1 .. 600) {
     my $u = draw();
     for my $p (qw(forget detect boost)) {

@@ -26,25 +26,9 @@ use Llmopt::Test;
 my $A = Llmopt::Test->new(module => 1);
 my $B = Llmopt::Test->new(module => 1);
 
-my $RPORT = $A->port('redis');
-my $rdir = $A->prefix . '/redis';
-mkdir $rdir;
+my $RPORT = $A->start_redis();
 
-my $redis_pid = fork();
-die "fork: $!" unless defined $redis_pid;
-if ($redis_pid == 0) {
-    open(STDOUT, '>>', "$rdir/redis.log");
-    open(STDERR, '>>', "$rdir/redis.log");
-    exec('redis-server', '--port', $RPORT, '--bind', '127.0.0.1',
-         '--dir', $rdir, '--save', '', '--appendonly', 'no')
-        or POSIX::_exit(127);
-}
-END { if ($redis_pid) { kill('TERM', $redis_pid); waitpid($redis_pid, 0); } }
-
-for (1 .. 100) {
-    last if `redis-cli -p $RPORT PING 2>/dev/null` =~ /PONG/;
-    sleep(0.05);
-}
+*wait_for = \&Llmopt::Test::wait_for;
 
 my $CAP = 0.05;
 
@@ -122,21 +106,7 @@ CONF
     $t->start();
 }
 
-sub status {
-    my ($t) = @_;
-    my $r = $t->http('GET', '/status');
-    return $r->{status} == 200 ? decode_json($r->{body}) : {};
-}
-
-sub wait_for {
-    my ($cond, $secs) = @_;
-    my $t0 = time();
-    while (time() - $t0 < ($secs // 10)) {
-        return 1 if $cond->();
-        sleep(0.02);
-    }
-    return 0;
-}
+sub status { return $_[0]->status_json(or_empty => 1) }
 
 ok(wait_for(sub {
        (status($A)->{redis}{state} // '') eq 'up'
@@ -255,8 +225,8 @@ is($ba->{requests} + $bb->{requests}, $sum{ok},
    'a reservation for every answer');
 
 my $day = int(time() / 86400);
-my $granted = `redis-cli -p $RPORT --raw GET '{budget:capped}:budget:d$day:all'`;
-chomp $granted;
+my $granted = $A->redis_cli('redis', 'GET',
+                            "'{budget:capped}:budget:d$day:all'");
 ok($granted =~ /^\d+$/ && $granted <= $CAP * 1e9,
    "Redis granted $granted nUSD in all, no more than the cap");
 is($ba->{day}{granted_all} <= $CAP && $bb->{day}{granted_all} <= $CAP, 1,

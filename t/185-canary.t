@@ -16,7 +16,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP;
-use Time::HiRes qw(time sleep);
+use Time::HiRes qw(sleep);
 use Llmopt::Test;
 
 my $t = Llmopt::Test->new(module => 1);

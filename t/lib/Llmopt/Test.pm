@@ -824,7 +824,86 @@ sub mock_reset {
     return 1;
 }
 
+# --- Redis ------------------------------------------------------------------
+
+# redis-servers of the tests in this process, stopped at the end
+my %REDIS;
+
+# A redis-server of the test's own on port("<name>") (default "redis"),
+# so that a restart keeps its port, in <prefix>/<name>, no snapshots,
+# with @args added (e.g. "--appendonly", "yes").  Dies with its log when
+# it does not answer in 10 s.  Returns the port.
+sub start_redis {
+    my ($self, $name, @args) = @_;
+    $name //= 'redis';
+
+    my $port = $self->port($name);
+    my $dir = "$self->{prefix}/$name";
+    make_path($dir);
+
+    my $pid = fork();
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open(STDOUT, '>>', "$dir/redis.log");
+        open(STDERR, '>&', \*STDOUT);
+        exec('redis-server', '--port', $port, '--bind', '127.0.0.1',
+             '--dir', $dir, '--save', '', '--daemonize', 'no', @args)
+            or POSIX::_exit(127);
+    }
+
+    $self->{redis}{$name} = $pid;
+    $REDIS{$pid} = 1;
+
+    for (1 .. 200) {
+        return $port if `redis-cli -p $port PING 2>/dev/null` =~ /PONG/;
+        sleep(0.05);
+    }
+
+    die "redis-server $name did not start: " . `tail -5 $dir/redis.log`;
+}
+
+sub stop_redis {
+    my ($self, $name) = @_;
+    my $pid = delete $self->{redis}{$name // 'redis'} or return;
+    kill('TERM', $pid);
+    waitpid($pid, 0);
+    delete $REDIS{$pid};
+}
+
+# redis-cli --raw @args against start_redis($name), its output chomped.
+sub redis_cli {
+    my ($self, $name, @args) = @_;
+    my $port = $self->port($name // 'redis');
+    my $out = `redis-cli -p $port --raw @args 2>&1`;
+    chomp $out;
+    return $out;
+}
+
 # --- HTTP -------------------------------------------------------------------
+
+# Polls $cond every $step s (0.02) for up to $secs s (10): the seconds it
+# took ("0E0" when at once: true and 0), or undef when it never held.
+sub wait_for {
+    my ($cond, $secs, $step) = @_;
+    my $t0 = time();
+    while (time() - $t0 < ($secs // 10)) {
+        return (time() - $t0) || '0E0' if $cond->();
+        sleep($step // 0.02);
+    }
+    return undef;
+}
+
+# GET /status (or /status?<query>) as decoded JSON; an answer that is not
+# a 200 with JSON dies, or gives {} with or_empty => 1.
+sub status_json {
+    my ($self, %opt) = @_;
+    my $r = $self->http('GET', '/status'
+                        . (defined $opt{query} ? "?$opt{query}" : ''));
+    my $s = $r->{status} == 200 ? eval { decode_json($r->{body}) } : undef;
+    return $s if $s;
+    return {} if $opt{or_empty};
+    die "GET /status: $r->{status} $r->{body}";
+}
 
 # One HTTP/1.1 request on a new connection ("Connection: close" and
 # "Host: localhost" unless given).  headers: a hash ref, or an array ref of
@@ -1347,6 +1426,11 @@ sub _install_guards {
 
 END {
     my $exit = $?;
+
+    for my $pid (keys %REDIS) {
+        kill('TERM', $pid);
+        waitpid($pid, 0);
+    }
 
     for my $t (grep { defined } values %LIVE) {
         $exit ||= 1 unless $t->_finish();
