@@ -40,6 +40,8 @@ static u_char *ngx_http_llmopt_status_budget(u_char *p,
     ngx_http_llmopt_main_conf_t *lmcf, ngx_http_llmopt_policy_rt_t *prt);
 static u_char *ngx_http_llmopt_status_canary(u_char *p,
     ngx_http_llmopt_policy_rt_t *prt);
+static void ngx_http_llmopt_tally_sample(const llmopt_arm_tally_t *t,
+    llmopt_sample_t *s);
 static u_char *ngx_http_llmopt_status_experiment(u_char *p,
     ngx_http_llmopt_policy_rt_t *prt);
 static ngx_int_t ngx_http_llmopt_series(ngx_http_request_t *r,
@@ -368,6 +370,17 @@ ngx_http_llmopt_status_canary(u_char *p, ngx_http_llmopt_policy_rt_t *prt)
 }
 
 
+/* The rewards an arm learned, as a sample for llmopt_stats. */
+
+static void
+ngx_http_llmopt_tally_sample(const llmopt_arm_tally_t *t, llmopt_sample_t *s)
+{
+    s->n = t->rewards;
+    s->sum = t->reward_sum;
+    s->sq = t->reward_sq;
+}
+
+
 /*
  * A static policy is an A/B split: each arm against the first (control),
  * from the rewards learned -- Welch's t-test on the mean reward, the
@@ -389,9 +402,7 @@ ngx_http_llmopt_status_experiment(u_char *p, ngx_http_llmopt_policy_rt_t *prt)
 
     t = prt->stats->tally;
 
-    c.n = t[0].rewards;
-    c.sum = t[0].reward_sum;
-    c.sq = t[0].reward_sq;
+    ngx_http_llmopt_tally_sample(&t[0], &c);
 
     p = ngx_sprintf(p, ",\"experiment\":{\"control\":");
     p = ngx_http_llmopt_json_str(p, prt->arms[0].name.data,
@@ -399,9 +410,7 @@ ngx_http_llmopt_status_experiment(u_char *p, ngx_http_llmopt_policy_rt_t *prt)
     p = ngx_sprintf(p, ",\"arms\":{");
 
     for (a = 1; a < prt->n_arms; a++) {
-        x.n = t[a].rewards;
-        x.sum = t[a].reward_sum;
-        x.sq = t[a].reward_sq;
+        ngx_http_llmopt_tally_sample(&t[a], &x);
 
         llmopt_welch(&c, &x, &w);
         llmopt_z_prop(t[0].failures, t[0].rewards, t[a].failures,
@@ -690,6 +699,7 @@ ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
     double                        n, mean, var, half, share[3];
     uint64_t                      total[3], mine[3], count, now;
     ngx_uint_t                    k, w;
+    llmopt_sample_t               sample;
     llmopt_bandit_arm_t           view;
     ngx_http_llmopt_arm_t        *arm;
     llmopt_arm_tally_t           *tally;
@@ -741,12 +751,12 @@ ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
 
     /* rewards learned, undiscounted, with a normal 95 % interval */
 
-    n = tally->rewards;
+    ngx_http_llmopt_tally_sample(tally, &sample);
+    n = sample.n;
 
     if (n > 0) {
-        mean = tally->reward_sum / n;
-        var = n > 1 ? (tally->reward_sq - n * mean * mean) / (n - 1) : 0;
-        half = n > 1 ? 1.96 * sqrt(ngx_max(var, 0) / n) : 1;
+        llmopt_sample_moments(&sample, &mean, &var);
+        half = n > 1 ? 1.96 * sqrt(var / n) : 1;
 
         p = ngx_sprintf(p, "\"reward\":{\"n\":%uL,\"mean\":%.4f,"
                         "\"ci95\":[%.4f,%.4f],\"failures\":%uL},",

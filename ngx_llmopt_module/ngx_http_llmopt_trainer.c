@@ -62,6 +62,7 @@ typedef struct {
     float                lat[NGX_HTTP_LLMOPT_SLO_SAMPLES];
     ngx_uint_t           lat_n;
     ngx_uint_t           lat_pos;
+    ngx_uint_t           lat_new;        /* samples since the last p95 */
 } ngx_http_llmopt_drift_t;
 
 
@@ -262,6 +263,7 @@ ngx_http_llmopt_drift_init(ngx_http_llmopt_drift_t *d, ngx_uint_t n)
         d[a].quiet = 0;
         d[a].lat_n = 0;
         d[a].lat_pos = 0;
+        d[a].lat_new = 0;
     }
 }
 
@@ -298,9 +300,11 @@ ngx_http_llmopt_slo(ngx_http_llmopt_main_conf_t *lmcf)
         for (a = 0; a < prt[i].n_arms; a++) {
             as = &prt[i].stats->arms[a];
 
-            if (d[a].lat_n < NGX_HTTP_LLMOPT_SLO_MIN) {
+            if (d[a].lat_n < NGX_HTTP_LLMOPT_SLO_MIN || !d[a].lat_new) {
                 continue;
             }
+
+            d[a].lat_new = 0;
 
             p95 = llmopt_guard_p95(d[a].lat, (unsigned) d[a].lat_n, tmp);
             as->slo_p95_ms = (ngx_atomic_uint_t) p95;
@@ -432,6 +436,7 @@ ngx_http_llmopt_drift_flush(ngx_http_llmopt_main_conf_t *lmcf)
         if (in->latency_ms >= 0) {
             d->lat[d->lat_pos] = in->latency_ms;
             d->lat_pos = (d->lat_pos + 1) % NGX_HTTP_LLMOPT_SLO_SAMPLES;
+            d->lat_new = 1;
 
             if (d->lat_n < NGX_HTTP_LLMOPT_SLO_SAMPLES) {
                 d->lat_n++;

@@ -118,6 +118,10 @@ static int llmopt_catalog_params(llmopt_catalog_ctx_t *ctx, llmopt_arm_t *arm,
 static int llmopt_catalog_features(llmopt_catalog_ctx_t *ctx,
     llmopt_policy_t *policy, const llmopt_node_t *pkey,
     llmopt_catalog_field_t *f, const char *where);
+static int llmopt_catalog_submap(llmopt_catalog_ctx_t *ctx,
+    const llmopt_policy_t *policy, const llmopt_catalog_field_t *field,
+    const char *key, const char *const *names, llmopt_catalog_field_t *f,
+    const char *where, char *sub_where);
 static int llmopt_catalog_drift(llmopt_catalog_ctx_t *ctx,
     llmopt_policy_t *policy, const llmopt_catalog_field_t *drift,
     const char *where);
@@ -224,6 +228,14 @@ enum {
 
 static const char *const  llmopt_catalog_drift_keys[] = {
     "response", "keep", "explore", "explore_for", NULL
+};
+
+enum {
+    LLMOPT_DRIFT_F_RESPONSE = 0,
+    LLMOPT_DRIFT_F_KEEP,
+    LLMOPT_DRIFT_F_EXPLORE,
+    LLMOPT_DRIFT_F_EXPLORE_FOR,
+    LLMOPT_DRIFT_F_LAST
 };
 
 static const char *const  llmopt_catalog_breaker_keys[] = {
@@ -1084,6 +1096,34 @@ llmopt_catalog_policy_entry(llmopt_catalog_ctx_t *ctx,
 
 
 /*
+ * The mapping a policy has under key (drift, budget, canary, breaker),
+ * its keys names[] read into f; sub_where (LLMOPT_CATALOG_WHERE_LEN
+ * bytes) names it for messages.  LLMOPT_DECLINED when there is none.
+ */
+
+static int
+llmopt_catalog_submap(llmopt_catalog_ctx_t *ctx, const llmopt_policy_t *policy,
+    const llmopt_catalog_field_t *field, const char *key,
+    const char *const *names, llmopt_catalog_field_t *f, const char *where,
+    char *sub_where)
+{
+    if (field->value == NULL) {
+        return LLMOPT_DECLINED;
+    }
+
+    (void) snprintf(sub_where, LLMOPT_CATALOG_WHERE_LEN,
+                    "%s of policy \"%s\"", key, policy->name.data);
+
+    if (field->value->type != LLMOPT_CATALOG_MAP) {
+        return llmopt_catalog_fail(ctx, field->value, "\"%s\" in %s must be "
+                                   "a mapping", key, where);
+    }
+
+    return llmopt_catalog_fields(ctx, field->value, names, f, sub_where);
+}
+
+
+/*
  * drift: {response: none | reset | forget | explore, keep: 0.25,
  *         explore: 0.2, explore_for: 60000}
  */
@@ -1092,8 +1132,10 @@ static int
 llmopt_catalog_drift(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
     const llmopt_catalog_field_t *drift, const char *where)
 {
+    int                     rc;
     const char             *r;
-    llmopt_catalog_field_t  f[4];
+    const llmopt_node_t    *response;
+    llmopt_catalog_field_t  f[LLMOPT_DRIFT_F_LAST];
     char                    dwhere[LLMOPT_CATALOG_WHERE_LEN];
 
     policy->drift_response = LLMOPT_DRIFT_NONE;
@@ -1101,28 +1143,17 @@ llmopt_catalog_drift(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
     policy->drift_explore = 0.2;
     policy->drift_explore_ms = 60000;
 
-    if (drift->value == NULL) {
-        return LLMOPT_OK;
+    rc = llmopt_catalog_submap(ctx, policy, drift, "drift",
+                               llmopt_catalog_drift_keys, f, where, dwhere);
+    if (rc != LLMOPT_OK) {
+        return rc == LLMOPT_DECLINED ? LLMOPT_OK : LLMOPT_ERROR;
     }
 
-    (void) snprintf(dwhere, sizeof(dwhere), "drift of policy \"%s\"",
-                    policy->name.data);
+    response = f[LLMOPT_DRIFT_F_RESPONSE].value;
 
-    if (drift->value->type != LLMOPT_CATALOG_MAP) {
-        return llmopt_catalog_fail(ctx, drift->value, "\"drift\" in %s "
-                                   "must be a mapping", where);
-    }
-
-    if (llmopt_catalog_fields(ctx, drift->value, llmopt_catalog_drift_keys,
-                              f, dwhere)
-        != LLMOPT_OK)
-    {
-        return LLMOPT_ERROR;
-    }
-
-    if (f[0].value != NULL) {
-        r = f[0].value->type == LLMOPT_CATALOG_SCALAR
-            ? f[0].value->scalar.data : "";
+    if (response != NULL) {
+        r = response->type == LLMOPT_CATALOG_SCALAR ? response->scalar.data
+                                                    : "";
 
         if (strcmp(r, "none") == 0) {
             policy->drift_response = LLMOPT_DRIFT_NONE;
@@ -1137,31 +1168,33 @@ llmopt_catalog_drift(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
             policy->drift_response = LLMOPT_DRIFT_EXPLORE;
 
         } else {
-            return llmopt_catalog_fail(ctx, f[0].value, "\"response\" in %s "
+            return llmopt_catalog_fail(ctx, response, "\"response\" in %s "
                                        "must be none, reset, forget or "
                                        "explore", dwhere);
         }
     }
 
-    if (f[1].value != NULL
-        && llmopt_catalog_number(ctx, &f[1], dwhere, 0, 0, 1, 0,
-                                 "a number from 0 to 1", &policy->drift_keep)
+    if (f[LLMOPT_DRIFT_F_KEEP].value != NULL
+        && llmopt_catalog_number(ctx, &f[LLMOPT_DRIFT_F_KEEP], dwhere,
+                                 0, 0, 1, 0, "a number from 0 to 1",
+                                 &policy->drift_keep)
            != LLMOPT_OK)
     {
         return LLMOPT_ERROR;
     }
 
-    if (f[2].value != NULL
-        && llmopt_catalog_number(ctx, &f[2], dwhere, 0, 1, 1, 0,
-                                 "a number above 0, at most 1",
+    if (f[LLMOPT_DRIFT_F_EXPLORE].value != NULL
+        && llmopt_catalog_number(ctx, &f[LLMOPT_DRIFT_F_EXPLORE], dwhere,
+                                 0, 1, 1, 0, "a number above 0, at most 1",
                                  &policy->drift_explore)
            != LLMOPT_OK)
     {
         return LLMOPT_ERROR;
     }
 
-    if (f[3].value != NULL
-        && llmopt_catalog_uint(ctx, &f[3], dwhere, 1, 86400000,
+    if (f[LLMOPT_DRIFT_F_EXPLORE_FOR].value != NULL
+        && llmopt_catalog_uint(ctx, &f[LLMOPT_DRIFT_F_EXPLORE_FOR], dwhere,
+                               1, 86400000,
                                "an integer of ms from 1 to 86400000",
                                &policy->drift_explore_ms)
            != LLMOPT_OK)
@@ -1182,6 +1215,7 @@ static int
 llmopt_catalog_budget(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
     const llmopt_catalog_field_t *budget, const char *where)
 {
+    int                     rc;
     double                 *caps[4];
     uint64_t                v;
     unsigned                k;
@@ -1197,23 +1231,10 @@ llmopt_catalog_budget(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
     b->chunk = 0.05;
     policy->budgeted = 0;
 
-    if (budget->value == NULL) {
-        return LLMOPT_OK;
-    }
-
-    (void) snprintf(bwhere, sizeof(bwhere), "budget of policy \"%s\"",
-                    policy->name.data);
-
-    if (budget->value->type != LLMOPT_CATALOG_MAP) {
-        return llmopt_catalog_fail(ctx, budget->value, "\"budget\" in %s "
-                                   "must be a mapping", where);
-    }
-
-    if (llmopt_catalog_fields(ctx, budget->value, llmopt_catalog_budget_keys,
-                              f, bwhere)
-        != LLMOPT_OK)
-    {
-        return LLMOPT_ERROR;
+    rc = llmopt_catalog_submap(ctx, policy, budget, "budget",
+                               llmopt_catalog_budget_keys, f, where, bwhere);
+    if (rc != LLMOPT_OK) {
+        return rc == LLMOPT_DECLINED ? LLMOPT_OK : LLMOPT_ERROR;
     }
 
     caps[0] = &b->cap[LLMOPT_BUDGET_DAY];
@@ -1299,6 +1320,7 @@ static int
 llmopt_catalog_canary(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
     const llmopt_catalog_field_t *canary, const char *where)
 {
+    int                     rc;
     int                     arm;
     double                  pct, *gates[3];
     unsigned                i, k;
@@ -1317,23 +1339,10 @@ llmopt_catalog_canary(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
     c->max_cost_rise = -1;
     c->max_latency_rise = -1;
 
-    if (canary->value == NULL) {
-        return LLMOPT_OK;
-    }
-
-    (void) snprintf(cwhere, sizeof(cwhere), "canary of policy \"%s\"",
-                    policy->name.data);
-
-    if (canary->value->type != LLMOPT_CATALOG_MAP) {
-        return llmopt_catalog_fail(ctx, canary->value, "\"canary\" in %s "
-                                   "must be a mapping", where);
-    }
-
-    if (llmopt_catalog_fields(ctx, canary->value, llmopt_catalog_canary_keys,
-                              f, cwhere)
-        != LLMOPT_OK)
-    {
-        return LLMOPT_ERROR;
+    rc = llmopt_catalog_submap(ctx, policy, canary, "canary",
+                               llmopt_catalog_canary_keys, f, where, cwhere);
+    if (rc != LLMOPT_OK) {
+        return rc == LLMOPT_DECLINED ? LLMOPT_OK : LLMOPT_ERROR;
     }
 
     item = f[LLMOPT_CANARY_F_ARM].value;
@@ -1438,6 +1447,7 @@ static int
 llmopt_catalog_breaker(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
     const llmopt_catalog_field_t *breaker, const char *where)
 {
+    int                     rc;
     uint64_t                v;
     llmopt_catalog_field_t  f[LLMOPT_BREAKER_LAST];
     char                    bwhere[LLMOPT_CATALOG_WHERE_LEN];
@@ -1448,23 +1458,10 @@ llmopt_catalog_breaker(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
     policy->breaker_window_ms = 10000;
     policy->breaker_min_requests = 20;
 
-    if (breaker->value == NULL) {
-        return LLMOPT_OK;
-    }
-
-    (void) snprintf(bwhere, sizeof(bwhere), "breaker of policy \"%s\"",
-                    policy->name.data);
-
-    if (breaker->value->type != LLMOPT_CATALOG_MAP) {
-        return llmopt_catalog_fail(ctx, breaker->value, "\"breaker\" in %s "
-                                   "must be a mapping", where);
-    }
-
-    if (llmopt_catalog_fields(ctx, breaker->value,
-                              llmopt_catalog_breaker_keys, f, bwhere)
-        != LLMOPT_OK)
-    {
-        return LLMOPT_ERROR;
+    rc = llmopt_catalog_submap(ctx, policy, breaker, "breaker",
+                               llmopt_catalog_breaker_keys, f, where, bwhere);
+    if (rc != LLMOPT_OK) {
+        return rc == LLMOPT_DECLINED ? LLMOPT_OK : LLMOPT_ERROR;
     }
 
     if (f[LLMOPT_BREAKER_FAILURES].value != NULL) {

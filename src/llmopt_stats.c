@@ -12,14 +12,8 @@
 static double llmopt_stats_ibeta(double a, double b, double x);
 static double llmopt_stats_ibeta_cf(double a, double b, double x);
 static double llmopt_stats_t_quantile(double df);
-static void llmopt_stats_moments(const llmopt_sample_t *s, double *mean,
-    double *var);
-
-
-/* mean and unbiased variance of a sample */
-
-static void
-llmopt_stats_moments(const llmopt_sample_t *s, double *mean, double *var)
+void
+llmopt_sample_moments(const llmopt_sample_t *s, double *mean, double *var)
 {
     *mean = s->n > 0 ? s->sum / s->n : 0;
     *var = s->n > 1 ? (s->sq - s->n * *mean * *mean) / (s->n - 1) : 0;
@@ -39,8 +33,8 @@ llmopt_welch(const llmopt_sample_t *a, const llmopt_sample_t *b,
     memset(out, 0, sizeof(llmopt_test_t));
     out->p = 1;
 
-    llmopt_stats_moments(a, &ma, &va);
-    llmopt_stats_moments(b, &mb, &vb);
+    llmopt_sample_moments(a, &ma, &va);
+    llmopt_sample_moments(b, &mb, &vb);
 
     out->diff = mb - ma;
     out->lo = out->hi = out->diff;
@@ -114,8 +108,8 @@ llmopt_msprt_p(const llmopt_sample_t *a, const llmopt_sample_t *b,
         return 1;
     }
 
-    llmopt_stats_moments(a, &ma, &va);
-    llmopt_stats_moments(b, &mb, &vb);
+    llmopt_sample_moments(a, &ma, &va);
+    llmopt_sample_moments(b, &mb, &vb);
 
     v = va / a->n + vb / b->n;
 

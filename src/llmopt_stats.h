@@ -31,6 +31,10 @@ typedef struct {
 
 
 /* Welch's t-test of mean(b) - mean(a); p = 1 with fewer than 2 each. */
+/* The mean and the unbiased variance (>= 0) of a sample. */
+void llmopt_sample_moments(const llmopt_sample_t *s, double *mean,
+    double *var);
+
 void llmopt_welch(const llmopt_sample_t *a, const llmopt_sample_t *b,
     llmopt_test_t *out);
 
