@@ -8,10 +8,6 @@
 #include "llmopt_json.h"
 
 
-#define LLMOPT_JSON_ONES    0x0101010101010101ULL
-#define LLMOPT_JSON_HIGHS   0x8080808080808080ULL
-
-
 typedef enum {
     LLMOPT_JSON_S_VALUE = 0,        /* a value must come */
     LLMOPT_JSON_S_VALUE_OR_END,     /* after '[' */
@@ -47,9 +43,9 @@ static size_t llmopt_json_decode(const unsigned char *p,
 /*
  * One pass: a state machine over the bytes with a stack of open containers
  * (a bit per level, 1 = object, and the container's token index), strings
- * skipped 8 bytes at a time while they hold nothing that needs a look.
- * Tokens are written exactly as jsmn (strict, parent links) writes them,
- * while they fit; counting goes on to the end either way.
+ * skipped a run at a time (llmopt_json_run) while they hold nothing that
+ * needs a look.  Tokens are written exactly as jsmn (strict, parent links)
+ * write them, while they fit; counting goes on to the end either way.
  */
 
 int
@@ -331,7 +327,6 @@ llmopt_json_parse(const unsigned char *buf, size_t len,
 static int
 llmopt_json_string(llmopt_json_scan_t *s)
 {
-    uint64_t              w, q, b, m;
     const unsigned char  *buf;
     unsigned char         c;
     size_t                pos, len;
@@ -342,33 +337,7 @@ llmopt_json_string(llmopt_json_scan_t *s)
 
     for ( ;; ) {
 
-        /*
-         * 8 bytes at a time while none is '"', '\\', a control byte or has
-         * the 8th bit; the lowest flagged byte is exact (borrows only run
-         * upwards), so on little-endian hosts we jump right to it.
-         */
-
-        while (pos + 8 <= len) {
-            memcpy(&w, buf + pos, 8);
-
-            q = w ^ (LLMOPT_JSON_ONES * '"');
-            b = w ^ (LLMOPT_JSON_ONES * '\\');
-            m = (((q - LLMOPT_JSON_ONES) & ~q)
-                 | ((b - LLMOPT_JSON_ONES) & ~b)
-                 | (w - LLMOPT_JSON_ONES * 0x20)
-                 | w)
-                & LLMOPT_JSON_HIGHS;
-
-            if (m != 0) {
-#if (defined __GNUC__ && defined __BYTE_ORDER__                               \
-     && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
-                pos += (size_t) __builtin_ctzll(m) / 8;
-#endif
-                break;
-            }
-
-            pos += 8;
-        }
+        pos += llmopt_json_run(buf + pos, len - pos, 1);
 
         if (pos >= len) {
             return llmopt_json_fail(s, len, "unterminated string");

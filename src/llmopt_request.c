@@ -850,7 +850,12 @@ llmopt_request_scan(llmopt_request_t *req, size_t pos, size_t end,
             req->word_counts[h % LLMOPT_REQUEST_WORD_BUCKETS]++;
             req->n_words++;
 
+            /* only def, function, import and SELECT start at a word */
+
+            c = body[pos - n];
+
             if (!req->has_code
+                && (c == 'd' || c == 'f' || c == 'i' || c == 'S')
                 && llmopt_request_code_at(body + pos - n, body + end))
             {
                 req->has_code = 1;
@@ -858,6 +863,7 @@ llmopt_request_scan(llmopt_request_t *req, size_t pos, size_t end,
 
             w = 0;
             n = 0;
+            c = body[pos];
         }
 
         if (c == '\\') {

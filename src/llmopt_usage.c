@@ -58,6 +58,7 @@
 #define LLMOPT_USAGE_M_STOP_REASON    18  /* Anthropic stop_reason */
 #define LLMOPT_USAGE_M_CONTENT        19  /* a delta's text */
 #define LLMOPT_USAGE_M_TYPE           20  /* Anthropic type */
+#define LLMOPT_USAGE_M_N              21
 
 #define LLMOPT_USAGE_OPENAI           1
 #define LLMOPT_USAGE_ANTHROPIC        2
@@ -70,12 +71,17 @@
 
 
 typedef struct {
-    uint8_t            role;
     uint8_t            meaning;
     uint8_t            dialects;
     uint8_t            len;
     const char        *key;
 } llmopt_usage_key_t;
+
+
+typedef struct {
+    const llmopt_usage_key_t  *keys;
+    unsigned                   n;
+} llmopt_usage_role_t;
 
 
 typedef struct {
@@ -109,45 +115,77 @@ static void llmopt_usage_line_end(llmopt_usage_t *u, unsigned char c);
 static int llmopt_usage_dispatch(llmopt_usage_t *u);
 
 
-#define llmopt_usage_k(role, meaning, dialects, key)                         \
-    { LLMOPT_USAGE_M_##role, LLMOPT_USAGE_M_##meaning,                       \
-      LLMOPT_USAGE_##dialects, sizeof(key) - 1, key }
+#define llmopt_usage_k(meaning, dialects, key)                               \
+    { LLMOPT_USAGE_M_##meaning, LLMOPT_USAGE_##dialects, sizeof(key) - 1, key }
 
-static const llmopt_usage_key_t  llmopt_usage_keys[] = {
-    llmopt_usage_k(ROOT, USAGE, BOTH, "usage"),
-    llmopt_usage_k(ROOT, ERROR, BOTH, "error"),
-    llmopt_usage_k(ROOT, CHOICES, OPENAI, "choices"),
-    llmopt_usage_k(ROOT, MESSAGE, ANTHROPIC, "message"),
-    llmopt_usage_k(ROOT, ADELTA, ANTHROPIC, "delta"),
-    llmopt_usage_k(ROOT, STOP_REASON, ANTHROPIC, "stop_reason"),
-    llmopt_usage_k(ROOT, TYPE, ANTHROPIC, "type"),
+/* the keys that mean something inside a container of each role */
 
-    llmopt_usage_k(USAGE, INPUT, OPENAI, "prompt_tokens"),
-    llmopt_usage_k(USAGE, OUTPUT, OPENAI, "completion_tokens"),
-    llmopt_usage_k(USAGE, DETAILS, OPENAI, "prompt_tokens_details"),
-    llmopt_usage_k(USAGE, INPUT, ANTHROPIC, "input_tokens"),
-    llmopt_usage_k(USAGE, OUTPUT, ANTHROPIC, "output_tokens"),
-    llmopt_usage_k(USAGE, CACHED, ANTHROPIC, "cache_read_input_tokens"),
-    llmopt_usage_k(USAGE, CACHE_WRITE, ANTHROPIC,
-                   "cache_creation_input_tokens"),
-    llmopt_usage_k(DETAILS, CACHED, OPENAI, "cached_tokens"),
+static const llmopt_usage_key_t  llmopt_usage_root_keys[] = {
+    llmopt_usage_k(USAGE, BOTH, "usage"),
+    llmopt_usage_k(ERROR, BOTH, "error"),
+    llmopt_usage_k(CHOICES, OPENAI, "choices"),
+    llmopt_usage_k(MESSAGE, ANTHROPIC, "message"),
+    llmopt_usage_k(ADELTA, ANTHROPIC, "delta"),
+    llmopt_usage_k(STOP_REASON, ANTHROPIC, "stop_reason"),
+    llmopt_usage_k(TYPE, ANTHROPIC, "type")
+};
 
-    llmopt_usage_k(CHOICE, INDEX, OPENAI, "index"),
-    llmopt_usage_k(CHOICE, FINISH, OPENAI, "finish_reason"),
-    llmopt_usage_k(CHOICE, DELTA, OPENAI, "delta"),
-    llmopt_usage_k(CHOICE_OTHER, DELTA, OPENAI, "delta"),
-    llmopt_usage_k(DELTA, CONTENT, OPENAI, "content"),
-    llmopt_usage_k(DELTA, CONTENT, OPENAI, "refusal"),
-    llmopt_usage_k(DELTA, CONTENT, OPENAI, "reasoning_content"),
-    llmopt_usage_k(DELTA, CONTENT, OPENAI, "reasoning"),
-    llmopt_usage_k(DELTA, TOOL_CALLS, OPENAI, "tool_calls"),
+static const llmopt_usage_key_t  llmopt_usage_usage_keys[] = {
+    llmopt_usage_k(INPUT, OPENAI, "prompt_tokens"),
+    llmopt_usage_k(OUTPUT, OPENAI, "completion_tokens"),
+    llmopt_usage_k(DETAILS, OPENAI, "prompt_tokens_details"),
+    llmopt_usage_k(INPUT, ANTHROPIC, "input_tokens"),
+    llmopt_usage_k(OUTPUT, ANTHROPIC, "output_tokens"),
+    llmopt_usage_k(CACHED, ANTHROPIC, "cache_read_input_tokens"),
+    llmopt_usage_k(CACHE_WRITE, ANTHROPIC, "cache_creation_input_tokens")
+};
 
-    llmopt_usage_k(MESSAGE, USAGE, ANTHROPIC, "usage"),
-    llmopt_usage_k(MESSAGE, STOP_REASON, ANTHROPIC, "stop_reason"),
-    llmopt_usage_k(ADELTA, STOP_REASON, ANTHROPIC, "stop_reason"),
-    llmopt_usage_k(ADELTA, CONTENT, ANTHROPIC, "text"),
-    llmopt_usage_k(ADELTA, CONTENT, ANTHROPIC, "partial_json"),
-    llmopt_usage_k(ADELTA, CONTENT, ANTHROPIC, "thinking")
+static const llmopt_usage_key_t  llmopt_usage_details_keys[] = {
+    llmopt_usage_k(CACHED, OPENAI, "cached_tokens")
+};
+
+static const llmopt_usage_key_t  llmopt_usage_choice_keys[] = {
+    llmopt_usage_k(INDEX, OPENAI, "index"),
+    llmopt_usage_k(FINISH, OPENAI, "finish_reason"),
+    llmopt_usage_k(DELTA, OPENAI, "delta")
+};
+
+static const llmopt_usage_key_t  llmopt_usage_choice_other_keys[] = {
+    llmopt_usage_k(DELTA, OPENAI, "delta")
+};
+
+static const llmopt_usage_key_t  llmopt_usage_delta_keys[] = {
+    llmopt_usage_k(CONTENT, OPENAI, "content"),
+    llmopt_usage_k(CONTENT, OPENAI, "refusal"),
+    llmopt_usage_k(CONTENT, OPENAI, "reasoning_content"),
+    llmopt_usage_k(CONTENT, OPENAI, "reasoning"),
+    llmopt_usage_k(TOOL_CALLS, OPENAI, "tool_calls")
+};
+
+static const llmopt_usage_key_t  llmopt_usage_message_keys[] = {
+    llmopt_usage_k(USAGE, ANTHROPIC, "usage"),
+    llmopt_usage_k(STOP_REASON, ANTHROPIC, "stop_reason")
+};
+
+static const llmopt_usage_key_t  llmopt_usage_adelta_keys[] = {
+    llmopt_usage_k(STOP_REASON, ANTHROPIC, "stop_reason"),
+    llmopt_usage_k(CONTENT, ANTHROPIC, "text"),
+    llmopt_usage_k(CONTENT, ANTHROPIC, "partial_json"),
+    llmopt_usage_k(CONTENT, ANTHROPIC, "thinking")
+};
+
+#define llmopt_usage_role(role, keys)                                        \
+    [LLMOPT_USAGE_M_##role] = { keys, sizeof(keys) / sizeof(keys[0]) }
+
+static const llmopt_usage_role_t  llmopt_usage_roles[LLMOPT_USAGE_M_N] = {
+    llmopt_usage_role(ROOT, llmopt_usage_root_keys),
+    llmopt_usage_role(USAGE, llmopt_usage_usage_keys),
+    llmopt_usage_role(DETAILS, llmopt_usage_details_keys),
+    llmopt_usage_role(CHOICE, llmopt_usage_choice_keys),
+    llmopt_usage_role(CHOICE_OTHER, llmopt_usage_choice_other_keys),
+    llmopt_usage_role(DELTA, llmopt_usage_delta_keys),
+    llmopt_usage_role(MESSAGE, llmopt_usage_message_keys),
+    llmopt_usage_role(ADELTA, llmopt_usage_adelta_keys)
 };
 
 
@@ -644,16 +682,11 @@ llmopt_usage_fail(llmopt_usage_t *u)
  * (the latter count as an error unless white space).
  */
 
-#define LLMOPT_USAGE_ONES   0x0101010101010101ULL
-#define LLMOPT_USAGE_HIGHS  0x8080808080808080ULL
-
-
 static void
 llmopt_usage_json(llmopt_usage_t *u, const unsigned char *p, size_t len,
     uint64_t pos)
 {
     size_t                i, run;
-    uint64_t              w, q, b;
     unsigned char         c;
     const char           *literal;
     llmopt_usage_scan_t  *s;
@@ -672,39 +705,9 @@ llmopt_usage_json(llmopt_usage_t *u, const unsigned char *p, size_t len,
         case LLMOPT_USAGE_J_STRING:
             run = i;
 
-            /*
-             * The bulk of an answer is text: 8 bytes at a time while none
-             * is '"', '\\' or a control byte (a flagged word goes to the
-             * byte loop, which finds the exact byte).
-             */
+            /* the bulk of an answer is text: a run at a time */
 
-            while (i + 8 <= len) {
-                memcpy(&w, p + i, 8);
-
-                q = w ^ (LLMOPT_USAGE_ONES * '"');
-                b = w ^ (LLMOPT_USAGE_ONES * '\\');
-
-                if (((((q - LLMOPT_USAGE_ONES) & ~q)
-                      | ((b - LLMOPT_USAGE_ONES) & ~b)
-                      | ((w - LLMOPT_USAGE_ONES * 0x20) & ~w))
-                     & LLMOPT_USAGE_HIGHS)
-                    != 0)
-                {
-                    break;
-                }
-
-                i += 8;
-            }
-
-            while (i < len) {
-                c = p[i];
-
-                if (c == '"' || c == '\\' || c < 0x20) {
-                    break;
-                }
-
-                i++;
-            }
+            i += llmopt_json_run(p + i, len - i, 0);
 
             if (i > run) {
                 if (s->meaning == LLMOPT_USAGE_M_CONTENT) {
@@ -1269,26 +1272,27 @@ llmopt_usage_content(llmopt_usage_t *u, uint64_t pos)
 static unsigned
 llmopt_usage_key(llmopt_usage_t *u, unsigned role)
 {
-    unsigned                   i, dialect;
-    const llmopt_usage_key_t  *k;
-    llmopt_usage_scan_t       *s;
+    unsigned                    i, dialect;
+    const llmopt_usage_key_t   *k;
+    const llmopt_usage_role_t  *r;
+    llmopt_usage_scan_t        *s;
 
     s = &u->scan;
 
-    if (s->capture_bad) {
+    if (s->capture_bad || role >= LLMOPT_USAGE_M_N) {
         return LLMOPT_USAGE_M_NONE;
     }
 
     dialect = (u->dialect == LLMOPT_DIALECT_ANTHROPIC)
               ? LLMOPT_USAGE_ANTHROPIC : LLMOPT_USAGE_OPENAI;
 
-    for (i = 0; i < sizeof(llmopt_usage_keys) / sizeof(llmopt_usage_keys[0]);
-         i++)
-    {
-        k = &llmopt_usage_keys[i];
+    r = &llmopt_usage_roles[role];
 
-        if (k->role != role || !(k->dialects & dialect)
-            || !llmopt_usage_captured(s, k->key, k->len))
+    for (i = 0; i < r->n; i++) {
+        k = &r->keys[i];
+
+        if (k->len != s->capture_len || !(k->dialects & dialect)
+            || memcmp(s->capture, k->key, k->len) != 0)
         {
             continue;
         }

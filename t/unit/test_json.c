@@ -36,6 +36,7 @@ static void test_again(void);
 static void test_depth(void);
 static void test_strings(void);
 static void test_helpers(void);
+static void test_run(void);
 
 
 static llmopt_json_tok_t  test_toks[TEST_TOKS];
@@ -51,6 +52,7 @@ main(void)
     test_depth();
     test_strings();
     test_helpers();
+    test_run();
 
     return tap_done();
 }
@@ -404,4 +406,57 @@ test_helpers(void)
     llmopt_json_value_span(&test_toks[18], &start, &end);
     is_int(end - start, 5, "string span includes quotes");
     ok(memcmp(json + start, "\"str\"", 5) == 0, "string span text");
+}
+
+
+/*
+ * llmopt_json_run against the plain definition: every byte value at every
+ * offset of a 40-byte run (so the wide steps, the narrow ones and the byte
+ * loop each meet it), in both modes, and runs cut short by n.
+ */
+
+static void
+test_run(void)
+{
+    size_t          at, n, got, want, bad;
+    unsigned        v, ascii;
+    unsigned char   buf[40];
+
+    bad = 0;
+
+    for (ascii = 0; ascii < 2; ascii++) {
+        for (v = 0; v < 256; v++) {
+            for (at = 0; at < sizeof(buf); at++) {
+                memset(buf, 'a', sizeof(buf));
+                buf[at] = (unsigned char) v;
+
+                want = (v == '"' || v == '\\' || v < 0x20
+                        || (ascii && v >= 0x80))
+                       ? at : sizeof(buf);
+
+                got = llmopt_json_run(buf, sizeof(buf), (int) ascii);
+
+                if (got != want) {
+                    bad++;
+                }
+
+                for (n = 0; n <= at; n++) {
+                    if (llmopt_json_run(buf, n, (int) ascii)
+                        != (want < n ? want : n))
+                    {
+                        bad++;
+                    }
+                }
+            }
+        }
+    }
+
+    is_int(bad, 0, "llmopt_json_run: every byte at every offset, both "
+                   "modes, every length");
+
+    /* a flagged byte after a high one: ASCII mode stops at the first */
+
+    memcpy(buf, "abc\xc3\xa9" "defghijklmnopqrstuvwxyz\"0123", 33);
+    is_int(llmopt_json_run(buf, 33, 1), 3, "ascii run stops at UTF-8");
+    is_int(llmopt_json_run(buf, 33, 0), 28, "byte run passes UTF-8");
 }
