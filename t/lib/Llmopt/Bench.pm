@@ -17,6 +17,7 @@ use Time::HiRes qw(sleep);
 use Llmopt::RouterBench;
 
 our $NGINX = $ENV{LLMOPT_NGINX} // '/usr/sbin/nginx';
+our $TICKS = do { my $t = `getconf CLK_TCK 2>/dev/null`; chomp $t; $t || 100 };
 
 sub new {
     my ($class, %opt) = @_;
@@ -194,6 +195,36 @@ sub wrk {
     $self->fail("$o{url}: no request completed") unless $n;
     return { rps => $n / ($dur / 1e6), p50 => $p50, p99 => $p99, n => $n,
              sock => $sock, status => $status };
+}
+
+# The pids of the children of process $parent whose command line matches
+# $re (an nginx master's "worker process" or "cache manager process").
+
+sub children {
+    my ($self, $parent, $re) = @_;
+    my @pids;
+    for my $line (`ps -o pid=,args= --ppid $parent`) {
+        my ($pid, $args) = $line =~ /^\s*(\d+)\s+(.*)$/ or next;
+        push @pids, $pid if $args =~ $re;
+    }
+    return @pids;
+}
+
+# CPU time (user + system, all threads) the processes have used, in
+# microseconds; read from /proc, at the kernel's tick (10 ms on Debian).
+
+sub cpu_us {
+    my ($self, @pids) = @_;
+    my $ticks = 0;
+    for my $pid (@pids) {
+        open(my $fh, '<', "/proc/$pid/stat")
+            or $self->fail("no /proc/$pid/stat: $!");
+        my $stat = <$fh>;
+        # the fields after the command, which is in parentheses
+        my @f = split(' ', substr($stat, rindex($stat, ')') + 2));
+        $ticks += $f[11] + $f[12];
+    }
+    return $ticks * 1e6 / $TICKS;
 }
 
 sub median {
