@@ -40,7 +40,8 @@ ngx_http_llmopt_snap_size(ngx_uint_t n_arms)
 
 ngx_int_t
 ngx_http_llmopt_history_init(ngx_slab_pool_t *shpool,
-    ngx_http_llmopt_stats_t *stats, ngx_uint_t n_arms)
+    ngx_http_llmopt_shctx_t *sh, ngx_http_llmopt_stats_t *stats,
+    ngx_uint_t n_arms)
 {
     size_t                      snap, size;
     ngx_http_llmopt_history_t  *h;
@@ -52,9 +53,12 @@ ngx_http_llmopt_history_init(ngx_slab_pool_t *shpool,
     }
 
     if (h != NULL) {
-        /* the arms changed: their old series mean nothing now */
+        /*
+         * the arms changed: their old series mean nothing now, but the old
+         * workers and trainer may still be reading or writing them
+         */
         stats->history = NULL;
-        ngx_slab_free_locked(shpool, h);
+        ngx_http_llmopt_retire(sh, h);
     }
 
     snap = ngx_http_llmopt_snap_size(n_arms);

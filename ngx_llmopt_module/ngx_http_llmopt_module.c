@@ -852,11 +852,31 @@ ngx_http_llmopt_new_block(ngx_slab_pool_t *shpool,
 
 
 /*
+ * Under the zone's mutex: addr goes to the retired list, to be freed two
+ * reloads from now.  With the list full (many reloads that change shapes
+ * in a row) it is kept for good: a leak, never a free under a reader.
+ */
+
+void
+ngx_http_llmopt_retire(ngx_http_llmopt_shctx_t *sh, void *addr)
+{
+    if (sh->n_retired == sizeof(sh->retired) / sizeof(sh->retired[0])) {
+        return;
+    }
+
+    sh->retired[sh->n_retired].addr = addr;
+    sh->retired[sh->n_retired].generation = sh->generation;
+    sh->n_retired++;
+}
+
+
+/*
  * Zone layout: a directory of policies by name, each with its parameter
  * block and counters.  On reload the zone is kept; a policy whose shape is
  * unchanged keeps its block and counters; a changed or removed policy's
- * block is retired and freed two reloads later, once the workers of the
- * configuration that used it are gone.
+ * block (and a history whose arms changed) is retired and freed two
+ * reloads later, once the workers of the configuration that used it are
+ * gone.
  */
 
 ngx_int_t
@@ -923,8 +943,8 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     /* free blocks retired two generations ago */
 
     for (i = 0, j = 0; i < sh->n_retired; i++) {
-        if (sh->retired[i]->retired + 2 <= sh->generation) {
-            ngx_slab_free_locked(shpool, sh->retired[i]);
+        if (sh->retired[i].generation + 2 <= sh->generation) {
+            ngx_slab_free_locked(shpool, sh->retired[i].addr);
             continue;
         }
 
@@ -1007,7 +1027,7 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                        dir[i].block->size);
         }
 
-        if (ngx_http_llmopt_history_init(shpool, dir[i].stats,
+        if (ngx_http_llmopt_history_init(shpool, sh, dir[i].stats,
                                          prt[i].n_arms)
             != NGX_OK)
         {
@@ -1042,19 +1062,10 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             continue;
         }
 
-        if (sh->n_retired == sizeof(sh->retired) / sizeof(sh->retired[0])) {
-            /* too many reloads changing shapes at once: keep it */
-            continue;
-        }
+        ngx_http_llmopt_retire(sh, old[j].block);
 
-        old[j].block->retired = sh->generation;
-        sh->retired[sh->n_retired++] = old[j].block;
-
-        if (old[j].local != NULL
-            && sh->n_retired < sizeof(sh->retired) / sizeof(sh->retired[0]))
-        {
-            old[j].local->retired = sh->generation;
-            sh->retired[sh->n_retired++] = old[j].local;
+        if (old[j].local != NULL) {
+            ngx_http_llmopt_retire(sh, old[j].local);
         }
     }
 

@@ -36,7 +36,7 @@
 #define NGX_HTTP_LLMOPT_VERSION       "0.1.0"
 
 #define NGX_HTTP_LLMOPT_ZONE_MAGIC    0x6c6c6d6fU      /* "llmo" */
-#define NGX_HTTP_LLMOPT_ZONE_VERSION  4       /* layout of the zone */
+#define NGX_HTTP_LLMOPT_ZONE_VERSION  5       /* layout of the zone */
 #define NGX_HTTP_LLMOPT_BLOCK_VERSION 2       /* of learned parameters, in
                                                  shapes and state files */
 
@@ -76,7 +76,6 @@ typedef struct {
     llmopt_seqlock_t              lock;
     uint64_t                      shape;
     size_t                        size;          /* of params */
-    ngx_uint_t                    retired;       /* generation, 0 = live */
     u_char                        params[1];     /* llmopt_bandit_size() */
 } ngx_http_llmopt_block_t;
 
@@ -302,6 +301,17 @@ typedef struct {
 } ngx_http_llmopt_shpolicy_t;
 
 
+/*
+ * A zone allocation the new configuration dropped while workers of the
+ * old one may still read or write it: freed two reloads later.
+ */
+
+typedef struct {
+    void                         *addr;
+    ngx_uint_t                    generation;    /* when it was dropped */
+} ngx_http_llmopt_retired_t;
+
+
 typedef struct {
     uint32_t                      magic;
     uint32_t                      version;
@@ -309,7 +319,7 @@ typedef struct {
     ngx_uint_t                    n_policies;
     ngx_http_llmopt_shpolicy_t   *policies;
     ngx_uint_t                    n_retired;
-    ngx_http_llmopt_block_t      *retired[64];
+    ngx_http_llmopt_retired_t     retired[64];
 
     llmopt_ring_t                *ring;          /* outcome events */
     llmopt_pending_t             *pending;       /* under shpool->mutex */
@@ -537,7 +547,9 @@ ngx_int_t ngx_http_llmopt_state_restore(ngx_log_t *log,
     ngx_http_llmopt_main_conf_t *lmcf);
 size_t ngx_http_llmopt_snap_size(ngx_uint_t n_arms);
 ngx_int_t ngx_http_llmopt_history_init(ngx_slab_pool_t *shpool,
-    ngx_http_llmopt_stats_t *stats, ngx_uint_t n_arms);
+    ngx_http_llmopt_shctx_t *sh, ngx_http_llmopt_stats_t *stats,
+    ngx_uint_t n_arms);
+void ngx_http_llmopt_retire(ngx_http_llmopt_shctx_t *sh, void *addr);
 void ngx_http_llmopt_history_tick(ngx_http_llmopt_main_conf_t *lmcf,
     uint64_t now);
 ngx_http_llmopt_snap_t *ngx_http_llmopt_history_live(

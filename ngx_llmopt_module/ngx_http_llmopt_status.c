@@ -515,9 +515,9 @@ ngx_http_llmopt_status_zone(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
                                  lmcf->shm_zone->shm.name.len);
 
     return ngx_sprintf(p, ",\"size\":%uz,\"used\":%uz,\"free\":%uz,"
-                       "\"generation\":%ui},",
+                       "\"generation\":%ui,\"retired\":%ui},",
                        size, free < size ? size - free : 0, free,
-                       lmcf->sh->generation);
+                       lmcf->sh->generation, lmcf->sh->n_retired);
 }
 
 

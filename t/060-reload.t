@@ -111,6 +111,8 @@ $s = status();
 is($s->{policies}{change}{requests}, 9, 'changed shape: counters kept');
 is(scalar keys %{ $s->{policies}{change}{arms} }, 3, 'the new arm is there');
 is($s->{policies}{stay}{requests}, 14, 'the other policy is untouched');
+is($s->{zone}{retired}, 2,
+   'the old model and the 2-arm history wait for the old workers');
 
 # more reloads than the retired list would hold without freeing
 for my $i (1 .. 5) {
@@ -120,6 +122,11 @@ for my $i (1 .. 5) {
     $t->reload();
     is(send_n('/change/', 1), 1, "reload $i: routing goes on");
 }
+
+# two reloads later the old workers are gone and all of it is freed
+$t->reload() for 1 .. 2;
+is(send_n('/change/', 2), 2, 'routing goes on');
+is(status()->{zone}{retired}, 0, 'what reloads dropped is freed in time');
 
 # a catalog error on reload keeps the running configuration
 $t->write_file('catalog.yaml', "models: {}\n");
