@@ -13,6 +13,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP;
 use IO::Socket::INET;
+use IO::Select;
 use Time::HiRes qw(time sleep);
 use Llmopt::Test;
 
@@ -173,9 +174,12 @@ sub raw {
     }
     shutdown($s, 1) if $o{half_close};
     my $resp = '';
-    my $t0 = time();
-    $s->blocking(1);
-    while (time() - $t0 < ($o{wait} // 5)) {
+    my $end = time() + ($o{wait} // 5);
+    my $sel = IO::Select->new($s);
+    # until nginx closes, or the time is up: a kept-alive connection must
+    # not hold a read for the whole keepalive timeout
+    while ((my $left = $end - time()) > 0) {
+        last unless $sel->can_read($left);
         my $n = sysread($s, $resp, 65536, length $resp);
         last unless $n;
     }
