@@ -604,6 +604,7 @@ ngx_http_llmopt_add_header(ngx_http_request_t *r, char *name, u_char *value,
 void
 ngx_http_llmopt_settle(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
 {
+    uint64_t                      elapsed;
     ngx_uint_t                    i, status;
     llmopt_usage_t               *u;
     llmopt_event_t               *ev;
@@ -619,6 +620,9 @@ ngx_http_llmopt_settle(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
     }
 
     ctx->settled = 1;
+
+    /* one clock read: the latency, and the wall time it ended */
+    elapsed = ngx_http_llmopt_now_ns() - ctx->start_ns;
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
     prt = ctx->policy;
@@ -638,7 +642,7 @@ ngx_http_llmopt_settle(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
     ev->d = (uint8_t) ctx->d;
     ev->catalog = lmcf->catalog.version;
     ev->time_ms = ctx->start_ms;
-    ev->done_ms = ngx_http_llmopt_wall_ms();
+    ev->done_ms = ctx->start_ms + elapsed / 1000000;
     ev->propensity = (float) ctx->propensity;
     ev->quality = (float) ctx->quality;
     ev->cost = -1;
@@ -722,8 +726,7 @@ ngx_http_llmopt_settle(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
 
     ctx->cost = ev->cost;
 
-    ctx->latency_ms = (double) (ngx_http_llmopt_now_ns() - ctx->start_ns)
-                      / 1e6;
+    ctx->latency_ms = (double) elapsed / 1e6;
     ev->latency_ms = (float) ctx->latency_ms;
     ev->ttft_ms = (float) ctx->ttft_ms;
 

@@ -623,8 +623,9 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
 
     ngx_memcpy(allowed, fits, prt->n_arms);
 
-    n = ngx_http_llmopt_breaker_mask(prt, allowed, ngx_http_llmopt_wall_ms(),
-                                     &probe);
+    /* the request's start time serves: the clock is read once a request */
+
+    n = ngx_http_llmopt_breaker_mask(prt, allowed, ctx->start_ms, &probe);
 
     if (probe >= 0) {
         choice.arm = (unsigned) probe;
@@ -678,7 +679,7 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
                == NGX_OK)
     {
         if (policy->drift_response == LLMOPT_DRIFT_EXPLORE
-            && prt->stats->explore_until_ms > ngx_http_llmopt_wall_ms())
+            && prt->stats->explore_until_ms > ctx->start_ms)
         {
             ngx_http_llmopt_boost(prt, allowed, &choice);
         }
