@@ -10,29 +10,10 @@
 #include <string.h>
 
 #include "tap.h"
+#include "test_alloc.h"
 #include "llmopt_budget.h"
 #include "llmopt_canary.h"
 #include "llmopt_catalog.h"
-
-
-static void     *allocated[16384];
-static unsigned  n_allocated;
-
-
-static void *
-test_alloc(void *ctx, size_t size)
-{
-    void  *p;
-
-    if (n_allocated == sizeof(allocated) / sizeof(allocated[0])) {
-        return NULL;
-    }
-
-    p = calloc(1, size);
-    allocated[n_allocated++] = p;
-
-    return p;
-}
 
 
 static const char  catalog_text[] =
@@ -56,12 +37,11 @@ static const char  catalog_text[] =
 static int
 load(const char *text, llmopt_catalog_t *cat, llmopt_err_t *err)
 {
-    llmopt_alloc_t  alloc = { test_alloc, NULL };
 
     memset(err, 0, sizeof(llmopt_err_t));
 
     return llmopt_catalog_load_string(cat, "t.yaml", text, strlen(text),
-                                      &alloc, err);
+                                      &test_allocator, err);
 }
 
 
@@ -405,9 +385,7 @@ main(void)
     test_table();
     test_canary();
 
-    while (n_allocated) {
-        free(allocated[--n_allocated]);
-    }
+    test_free_all();
 
     return tap_done();
 }

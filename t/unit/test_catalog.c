@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "tap.h"
+#include "test_alloc.h"
 
 #include "llmopt_catalog.h"
 
@@ -19,18 +20,6 @@
 #define TEST_CATALOG_DIR  "t/catalog"
 
 
-/* Every allocation of a test, freed at the end. */
-
-typedef struct test_block_s  test_block_t;
-
-struct test_block_s {
-    test_block_t  *next;
-    char           data[];
-};
-
-
-static void *test_alloc(void *ctx, size_t size);
-static void test_free_all(void);
 static int test_load(const char *text);
 static void test_error(const char *text, unsigned line, unsigned column,
     const char *msg, const char *name);
@@ -46,8 +35,6 @@ static void test_yaml(void);
 static void test_bad_files(const char *dir);
 
 
-static test_block_t      *test_blocks;
-static llmopt_alloc_t     test_allocator = { test_alloc, NULL };
 static llmopt_catalog_t   cat;
 static llmopt_err_t       err;
 
@@ -775,31 +762,3 @@ test_param(const llmopt_arm_t *arm, const char *key)
 }
 
 
-static void *
-test_alloc(void *ctx, size_t size)
-{
-    test_block_t  *b;
-
-    b = malloc(sizeof(test_block_t) + size);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    b->next = test_blocks;
-    test_blocks = b;
-
-    return b->data;
-}
-
-
-static void
-test_free_all(void)
-{
-    test_block_t  *b;
-
-    while (test_blocks != NULL) {
-        b = test_blocks;
-        test_blocks = b->next;
-        free(b);
-    }
-}

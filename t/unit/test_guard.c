@@ -9,27 +9,8 @@
 #include <string.h>
 
 #include "tap.h"
+#include "test_alloc.h"
 #include "llmopt_guard.h"
-
-
-static void     *allocated[1024];
-static unsigned  n_allocated;
-
-
-static void *
-test_alloc(void *ctx, size_t size)
-{
-    void  *p;
-
-    if (n_allocated == sizeof(allocated) / sizeof(allocated[0])) {
-        return NULL;
-    }
-
-    p = calloc(1, size);
-    allocated[n_allocated++] = p;
-
-    return p;
-}
 
 
 static const char  catalog_text[] =
@@ -63,7 +44,6 @@ main(void)
     unsigned              n, why;
     unsigned char         allowed[3];
     llmopt_err_t          err;
-    llmopt_alloc_t        alloc = { test_alloc, NULL };
     llmopt_catalog_t      cat;
     llmopt_request_t      req;
     llmopt_guard_need_t   need;
@@ -71,7 +51,8 @@ main(void)
 
     memset(&err, 0, sizeof(err));
     is_int(llmopt_catalog_load_string(&cat, "t.yaml", catalog_text,
-                                      sizeof(catalog_text) - 1, &alloc, &err),
+                                      sizeof(catalog_text) - 1,
+                                      &test_allocator, &err),
            LLMOPT_OK, "catalog loads: %s", err.msg);
 
     p = llmopt_catalog_policy(&cat, "p", 1);
@@ -151,9 +132,7 @@ main(void)
         is_num(llmopt_guard_p95(v, 0, tmp), 0, 0, "p95 of none: 0");
     }
 
-    while (n_allocated) {
-        free(allocated[--n_allocated]);
-    }
+    test_free_all();
 
     return tap_done();
 }

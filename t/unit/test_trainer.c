@@ -12,12 +12,12 @@
 #include <string.h>
 
 #include "tap.h"
+#include "test_alloc.h"
 #include "llmopt_catalog.h"
 #include "llmopt_trainer.h"
 #include "llmopt_usage.h"
 
 
-static void *test_alloc(void *ctx, size_t size);
 static void count_learned(void *data, const llmopt_event_t *ev,
     const llmopt_reward_t *rw);
 static void make_event(llmopt_event_t *ev, uint64_t catalog, unsigned arm,
@@ -26,10 +26,7 @@ static double arm_pulls(const llmopt_policy_t *p, const void *block,
     unsigned arm);
 
 
-static llmopt_alloc_t  test_allocator = { test_alloc, NULL };
 
-static void     *allocated[4096];
-static unsigned  n_allocated;
 
 static const char  catalog_text[] =
     "models:\n"
@@ -248,9 +245,7 @@ main(void)
     free(tp.work);
     free(ring_mem);
 
-    while (n_allocated) {
-        free(allocated[--n_allocated]);
-    }
+    test_free_all();
 
     return tap_done();
 }
@@ -293,20 +288,4 @@ arm_pulls(const llmopt_policy_t *p, const void *block, unsigned arm)
     llmopt_bandit_arm(&p->bandit, block, arm, &view);
 
     return *view.pulls;
-}
-
-
-static void *
-test_alloc(void *ctx, size_t size)
-{
-    void  *p;
-
-    if (n_allocated == sizeof(allocated) / sizeof(allocated[0])) {
-        return NULL;
-    }
-
-    p = calloc(1, size);
-    allocated[n_allocated++] = p;
-
-    return p;
 }
