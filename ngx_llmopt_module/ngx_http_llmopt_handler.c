@@ -623,7 +623,7 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
 
     ngx_memcpy(allowed, fits, prt->n_arms);
 
-    /* the request's start time serves: the clock is read once a request */
+    /* the request's start time serves: no clock read of its own */
 
     n = ngx_http_llmopt_breaker_mask(prt, allowed, ctx->start_ms, &probe);
 

@@ -827,7 +827,7 @@ llmopt_request_scan(llmopt_request_t *req, size_t pos, size_t end,
 {
     uint64_t              w, h;
     size_t                n;
-    unsigned char         c, lc;
+    unsigned char         c, lc, first;
     const unsigned char  *body;
 
     body = req->body;
@@ -852,10 +852,11 @@ llmopt_request_scan(llmopt_request_t *req, size_t pos, size_t end,
 
             /* only def, function, import and SELECT start at a word */
 
-            c = body[pos - n];
+            first = body[pos - n];
 
             if (!req->has_code
-                && (c == 'd' || c == 'f' || c == 'i' || c == 'S')
+                && (first == 'd' || first == 'f' || first == 'i'
+                    || first == 'S')
                 && llmopt_request_code_at(body + pos - n, body + end))
             {
                 req->has_code = 1;
@@ -863,7 +864,6 @@ llmopt_request_scan(llmopt_request_t *req, size_t pos, size_t end,
 
             w = 0;
             n = 0;
-            c = body[pos];
         }
 
         if (c == '\\') {

@@ -1291,8 +1291,8 @@ llmopt_usage_key(llmopt_usage_t *u, unsigned role)
     for (i = 0; i < r->n; i++) {
         k = &r->keys[i];
 
-        if (k->len != s->capture_len || !(k->dialects & dialect)
-            || memcmp(s->capture, k->key, k->len) != 0)
+        if (!(k->dialects & dialect)
+            || !llmopt_usage_captured(s, k->key, k->len))
         {
             continue;
         }
