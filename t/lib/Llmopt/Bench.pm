@@ -15,6 +15,7 @@ use IO::Socket::INET;
 use JSON::PP;
 use Time::HiRes qw(sleep);
 use Llmopt::RouterBench;
+use Llmopt::Ports;
 
 our $NGINX = $ENV{LLMOPT_NGINX} // '/usr/sbin/nginx';
 our $TICKS = do { my $t = `getconf CLK_TCK 2>/dev/null`; chomp $t; $t || 100 };
@@ -24,7 +25,7 @@ sub new {
     my $prefix = tempdir("llmopt-$opt{name}-XXXXXX", TMPDIR => 1);
     chmod(0755, $prefix);
     return bless { prefix => $prefix, masters => [], pids => [],
-                   used => {}, keep => $opt{keep}, name => $opt{name} },
+                   locks => {}, keep => $opt{keep}, name => $opt{name} },
                  $class;
 }
 
@@ -41,22 +42,18 @@ sub cleanup {
     kill('QUIT', grep { $_ } @{ $self->{masters} });
     kill('TERM', @{ $self->{pids} }) if @{ $self->{pids} };
     sleep(0.3);
+    Llmopt::Ports::release($self->{locks});
     remove_tree($self->{prefix}) if $ok && !$self->{keep};
 }
 
+# A free loopback port, locked like the tests' (Llmopt::Ports) until
+# cleanup.
+
 sub port {
     my ($self) = @_;
-    for (1 .. 200) {
-        my $port = 20000 + int(rand(10000));
-        next if $self->{used}{$port};
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                      LocalPort => $port, Listen => 1,
-                                      ReuseAddr => 1) or next;
-        close($s);
-        $self->{used}{$port} = 1;
-        return $port;
-    }
-    $self->fail('no free loopback port');
+    my $port = Llmopt::Ports::take($self->{locks});
+    defined $port or $self->fail('no free loopback port');
+    return $port;
 }
 
 sub write_file {

@@ -16,17 +16,16 @@ use File::Basename qw(basename dirname);
 use File::Spec;
 use Cwd qw(abs_path);
 use IO::Socket::INET;
-use Fcntl qw(:flock O_RDWR O_CREAT);
 use POSIX qw(WNOHANG);
 use Scalar::Util qw(weaken refaddr);
 use Time::HiRes qw(sleep time);
 use JSON::PP;
+use Llmopt::Ports;
 use MIME::Base64 qw(decode_base64);
 
 our $NGINX = $ENV{LLMOPT_NGINX} // '/usr/sbin/nginx';
 our $ROOT = abs_path(File::Spec->catdir(dirname(abs_path(__FILE__)),
                                         '..', '..', '..'));
-our $PORT_LOCKS = '/tmp/llmopt-test-ports';
 
 # Lines that fail the error-log check.
 our @LOG_BAD = (
@@ -137,11 +136,8 @@ sub need_module {
 
 # --- ports ------------------------------------------------------------------
 
-# A free loopback port per name, stable within the test.  Ports come from
-# below the kernel's ephemeral range (so an outgoing connection cannot take
-# one between the choice and nginx's bind), are checked with a bind, and
-# stay locked (flock on /tmp/llmopt-test-ports/<port>) until the test ends,
-# so that parallel test files never pick the same one.
+# A free loopback port per name, stable within the test, locked until the
+# test ends (Llmopt::Ports).
 
 sub port {
     my ($self, $name) = @_;
@@ -149,27 +145,12 @@ sub port {
 
     return $self->{ports}{$name} if $self->{ports}{$name};
 
-    make_path($PORT_LOCKS);
-    chmod(01777, $PORT_LOCKS);
+    my $port = Llmopt::Ports::take($self->{locks});
+    my ($lo, $hi) = Llmopt::Ports::range();
+    defined $port or die "no free loopback port in $lo-$hi after 1000 tries";
 
-    my ($lo, $hi) = _port_range();
-
-    for (1 .. 1000) {
-        my $port = $lo + int(rand($hi - $lo + 1));
-        next if $self->{locks}{$port};
-
-        my $lock = _lock_port($port) or next;
-        if (!_port_free($port)) {
-            _release_lock($port, $lock);
-            next;
-        }
-
-        $self->{locks}{$port} = $lock;
-        $self->{ports}{$name} = $port;
-        return $port;
-    }
-
-    die "no free loopback port in $lo-$hi after 1000 tries";
+    $self->{ports}{$name} = $port;
+    return $port;
 }
 
 sub ports {
@@ -177,64 +158,9 @@ sub ports {
     return { %{ $self->{ports} } };
 }
 
-sub _port_range {
-    my ($elo, $ehi) = (32768, 60999);
-
-    if (open(my $fh, '<', '/proc/sys/net/ipv4/ip_local_port_range')) {
-        my $line = <$fh> // '';
-        ($elo, $ehi) = $line =~ /(\d+)\s+(\d+)/ ? ($1, $2) : ($elo, $ehi);
-        close($fh);
-    }
-
-    return (10000, $elo - 1) if $elo > 12000;
-    return ($ehi + 1, 65000) if $ehi < 63000;
-    return (10000, 65000);
-}
-
-sub _lock_port {
-    my ($port) = @_;
-    my $path = "$PORT_LOCKS/$port";
-
-    sysopen(my $fh, $path, O_RDWR | O_CREAT, 0666) or return undef;
-    if (!flock($fh, LOCK_EX | LOCK_NB)) {
-        close($fh);
-        return undef;
-    }
-
-    # the holder before us may have unlinked the file after we opened it
-    my @a = stat($fh);
-    my @b = stat($path);
-    if (!@b || $a[0] != $b[0] || $a[1] != $b[1]) {
-        close($fh);
-        return undef;
-    }
-
-    return $fh;
-}
-
-sub _release_lock {
-    my ($port, $fh) = @_;
-    unlink("$PORT_LOCKS/$port");
-    close($fh);
-    return 1;
-}
-
-sub _port_free {
-    my ($port) = @_;
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                  LocalPort => $port, Proto => 'tcp',
-                                  ReuseAddr => 1, Listen => 1)
-        or return 0;
-    close($s);
-    return 1;
-}
-
 sub _release_ports {
     my ($self) = @_;
-    for my $port (keys %{ $self->{locks} }) {
-        _release_lock($port, $self->{locks}{$port});
-    }
-    $self->{locks} = {};
+    Llmopt::Ports::release($self->{locks});
 }
 
 # --- files ------------------------------------------------------------------
