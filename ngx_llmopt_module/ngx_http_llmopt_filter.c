@@ -113,10 +113,7 @@ ngx_http_llmopt_header_filter(ngx_http_request_t *r)
         ctx->strip = 0;
     }
 
-    ctx->usage = ngx_palloc(r->pool, sizeof(llmopt_usage_t));
-    if (ctx->usage == NULL) {
-        return NGX_ERROR;
-    }
+    ctx->usage = &ctx->usage_mem;
 
     llmopt_usage_init(ctx->usage, ctx->dialect, ctx->sse, ctx->strip);
 

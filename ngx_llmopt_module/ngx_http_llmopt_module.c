@@ -1318,6 +1318,8 @@ ngx_http_llmopt_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_llmopt_main_conf_t  *lmcf;
 
+    ngx_http_llmopt_cache_free();
+
     lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_llmopt_module);
 
     if (lmcf == NULL || !lmcf->loaded || lmcf->sh == NULL) {

@@ -481,6 +481,8 @@ typedef struct {
     uint64_t                      decision_ns;
     off_t                         body_in;
     off_t                         body_out;
+    u_char                       *out;           /* the rewritten body, */
+    ngx_uint_t                    out_class;     /*   from the cache */
     u_char                        request_id[32];
     u_char                        id[LLMOPT_REQUEST_ID_LEN];
     u_char                        trace_id[32];  /* W3C trace-id, hex */
@@ -499,7 +501,8 @@ typedef struct {
     double                        latency_ms;
     double                        quality;       /* header; -1: none */
     ngx_msec_t                    retry_after;   /* of a 429, ms; 0: none */
-    llmopt_usage_t               *usage;
+    llmopt_usage_t               *usage;         /* NULL or &usage_mem */
+    llmopt_usage_t                usage_mem;
     u_char                       *hold;          /* held stream bytes */
     size_t                        held;
 
@@ -520,6 +523,7 @@ typedef ngx_int_t (*ngx_http_llmopt_header_pt)(ngx_table_elt_t *h,
 ngx_int_t ngx_http_llmopt_headers(ngx_list_t *list, ngx_str_t *name,
     ngx_http_llmopt_header_pt fn, void *data);
 ngx_http_llmopt_ctx_t *ngx_http_llmopt_get_ctx(ngx_http_request_t *r);
+void ngx_http_llmopt_cache_free(void);
 ngx_int_t ngx_http_llmopt_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_llmopt_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data);
