@@ -98,11 +98,13 @@ sub nginx {
 }
 
 # The fast mock provider: nginx answering every request with a canned
-# chat completion (usage included), one worker.
+# chat completion (usage included), one worker; affinity: a
+# worker_cpu_affinity mask for it.
 
 sub upstream {
-    my ($self) = @_;
+    my ($self, %o) = @_;
     my $port = $self->port();
+    my $affinity = $o{affinity} ? "worker_cpu_affinity $o{affinity};" : '';
     my $answer = '{"id":"chatcmpl-bench","object":"chat.completion",'
         . '"created":1700000000,"model":"bench-model","choices":[{"index":0,'
         . '"message":{"role":"assistant","content":"The answer is 42."},'
@@ -110,6 +112,7 @@ sub upstream {
         . '"completion_tokens":8,"total_tokens":520}}';
     $self->nginx('upstream', <<"CONF");
 worker_processes 1;
+$affinity
 events { worker_connections 4096; }
 http {
     access_log off;
@@ -176,13 +179,15 @@ LUA
     return ($self->write_file('bench.lua', $lua), int($avg / @bodies));
 }
 
-# One wrk run; extra: more wrk arguments.  Returns {rps, p50, p99 (us),
-# n, sock, status}; fails on any error unless tolerate is set.
+# One wrk run; extra: more wrk arguments; cpus: the CPUs wrk may run on
+# (taskset's list).  Returns {rps, p50, p99 (us), n, sock, status}; fails
+# on any error unless tolerate is set.
 
 sub wrk {
     my ($self, %o) = @_;
     my $threads = $o{threads} // 1;
-    my $out = `wrk -t$threads -c$o{conns} -d$o{secs}s --timeout 5s -s '$o{script}' @{[
+    my $taskset = $o{cpus} ? "taskset -c $o{cpus} " : '';
+    my $out = `${taskset}wrk -t$threads -c$o{conns} -d$o{secs}s --timeout 5s -s '$o{script}' @{[
                map { "'$_'" } @{ $o{extra} // [] } ]} '$o{url}' 2>&1`;
     my ($n, $dur, $p50, $p99, $sock, $status) =
         $out =~ /^RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$/m
