@@ -51,6 +51,7 @@ typedef char  llmopt_ring_header_fits[sizeof(llmopt_ring_t) % 8 == 0 ? 1 : -1];
 
 
 static llmopt_ring_slot_t *llmopt_ring_slot(llmopt_ring_t *r, uint64_t pos);
+static size_t llmopt_ring_event_len(const llmopt_event_t *ev);
 
 
 size_t
@@ -163,7 +164,8 @@ llmopt_ring_push(llmopt_ring_t *r, const llmopt_event_t *ev)
         pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
     }
 
-    memcpy(&slot->ev, ev, sizeof(llmopt_event_t));
+    /* x[d ..] stays as it was: fewer cache lines to take from the trainer */
+    memcpy(&slot->ev, ev, llmopt_ring_event_len(ev));
 
     seq = pos;
 
@@ -181,6 +183,7 @@ llmopt_ring_push(llmopt_ring_t *r, const llmopt_event_t *ev)
 int
 llmopt_ring_pop(llmopt_ring_t *r, llmopt_event_t *ev)
 {
+    size_t               len;
     uint64_t             pos, seq, head;
     llmopt_ring_slot_t  *slot;
 
@@ -189,7 +192,9 @@ llmopt_ring_pop(llmopt_ring_t *r, llmopt_event_t *ev)
     seq = __atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE);
 
     if (seq == pos + 1) {
-        memcpy(ev, &slot->ev, sizeof(llmopt_event_t));
+        len = llmopt_ring_event_len(&slot->ev);
+        memcpy(ev, &slot->ev, len);
+        memset((unsigned char *) ev + len, 0, sizeof(llmopt_event_t) - len);
 
         __atomic_store_n(&slot->seq, pos + r->capacity, __ATOMIC_RELEASE);
         __atomic_store_n(&r->tail, pos + 1, __ATOMIC_RELAXED);
@@ -294,4 +299,17 @@ llmopt_ring_slot(llmopt_ring_t *r, uint64_t pos)
     slots = (llmopt_ring_slot_t *) ((char *) r + sizeof(llmopt_ring_t));
 
     return &slots[pos & (r->capacity - 1)];
+}
+
+
+/* The bytes of an event in use: all but the features past x[d - 1]. */
+
+static size_t
+llmopt_ring_event_len(const llmopt_event_t *ev)
+{
+    unsigned  d;
+
+    d = ev->d < LLMOPT_FEATURE_MAX_DIM ? ev->d : LLMOPT_FEATURE_MAX_DIM;
+
+    return offsetof(llmopt_event_t, x) + d * sizeof(float);
 }

@@ -127,7 +127,8 @@ int llmopt_ring_init(void *mem, unsigned capacity);
 int llmopt_ring_check(const void *mem, unsigned capacity);
 
 /*
- * Copies *ev into the ring.  Any number of processes may push at once;
+ * Copies *ev into the ring, its features up to x[d - 1] only.  Any number
+ * of processes may push at once;
  * a producer never blocks or sleeps.  Returns LLMOPT_OK, or
  * LLMOPT_DECLINED when the ring is full (the drop is counted) or when the
  * consumer abandoned the slot meanwhile (see llmopt_ring_skip(); counted
@@ -136,11 +137,12 @@ int llmopt_ring_check(const void *mem, unsigned capacity);
 int llmopt_ring_push(llmopt_ring_t *r, const llmopt_event_t *ev);
 
 /*
- * Copies the oldest event into *ev and frees its slot.  Only one process
- * may pop at a time (the trainer; its lease guarantees it).  Returns
- * LLMOPT_OK; LLMOPT_DECLINED when the ring is empty; LLMOPT_AGAIN when the
- * next slot is claimed by a producer that has not finished writing it
- * (normally a matter of nanoseconds: pop again on the next tick);
+ * Copies the oldest event into *ev (x[d ..] set to 0) and frees its
+ * slot.  Only one process may pop at a time (the trainer; its lease
+ * guarantees it).  Returns LLMOPT_OK; LLMOPT_DECLINED when the ring is
+ * empty; LLMOPT_AGAIN when the next slot is claimed by a producer that has
+ * not finished writing it (normally a matter of nanoseconds: pop again on
+ * the next tick);
  * LLMOPT_ERROR when the slot's sequence number is impossible (the memory
  * was overwritten): initialise the ring again.
  */

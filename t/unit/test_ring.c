@@ -41,6 +41,7 @@ static void test_basic(void);
 static void test_full(void);
 static void test_wrap(void);
 static void test_skip(void);
+static void test_short(void);
 static void test_stress(unsigned retry);
 static void test_producer(llmopt_ring_t *r, test_shared_t *sh,
     unsigned producer, unsigned retry);
@@ -53,6 +54,7 @@ main(void)
     test_full();
     test_wrap();
     test_skip();
+    test_short();
     test_stress(0);
     test_stress(1);
 
@@ -295,6 +297,74 @@ test_wrap(void)
     is_int(next, sent, "every pushed event popped once");
     is_int(sent, 10000, "10000 events sent");
     is_int(llmopt_ring_drops(r), 0, "no drops below capacity");
+
+    free(mem);
+}
+
+
+/*
+ * An event with d features copies x[0 .. d-1] only: a slot that held a
+ * full event before gives back zeros past d, never the old features.
+ */
+
+static void
+test_short(void)
+{
+    void            *mem;
+    unsigned         i, lap, bad, stale;
+    llmopt_ring_t   *r;
+    llmopt_event_t   ev, got, want;
+
+    mem = test_alloc(llmopt_ring_size(4));
+    (void) llmopt_ring_init(mem, 4);
+    r = mem;
+
+    bad = 0;
+    stale = 0;
+
+    for (lap = 0; lap < 8; lap++) {
+        /* a lap of full events, then a lap of 3 features */
+
+        test_event(&ev, 0, lap);
+
+        if (lap % 2) {
+            ev.d = 3;
+            for (i = 3; i < LLMOPT_FEATURE_MAX_DIM; i++) {
+                ev.x[i] = 0;
+            }
+        }
+
+        want = ev;
+
+        for (i = 0; i < 4; i++) {
+            if (llmopt_ring_push(r, &ev) != LLMOPT_OK) {
+                bad++;
+            }
+        }
+
+        for (i = 0; i < 4; i++) {
+            memset(&got, 0xff, sizeof(llmopt_event_t));
+
+            if (llmopt_ring_pop(r, &got) != LLMOPT_OK) {
+                bad++;
+                continue;
+            }
+
+            if (memcmp(&got, &want, sizeof(llmopt_event_t)) != 0) {
+                stale++;
+            }
+        }
+    }
+
+    is_int(bad, 0, "short events: every push and pop done");
+    is_int(stale, 0, "short events: the features past d come back as 0, "
+                     "the rest as pushed");
+
+    ev.d = 200;
+    ok(llmopt_ring_push(r, &ev) == LLMOPT_OK
+       && llmopt_ring_pop(r, &got) == LLMOPT_OK && got.d == 200
+       && memcmp(got.x, ev.x, sizeof(ev.x)) == 0,
+       "a d past the maximum copies every feature and no more");
 
     free(mem);
 }
