@@ -31,6 +31,7 @@ static int llmopt_json_string(llmopt_json_scan_t *s);
 static int llmopt_json_escape(llmopt_json_scan_t *s);
 static int llmopt_json_hex4(const unsigned char *p, unsigned *cp);
 static int llmopt_json_utf8(llmopt_json_scan_t *s);
+static size_t llmopt_json_run_escaped(const unsigned char *p, size_t n);
 static int llmopt_json_number(llmopt_json_scan_t *s);
 static int llmopt_json_literal(llmopt_json_scan_t *s);
 static int llmopt_json_fail(llmopt_json_scan_t *s, size_t offset,
@@ -337,7 +338,7 @@ llmopt_json_string(llmopt_json_scan_t *s)
 
     for ( ;; ) {
 
-        pos += llmopt_json_run(buf + pos, len - pos, 1);
+        pos += llmopt_json_run_escaped(buf + pos, len - pos);
 
         if (pos >= len) {
             return llmopt_json_fail(s, len, "unterminated string");
@@ -351,17 +352,7 @@ llmopt_json_string(llmopt_json_scan_t *s)
         }
 
         if (c == '\\') {
-            if (pos + 1 < len) {
-                c = buf[pos + 1];
-
-                if (c == 'n' || c == '"' || c == '\\' || c == 't'
-                    || c == 'r' || c == '/')
-                {
-                    pos += 2;
-                    continue;
-                }
-            }
-
+            /* \u, or an escape that is not valid */
             s->pos = pos;
             if (llmopt_json_escape(s) != LLMOPT_OK) {
                 return LLMOPT_ERROR;
@@ -385,6 +376,84 @@ llmopt_json_string(llmopt_json_scan_t *s)
         }
 
         pos++;
+    }
+}
+
+
+/*
+ * llmopt_json_run() in ASCII mode that also steps over the escapes of one
+ * character after the backslash (\" \\ \/ \b \f \n \r \t), which are
+ * most of the escapes of a chat body: with SSE2 it takes them out of the
+ * 16-byte step's mask one by one instead of starting a new step after
+ * each.  Stops at a quote, a control byte, a byte of 0x80 or above, or a
+ * backslash that starts anything else (\u, an invalid escape, the end).
+ */
+
+static const unsigned char  llmopt_json_escape1[256] = {
+    ['"'] = 1, ['\\'] = 1, ['/'] = 1, ['b'] = 1, ['f'] = 1, ['n'] = 1,
+    ['r'] = 1, ['t'] = 1
+};
+
+
+static size_t
+llmopt_json_run_escaped(const unsigned char *p, size_t n)
+{
+    size_t  i;
+
+    i = 0;
+
+#if (defined __SSE2__)
+    {
+        unsigned  m, k, step;
+        __m128i   v, quote, bslash, ctl;
+
+        quote = _mm_set1_epi8('"');
+        bslash = _mm_set1_epi8('\\');
+        ctl = _mm_set1_epi8(0x20);
+
+        while (i + 16 <= n) {
+            v = _mm_loadu_si128((const __m128i *) (p + i));
+
+            /* signed: 0x00-0x1f and 0x80-0xff */
+            m = (unsigned) _mm_movemask_epi8(
+                    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                              _mm_cmpeq_epi8(v, bslash)),
+                                 _mm_cmplt_epi8(v, ctl)));
+
+            step = 16;
+
+            while (m != 0) {
+                k = (unsigned) __builtin_ctz(m);
+
+                if (p[i + k] != '\\' || i + k + 1 >= n
+                    || !llmopt_json_escape1[p[i + k + 1]])
+                {
+                    return i + k;
+                }
+
+                if (k >= 14) {
+                    /* the escape ends at the next step's start or in it */
+                    step = k + 2;
+                    break;
+                }
+
+                m &= ~0U << (k + 2);
+            }
+
+            i += step;
+        }
+    }
+#endif
+
+    for ( ;; ) {
+        i += llmopt_json_run(p + i, n - i, 1);
+
+        if (i + 1 < n && p[i] == '\\' && llmopt_json_escape1[p[i + 1]]) {
+            i += 2;
+            continue;
+        }
+
+        return i;
     }
 }
 

@@ -37,6 +37,9 @@ static void test_depth(void);
 static void test_strings(void);
 static void test_helpers(void);
 static void test_run(void);
+static void test_escapes(void);
+static int test_escape_case(size_t pad, const char *esc, size_t gap,
+    const char *esc2, int want, size_t want_offset);
 
 
 static llmopt_json_tok_t  test_toks[TEST_TOKS];
@@ -53,6 +56,7 @@ main(void)
     test_strings();
     test_helpers();
     test_run();
+    test_escapes();
 
     return tap_done();
 }
@@ -459,4 +463,144 @@ test_run(void)
     memcpy(buf, "abc\xc3\xa9" "defghijklmnopqrstuvwxyz\"0123", 33);
     is_int(llmopt_json_run(buf, 33, 1), 3, "ascii run stops at UTF-8");
     is_int(llmopt_json_run(buf, 33, 0), 28, "byte run passes UTF-8");
+}
+
+
+/*
+ * Escapes at every offset of the 16-byte steps of the string scan, alone
+ * and two at a time with 0 to 2 bytes between them: the one-character
+ * escapes the step skips in place, and those it leaves to the byte loop
+ * (\u, invalid ones, a backslash at the end), against what each must
+ * give: the string's end, or the error and its offset.
+ */
+
+static void
+test_escapes(void)
+{
+    char          buf[64];
+    size_t        pad, gap, i, j, bad;
+    unsigned      count;
+    llmopt_err_t  err;
+    const char  *simple[] = { "\\n", "\\\"", "\\\\", "\\/", "\\b",
+                              "\\f", "\\r", "\\t" };
+    const char  *other[] = { "\\u0041", "\\ud83d\\ude00", "\xc3\xa9",
+                             "\xe2\x82\xac" };
+    const char  *wrong[] = { "\\x", "\\u12g4", "\\ud83d", "\\ude00",
+                             "\x01", "\xff", "\xc3(" };
+
+    bad = 0;
+
+    for (pad = 0; pad < 36; pad++) {
+        for (gap = 0; gap < 3; gap++) {
+            for (i = 0; i < 8; i++) {
+                for (j = 0; j < 8; j++) {
+                    bad += !test_escape_case(pad, simple[i], gap,
+                                             simple[j], LLMOPT_OK, 0);
+                }
+
+                for (j = 0; j < 4; j++) {
+                    bad += !test_escape_case(pad, simple[i], gap,
+                                             other[j], LLMOPT_OK, 0);
+                    bad += !test_escape_case(pad, other[j], gap,
+                                             simple[i], LLMOPT_OK, 0);
+                }
+
+                for (j = 0; j < 7; j++) {
+                    bad += !test_escape_case(pad, simple[i], gap,
+                                             wrong[j], LLMOPT_ERROR,
+                                             6 + pad + strlen(simple[i])
+                                             + gap);
+                }
+            }
+        }
+    }
+
+    is_int(bad, 0, "escapes at every offset of a step: ends and errors as "
+                   "expected");
+
+    /* a backslash as the last byte, at every offset */
+
+    bad = 0;
+
+    for (pad = 0; pad < 36; pad++) {
+        memcpy(buf, "{\"k\":\"", 6);
+        memset(buf + 6, 'a', pad);
+        buf[6 + pad] = '\\';
+
+        memset(&err, 0, sizeof(llmopt_err_t));
+
+        if (llmopt_json_parse((const unsigned char *) buf, pad + 7, test_toks,
+                              TEST_TOKS, 0, &count, &err)
+            != LLMOPT_ERROR || err.offset != pad + 7)
+        {
+            bad++;
+        }
+    }
+
+    is_int(bad, 0, "a backslash that ends the input: unterminated string");
+}
+
+
+/*
+ * {"k":"<pad a's><esc><gap b's><esc2><8 c's>"}: want LLMOPT_OK with
+ * the string token ending before the closing quote, or LLMOPT_ERROR at
+ * want_offset.
+ */
+
+static int
+test_escape_case(size_t pad, const char *esc, size_t gap, const char *esc2,
+    int want, size_t want_offset)
+{
+    int           rc;
+    char          buf[128];
+    size_t        len;
+    unsigned      count;
+    llmopt_err_t  err;
+
+    len = 0;
+    memcpy(buf, "{\"k\":\"", 6);
+    len += 6;
+    memset(buf + len, 'a', pad);
+    len += pad;
+    memcpy(buf + len, esc, strlen(esc));
+    len += strlen(esc);
+    memset(buf + len, 'b', gap);
+    len += gap;
+    memcpy(buf + len, esc2, strlen(esc2));
+    len += strlen(esc2);
+    memset(buf + len, 'c', 8);
+    len += 8;
+    memcpy(buf + len, "\"}", 2);
+    len += 2;
+
+    memset(&err, 0, sizeof(llmopt_err_t));
+
+    rc = llmopt_json_parse((const unsigned char *) buf, len, test_toks,
+                           TEST_TOKS, 0, &count, &err);
+
+    if (rc != want) {
+        printf("# \"%.*s\": %d, want %d (%s)\n", (int) len, buf, rc, want,
+               err.msg);
+        return 0;
+    }
+
+    if (want == LLMOPT_OK) {
+        if (count != 3 || test_toks[2].start != 6
+            || (size_t) test_toks[2].end != len - 2)
+        {
+            printf("# \"%.*s\": string %d..%d\n", (int) len, buf,
+                   test_toks[2].start, test_toks[2].end);
+            return 0;
+        }
+
+        return 1;
+    }
+
+    if (err.offset != want_offset) {
+        printf("# \"%.*s\": error at %zu, want %zu (%s)\n", (int) len, buf,
+               err.offset, want_offset, err.msg);
+        return 0;
+    }
+
+    return 1;
 }
