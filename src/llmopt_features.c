@@ -178,6 +178,7 @@ llmopt_features_build(const llmopt_feature_spec_t *spec,
     uint64_t   h;
     unsigned   i, b, k, buckets;
     unsigned   folded[LLMOPT_FEATURE_MAX_DIM];
+    uint16_t   words[LLMOPT_REQUEST_WORD_BUCKETS];
 
     k = 0;
 
@@ -258,8 +259,10 @@ llmopt_features_build(const llmopt_feature_spec_t *spec,
                 folded[b] = 0;
             }
 
+            (void) llmopt_request_words(req, words);
+
             for (b = 0; b < LLMOPT_REQUEST_WORD_BUCKETS; b++) {
-                folded[b % buckets] += req->word_counts[b];
+                folded[b % buckets] += words[b];
             }
 
             norm = 0;

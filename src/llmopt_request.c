@@ -68,9 +68,23 @@ static int llmopt_request_count(llmopt_request_walk_t *w, unsigned value,
     const char *field, int64_t *result);
 static int llmopt_request_type_error(llmopt_request_walk_t *w,
     unsigned value, const char *field, const char *want_name);
-static void llmopt_request_scan_prompt(llmopt_request_t *req);
-static size_t llmopt_request_scan(llmopt_request_t *req, size_t pos,
-    size_t end, uint64_t *word, size_t *word_len);
+/* the prompt scan's state (llmopt_request_scan_prompt()) */
+
+typedef struct {
+    const unsigned char  *body;
+    size_t                prompt_end;
+    uint16_t             *counts;        /* NULL: code markers only */
+    unsigned              n_words;
+    unsigned              has_code;
+} llmopt_request_scan_t;
+
+
+static void llmopt_request_scan_prompt(const llmopt_request_t *req,
+    llmopt_request_scan_t *sc);
+static void llmopt_request_scan(llmopt_request_scan_t *sc, size_t pos,
+    size_t end);
+static int llmopt_request_markers(const unsigned char *body, size_t pos,
+    size_t end);
 static int llmopt_request_code_at(const unsigned char *p,
     const unsigned char *end);
 static size_t llmopt_request_edit(const llmopt_request_t *req,
@@ -162,6 +176,7 @@ llmopt_request_parse(llmopt_request_t *req, llmopt_dialect_e dialect,
     unsigned                i, k, used, next;
     llmopt_err_t            scratch;
     llmopt_request_walk_t   w;
+    llmopt_request_scan_t   sc;
 
     if (err == NULL) {
         err = &scratch;
@@ -230,7 +245,11 @@ llmopt_request_parse(llmopt_request_t *req, llmopt_dialect_e dialect,
 
     req->text_bytes = w.message_bytes + w.system_top_bytes + w.tools_bytes;
 
-    llmopt_request_scan_prompt(req);
+    /* has_code; the words only when a feature asks for them */
+
+    sc.counts = NULL;
+    llmopt_request_scan_prompt(req, &sc);
+    req->has_code = sc.has_code;
 
     return LLMOPT_OK;
 }
@@ -774,34 +793,37 @@ llmopt_request_type_error(llmopt_request_walk_t *w, unsigned value,
 
 
 /*
- * One bounded pass over the prompt: the head and the tail windows.  Words
- * are folded 8 bytes at a time into a 64-bit value and hashed when they
- * end; code markers are tested only at bytes that can start one.
+ * The prompt scan: one bounded pass over the head and the tail windows of
+ * the prompt.  Words are folded 8 bytes at a time into a 64-bit value and
+ * hashed when they end (only when counts is set: the "words" feature asks
+ * for them); code markers are tested only at bytes that can start one.
  */
 
 static void
-llmopt_request_scan_prompt(llmopt_request_t *req)
+llmopt_request_scan_prompt(const llmopt_request_t *req,
+    llmopt_request_scan_t *sc)
 {
-    size_t    start, end, head_end, tail_start, word_len;
-    uint64_t  word;
+    size_t  start, end, head_end, tail_start;
 
     start = req->prompt.start;
     end = req->prompt.end;
+
+    sc->body = req->body;
+    sc->prompt_end = end;
+    sc->n_words = 0;
+    sc->has_code = 0;
 
     if (start == end) {
         return;
     }
 
-    word = 0;
-    word_len = 0;
-
     if (end - start <= LLMOPT_REQUEST_SCAN_HEAD + LLMOPT_REQUEST_SCAN_TAIL) {
-        (void) llmopt_request_scan(req, start, end, &word, &word_len);
+        llmopt_request_scan(sc, start, end);
         return;
     }
 
     head_end = start + LLMOPT_REQUEST_SCAN_HEAD;
-    (void) llmopt_request_scan(req, start, head_end, &word, &word_len);
+    llmopt_request_scan(sc, start, head_end);
 
     /* the tail starts at a word boundary, never inside an escape */
 
@@ -814,25 +836,34 @@ llmopt_request_scan_prompt(llmopt_request_t *req)
         tail_start++;
     }
 
-    word = 0;
-    word_len = 0;
-
-    (void) llmopt_request_scan(req, tail_start, end, &word, &word_len);
+    llmopt_request_scan(sc, tail_start, end);
 }
 
 
-static size_t
-llmopt_request_scan(llmopt_request_t *req, size_t pos, size_t end,
-    uint64_t *word, size_t *word_len)
+/*
+ * One window [pos, end) of the prompt scan.  Without counts, a window that
+ * holds none of the code markers' texts is not walked at all (the walk
+ * could find none), and the walk stops at the first marker.
+ */
+
+static void
+llmopt_request_scan(llmopt_request_scan_t *sc, size_t pos, size_t end)
 {
     uint64_t              w, h;
     size_t                n;
     unsigned char         c, lc, first;
     const unsigned char  *body;
 
-    body = req->body;
-    w = *word;
-    n = *word_len;
+    body = sc->body;
+
+    if (sc->counts == NULL
+        && (sc->has_code || !llmopt_request_markers(body, pos, end)))
+    {
+        return;
+    }
+
+    w = 0;
+    n = 0;
 
     while (pos < end) {
         c = body[pos];
@@ -846,20 +877,26 @@ llmopt_request_scan(llmopt_request_t *req, size_t pos, size_t end,
         }
 
         if (n != 0) {
-            h = llmopt_hash_mix64(w ^ (n * LLMOPT_HASH_M1));
-            req->word_counts[h % LLMOPT_REQUEST_WORD_BUCKETS]++;
-            req->n_words++;
+            if (sc->counts != NULL) {
+                h = llmopt_hash_mix64(w ^ (n * LLMOPT_HASH_M1));
+                sc->counts[h % LLMOPT_REQUEST_WORD_BUCKETS]++;
+                sc->n_words++;
+            }
 
             /* only def, function, import and SELECT start at a word */
 
             first = body[pos - n];
 
-            if (!req->has_code
+            if (!sc->has_code
                 && (first == 'd' || first == 'f' || first == 'i'
                     || first == 'S')
                 && llmopt_request_code_at(body + pos - n, body + end))
             {
-                req->has_code = 1;
+                sc->has_code = 1;
+
+                if (sc->counts == NULL) {
+                    return;
+                }
             }
 
             w = 0;
@@ -871,27 +908,97 @@ llmopt_request_scan(llmopt_request_t *req, size_t pos, size_t end,
             continue;
         }
 
-        if ((c == '`' || c == '#') && !req->has_code
+        if ((c == '`' || c == '#') && !sc->has_code
             && llmopt_request_code_at(body + pos, body + end))
         {
-            req->has_code = 1;
+            sc->has_code = 1;
+
+            if (sc->counts == NULL) {
+                return;
+            }
         }
 
         pos++;
     }
 
-    if (n != 0 && pos >= req->prompt.end) {
+    if (n != 0 && pos >= sc->prompt_end && sc->counts != NULL) {
         h = llmopt_hash_mix64(w ^ (n * LLMOPT_HASH_M1));
-        req->word_counts[h % LLMOPT_REQUEST_WORD_BUCKETS]++;
-        req->n_words++;
-        w = 0;
-        n = 0;
+        sc->counts[h % LLMOPT_REQUEST_WORD_BUCKETS]++;
+        sc->n_words++;
+    }
+}
+
+
+/*
+ * 1 when [pos, end) holds the text of a code marker that ends in it: a
+ * superset of what the scan finds, which also wants a marker word to start
+ * a word.  With SSE2 16 positions a step, by their first three bytes.
+ */
+
+static int
+llmopt_request_markers(const unsigned char *body, size_t pos, size_t end)
+{
+#if (defined __SSE2__)
+    unsigned  m, k;
+    __m128i   v0, v1, v2;
+
+#define llmopt_request_trio(a, b, c)                                          \
+    _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(v0, _mm_set1_epi8(a)),        \
+                                _mm_cmpeq_epi8(v1, _mm_set1_epi8(b))),       \
+                  _mm_cmpeq_epi8(v2, _mm_set1_epi8(c)))
+
+    while (pos + 18 <= end) {
+        v0 = _mm_loadu_si128((const __m128i *) (body + pos));
+        v1 = _mm_loadu_si128((const __m128i *) (body + pos + 1));
+        v2 = _mm_loadu_si128((const __m128i *) (body + pos + 2));
+
+        m = (unsigned) _mm_movemask_epi8(
+                _mm_or_si128(
+                    _mm_or_si128(
+                        _mm_or_si128(llmopt_request_trio('`', '`', '`'),
+                                     llmopt_request_trio('#', 'i', 'n')),
+                        _mm_or_si128(llmopt_request_trio('d', 'e', 'f'),
+                                     llmopt_request_trio('f', 'u', 'n'))),
+                    _mm_or_si128(llmopt_request_trio('i', 'm', 'p'),
+                                 llmopt_request_trio('S', 'E', 'L'))));
+
+        while (m != 0) {
+            k = (unsigned) __builtin_ctz(m);
+
+            if (llmopt_request_code_at(body + pos + k, body + end)) {
+                return 1;
+            }
+
+            m &= m - 1;
+        }
+
+        pos += 16;
     }
 
-    *word = w;
-    *word_len = n;
+#undef llmopt_request_trio
+#endif
 
-    return pos;
+    for ( /* void */ ; pos < end; pos++) {
+        if (llmopt_request_code_at(body + pos, body + end)) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+unsigned
+llmopt_request_words(const llmopt_request_t *req, uint16_t *counts)
+{
+    llmopt_request_scan_t  sc;
+
+    memset(counts, 0, LLMOPT_REQUEST_WORD_BUCKETS * sizeof(uint16_t));
+
+    sc.counts = counts;
+    llmopt_request_scan_prompt(req, &sc);
+
+    return sc.n_words;
 }
 
 

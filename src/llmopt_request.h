@@ -76,8 +76,6 @@ typedef struct {
      * text, as raw JSON string bytes (escapes not decoded), no quotes.
      */
     llmopt_span_t        prompt;
-    unsigned             n_words;        /* words seen by the prompt scan */
-    uint16_t             word_counts[LLMOPT_REQUEST_WORD_BUCKETS];
 } llmopt_request_t;
 
 
@@ -97,6 +95,14 @@ typedef struct {
 int llmopt_request_parse(llmopt_request_t *req, llmopt_dialect_e dialect,
     const unsigned char *body, size_t len, llmopt_json_tok_t *toks,
     unsigned ntoks, unsigned max_depth, llmopt_err_t *err);
+
+/*
+ * The words of the prompt scan's windows, hashed into
+ * counts[0 .. LLMOPT_REQUEST_WORD_BUCKETS - 1] (set to 0 first); returns
+ * how many words there were.  Only the "words" feature needs them, so the
+ * parse leaves them out.
+ */
+unsigned llmopt_request_words(const llmopt_request_t *req, uint16_t *counts);
 
 /*
  * Finds member key of the root object (escapes in the body's keys are
