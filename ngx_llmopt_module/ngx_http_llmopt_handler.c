@@ -773,13 +773,23 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     ngx_http_llmopt_loc_conf_t   *llcf;
     ngx_http_llmopt_policy_rt_t  *prt;
 
+    static time_t                 hour_now = -1;
+    static llmopt_feature_ctx_t   hour;
+
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_llmopt_module);
     prt = ctx->policy;
     policy = prt->policy;
 
     now = ngx_time() + ngx_cached_time->gmtoff * 60;
 
-    fctx.hour = (double) (now % 86400) / 3600.0;
+    /* the hour's sine and cosine, once a second */
+
+    if (now != hour_now) {
+        hour_now = now;
+        llmopt_feature_hour(&hour, (double) (now % 86400) / 3600.0);
+    }
+
+    fctx = hour;
     fctx.tenant = NULL;
     fctx.tenant_len = 0;
 

@@ -394,8 +394,9 @@ typedef struct {
     llmopt_json_tok_t            *toks;
     ngx_uint_t                    ntoks;
 
-    /* per worker pool of random bytes for request ids */
-    u_char                        random[256];
+    /* per worker pool of random bytes for request ids: one getrandom()
+       call for 256 ids of 16 bytes */
+    u_char                        random[4096];
     ngx_uint_t                    random_used;
 
     ngx_uint_t                    events;        /* ring slots, 0: auto */

@@ -310,7 +310,7 @@ bench_run(const char *label, const char *body, size_t len,
     set[2].json.data = "256";
     set[2].json.len = 3;
 
-    fctx.hour = 13.5;
+    llmopt_feature_hour(&fctx, 13.5);
     fctx.tenant = "acme";
     fctx.tenant_len = 4;
 

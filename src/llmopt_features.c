@@ -171,10 +171,23 @@ llmopt_feature_log_scale(double v, double ref)
 
 
 void
+llmopt_feature_hour(llmopt_feature_ctx_t *ctx, double hour)
+{
+    double  angle;
+
+    angle = hour * (2 * M_PI / 24);
+
+    ctx->hour = hour;
+    ctx->hour_sin = sin(angle);
+    ctx->hour_cos = cos(angle);
+}
+
+
+void
 llmopt_features_build(const llmopt_feature_spec_t *spec,
     const llmopt_request_t *req, const llmopt_feature_ctx_t *ctx, double *x)
 {
-    double     angle, norm;
+    double     norm;
     uint64_t   h;
     unsigned   i, b, k, buckets;
     unsigned   folded[LLMOPT_FEATURE_MAX_DIM];
@@ -231,9 +244,9 @@ llmopt_features_build(const llmopt_feature_spec_t *spec,
             break;
 
         case LLMOPT_FEAT_HOUR:
-            angle = (ctx != NULL ? ctx->hour : 0) * (2 * M_PI / 24);
-            x[k++] = sin(angle);
-            x[k++] = cos(angle);
+            /* hour 0 without a context */
+            x[k++] = ctx != NULL ? ctx->hour_sin : 0;
+            x[k++] = ctx != NULL ? ctx->hour_cos : 1;
             break;
 
         case LLMOPT_FEAT_TENANT:

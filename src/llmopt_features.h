@@ -47,11 +47,20 @@ typedef struct {
 /* Per-request context that is not in the body. */
 
 typedef struct {
-    double            hour;           /* local hour of day, [0, 24) */
+    double            hour;           /* local hour of day, [0, 24), */
+    double            hour_sin;       /*   and its sine and cosine on */
+    double            hour_cos;       /*   the day's circle: set all three
+                                         with llmopt_feature_hour() */
     const char       *tenant;         /* tenant key, may be NULL */
     size_t            tenant_len;
 } llmopt_feature_ctx_t;
 
+
+/*
+ * Sets the hour of ctx and its sine and cosine (a caller that builds many
+ * vectors in the same second computes them once).
+ */
+void llmopt_feature_hour(llmopt_feature_ctx_t *ctx, double hour);
 
 /* Returns the feature id for a catalog name such as "input_tokens", or -1. */
 int llmopt_feature_lookup(const char *name, size_t len);

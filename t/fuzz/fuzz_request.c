@@ -67,7 +67,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
 
-    fctx.hour = 13.5;
+    llmopt_feature_hour(&fctx, 13.5);
     fctx.tenant = "tenant";
     fctx.tenant_len = 6;
 

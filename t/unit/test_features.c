@@ -137,7 +137,7 @@ test_build(void)
            "\"response_format\":{\"type\":\"json_object\"}}"),
            LLMOPT_OK, "feature request parses");
 
-    ctx.hour = 6;
+    llmopt_feature_hour(&ctx, 6);
     ctx.tenant = "acme";
     ctx.tenant_len = 4;
 
@@ -177,7 +177,7 @@ test_build(void)
 
     ctx.tenant = NULL;
     ctx.tenant_len = 0;
-    ctx.hour = 18;
+    llmopt_feature_hour(&ctx, 18);
 
     llmopt_features_build(&spec, &req, &ctx, x);
     is_num(x[9], -1, 1e-12, "hour 18: sin = -1");
