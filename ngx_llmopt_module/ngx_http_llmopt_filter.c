@@ -829,6 +829,9 @@ ngx_http_llmopt_outcome(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
         return;
     }
 
+    /* the slot's lines come from the trainer's core meanwhile */
+    llmopt_ring_prefetch(sh->ring, (unsigned) ctx->d);
+
     ngx_http_llmopt_settle(r, ctx);
     ngx_http_llmopt_count(r, ctx);
     ngx_http_llmopt_budget_spend(r, ctx, ctx->event.cost, 1);

@@ -180,6 +180,24 @@ llmopt_ring_push(llmopt_ring_t *r, const llmopt_event_t *ev)
 }
 
 
+void
+llmopt_ring_prefetch(llmopt_ring_t *r, unsigned d)
+{
+    size_t               len, off;
+    llmopt_ring_slot_t  *slot;
+
+    slot = llmopt_ring_slot(r, __atomic_load_n(&r->head, __ATOMIC_RELAXED));
+
+    d = d < LLMOPT_FEATURE_MAX_DIM ? d : LLMOPT_FEATURE_MAX_DIM;
+    len = offsetof(llmopt_ring_slot_t, ev) + offsetof(llmopt_event_t, x)
+          + d * sizeof(float);
+
+    for (off = 0; off < len; off += 64) {
+        __builtin_prefetch((char *) slot + off, 1, 3);
+    }
+}
+
+
 int
 llmopt_ring_pop(llmopt_ring_t *r, llmopt_event_t *ev)
 {

@@ -137,6 +137,13 @@ int llmopt_ring_check(const void *mem, unsigned capacity);
 int llmopt_ring_push(llmopt_ring_t *r, const llmopt_event_t *ev);
 
 /*
+ * A hint that a push of an event with d features follows soon: asks the
+ * processor for the cache lines of the slot a push would take now, which
+ * the trainer's core holds since its last pop.  Changes nothing.
+ */
+void llmopt_ring_prefetch(llmopt_ring_t *r, unsigned d);
+
+/*
  * Copies the oldest event into *ev (x[d ..] set to 0) and frees its
  * slot.  Only one process may pop at a time (the trainer; its lease
  * guarantees it).  Returns LLMOPT_OK; LLMOPT_DECLINED when the ring is

@@ -311,6 +311,7 @@ static void
 test_short(void)
 {
     void            *mem;
+    uint64_t         head, tail;
     unsigned         i, lap, bad, stale;
     llmopt_ring_t   *r;
     llmopt_event_t   ev, got, want;
@@ -359,6 +360,15 @@ test_short(void)
     is_int(bad, 0, "short events: every push and pop done");
     is_int(stale, 0, "short events: the features past d come back as 0, "
                      "the rest as pushed");
+
+    /* a prefetch changes nothing, whatever d */
+
+    head = r->head;
+    tail = r->tail;
+    llmopt_ring_prefetch(r, 3);
+    llmopt_ring_prefetch(r, 200);
+    ok(r->head == head && r->tail == tail && llmopt_ring_depth(r) == 0,
+       "a prefetch changes nothing");
 
     ev.d = 200;
     ok(llmopt_ring_push(r, &ev) == LLMOPT_OK
