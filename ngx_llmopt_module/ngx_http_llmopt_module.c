@@ -245,6 +245,7 @@ ngx_http_llmopt_create_main_conf(ngx_conf_t *cf)
 
     lmcf->trainer_interval = NGX_CONF_UNSET_MSEC;
     lmcf->trainer_budget = NGX_CONF_UNSET_MSEC;
+    lmcf->trainer_nice = NGX_CONF_UNSET;
     lmcf->trainer_driver = NGX_CONF_UNSET_UINT;
     lmcf->state_interval = NGX_CONF_UNSET_MSEC;
 
@@ -1391,6 +1392,20 @@ ngx_http_llmopt_trainer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             } else {
                 lmcf->trainer_budget = ms;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "nice=", 5) == 0) {
+            lmcf->trainer_nice = ngx_atoi(value[i].data + 5,
+                                          value[i].len - 5);
+
+            if (lmcf->trainer_nice == NGX_ERROR || lmcf->trainer_nice > 19) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": from 0 to 19",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
             }
 
             continue;

@@ -405,6 +405,7 @@ typedef struct {
     ngx_msec_t                    trainer_interval;
     ngx_msec_t                    trainer_budget;
     ngx_uint_t                    trainer_driver;
+    ngx_int_t                     trainer_nice;  /* below the workers */
     ngx_path_t                   *trainer_path;
 
     ngx_str_t                     state_file;

@@ -17,6 +17,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <sys/resource.h>
+
 #include "ngx_http_llmopt_module.h"
 #include "llmopt_snapshot.h"
 
@@ -26,6 +28,8 @@
 
 
 static ngx_msec_t ngx_http_llmopt_trainer_manager(void *data);
+static void ngx_http_llmopt_trainer_nice(ngx_cycle_t *cycle,
+    ngx_http_llmopt_main_conf_t *lmcf);
 static void ngx_http_llmopt_trainer_timer(ngx_event_t *ev);
 static ngx_int_t ngx_http_llmopt_trainer_prepare(ngx_cycle_t *cycle,
     ngx_http_llmopt_main_conf_t *lmcf);
@@ -99,6 +103,7 @@ ngx_http_llmopt_trainer_conf(ngx_conf_t *cf, ngx_http_llmopt_main_conf_t *lmcf)
 
     ngx_conf_init_msec_value(lmcf->trainer_interval, 100);
     ngx_conf_init_msec_value(lmcf->trainer_budget, 20);
+    ngx_conf_init_value(lmcf->trainer_nice, 10);
     ngx_conf_init_uint_value(lmcf->trainer_driver,
                              NGX_HTTP_LLMOPT_DRIVER_AUTO);
     ngx_conf_init_msec_value(lmcf->state_interval, 30000);
@@ -135,6 +140,49 @@ ngx_http_llmopt_trainer_conf(ngx_conf_t *cf, ngx_http_llmopt_main_conf_t *lmcf)
 }
 
 
+/*
+ * The helper that trains runs "nice" levels below the workers
+ * (worker_priority), so that a tick never holds a core a worker or an
+ * upstream on the same machine is waiting for: the scheduler lets them in
+ * first.  Spare time goes to the trainer whatever its level; under full
+ * load, level 10 still leaves it about a tenth of a core.  A process can
+ * only lower its own priority: the level never goes above the current.
+ */
+
+static void
+ngx_http_llmopt_trainer_nice(ngx_cycle_t *cycle,
+    ngx_http_llmopt_main_conf_t *lmcf)
+{
+    int               cur, want;
+    ngx_core_conf_t  *ccf;
+
+    if (lmcf->trainer_nice == 0) {
+        return;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    errno = 0;
+    cur = getpriority(PRIO_PROCESS, 0);
+
+    if (cur == -1 && errno != 0) {
+        return;
+    }
+
+    want = ngx_min((int) (ccf->priority + lmcf->trainer_nice), 19);
+
+    if (want <= cur) {
+        return;
+    }
+
+    if (setpriority(PRIO_PROCESS, 0, want) == -1) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, ngx_errno,
+                      "llmopt: the trainer keeps its priority: "
+                      "setpriority(%d) failed", want);
+    }
+}
+
+
 ngx_int_t
 ngx_http_llmopt_trainer_init_process(ngx_cycle_t *cycle,
     ngx_http_llmopt_main_conf_t *lmcf)
@@ -147,6 +195,8 @@ ngx_http_llmopt_trainer_init_process(ngx_cycle_t *cycle,
         }
 
         lmcf->driver = NGX_HTTP_LLMOPT_DRIVER_HELPER;
+
+        ngx_http_llmopt_trainer_nice(cycle, lmcf);
 
     } else if (ngx_process == NGX_PROCESS_SINGLE
                || (ngx_process == NGX_PROCESS_WORKER

@@ -58,6 +58,8 @@ my @bad = (
     [ 'llmopt_trainer interval=2m;', qr/invalid time "interval=2m"/ ],
     [ 'llmopt_trainer driver=thread;', qr/invalid parameter "driver=thread"/ ],
     [ 'llmopt_trainer budget=x;', qr/invalid time "budget=x"/ ],
+    [ 'llmopt_trainer nice=20;', qr/invalid "nice=20": from 0 to 19/ ],
+    [ 'llmopt_trainer nice=low;', qr/invalid "nice=low": from 0 to 19/ ],
     [ "llmopt_trainer;\n    llmopt_trainer;", qr/"llmopt_trainer" directive is duplicate/ ],
     [ 'llmopt_state_file s.bin every=1s;', qr/invalid parameter "every=1s"/ ],
     [ 'llmopt_state_file s.bin interval=never;', qr/invalid time "interval=never"/ ],
@@ -83,6 +85,15 @@ my ($rc, $out) = $t->nginx_t(conf(
                . ' llmopt_state_file state.bin interval=5s;',
     zone => 'llmopt_zone name=llmopt size=2m events=1024 pending=512;'));
 is($rc, 0, 'a full trainer configuration passes nginx -t') or diag($out);
+
+# the nice value of a process, from /proc/PID/stat (field 19)
+sub nice_of {
+    my ($pid) = @_;
+    open(my $fh, '<', "/proc/$pid/stat") or return -100;
+    my $stat = <$fh>;
+    my @f = split(' ', substr($stat, rindex($stat, ')') + 2));
+    return $f[16];
+}
 
 sub status {
     return decode_json($t->http('GET', '/status')->{body});
@@ -135,6 +146,25 @@ is($s->{trainer}{lease_pid}, $helpers[0], 'the cache manager holds the lease');
 is($s->{ring}{drops}, 0, 'no ring drops');
 ok($s->{trainer}{ticks} > 0, 'the trainer ticks');
 is($s->{ring}{depth}, 0, 'the ring is drained');
+
+# the cache manager trains 10 nice levels below the workers (never above
+# what it inherited: a process cannot raise its own priority)
+
+my @wpids = $t->worker_pids();
+my $worker_nice = nice_of($wpids[0]);
+is(nice_of($helpers[0]), $worker_nice > 10 ? $worker_nice : 10,
+   'the trainer runs at nice 10 by default');
+$t->stop();
+
+$t->write_conf(conf(main => 'worker_processes 1;',
+                    trainer => 'llmopt_trainer interval=20ms nice=0;'));
+$t->start();
+@helpers = $t->helper_pids();
+@wpids = $t->worker_pids();
+is(nice_of($helpers[0]), nice_of($wpids[0]),
+   'nice=0: the trainer runs at the workers\' level');
+is(ask(5), 5, '5 requests routed');
+is(updates(wait_updates(5)), 5, '... and learned');
 $t->stop();
 
 # driver=worker: one worker holds the lease; on reload it moves on
