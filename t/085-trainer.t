@@ -136,7 +136,7 @@ $t->write_conf(conf(main => 'worker_processes 2;',
                     trainer => 'llmopt_trainer interval=20ms;'));
 $t->start();
 
-my @helpers = $t->helper_pids();
+my @helpers = $t->helper_pids(wait => 1);
 is(scalar @helpers, 1, 'driver=helper: nginx runs a cache manager');
 is(ask(30), 30, '30 requests routed');
 my $s = wait_updates(30);
@@ -159,7 +159,7 @@ $t->stop();
 $t->write_conf(conf(main => 'worker_processes 1;',
                     trainer => 'llmopt_trainer interval=20ms nice=0;'));
 $t->start();
-@helpers = $t->helper_pids();
+@helpers = $t->helper_pids(wait => 1);
 @wpids = $t->worker_pids();
 is(nice_of($helpers[0]), nice_of($wpids[0]),
    'nice=0: the trainer runs at the workers\' level');

@@ -479,9 +479,18 @@ sub _all_worker_pids {
     return @pids;
 }
 
+# The cache manager and loader; wait => 1 polls up to 5 s for one to
+# appear: a helper takes its title only after its modules' init_process,
+# some time after the workers accept connections (longer under ASan).
+
 sub helper_pids {
-    my ($self) = @_;
-    my @pids = $self->_processes(qr/cache (manager|loader) process/);
+    my ($self, %o) = @_;
+    my @pids;
+    for (1 .. ($o{wait} ? 100 : 1)) {
+        @pids = $self->_processes(qr/cache (manager|loader) process/);
+        last if @pids;
+        sleep(0.05) if $o{wait};
+    }
     return @pids;
 }
 
