@@ -253,10 +253,8 @@ ngx_http_llmopt_out_buf(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     ngx_buf_t   *b;
     ngx_uint_t   k;
 
-    if (ctx->out != NULL) {
-        /* a failover's second rewrite: the first attempt is over */
-        ngx_http_llmopt_out_free(ctx);
-    }
+    /* a failover's second rewrite: the first attempt is over */
+    ngx_http_llmopt_out_free(ctx);
 
     cap = NGX_HTTP_LLMOPT_OUT_MIN;
 
@@ -296,10 +294,16 @@ ngx_http_llmopt_out_buf(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
 }
 
 
+/* gives the context's rewritten body, if any, back to its class */
+
 static void
 ngx_http_llmopt_out_free(ngx_http_llmopt_ctx_t *ctx)
 {
     ngx_uint_t  k;
+
+    if (ctx->out == NULL) {
+        return;
+    }
 
     k = ctx->out_class;
 
@@ -319,9 +323,7 @@ ngx_http_llmopt_ctx_cleanup(void *data)
 
     /* the request's pool goes: nothing can use the context any more */
 
-    if (ctx->out != NULL) {
-        ngx_http_llmopt_out_free(ctx);
-    }
+    ngx_http_llmopt_out_free(ctx);
 
     ngx_http_llmopt_cache_put(&ngx_http_llmopt_ctx_cache, ctx,
                               sizeof(ngx_http_llmopt_ctx_t),

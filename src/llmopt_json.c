@@ -405,21 +405,9 @@ llmopt_json_run_escaped(const unsigned char *p, size_t n)
 #if (defined __SSE2__)
     {
         unsigned  m, k, step;
-        __m128i   v, quote, bslash, ctl;
-
-        quote = _mm_set1_epi8('"');
-        bslash = _mm_set1_epi8('\\');
-        ctl = _mm_set1_epi8(0x20);
 
         while (i + 16 <= n) {
-            v = _mm_loadu_si128((const __m128i *) (p + i));
-
-            /* signed: 0x00-0x1f and 0x80-0xff */
-            m = (unsigned) _mm_movemask_epi8(
-                    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
-                                              _mm_cmpeq_epi8(v, bslash)),
-                                 _mm_cmplt_epi8(v, ctl)));
-
+            m = llmopt_json_mask16(p + i, 1);
             step = 16;
 
             while (m != 0) {

@@ -134,6 +134,35 @@ int llmopt_json_member(const unsigned char *buf,
 void llmopt_json_value_span(const llmopt_json_tok_t *tok, size_t *start,
     size_t *end);
 
+#if (defined __SSE2__)
+
+/*
+ * The bits of the 16 bytes at p that a JSON string cannot hold as they
+ * are: '"', '\\' and control bytes, and with ascii set also 0x80 and above
+ * (bit k for p[k]).
+ */
+static inline unsigned
+llmopt_json_mask16(const unsigned char *p, int ascii)
+{
+    __m128i  v, m, ctl;
+
+    v = _mm_loadu_si128((const __m128i *) p);
+    ctl = _mm_set1_epi8(0x1f);
+
+    m = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                     _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+
+    /* signed: 0x00-0x1f and 0x80-0xff; unsigned: 0x00-0x1f */
+    m = _mm_or_si128(m, ascii
+                        ? _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))
+                        : _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl));
+
+    return (unsigned) _mm_movemask_epi8(m);
+}
+
+#endif
+
+
 /*
  * The length of the run of bytes at p (at most n) that a JSON string holds
  * as they are: none is '"', '\\' or a control byte, nor, when ascii is set,
@@ -151,28 +180,13 @@ llmopt_json_run(const unsigned char *p, size_t n, int ascii)
 
 #if (defined __SSE2__)
     {
-        int      bits;
-        __m128i  v, m, quote, bslash, ctl;
-
-        quote = _mm_set1_epi8('"');
-        bslash = _mm_set1_epi8('\\');
-        ctl = _mm_set1_epi8(0x1f);
+        unsigned  bits;
 
         while (i + 16 <= n) {
-            v = _mm_loadu_si128((const __m128i *) (p + i));
-
-            m = _mm_or_si128(_mm_cmpeq_epi8(v, quote),
-                             _mm_cmpeq_epi8(v, bslash));
-
-            /* signed: 0x00-0x1f and 0x80-0xff; unsigned: 0x00-0x1f */
-            m = _mm_or_si128(m, ascii
-                                ? _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))
-                                : _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl));
-
-            bits = _mm_movemask_epi8(m);
+            bits = llmopt_json_mask16(p + i, ascii);
 
             if (bits != 0) {
-                return i + (size_t) __builtin_ctz((unsigned) bits);
+                return i + (size_t) __builtin_ctz(bits);
             }
 
             i += 16;

@@ -51,7 +51,7 @@ typedef char  llmopt_ring_header_fits[sizeof(llmopt_ring_t) % 8 == 0 ? 1 : -1];
 
 
 static llmopt_ring_slot_t *llmopt_ring_slot(llmopt_ring_t *r, uint64_t pos);
-static size_t llmopt_ring_event_len(const llmopt_event_t *ev);
+static size_t llmopt_ring_event_len(unsigned d);
 
 
 size_t
@@ -165,7 +165,7 @@ llmopt_ring_push(llmopt_ring_t *r, const llmopt_event_t *ev)
     }
 
     /* x[d ..] stays as it was: fewer cache lines to take from the trainer */
-    memcpy(&slot->ev, ev, llmopt_ring_event_len(ev));
+    memcpy(&slot->ev, ev, llmopt_ring_event_len(ev->d));
 
     seq = pos;
 
@@ -187,10 +187,7 @@ llmopt_ring_prefetch(llmopt_ring_t *r, unsigned d)
     llmopt_ring_slot_t  *slot;
 
     slot = llmopt_ring_slot(r, __atomic_load_n(&r->head, __ATOMIC_RELAXED));
-
-    d = d < LLMOPT_FEATURE_MAX_DIM ? d : LLMOPT_FEATURE_MAX_DIM;
-    len = offsetof(llmopt_ring_slot_t, ev) + offsetof(llmopt_event_t, x)
-          + d * sizeof(float);
+    len = offsetof(llmopt_ring_slot_t, ev) + llmopt_ring_event_len(d);
 
     for (off = 0; off < len; off += 64) {
         __builtin_prefetch((char *) slot + off, 1, 3);
@@ -210,7 +207,7 @@ llmopt_ring_pop(llmopt_ring_t *r, llmopt_event_t *ev)
     seq = __atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE);
 
     if (seq == pos + 1) {
-        len = llmopt_ring_event_len(&slot->ev);
+        len = llmopt_ring_event_len(slot->ev.d);
         memcpy(ev, &slot->ev, len);
         memset((unsigned char *) ev + len, 0, sizeof(llmopt_event_t) - len);
 
@@ -320,14 +317,12 @@ llmopt_ring_slot(llmopt_ring_t *r, uint64_t pos)
 }
 
 
-/* The bytes of an event in use: all but the features past x[d - 1]. */
+/* The bytes of an event of d features in use: all but x[d ..]. */
 
 static size_t
-llmopt_ring_event_len(const llmopt_event_t *ev)
+llmopt_ring_event_len(unsigned d)
 {
-    unsigned  d;
-
-    d = ev->d < LLMOPT_FEATURE_MAX_DIM ? ev->d : LLMOPT_FEATURE_MAX_DIM;
+    d = d < LLMOPT_FEATURE_MAX_DIM ? d : LLMOPT_FEATURE_MAX_DIM;
 
     return offsetof(llmopt_event_t, x) + d * sizeof(float);
 }
