@@ -39,21 +39,13 @@ static ngx_int_t ngx_http_llmopt_failover(ngx_http_request_t *r);
 static ngx_int_t ngx_http_llmopt_pinned(ngx_http_request_t *r,
     ngx_http_llmopt_policy_rt_t *prt, unsigned char *fits, ngx_str_t *name,
     llmopt_choice_t *choice);
-static ngx_int_t ngx_http_llmopt_drop_headers(ngx_http_request_t *r);
-static ngx_int_t ngx_http_llmopt_blank_header(ngx_table_elt_t *h,
-    void *data);
-static ngx_int_t ngx_http_llmopt_first_header(ngx_table_elt_t *h,
-    void *data);
 static ngx_int_t ngx_http_llmopt_found_header(ngx_table_elt_t *h,
-    void *data);
-static ngx_int_t ngx_http_llmopt_count_blank(ngx_table_elt_t *h,
-    void *data);
-static ngx_int_t ngx_http_llmopt_copy_header(ngx_table_elt_t *h,
     void *data);
 static ngx_int_t ngx_http_llmopt_pin_header(ngx_table_elt_t *h,
     void *data);
-static ngx_int_t ngx_http_llmopt_clear_headers(ngx_http_request_t *r,
-    ngx_http_llmopt_arm_t *old, ngx_http_llmopt_arm_t *next);
+static ngx_uint_t ngx_http_llmopt_named(ngx_str_t *key, ngx_keyval_t *kv,
+    ngx_uint_t n);
+static ngx_uint_t ngx_http_llmopt_credential(ngx_str_t *key);
 static ngx_int_t ngx_http_llmopt_unfit(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx, llmopt_guard_need_t *need, unsigned why);
 static ngx_int_t ngx_http_llmopt_decide(ngx_http_request_t *r,
@@ -63,7 +55,7 @@ static ngx_int_t ngx_http_llmopt_select(ngx_http_llmopt_policy_rt_t *prt,
 static ngx_int_t ngx_http_llmopt_rewrite(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx, llmopt_request_t *req);
 static ngx_int_t ngx_http_llmopt_set_headers(ngx_http_request_t *r,
-    ngx_http_llmopt_arm_t *arm);
+    ngx_http_llmopt_ctx_t *ctx, ngx_http_llmopt_arm_t *arm);
 static ngx_int_t ngx_http_llmopt_stream_options(ngx_http_request_t *r,
     llmopt_request_t *req, ngx_str_t *opts);
 static ngx_int_t ngx_http_llmopt_trace(ngx_http_request_t *r,
@@ -407,19 +399,6 @@ ngx_http_llmopt_headers(ngx_list_t *list, ngx_str_t *name,
 }
 
 
-/* marks a header for removal (ngx_http_llmopt_drop_headers) */
-
-static ngx_int_t
-ngx_http_llmopt_blank_header(ngx_table_elt_t *h, void *data)
-{
-    h->hash = 0;
-    h->key.len = 0;
-    h->value.len = 0;
-
-    return NGX_OK;
-}
-
-
 ngx_int_t
 ngx_http_llmopt_handler(ngx_http_request_t *r)
 {
@@ -472,7 +451,8 @@ ngx_http_llmopt_handler(ngx_http_request_t *r)
         ctx->arm = ctx->policy->fallback;
         (void) ngx_atomic_fetch_add(&ctx->policy->stats->passthrough, 1);
 
-        if (ngx_http_llmopt_set_headers(r, &ctx->policy->arms[ctx->arm])
+        if (ngx_http_llmopt_set_headers(r, ctx,
+                                        &ctx->policy->arms[ctx->arm])
             != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -603,7 +583,7 @@ ngx_http_llmopt_route(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
         }
     }
 
-    if (ngx_http_llmopt_set_headers(r, &ctx->policy->arms[ctx->arm])
+    if (ngx_http_llmopt_set_headers(r, ctx, &ctx->policy->arms[ctx->arm])
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1039,13 +1019,14 @@ ngx_http_llmopt_pin_header(ngx_table_elt_t *h, void *data)
         }
     }
 
-    return ngx_http_llmopt_blank_header(h, NULL);
+    return NGX_OK;
 }
 
 
 /*
  * The pin header (llmopt_pin_header, only where configured) names the arm
- * to use, if it fits the request; the header goes no further.
+ * to use, if it fits the request; ngx_http_llmopt_set_headers() keeps it
+ * from the upstream.
  */
 
 static ngx_int_t
@@ -1062,10 +1043,6 @@ ngx_http_llmopt_pinned(ngx_http_request_t *r,
 
     (void) ngx_http_llmopt_headers(&r->headers_in.headers, name,
                                    ngx_http_llmopt_pin_header, &pin);
-
-    if (ngx_http_llmopt_drop_headers(r) != NGX_OK) {
-        return NGX_ERROR;
-    }
 
     return pin.found;
 }
@@ -1150,10 +1127,11 @@ ngx_http_llmopt_failover(ngx_http_request_t *r)
     if (n == 0
         || ngx_http_llmopt_select(prt, ctx->x, allowed, &choice) != NGX_OK)
     {
+        /* the failed attempt's status, as settled; 502 when none came */
         ngx_sprintf(msg, "The model failed (%ui) and no other model of "
                     "this endpoint can take the request.%Z",
-                    ctx->upstream_status ? ctx->upstream_status
-                                         : r->headers_out.status);
+                    ctx->event.status ? (ngx_uint_t) ctx->event.status
+                                      : (ngx_uint_t) NGX_HTTP_BAD_GATEWAY);
 
         ctx->rejected = 1;
         ngx_http_llmopt_budget_spend(r, ctx, 0, 1);
@@ -1181,11 +1159,8 @@ ngx_http_llmopt_failover(ngx_http_request_t *r)
         return rc;
     }
 
-    if (ngx_http_llmopt_clear_headers(r, &prt->arms[failed],
-                                      &prt->arms[ctx->arm])
-        != NGX_OK
-        || ngx_http_llmopt_set_headers(r, &prt->arms[ctx->arm]) != NGX_OK)
-    {
+    /* built anew from the client's: nothing of the failed arm's goes */
+    if (ngx_http_llmopt_set_headers(r, ctx, &prt->arms[ctx->arm]) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1200,110 +1175,6 @@ ngx_http_llmopt_failover(ngx_http_request_t *r)
     r->err_status = 0;
 
     return NGX_DECLINED;
-}
-
-
-/*
- * Headers marked for removal (key.len 0) are dropped from the list, which
- * is copied without them: the proxy would send an empty header line.
- */
-
-static ngx_int_t
-ngx_http_llmopt_count_blank(ngx_table_elt_t *h, void *data)
-{
-    ngx_uint_t  *n = data;
-
-    n[0]++;
-    n[1] += h->key.len == 0;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_llmopt_copy_header(ngx_table_elt_t *h, void *data)
-{
-    ngx_table_elt_t  *copy;
-
-    if (h->key.len == 0) {
-        return NGX_OK;
-    }
-
-    copy = ngx_list_push((ngx_list_t *) data);
-    if (copy == NULL) {
-        return NGX_ERROR;
-    }
-
-    *copy = *h;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_llmopt_drop_headers(ngx_http_request_t *r)
-{
-    ngx_uint_t   n[2];
-    ngx_list_t   list;
-
-    n[0] = 0;
-    n[1] = 0;
-
-    (void) ngx_http_llmopt_headers(&r->headers_in.headers, NULL,
-                                   ngx_http_llmopt_count_blank, n);
-
-    if (n[1] == 0) {
-        return NGX_OK;
-    }
-
-    if (ngx_list_init(&list, r->pool, n[0], sizeof(ngx_table_elt_t))
-        != NGX_OK
-        || ngx_http_llmopt_headers(&r->headers_in.headers, NULL,
-                                   ngx_http_llmopt_copy_header, &list)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    r->headers_in.headers = list;
-
-    return NGX_OK;
-}
-
-
-/* The failed arm's own headers (its API key) must not reach another. */
-
-static ngx_int_t
-ngx_http_llmopt_clear_headers(ngx_http_request_t *r,
-    ngx_http_llmopt_arm_t *old, ngx_http_llmopt_arm_t *next)
-{
-    ngx_uint_t     i, k;
-    ngx_keyval_t  *o, *nk;
-
-    o = old->headers.elts;
-    nk = next->headers.elts;
-
-    for (i = 0; i < old->headers.nelts; i++) {
-
-        for (k = 0; k < next->headers.nelts; k++) {
-            if (nk[k].key.len == o[i].key.len
-                && ngx_strncasecmp(nk[k].key.data, o[i].key.data,
-                                   o[i].key.len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (k == next->headers.nelts) {
-            /* the next arm does not set it: it goes */
-            (void) ngx_http_llmopt_headers(&r->headers_in.headers,
-                                           &o[i].key,
-                                           ngx_http_llmopt_blank_header,
-                                           NULL);
-        }
-    }
-
-    return ngx_http_llmopt_drop_headers(r);
 }
 
 
@@ -1604,74 +1475,163 @@ ngx_http_llmopt_found_header(ngx_table_elt_t *h, void *data)
 }
 
 
-/* found[0]: the first header of the name; found[1]: one was blanked */
+/*
+ * Credential headers: when an arm sends one of its own, the client's go,
+ * every one of them, whatever the dialect they belong to.
+ */
 
-static ngx_int_t
-ngx_http_llmopt_first_header(ngx_table_elt_t *h, void *data)
+static ngx_str_t  ngx_http_llmopt_credentials[] = {
+    ngx_string("authorization"),
+    ngx_string("proxy-authorization"),
+    ngx_string("x-api-key"),
+    ngx_string("api-key"),
+    ngx_string("x-goog-api-key"),
+    ngx_null_string
+};
+
+
+static ngx_uint_t
+ngx_http_llmopt_credential(ngx_str_t *key)
 {
-    ngx_table_elt_t  **found = data;
+    ngx_str_t  *c;
 
-    if (found[0] == NULL) {
-        found[0] = h;
-        return NGX_OK;
+    for (c = ngx_http_llmopt_credentials; c->len; c++) {
+        if (key->len == c->len
+            && ngx_strncasecmp(key->data, c->data, c->len) == 0)
+        {
+            return 1;
+        }
     }
 
-    /* a repeated client header must not leak through */
-    found[1] = h;
+    return 0;
+}
 
-    return ngx_http_llmopt_blank_header(h, NULL);
+
+/* whether one of n headers kv is named key (case-blind) */
+
+static ngx_uint_t
+ngx_http_llmopt_named(ngx_str_t *key, ngx_keyval_t *kv, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (kv[i].key.len == key->len
+            && ngx_strncasecmp(kv[i].key.data, key->data, key->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
 /*
- * The arm's upstream headers (API keys) replace the client's headers of the
- * same name; the proxy passes them on.
+ * The request headers the upstream gets for an arm: the client's, less
+ * every header of a name the arm sets (duplicates too), less all
+ * credential headers when the arm sends credentials, less the pin header;
+ * then the arm's own.  The list is built anew in the request's pool, always
+ * from the client's headers as they came, so that a failover to another
+ * arm keeps nothing of the first one's.
+ *
+ * The client's headers are found through ctx->client_headers, a copy of
+ * the first part of their list taken before the first rebuild: the parts
+ * and their elements stay in the pool untouched, and nothing pushes onto
+ * that list again once r->headers_in.headers is a new one.  The list head
+ * itself is never copied: its "last" points into it.
  */
 
 static ngx_int_t
-ngx_http_llmopt_set_headers(ngx_http_request_t *r, ngx_http_llmopt_arm_t *arm)
+ngx_http_llmopt_set_headers(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
+    ngx_http_llmopt_arm_t *arm)
 {
-    ngx_uint_t        i, blanked;
-    ngx_keyval_t     *kv;
-    ngx_table_elt_t  *found, *first[2];
+    ngx_str_t                   *pin;
+    ngx_uint_t                   i, n, credentials;
+    ngx_keyval_t                *kv;
+    ngx_list_part_t             *part;
+    ngx_table_elt_t             *h, *copy;
+    ngx_http_llmopt_loc_conf_t  *llcf;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llmopt_module);
+    pin = &llcf->pin_header;
 
     kv = arm->headers.elts;
-    blanked = 0;
+    credentials = 0;
+
+    for (i = 0; i < arm->headers.nelts; i++) {
+        credentials |= ngx_http_llmopt_credential(&kv[i].key);
+    }
+
+    if (!ctx->headers_kept) {
+
+        if (arm->headers.nelts == 0 && pin->len == 0) {
+            /* the client's headers as they are */
+            return NGX_OK;
+        }
+
+        ctx->client_headers = r->headers_in.headers.part;
+        ctx->headers_kept = 1;
+    }
+
+    n = arm->headers.nelts;
+
+    for (part = &ctx->client_headers; part != NULL; part = part->next) {
+        n += part->nelts;
+    }
+
+    if (ngx_list_init(&r->headers_in.headers, r->pool, ngx_max(n, 1),
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (part = &ctx->client_headers; part != NULL; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+
+            if (h[i].key.len == 0
+                || ngx_http_llmopt_named(&h[i].key, kv, arm->headers.nelts)
+                || (credentials && ngx_http_llmopt_credential(&h[i].key))
+                || (pin->len == h[i].key.len
+                    && ngx_strncasecmp(pin->data, h[i].key.data, pin->len)
+                       == 0))
+            {
+                continue;
+            }
+
+            copy = ngx_list_push(&r->headers_in.headers);
+            if (copy == NULL) {
+                return NGX_ERROR;
+            }
+
+            *copy = h[i];
+        }
+    }
 
     for (i = 0; i < arm->headers.nelts; i++) {
 
-        first[0] = NULL;
-        first[1] = NULL;
-
-        (void) ngx_http_llmopt_headers(&r->headers_in.headers, &kv[i].key,
-                                       ngx_http_llmopt_first_header, first);
-
-        found = first[0];
-        blanked += first[1] != NULL;
-
-        if (found == NULL) {
-            found = ngx_list_push(&r->headers_in.headers);
-            if (found == NULL) {
-                return NGX_ERROR;
-            }
-
-            found->hash = 1;
-            found->key = kv[i].key;
-            found->lowcase_key = ngx_pnalloc(r->pool, kv[i].key.len);
-            if (found->lowcase_key == NULL) {
-                return NGX_ERROR;
-            }
-
-            ngx_strlow(found->lowcase_key, kv[i].key.data, kv[i].key.len);
-#if (nginx_version >= 1023000)
-            found->next = NULL;
-#endif
+        copy = ngx_list_push(&r->headers_in.headers);
+        if (copy == NULL) {
+            return NGX_ERROR;
         }
 
-        found->value = kv[i].value;
+        copy->hash = 1;
+        copy->key = kv[i].key;
+        copy->value = kv[i].value;
+        copy->lowcase_key = ngx_pnalloc(r->pool, kv[i].key.len);
+        if (copy->lowcase_key == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_strlow(copy->lowcase_key, kv[i].key.data, kv[i].key.len);
+#if (nginx_version >= 1023000)
+        copy->next = NULL;
+#endif
     }
 
-    return blanked ? ngx_http_llmopt_drop_headers(r) : NGX_OK;
+    return NGX_OK;
 }
 
 

@@ -473,6 +473,8 @@ typedef struct {
     uint32_t                      budget_window; /* of the reservation */
     u_char                       *body;          /* the client's, for */
     size_t                        body_len;      /*   a failover */
+    ngx_list_part_t               client_headers; /* theirs, as they came */
+    unsigned                      headers_kept:1; /* ...once rebuilt */
 
     llmopt_dialect_e              dialect;
     ngx_http_llmopt_policy_rt_t  *policy;
