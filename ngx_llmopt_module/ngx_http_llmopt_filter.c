@@ -8,7 +8,9 @@
  * without buffering it, and removes the usage chunk the router asked for;
  * the log phase settles the outcome (tokens, cost, latency, reward) and
  * pushes it to the trainer's ring, or parks it in the pending table when
- * the policy waits for feedback.
+ * the policy waits for feedback.  A client that leaves once the answer
+ * is under way does not end it: the rest is read, unsent, to its usage
+ * (llmopt_drain_timeout), and what has no usage is charged an estimate.
  */
 
 
@@ -45,6 +47,12 @@ static ngx_int_t ngx_http_llmopt_score_value(ngx_table_elt_t *h,
     void *data);
 static ngx_uint_t ngx_http_llmopt_bucket(const double *bounds, ngx_uint_t n,
     double v);
+static void ngx_http_llmopt_client_read(ngx_http_request_t *r);
+static ngx_int_t ngx_http_llmopt_drain_start(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx);
+static ngx_int_t ngx_http_llmopt_drain(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, ngx_chain_t *in);
+static void ngx_http_llmopt_drain_timeout(ngx_event_t *ev);
 
 
 const double  ngx_http_llmopt_time_bounds_ms[NGX_HTTP_LLMOPT_TIME_BUCKETS] = {
@@ -124,6 +132,11 @@ ngx_http_llmopt_header_filter(ngx_http_request_t *r)
 
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_llmopt_module);
 
+    if (llcf->drain_timeout && r->upstream != NULL) {
+        /* a client that leaves from now on does not end the upstream */
+        r->read_event_handler = ngx_http_llmopt_client_read;
+    }
+
     if (llcf->quality_header.len && r->upstream != NULL) {
         ctx->quality = ngx_http_llmopt_header_score(r, &llcf->quality_header);
     }
@@ -171,17 +184,22 @@ ngx_http_llmopt_header_filter(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_llmopt_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
+    ngx_int_t               rc;
     ngx_chain_t            *cl, *out;
     ngx_http_llmopt_ctx_t  *ctx;
     llmopt_usage_out_t      res;
 
-    if (r != r->main || in == NULL) {
+    if (r != r->main) {
         return ngx_http_next_body_filter(r, in);
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_llmopt_module);
 
-    if (ctx == NULL || ctx->usage == NULL || ctx->body_done) {
+    if (ctx != NULL && ctx->draining) {
+        return ngx_http_llmopt_drain(r, ctx, in);
+    }
+
+    if (in == NULL || ctx == NULL || ctx->usage == NULL || ctx->body_done) {
         return ngx_http_next_body_filter(r, in);
     }
 
@@ -194,31 +212,238 @@ ngx_http_llmopt_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             ngx_http_llmopt_outcome(r, ctx);
         }
 
-        return ngx_http_next_body_filter(r, out);
-    }
+    } else {
+        out = in;
 
-    for (cl = in; cl; cl = cl->next) {
-        ngx_http_llmopt_scan(ctx, cl->buf);
+        for (cl = in; cl; cl = cl->next) {
+            ngx_http_llmopt_scan(ctx, cl->buf);
 
-        if (cl->buf->last_buf) {
-            (void) llmopt_usage_finish(ctx->usage, &res);
-            ctx->body_done = 1;
+            if (cl->buf->last_buf) {
+                (void) llmopt_usage_finish(ctx->usage, &res);
+                ctx->body_done = 1;
 
-            /*
-             * The outcome is recorded before the last bytes go out: a
-             * client that posts feedback as soon as it has the answer
-             * finds its request waiting for it.
-             */
-            ngx_http_llmopt_outcome(r, ctx);
-            break;
+                /*
+                 * The outcome is recorded before the last bytes go out: a
+                 * client that posts feedback as soon as it has the answer
+                 * finds its request waiting for it.
+                 */
+                ngx_http_llmopt_outcome(r, ctx);
+                break;
+            }
         }
     }
 
-    return ngx_http_next_body_filter(r, in);
+    rc = ngx_http_next_body_filter(r, out);
+
+    if (rc == NGX_ERROR && r->connection->error && !ctx->body_done) {
+        /* the client is gone: the answer is read on, to its usage */
+        return ngx_http_llmopt_drain_start(r, ctx);
+    }
+
+    ctx->body_sent = 1;
+
+    return rc;
 }
 
 
-/* Feeds a buffer to the scanner that passes everything (no strip). */
+/*
+ * The client's side of a routed answer that is under way, in place of
+ * the upstream's check of a broken connection: a client that leaves (its
+ * connection closed or reset, an HTTP/2 stream cancelled) leaves the
+ * upstream to be read on (ngx_http_llmopt_drain_start()).
+ */
+
+static void
+ngx_http_llmopt_client_read(ngx_http_request_t *r)
+{
+    int                     n;
+    char                    buf[1];
+    ngx_err_t               err;
+    ngx_event_t            *ev;
+    ngx_connection_t       *c;
+    ngx_http_llmopt_ctx_t  *ctx;
+
+    c = r->connection;
+    ev = c->read;
+
+    if (c->error) {
+        goto gone;
+    }
+
+#if (NGX_HTTP_V2)
+    if (r->stream) {
+        /* a reset stream comes with c->error */
+        return;
+    }
+#endif
+
+#if (NGX_HAVE_EPOLLRDHUP)
+    if ((ngx_event_flags & NGX_USE_EPOLL_EVENT) && ngx_use_epoll_rdhup) {
+        if (!ev->pending_eof) {
+            return;
+        }
+
+        goto closed;
+    }
+#endif
+
+    n = recv(c->fd, buf, 1, MSG_PEEK);
+    err = ngx_socket_errno;
+
+    if (n > 0 || (n == -1 && err == NGX_EAGAIN)) {
+        /* a pipelined request, or nothing: it waits */
+        if ((ngx_event_flags & NGX_USE_LEVEL_EVENT) && ev->active) {
+            (void) ngx_del_event(ev, NGX_READ_EVENT, 0);
+        }
+
+        return;
+    }
+
+#if (NGX_HAVE_EPOLLRDHUP)
+closed:
+#endif
+
+    ev->eof = 1;
+    c->error = 1;
+
+gone:
+
+    if ((ngx_event_flags & NGX_USE_LEVEL_EVENT) && ev->active) {
+        (void) ngx_del_event(ev, NGX_READ_EVENT, 0);
+    }
+
+    ctx = ngx_http_llmopt_get_ctx(r);
+
+    if (ctx != NULL && !ctx->draining && !ctx->body_done
+        && ctx->usage != NULL)
+    {
+        (void) ngx_http_llmopt_drain_start(r, ctx);
+    }
+}
+
+
+/*
+ * The client went away with the answer under way: what nginx still held
+ * for it is dropped (so that the upstream's buffers come free), and from
+ * now on the body filter reads the rest of the answer for its usage and
+ * sends nothing, for llmopt_drain_timeout at most.  The answer was asked
+ * for and (in part) delivered: the provider bills it, and so do budgets.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_drain_start(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx)
+{
+    ngx_buf_t                   *b;
+    ngx_chain_t                 *cl;
+    ngx_http_llmopt_loc_conf_t  *llcf;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llmopt_module);
+
+    ctx->client_gone = ctx->body_sent ? NGX_HTTP_LLMOPT_GONE_DURING
+                                      : NGX_HTTP_LLMOPT_GONE_BEFORE;
+
+    if (llcf->drain_timeout == 0) {
+        /* llmopt_drain_timeout 0: the request ends, as nginx ends it */
+        return NGX_ERROR;
+    }
+
+    ctx->draining = 1;
+
+    for (cl = r->out; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            b->pos = b->last;
+        }
+
+        if (b->in_file) {
+            b->file_pos = b->file_last;
+        }
+    }
+
+    r->out = NULL;
+    r->connection->buffered &= ~NGX_HTTP_WRITE_BUFFERED;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "llmopt: the client went away, the answer is read on to "
+                  "its usage (%M ms at most)", llcf->drain_timeout);
+
+    ctx->drain_event.handler = ngx_http_llmopt_drain_timeout;
+    ctx->drain_event.data = r;
+    ctx->drain_event.log = r->connection->log;
+
+    ngx_add_timer(&ctx->drain_event, llcf->drain_timeout);
+
+    return NGX_OK;
+}
+
+
+/* The body filter while draining: scan, send nothing, settle at the end. */
+
+static ngx_int_t
+ngx_http_llmopt_drain(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    ngx_buf_t           *b;
+    ngx_chain_t         *cl;
+    llmopt_usage_out_t   res;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (!ctx->body_done) {
+            ngx_http_llmopt_scan(ctx, b);
+        }
+
+        if (ngx_buf_in_memory(b)) {
+            b->pos = b->last;
+        }
+
+        if (b->in_file) {
+            b->file_pos = b->file_last;
+        }
+
+        if (b->last_buf && !ctx->body_done) {
+            (void) llmopt_usage_finish(ctx->usage, &res);
+            ctx->body_done = 1;
+
+            if (ctx->drain_event.timer_set) {
+                ngx_del_timer(&ctx->drain_event);
+            }
+
+            ngx_http_llmopt_outcome(r, ctx);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* The answer did not end in time: the request ends, as nginx ends it. */
+
+static void
+ngx_http_llmopt_drain_timeout(ngx_event_t *ev)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ev->data;
+    c = r->connection;
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "llmopt: the answer did not end within "
+                  "llmopt_drain_timeout of the client's leaving");
+
+    ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * Feeds a buffer to the scanner, for what it finds alone: the bytes go on
+ * as they are (no strip), or nowhere (draining).
+ */
 
 static void
 ngx_http_llmopt_scan(ngx_http_llmopt_ctx_t *ctx, ngx_buf_t *b)
@@ -244,7 +469,8 @@ ngx_http_llmopt_scan(ngx_http_llmopt_ctx_t *ctx, ngx_buf_t *b)
     while (len) {
         (void) llmopt_usage_feed(ctx->usage, p, len, &res);
 
-        if (res.consumed == 0) {
+        /* a usage chunk to drop (while draining a stripped stream) */
+        if (res.consumed == 0 && res.pass + res.drop == 0) {
             break;
         }
 
@@ -608,6 +834,7 @@ ngx_http_llmopt_settle(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
     llmopt_reward_t               rw;
     llmopt_usage_out_t            res;
     const llmopt_model_t         *model;
+    llmopt_usage_estimate_t       est;
     ngx_http_upstream_state_t    *state;
     ngx_http_llmopt_policy_rt_t  *prt;
     ngx_http_llmopt_main_conf_t  *lmcf;
@@ -690,6 +917,11 @@ ngx_http_llmopt_settle(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
         status = NGX_HTTP_CLIENT_CLOSED_REQUEST;
     }
 
+    if (status == NGX_HTTP_CLIENT_CLOSED_REQUEST && !ctx->client_gone) {
+        /* nginx ended it: the client left before the answer came */
+        ctx->client_gone = NGX_HTTP_LLMOPT_GONE_BEFORE;
+    }
+
     ev->status = (uint16_t) ngx_min(status, 999);
     ctx->upstream_status = status;
 
@@ -699,6 +931,8 @@ ngx_http_llmopt_settle(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
         /* its arm breaks the latency SLO: the reward pays for it */
         ev->flags |= LLMOPT_EVENT_SLO;
     }
+
+    model = &lmcf->catalog.models[prt->policy->arms[ctx->arm].model];
 
     if (u != NULL) {
         ev->finish = (uint8_t) u->finish;
@@ -712,13 +946,28 @@ ngx_http_llmopt_settle(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
             ev->tokens_out = (uint32_t) ngx_min(u->output_tokens, 0xffffffff);
             ev->tokens_cached = (uint32_t) ngx_min(u->cached_tokens,
                                                    0xffffffff);
-
-            model = &lmcf->catalog.models[
-                        prt->policy->arms[ctx->arm].model];
-
-            ev->cost = llmopt_model_cost(model, ev->tokens_in,
-                                         ev->tokens_cached, ev->tokens_out);
         }
+    }
+
+    if (u != NULL && llmopt_usage_final(u)) {
+        ev->cost = llmopt_model_cost(model, ev->tokens_in, ev->tokens_cached,
+                                     ev->tokens_out);
+
+    } else if ((status >= 200 && status < 300 && u != NULL)
+               || (status == NGX_HTTP_CLIENT_CLOSED_REQUEST
+                   && r->upstream != NULL && r->upstream->request_sent))
+    {
+        /*
+         * An answer without final usage (the client left, the upstream
+         * broke off or never reports usage), or a prompt the provider
+         * had when the client left: charged by estimate, never nothing.
+         */
+        llmopt_usage_estimate(u, ctx->input_est, &est);
+
+        ev->cost = llmopt_model_cost(model, est.input_tokens, 0,
+                                     est.output_tokens);
+        ev->flags |= LLMOPT_EVENT_ESTIMATED;
+        ctx->cost_estimated = 1;
     }
 
     ctx->cost = ev->cost;
@@ -798,6 +1047,8 @@ ngx_http_llmopt_attempt_failed(ngx_http_request_t *r,
     ctx->strip = 0;
     ctx->probe = 0;
     ctx->explore = 0;
+    ctx->body_sent = 0;
+    ctx->cost_estimated = 0;
     ctx->retry_after = 0;
     ctx->quality = -1;
     ctx->ttft_ms = -1;
@@ -902,6 +1153,21 @@ ngx_http_llmopt_count(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
         (void) ngx_atomic_fetch_add(&as->cost_nusd,
                                     (ngx_atomic_uint_t) (ev->cost * 1e9
                                                          + 0.5));
+    }
+
+    if (ev->flags & LLMOPT_EVENT_ESTIMATED) {
+        (void) ngx_atomic_fetch_add(&as->cost_estimated, 1);
+
+        if (ev->cost > 0) {
+            (void) ngx_atomic_fetch_add(&as->cost_estimated_nusd,
+                                        (ngx_atomic_uint_t) (ev->cost * 1e9
+                                                             + 0.5));
+        }
+    }
+
+    if (ctx->client_gone && status != NGX_HTTP_CLIENT_CLOSED_REQUEST) {
+        /* the client left, the answer was read to its end all the same */
+        (void) ngx_atomic_fetch_add(&as->drained, 1);
     }
 
     if (status == NGX_HTTP_CLIENT_CLOSED_REQUEST) {

@@ -315,6 +315,10 @@ ngx_http_llmopt_ctx_cleanup(void *data)
 
     /* the request's pool goes: nothing can use the context any more */
 
+    if (ctx->drain_event.timer_set) {
+        ngx_del_timer(&ctx->drain_event);
+    }
+
     ngx_http_llmopt_out_free(ctx);
 
     ngx_http_llmopt_cache_put(&ngx_http_llmopt_ctx_cache, ctx,
@@ -793,6 +797,7 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
 
     llmopt_guard_need(req, &need);
+    ctx->input_est = need.input_tokens;
 
     if (llmopt_guard_mask(&lmcf->catalog, policy, &need, fits, &why) == 0) {
         return ngx_http_llmopt_unfit(r, ctx, &need, why);

@@ -140,6 +140,13 @@ static ngx_command_t  ngx_http_llmopt_commands[] = {
       offsetof(ngx_http_llmopt_loc_conf_t, pin_header),
       NULL },
 
+    { ngx_string("llmopt_drain_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_llmopt_loc_conf_t, drain_timeout),
+      NULL },
+
     { ngx_string("llmopt_failover"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_llmopt_failover_conf,
@@ -339,6 +346,7 @@ ngx_http_llmopt_create_loc_conf(ngx_conf_t *cf)
     llcf->max_depth = NGX_CONF_UNSET_UINT;
     llcf->trace = NGX_CONF_UNSET;
     llcf->shadow = NGX_CONF_UNSET;
+    llcf->drain_timeout = NGX_CONF_UNSET_MSEC;
 
     return llcf;
 }
@@ -361,6 +369,8 @@ ngx_http_llmopt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->trace, prev->trace, 0);
     ngx_conf_merge_value(conf->shadow, prev->shadow, 0);
     ngx_conf_merge_str_value(conf->pin_header, prev->pin_header, "");
+    ngx_conf_merge_msec_value(conf->drain_timeout, prev->drain_timeout,
+                              30000);
 
     if (conf->feedback) {
         lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_llmopt_module);

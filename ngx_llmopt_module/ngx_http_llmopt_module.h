@@ -105,6 +105,10 @@ typedef struct {
                                                     objects */
     ngx_atomic_t                  timeouts;
     ngx_atomic_t                  client_gone;   /* 499 */
+    ngx_atomic_t                  drained;       /* read to the end after
+                                                    the client left */
+    ngx_atomic_t                  cost_estimated;      /* outcomes */
+    ngx_atomic_t                  cost_estimated_nusd; /* USD * 1e9 */
     ngx_atomic_t                  latency[NGX_HTTP_LLMOPT_TIME_BUCKETS];
     ngx_atomic_t                  latency_sum_us;
     ngx_atomic_t                  ttft[NGX_HTTP_LLMOPT_TIME_BUCKETS];
@@ -446,7 +450,13 @@ typedef struct {
     ngx_flag_t                    failover;
     ngx_flag_t                    shadow;
     ngx_str_t                     pin_header;
+    ngx_msec_t                    drain_timeout; /* 0: off */
 } ngx_http_llmopt_loc_conf_t;
+
+
+/* ngx_http_llmopt_ctx_t.client_gone */
+#define NGX_HTTP_LLMOPT_GONE_BEFORE   1   /* before the answer's first byte */
+#define NGX_HTTP_LLMOPT_GONE_DURING   2   /* with the answer under way */
 
 
 /* The decision, kept where internal redirects cannot lose it. */
@@ -493,6 +503,12 @@ typedef struct {
     unsigned                      has_trace:1;
 
     /* the response, seen by the filters */
+    unsigned                      draining:1;    /* client gone, read on */
+    unsigned                      client_gone:2; /* NGX_HTTP_LLMOPT_GONE_* */
+    unsigned                      body_sent:1;   /* a byte went out */
+    unsigned                      cost_estimated:1;
+    uint64_t                      input_est;     /* the prompt's tokens */
+    ngx_event_t                   drain_event;   /* llmopt_drain_timeout */
     unsigned                      strip:1;       /* usage chunk we asked */
     unsigned                      sse:1;
     unsigned                      filtering:1;

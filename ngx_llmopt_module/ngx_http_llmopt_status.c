@@ -525,7 +525,7 @@ ngx_http_llmopt_status_zone(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
 
 #define NGX_HTTP_LLMOPT_STATUS_POLICY  3072
 #define NGX_HTTP_LLMOPT_STATUS_EXP     (6 * 64 + 400)
-#define NGX_HTTP_LLMOPT_STATUS_ARM     (6 * 64 * 2 + 2048)
+#define NGX_HTTP_LLMOPT_STATUS_ARM     (6 * 64 * 2 + 2048 + 256)
 #define NGX_HTTP_LLMOPT_STATUS_THETA   (LLMOPT_FEATURE_MAX_DIM * 32 + 512)
 
 
@@ -773,7 +773,9 @@ ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
                     "\"out\":%uA,\"cached\":%uA},\"cost_usd\":%uA.%09uA,"
                     "\"errors\":{\"rate_limited\":%uA,\"server\":%uA,"
                     "\"other\":%uA,\"timeouts\":%uA},"
-                    "\"client_gone\":%uA,"
+                    "\"client_gone\":%uA,\"drained\":%uA,"
+                    "\"cost_estimated\":{\"outcomes\":%uA,"
+                    "\"usd\":%uA.%09uA},"
                     "\"breaker\":{\"state\":\"%s\",\"failures\":%uA,"
                     "\"opens\":%uA,\"probes\":%uA,\"open_ms\":%uL},"
                     "\"drift\":{\"reward\":%uA,\"latency\":%uA},"
@@ -782,7 +784,10 @@ ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
                     as->tokens_cached, as->cost_nusd / 1000000000,
                     as->cost_nusd % 1000000000, as->rate_limited,
                     as->server_errors, as->other_errors, as->timeouts,
-                    as->client_gone, ngx_http_llmopt_breaker_state(as, now),
+                    as->client_gone, as->drained, as->cost_estimated,
+                    as->cost_estimated_nusd / 1000000000,
+                    as->cost_estimated_nusd % 1000000000,
+                    ngx_http_llmopt_breaker_state(as, now),
                     as->breaker_failures, as->breaker_opens,
                     as->breaker_probes,
                     as->breaker_open_until_ms > now
@@ -994,7 +999,7 @@ ngx_http_llmopt_status_learning(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
 
 #define NGX_HTTP_LLMOPT_PROM_HEAD     8192
 #define NGX_HTTP_LLMOPT_PROM_POLICY   8192
-#define NGX_HTTP_LLMOPT_PROM_ARM      12288
+#define NGX_HTTP_LLMOPT_PROM_ARM      13312
 
 
 typedef struct {
@@ -1047,6 +1052,13 @@ static ngx_http_llmopt_prom_meta_t  ngx_http_llmopt_prom_arm_meta[] = {
       "Changes detected in an arm's rewards or latencies, by kind" },
     { "llmopt_arm_slo_breach", "gauge",
       "1 when an arm's recent p95 latency breaks its policy's latency_slo" },
+    { "llmopt_arm_drained_total", "counter",
+      "Answers of an arm read to their end after the client went away" },
+    { "llmopt_arm_cost_estimated_total", "counter",
+      "Responses of an arm charged an estimate: no final usage came" },
+    { "llmopt_arm_cost_estimated_usd_total", "counter",
+      "Estimated part of an arm's cost, USD (in llmopt_arm_cost_usd_total "
+      "too)" },
     { NULL, NULL, NULL }
 };
 
@@ -1427,8 +1439,25 @@ ngx_http_llmopt_prometheus(ngx_http_request_t *r,
                     ngx_http_llmopt_prom_line("kind=\"latency\"", "%uA",
                                               as->drift_alarms[1]);
                     break;
-                default:
+                case 12:
                     ngx_http_llmopt_prom_line(NULL, "%uA", as->slo_breach);
+                    break;
+                case 13:
+                    ngx_http_llmopt_prom_line(NULL, "%uA", as->drained);
+                    break;
+                case 14:
+                    ngx_http_llmopt_prom_line(NULL, "%uA",
+                                              as->cost_estimated);
+                    break;
+                default:
+                    p = ngx_sprintf(p, "%s",
+                                    ngx_http_llmopt_prom_arm_meta[m].name);
+                    p = ngx_http_llmopt_prom_labels(p, &prt[i],
+                                                    &prt[i].arms[a].name,
+                                                    NULL);
+                    p = ngx_sprintf(p, " %uA.%09uA\n",
+                                    as->cost_estimated_nusd / 1000000000,
+                                    as->cost_estimated_nusd % 1000000000);
                     break;
                 }
 

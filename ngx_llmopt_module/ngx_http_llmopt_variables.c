@@ -37,7 +37,9 @@ typedef enum {
     NGX_HTTP_LLMOPT_VAR_LATENCY_MS,
     NGX_HTTP_LLMOPT_VAR_FINISH,
     NGX_HTTP_LLMOPT_VAR_TRACE_ID,
-    NGX_HTTP_LLMOPT_VAR_SHADOW_ARM
+    NGX_HTTP_LLMOPT_VAR_SHADOW_ARM,
+    NGX_HTTP_LLMOPT_VAR_COST_SOURCE,
+    NGX_HTTP_LLMOPT_VAR_CLIENT_GONE
 } ngx_http_llmopt_var_e;
 
 
@@ -117,6 +119,14 @@ static ngx_http_variable_t  ngx_http_llmopt_vars[] = {
 
     { ngx_string("llmopt_trace_id"), NULL, ngx_http_llmopt_variable,
       NGX_HTTP_LLMOPT_VAR_TRACE_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_cost_source"), NULL,
+      ngx_http_llmopt_outcome_variable,
+      NGX_HTTP_LLMOPT_VAR_COST_SOURCE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_client_gone"), NULL,
+      ngx_http_llmopt_outcome_variable,
+      NGX_HTTP_LLMOPT_VAR_CLIENT_GONE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("llmopt_shadow_arm"), NULL, ngx_http_llmopt_variable,
       NGX_HTTP_LLMOPT_VAR_SHADOW_ARM, NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -340,7 +350,6 @@ ngx_http_llmopt_outcome_variable(ngx_http_request_t *r,
     ctx = ngx_http_llmopt_get_ctx(r);
 
     if (ctx == NULL || !ctx->routed || ctx->rejected || ctx->passthrough
-        || ctx->usage == NULL
         || !(ctx->body_done || ctx->logged || r->connection->error))
     {
         v->not_found = 1;
@@ -350,6 +359,36 @@ ngx_http_llmopt_outcome_variable(ngx_http_request_t *r,
     ngx_http_llmopt_settle(r, ctx);
 
     ev = &ctx->event;
+
+    switch (data) {
+
+    case NGX_HTTP_LLMOPT_VAR_COST_SOURCE:
+        name = ctx->cost < 0 ? "none"
+               : ctx->cost_estimated ? "estimate" : "usage";
+        v->data = (u_char *) name;
+        v->len = ngx_strlen(name);
+        goto found;
+
+    case NGX_HTTP_LLMOPT_VAR_CLIENT_GONE:
+        if (!ctx->client_gone) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        name = ctx->client_gone == NGX_HTTP_LLMOPT_GONE_BEFORE ? "before"
+                                                               : "during";
+        v->data = (u_char *) name;
+        v->len = ngx_strlen(name);
+        goto found;
+    }
+
+    if (ctx->usage == NULL && data != NGX_HTTP_LLMOPT_VAR_COST
+        && data != NGX_HTTP_LLMOPT_VAR_LATENCY_MS)
+    {
+        /* no answer came: its tokens, finish and the rest are unknown */
+        v->not_found = 1;
+        return NGX_OK;
+    }
 
     if (data == NGX_HTTP_LLMOPT_VAR_FINISH) {
         name = llmopt_finish_name((llmopt_finish_e) ev->finish);

@@ -33,6 +33,8 @@
 #define LLMOPT_EVENT_UPSTREAM_ERROR  0x08      /* error object in the body */
 #define LLMOPT_EVENT_SLO          0x10         /* the arm broke its policy's
                                                   latency SLO, penalised */
+#define LLMOPT_EVENT_ESTIMATED    0x20         /* cost estimated: no final
+                                                  usage (llmopt_usage.h) */
 
 
 typedef enum {

@@ -102,7 +102,8 @@ static void llmopt_usage_open(llmopt_usage_t *u, int object,
 static void llmopt_usage_close(llmopt_usage_t *u, unsigned char c);
 static void llmopt_usage_string_end(llmopt_usage_t *u);
 static void llmopt_usage_number_end(llmopt_usage_t *u);
-static void llmopt_usage_content(llmopt_usage_t *u, uint64_t pos);
+static void llmopt_usage_content(llmopt_usage_t *u, uint64_t pos,
+    size_t n);
 static unsigned llmopt_usage_key(llmopt_usage_t *u, unsigned role);
 static int llmopt_usage_captured(llmopt_usage_scan_t *s, const char *str,
     size_t len);
@@ -491,6 +492,58 @@ llmopt_usage_finish(llmopt_usage_t *u, llmopt_usage_out_t *out)
 }
 
 
+int
+llmopt_usage_final(const llmopt_usage_t *u)
+{
+    if (!u->seen_usage) {
+        return 0;
+    }
+
+    /*
+     * OpenAI reports usage once, at the end; Anthropic's message_start
+     * has the input and an output of a token or two, its message_delta
+     * the output: final only once the stream is over.
+     */
+    return u->complete || u->dialect == LLMOPT_DIALECT_OPENAI || !u->sse;
+}
+
+
+void
+llmopt_usage_estimate(const llmopt_usage_t *u, uint64_t input_estimate,
+    llmopt_usage_estimate_t *est)
+{
+    uint64_t  out;
+
+    est->input_tokens = input_estimate;
+
+    if (u == NULL) {
+        /* no answer came: the prompt alone */
+        est->output_tokens = 0;
+        return;
+    }
+
+    if (u->sse) {
+        out = (u->content_bytes + LLMOPT_USAGE_BYTES_PER_TOKEN - 1)
+              / LLMOPT_USAGE_BYTES_PER_TOKEN;
+        est->output_tokens = out > u->content_parts ? out : u->content_parts;
+
+    } else {
+        /* a JSON answer cut short: its bytes so far, framing and all */
+        est->output_tokens = (u->scan.offset + LLMOPT_USAGE_BYTES_PER_TOKEN
+                              - 1) / LLMOPT_USAGE_BYTES_PER_TOKEN;
+    }
+
+    if (u->seen_usage && u->input_tokens > 0) {
+        /* a stream's input came before its end (Anthropic message_start) */
+        est->input_tokens = (uint64_t) u->input_tokens;
+    }
+
+    if (u->seen_usage && (uint64_t) u->output_tokens > est->output_tokens) {
+        est->output_tokens = (uint64_t) u->output_tokens;
+    }
+}
+
+
 const char *
 llmopt_finish_name(llmopt_finish_e finish)
 {
@@ -711,7 +764,7 @@ llmopt_usage_json(llmopt_usage_t *u, const unsigned char *p, size_t len,
 
             if (i > run) {
                 if (s->meaning == LLMOPT_USAGE_M_CONTENT) {
-                    llmopt_usage_content(u, pos + run);
+                    llmopt_usage_content(u, pos + run, i - run);
                 }
 
                 if (s->capturing) {
@@ -747,7 +800,8 @@ llmopt_usage_json(llmopt_usage_t *u, const unsigned char *p, size_t len,
             /* a backslash */
 
             if (s->meaning == LLMOPT_USAGE_M_CONTENT) {
-                llmopt_usage_content(u, pos + i - 1);
+                /* an escape: "\n" or "\u00e9" is a character or so */
+                llmopt_usage_content(u, pos + i - 1, 2);
             }
 
             s->capture_bad = 1;
@@ -1049,7 +1103,9 @@ llmopt_usage_child(llmopt_usage_t *u, unsigned char c, uint64_t pos)
         break;
 
     case LLMOPT_USAGE_M_TOOL_CALLS:
-        llmopt_usage_content(u, pos);
+        /* a tool call's delta: one part of the answer */
+        llmopt_usage_content(u, pos, 0);
+        s->scan_part = 0;
         break;
     }
 
@@ -1192,6 +1248,7 @@ llmopt_usage_string_end(llmopt_usage_t *u)
 
     s = &u->scan;
     s->state = LLMOPT_USAGE_J_NEXT;
+    s->scan_part = 0;
 
     if (s->is_key) {
         s->state = LLMOPT_USAGE_J_COLON;
@@ -1256,15 +1313,25 @@ llmopt_usage_number_end(llmopt_usage_t *u)
 }
 
 
+/*
+ * n bytes of a delta's content at stream offset pos (n is 0 for a tool
+ * call): the first content's offset, and what an estimate of the output
+ * counts (llmopt_usage_estimate()).
+ */
+
 static void
-llmopt_usage_content(llmopt_usage_t *u, uint64_t pos)
+llmopt_usage_content(llmopt_usage_t *u, uint64_t pos, size_t n)
 {
     if (u->first_content_offset < 0) {
         u->first_content_offset = (int64_t) pos;
     }
 
-    if (u->scan.state == LLMOPT_USAGE_J_STRING) {
-        u->scan.meaning = LLMOPT_USAGE_M_NONE;
+    u->content_bytes += n;
+
+    if (!u->scan.scan_part) {
+        /* the first bytes of this string: one more part */
+        u->content_parts++;
+        u->scan.scan_part = 1;
     }
 }
 
@@ -1301,8 +1368,8 @@ llmopt_usage_key(llmopt_usage_t *u, unsigned role)
 
         case LLMOPT_USAGE_M_CONTENT:
         case LLMOPT_USAGE_M_TOOL_CALLS:
-            /* only the first one of a stream matters */
-            if (!u->sse || u->first_content_offset >= 0) {
+            /* a stream's deltas: the first one, and how much came */
+            if (!u->sse) {
                 return LLMOPT_USAGE_M_NONE;
             }
             break;

@@ -82,6 +82,7 @@ typedef struct {
     unsigned           not_usage_chunk:1;
     unsigned           done_marker:1;
     unsigned           error_counted:1;
+    unsigned           scan_part:1;    /* this string counted as a part */
     unsigned           number_digits;
     unsigned           depth;
     uint64_t           kinds[LLMOPT_JSON_MAX_DEPTH / 64];  /* bit d - 1
@@ -139,6 +140,15 @@ typedef struct {
      */
     int64_t            first_content_offset;
 
+    /*
+     * Of an event stream: bytes of content in the deltas seen so far
+     * (text, refusal, reasoning, thinking, partial JSON; an escape counts
+     * 2), and the deltas that had any, a tool call counting one.  For
+     * llmopt_usage_estimate().
+     */
+    uint64_t           content_bytes;
+    uint64_t           content_parts;
+
     unsigned           errors;         /* malformed documents or events */
     unsigned           dropped;        /* usage chunks removed */
 
@@ -189,6 +199,41 @@ int llmopt_usage_feed(llmopt_usage_t *u, const unsigned char *p, size_t len,
  * Returns LLMOPT_OK when usage was seen, else LLMOPT_DECLINED.
  */
 int llmopt_usage_finish(llmopt_usage_t *u, llmopt_usage_out_t *out);
+
+/*
+ * 1 when the token counts seen are what the provider bills: usage was
+ * seen and no later event can change it (an Anthropic stream's output
+ * count comes in its message_delta, after the answer's text).
+ */
+int llmopt_usage_final(const llmopt_usage_t *u);
+
+/*
+ * Bytes of streamed content a token, for estimates: English runs about 4,
+ * code and other languages less; 3 leans to charging more, not less.
+ */
+#define LLMOPT_USAGE_BYTES_PER_TOKEN  3
+
+
+typedef struct {
+    uint64_t           input_tokens;
+    uint64_t           output_tokens;
+} llmopt_usage_estimate_t;
+
+
+/*
+ * Token counts for an answer whose usage never came, or came in part (the
+ * client left and the rest of the stream could not be read, the upstream
+ * broke off): what budgets and cost are charged instead, never less than
+ * what was delivered.  input_estimate: the request's own estimate of its
+ * prompt tokens.  u: the scanner of what came back, NULL when nothing did
+ * (the output is then 0).  Input: a count the stream gave (Anthropic's
+ * message_start), else input_estimate.  Output: of a stream, one token
+ * per LLMOPT_USAGE_BYTES_PER_TOKEN bytes of content, at least one per
+ * delta, at least what the stream said; of a JSON answer cut short, one
+ * per LLMOPT_USAGE_BYTES_PER_TOKEN bytes of it.
+ */
+void llmopt_usage_estimate(const llmopt_usage_t *u, uint64_t input_estimate,
+    llmopt_usage_estimate_t *est);
 
 /* "stop", "length", "tool", "other" or "none", for logs and variables. */
 const char *llmopt_finish_name(llmopt_finish_e finish);

@@ -63,6 +63,7 @@ static void test_malformed(void);
 static void test_huge(void);
 static void test_hold_limit(void);
 static void test_edges(void);
+static void test_estimate(void);
 
 
 static const test_mode_t  test_openai_body = {
@@ -180,6 +181,7 @@ main(void)
     test_huge();
     test_hold_limit();
     test_edges();
+    test_estimate();
 
     return tap_done();
 }
@@ -1012,4 +1014,134 @@ test_edges(void)
 
     ok(sizeof(llmopt_usage_t) <= 512, "state is small (%zu bytes)",
        sizeof(llmopt_usage_t));
+}
+
+
+/*
+ * Streams cut short (the client left, the upstream broke off): the content
+ * seen so far, whether the usage is final, and the estimate charged
+ * instead, the same in every chunking.
+ */
+
+static void
+test_estimate(void)
+{
+    char                     *body;
+    size_t                    i, len, n2;
+    unsigned                  k, seed;
+    uint64_t                  bytes;
+    llmopt_usage_t            u, v;
+    llmopt_usage_out_t        out;
+    llmopt_usage_estimate_t   est;
+    const char               *parts[5];
+    static const char         second[] =
+        " \\\"usage\\\":{\\\"prompt_tokens\\\":5},\\\"choices\\\":[]";
+
+    /* the OpenAI stream up to its finish_reason chunk, no usage chunk */
+
+    for (i = 0; i < 4; i++) {
+        parts[i] = test_openai_parts[i];
+    }
+    parts[4] = NULL;
+
+    body = test_concat(parts, -1);
+    len = strlen(body);
+    n2 = strlen(second);
+
+    llmopt_usage_init(&u, LLMOPT_DIALECT_OPENAI, 1, 0);
+    (void) llmopt_usage_feed(&u, (const unsigned char *) body, len, &out);
+
+    is_int(u.content_parts, 2, "estimate: two deltas had content");
+    is_int(u.content_bytes, 5 + n2,
+           "estimate: their bytes, as they are in the stream");
+    ok(!llmopt_usage_final(&u), "estimate: no usage, not final");
+
+    llmopt_usage_estimate(&u, 40, &est);
+    is_int(est.input_tokens, 40, "estimate: input from the request");
+    is_int(est.output_tokens, (5 + n2 + 2) / 3,
+           "estimate: output, a token per 3 bytes of content");
+
+    /* the same counts in every chunking, byte by byte too */
+
+    for (k = 0; k < 8; k++) {
+        seed = k;
+        llmopt_usage_init(&v, LLMOPT_DIALECT_OPENAI, 1, 0);
+        for (i = 0; i < len; i += n2) {
+            n2 = k == 0 ? 1 : 1 + test_rand(&seed) % 97;
+            n2 = i + n2 > len ? len - i : n2;
+            (void) llmopt_usage_feed(&v, (const unsigned char *) body + i, n2,
+                                     &out);
+        }
+        if (v.content_bytes != u.content_bytes
+            || v.content_parts != u.content_parts)
+        {
+            break;
+        }
+    }
+    ok(k == 8, "estimate: the same counts in every chunking");
+    free(body);
+
+    /* one token a delta at least: many one-byte deltas */
+
+    llmopt_usage_init(&u, LLMOPT_DIALECT_OPENAI, 1, 0);
+    for (i = 0; i < 10; i++) {
+        body = "data: {\"choices\":[{\"index\":0,\"delta\":"
+               "{\"content\":\"a\"}}]}\n\n";
+        (void) llmopt_usage_feed(&u, (const unsigned char *) body,
+                                 strlen(body), &out);
+    }
+    llmopt_usage_estimate(&u, 1, &est);
+    is_int(est.output_tokens, 10, "estimate: at least a token a delta");
+
+    /* with the usage chunk and [DONE]: final */
+
+    body = test_concat(test_openai_parts, -1);
+    llmopt_usage_init(&u, LLMOPT_DIALECT_OPENAI, 1, 0);
+    (void) llmopt_usage_feed(&u, (const unsigned char *) body, strlen(body),
+                             &out);
+    ok(llmopt_usage_final(&u), "estimate: openai usage chunk, final");
+    free(body);
+
+    /* Anthropic: message_start's usage is not final before the end */
+
+    for (i = 0; i < 4; i++) {
+        parts[i] = test_anthropic_parts[i];
+    }
+    parts[4] = NULL;
+
+    body = test_concat(parts, -1);
+    llmopt_usage_init(&u, LLMOPT_DIALECT_ANTHROPIC, 1, 0);
+    (void) llmopt_usage_feed(&u, (const unsigned char *) body, strlen(body),
+                             &out);
+    ok(u.seen_usage, "anthropic cut: message_start's usage seen");
+    ok(!llmopt_usage_final(&u), "anthropic cut: ... but not final");
+    llmopt_usage_estimate(&u, 40, &est);
+    is_int(est.input_tokens, 472 + 100 + 2048,
+           "anthropic cut: input as message_start said");
+    is_int(est.output_tokens, 2,
+           "anthropic cut: output, at least message_start's 2");
+    is_int(u.content_parts, 1, "anthropic cut: one text delta");
+    free(body);
+
+    body = test_concat(test_anthropic_parts, -1);
+    llmopt_usage_init(&u, LLMOPT_DIALECT_ANTHROPIC, 1, 0);
+    (void) llmopt_usage_feed(&u, (const unsigned char *) body, strlen(body),
+                             &out);
+    ok(llmopt_usage_final(&u), "anthropic whole: final at message_stop");
+    free(body);
+
+    /* nothing came back: the prompt alone; a JSON answer cut short */
+
+    llmopt_usage_estimate(NULL, 77, &est);
+    ok(est.input_tokens == 77 && est.output_tokens == 0,
+       "estimate: no answer, the prompt's estimate alone");
+
+    body = "{\"id\":\"x\",\"choices\":[{\"message\":{\"content\":\"abcdef";
+    llmopt_usage_init(&u, LLMOPT_DIALECT_OPENAI, 0, 0);
+    (void) llmopt_usage_feed(&u, (const unsigned char *) body, strlen(body),
+                             &out);
+    llmopt_usage_estimate(&u, 5, &est);
+    bytes = strlen(body);
+    is_int(est.output_tokens, (bytes + 2) / 3,
+           "estimate: a JSON answer cut short, a token per 3 of its bytes");
 }
