@@ -73,6 +73,15 @@ CONF
     }
 }
 
+$locations .= <<"CONF";
+        location /slow/oa_free/ {
+            llmopt_route oa_free;
+            llmopt_drain_timeout 300ms;
+            proxy_buffering off;
+            proxy_pass http://\$llmopt_upstream/v1/chat/completions;
+        }
+CONF
+
 $t->write_conf(<<"CONF");
 %%MODULE%%
 worker_processes 2;
@@ -95,6 +104,7 @@ http {
 
     server {
         listen 127.0.0.1:%%PORT%%;
+        listen 127.0.0.1:%%PORT_H2%% http2;
 $locations
         location = /status { llmopt_status; }
     }
@@ -313,6 +323,51 @@ like($prom, qr/^llmopt_arm_cost_estimated_total\{policy="oa_free",arm="oa"\}
 like($prom, qr/^llmopt_arm_cost_estimated_usd_total\{policy="oa_free",
                arm="oa"\}\ 0\.0\d+$/xm,
      'metrics: llmopt_arm_cost_estimated_usd_total');
+
+# --- HTTP/2: a client that closes its connection mid-stream
+
+for my $d (qw(oa an)) {
+    my $case = "h2-$d";
+    my $r = $t->curl_h2('POST', "/off/${d}_free/", port => $t->port('h2'),
+                        timeout => 0.4, body => body_for($d, 1),
+                        headers => { 'Content-Type' => 'application/json',
+                                     'X-Case' => $case,
+                                     'X-Mock-Tokens' => 40,
+                                     'X-Mock-Chunk-Delay' => 25 });
+    ok($r->{exit} == 28 && $r->{body} !~ /\[DONE\]|message_stop/,
+       "http2, $d: curl gave up mid-stream (exit $r->{exit})");
+    my $line = log_for($case);
+    my $up = mock_for($d eq 'oa' ? 'openai' : 'anthropic', $case);
+    is($line->{gone}, 'during', "http2, $d: gone during the answer");
+    is($line->{source}, 'usage', "http2, $d: charged by the usage");
+    ok($up && abs($line->{cost} - cost_of($up->{usage})) < 1e-9,
+       "http2, $d: the usage's cost ($line->{cost})");
+}
+
+# --- the drain is bounded: an answer that goes on past llmopt_drain_timeout
+
+{
+    my $t0 = time();
+    my $got = leave('/slow/oa_free/', body_for('oa', 1),
+                    qr/"content":" [a-z]+".*"content":" [a-z]+"/s,
+                    'X-Case' => 'slow', 'X-Mock-Tokens' => 40,
+                    'X-Mock-Chunk-Delay' => 100);
+    my $line = log_for('slow');
+    my $took = time() - $t0;
+    my $seen = () = $got =~ /"content":"[^"]/g;
+
+    ok($line && $took < 2.5,
+       sprintf('drain bounded: the request ended %.2f s after it began, '
+               . 'the answer would take 4 s', $took));
+    is($line->{gone}, 'during', 'drain bounded: gone during the answer');
+    is($line->{source}, 'estimate', 'drain bounded: charged an estimate');
+    ok($line->{cost} >= ($EST_IN * 1000 + $seen * 2000) / 1e6 - 1e-12,
+       "drain bounded: no less than the prompt and the $seen deltas the "
+       . "client had ($line->{cost})");
+    like($t->read_file('logs/error.log'),
+         qr/did not end within llmopt_drain_timeout/,
+         'drain bounded: the error log says why it ended');
+}
 
 # --- the bypass: a capped tenant that leaves after each finish reason -------
 
