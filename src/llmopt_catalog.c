@@ -17,6 +17,7 @@
 
 #include "llmopt_catalog.h"
 #include "llmopt_hash.h"
+#include "llmopt_json.h"
 
 
 #define LLMOPT_CATALOG_FILE_MAX       (16 * 1024 * 1024)
@@ -2424,43 +2425,9 @@ static void
 llmopt_catalog_json_string(const char *s, size_t len,
     llmopt_catalog_buf_t *buf)
 {
-    char            esc[8];
-    size_t          i;
-    unsigned char   c;
-
-    llmopt_catalog_put(buf, "\"", 1);
-
-    for (i = 0; i < len; i++) {
-        c = (unsigned char) s[i];
-
-        switch (c) {
-        case '"':
-            llmopt_catalog_put(buf, "\\\"", 2);
-            break;
-        case '\\':
-            llmopt_catalog_put(buf, "\\\\", 2);
-            break;
-        case '\n':
-            llmopt_catalog_put(buf, "\\n", 2);
-            break;
-        case '\r':
-            llmopt_catalog_put(buf, "\\r", 2);
-            break;
-        case '\t':
-            llmopt_catalog_put(buf, "\\t", 2);
-            break;
-        default:
-            if (c < 0x20 || c == 0x7f) {
-                (void) snprintf(esc, sizeof(esc), "\\u%04x", c);
-                llmopt_catalog_put(buf, esc, 6);
-
-            } else {
-                llmopt_catalog_put(buf, &s[i], 1);
-            }
-        }
-    }
-
-    llmopt_catalog_put(buf, "\"", 1);
+    buf->len += llmopt_json_quote(buf->data != NULL
+                                  ? (unsigned char *) buf->data + buf->len
+                                  : NULL, s, len);
 }
 
 

@@ -1016,3 +1016,68 @@ llmopt_json_value_span(const llmopt_json_tok_t *tok, size_t *start,
     *start = (size_t) tok->start;
     *end = (size_t) tok->end;
 }
+
+
+size_t
+llmopt_json_quote(unsigned char *out, const char *s, size_t len)
+{
+    char           esc[6];
+    size_t         i, n, k;
+    unsigned char  c;
+    const char    *w;
+
+    n = 0;
+
+    if (out != NULL) {
+        out[n] = '"';
+    }
+
+    n++;
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) s[i];
+        w = esc;
+        k = 2;
+
+        switch (c) {
+        case '"':
+            w = "\\\"";
+            break;
+        case '\\':
+            w = "\\\\";
+            break;
+        case '\n':
+            w = "\\n";
+            break;
+        case '\r':
+            w = "\\r";
+            break;
+        case '\t':
+            w = "\\t";
+            break;
+        default:
+            if (c < 0x20 || c == 0x7f) {
+                memcpy(esc, "\\u00", 4);
+                esc[4] = "0123456789abcdef"[c >> 4];
+                esc[5] = "0123456789abcdef"[c & 0xf];
+                k = 6;
+
+            } else {
+                w = &s[i];
+                k = 1;
+            }
+        }
+
+        if (out != NULL) {
+            memcpy(out + n, w, k);
+        }
+
+        n += k;
+    }
+
+    if (out != NULL) {
+        out[n] = '"';
+    }
+
+    return n + 1;
+}

@@ -134,6 +134,16 @@ int llmopt_json_member(const unsigned char *buf,
 void llmopt_json_value_span(const llmopt_json_tok_t *tok, size_t *start,
     size_t *end);
 
+/*
+ * Writes s[0 .. len - 1] as a JSON string, quotes included, into out and
+ * returns the bytes written; with out NULL only counts them (at most
+ * 6 * len + 2).  '"', '\\' and every control byte (0x00-0x1f, 0x7f) are
+ * escaped; other bytes are copied, so the result is valid JSON when s is
+ * valid UTF-8.  The one JSON string writer of the core: the catalog's
+ * conversions and the body rewrite use it.
+ */
+size_t llmopt_json_quote(unsigned char *out, const char *s, size_t len);
+
 #if (defined __SSE2__)
 
 /*

@@ -1170,19 +1170,25 @@ llmopt_request_edit(const llmopt_request_t *req, const llmopt_kv_t *set,
 
         kv = &set[j];
 
-        if (out != NULL) {
-            if (!first) {
+        if (!first) {
+            if (out != NULL) {
                 out[size] = ',';
             }
 
-            out[size + !first] = '"';
-            memcpy(out + size + !first + 1, kv->key.data, kv->key.len);
-            memcpy(out + size + !first + 1 + kv->key.len, "\":", 2);
-            memcpy(out + size + !first + 3 + kv->key.len, kv->json.data,
-                   kv->json.len);
+            size++;
         }
 
-        size += !first + 3 + kv->key.len + kv->json.len;
+        /* escaped whatever the key: a catalog's key cannot break out */
+
+        size += llmopt_json_quote(out != NULL ? out + size : NULL,
+                                  kv->key.data, kv->key.len);
+
+        if (out != NULL) {
+            out[size] = ':';
+            memcpy(out + size + 1, kv->json.data, kv->json.len);
+        }
+
+        size += 1 + kv->json.len;
         first = 0;
     }
 

@@ -118,9 +118,10 @@ int llmopt_request_member(const llmopt_request_t *req, const char *key,
  * JSON set[i].json: an existing member's value is replaced (every
  * occurrence, if repeated), a missing one is appended to the root object
  * as ,"key":json right before its closing brace ("key":json alone when
- * the root is empty).  Keys are written as given, so they must need no
- * escaping; set[i].json must be valid JSON (not checked).  An entry whose
- * key repeats an earlier entry's is ignored.  req is a successful parse.
+ * the root is empty).  Keys are the member names themselves, written
+ * JSON-escaped (llmopt_json_quote()); set[i].json must be valid JSON (not
+ * checked).  An entry whose key repeats an earlier entry's is ignored.
+ * req is a successful parse.
  */
 size_t llmopt_request_rewrite_size(const llmopt_request_t *req,
     const llmopt_kv_t *set, unsigned n);

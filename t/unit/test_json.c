@@ -38,6 +38,7 @@ static void test_strings(void);
 static void test_helpers(void);
 static void test_run(void);
 static void test_escapes(void);
+static void test_quote(void);
 static int test_escape_case(size_t pad, const char *esc, size_t gap,
     const char *esc2, int want, size_t want_offset);
 
@@ -57,6 +58,7 @@ main(void)
     test_helpers();
     test_run();
     test_escapes();
+    test_quote();
 
     return tap_done();
 }
@@ -538,6 +540,57 @@ test_escapes(void)
     }
 
     is_int(bad, 0, "a backslash that ends the input: unterminated string");
+}
+
+
+/*
+ * llmopt_json_quote(): every ASCII byte, quoted, is a JSON string that
+ * decodes to the byte again; the count equals what is written.
+ */
+
+static void
+test_quote(void)
+{
+    int            rc;
+    char           in[128];
+    size_t         n, size, i, bad;
+    unsigned       count;
+    llmopt_err_t   err;
+    unsigned char  out[3 * 128 * 6];
+
+    for (i = 0; i < 128; i++) {
+        in[i] = (char) i;
+    }
+
+    memcpy(out, "{\"", 2);
+    size = llmopt_json_quote(NULL, in, 128);
+    n = llmopt_json_quote(out + 1, in, 128);
+    is_int(n, size, "quote: the count is what is written");
+    memcpy(out + 1 + n, ":1}", 3);
+
+    rc = llmopt_json_parse(out, n + 4, test_toks, TEST_TOKS, 0, &count,
+                           &err);
+    ok(rc == LLMOPT_OK && llmopt_json_str_eq(out, &test_toks[1], in, 128),
+       "quote: all 128 ASCII bytes as a key: valid JSON, decodes back");
+
+    bad = 0;
+
+    for (i = 0; i < 128; i++) {
+        n = llmopt_json_quote(out, &in[i], 1);
+
+        if (out[0] != '"' || out[n - 1] != '"'
+            || (n == 3) != (i >= 0x20 && i < 0x7f && i != '"' && i != '\\'))
+        {
+            bad++;
+        }
+    }
+
+    is_int(bad, 0, "quote: only '\"', '\\\\' and controls are escaped");
+
+    n = llmopt_json_quote(out, "\"\\\n\r\t\001\177", 7);
+    out[n] = '\0';
+    is_str((char *) out, "\"\\\"\\\\\\n\\r\\t\\u0001\\u007f\"",
+           "quote: the short escapes where JSON has them");
 }
 
 

@@ -142,6 +142,30 @@ test_small(void)
               "{\"stream_options\":{\"include_usage\":true},\"messages\":"
               "[{\"role\":\"user\",\"content\":\"x\"}]}",
               "an object value replaces null");
+
+    /* keys are written escaped: a catalog key cannot add members */
+
+    set[0].key.data = "x\":0,\"model";
+    set[0].key.len = 11;
+    set[0].json.data = "1";
+    set[0].json.len = 1;
+    set[1].key.data = "a\\b\r\n\001\177";
+    set[1].key.len = 7;
+    set[1].json.data = "2";
+    set[1].json.len = 1;
+
+    test_case("{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+              "\"content\":\"x\"}]}", set, 2,
+              "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+              "\"content\":\"x\"}],\"x\\\":0,\\\"model\":1,"
+              "\"a\\\\b\\r\\n\\u0001\\u007f\":2}",
+              "a key with a quote, a backslash, controls: escaped");
+
+    test_case("{\"x\\\":0,\\\"model\":5,\"messages\":[{\"role\":"
+              "\"user\",\"content\":\"x\"}]}", set, 1,
+              "{\"x\\\":0,\\\"model\":1,\"messages\":[{\"role\":"
+              "\"user\",\"content\":\"x\"}]}",
+              "the body's escaped key of that name is replaced");
 }
 
 
