@@ -72,7 +72,10 @@ static int llmopt_catalog_unique(llmopt_catalog_ctx_t *ctx,
     unsigned nocase);
 static int llmopt_catalog_is_null(const llmopt_node_t *node);
 static int llmopt_catalog_name(llmopt_catalog_ctx_t *ctx,
-    const llmopt_node_t *node, const char *what);
+    const llmopt_node_t *node, const char *what, size_t max);
+static int llmopt_catalog_upstream(llmopt_catalog_ctx_t *ctx,
+    const llmopt_node_t *node, const char *where);
+static size_t llmopt_catalog_control(const char *s, size_t len);
 static int llmopt_catalog_string(llmopt_catalog_ctx_t *ctx,
     const llmopt_catalog_field_t *f, const char *where, llmopt_str_t *out);
 static int llmopt_catalog_parse_number(const llmopt_str_t *s, double *value,
@@ -96,7 +99,8 @@ static int llmopt_catalog_headers(llmopt_catalog_ctx_t *ctx,
     llmopt_model_t *model, const llmopt_catalog_field_t *f,
     const char *where);
 static int llmopt_catalog_expand(llmopt_catalog_ctx_t *ctx,
-    const llmopt_node_t *node, llmopt_catalog_buf_t *buf);
+    const llmopt_node_t *node, const char *header, const char *where,
+    llmopt_catalog_buf_t *buf);
 
 static int llmopt_catalog_policies(llmopt_catalog_ctx_t *ctx,
     const llmopt_catalog_field_t *f);
@@ -588,7 +592,9 @@ llmopt_catalog_model_entry(llmopt_catalog_ctx_t *ctx, llmopt_model_t *model,
     llmopt_catalog_field_t  f[LLMOPT_MODEL_LAST];
     char                    where[LLMOPT_CATALOG_WHERE_LEN];
 
-    if (llmopt_catalog_name(ctx, key, "model") != LLMOPT_OK) {
+    if (llmopt_catalog_name(ctx, key, "model name", LLMOPT_CATALOG_NAME_MAX)
+        != LLMOPT_OK)
+    {
         return LLMOPT_ERROR;
     }
 
@@ -616,17 +622,25 @@ llmopt_catalog_model_entry(llmopt_catalog_ctx_t *ctx, llmopt_model_t *model,
 
     if (llmopt_catalog_string(ctx, &f[LLMOPT_MODEL_UPSTREAM], where,
                               &model->upstream)
-        != LLMOPT_OK)
+        != LLMOPT_OK
+        || llmopt_catalog_upstream(ctx, f[LLMOPT_MODEL_UPSTREAM].value,
+                                   where)
+           != LLMOPT_OK)
     {
         return LLMOPT_ERROR;
     }
 
     model->model = model->name;
 
+    /* the id is $llmopt_model, in headers and logs: a name, only longer */
+
     if (f[LLMOPT_MODEL_MODEL].value != NULL
-        && llmopt_catalog_string(ctx, &f[LLMOPT_MODEL_MODEL], where,
-                                 &model->model)
-           != LLMOPT_OK)
+        && (llmopt_catalog_string(ctx, &f[LLMOPT_MODEL_MODEL], where,
+                                  &model->model)
+            != LLMOPT_OK
+            || llmopt_catalog_name(ctx, f[LLMOPT_MODEL_MODEL].value,
+                                   "model id", LLMOPT_CATALOG_ID_MAX)
+               != LLMOPT_OK))
     {
         return LLMOPT_ERROR;
     }
@@ -825,10 +839,24 @@ llmopt_catalog_headers(llmopt_catalog_ctx_t *ctx, llmopt_model_t *model,
                                        where);
         }
 
+        /* the value may be a secret: never quote it in a message */
+
+        if (llmopt_catalog_control(value->scalar.data, value->scalar.len)
+            < value->scalar.len)
+        {
+            return llmopt_catalog_fail(ctx, value, "the value of header "
+                                       "\"%s\" in %s contains a control "
+                                       "character (a line break, NUL...; "
+                                       "only tab is allowed)",
+                                       name->scalar.data, where);
+        }
+
         buf.data = NULL;
         buf.len = 0;
 
-        if (llmopt_catalog_expand(ctx, value, &buf) != LLMOPT_OK) {
+        if (llmopt_catalog_expand(ctx, value, name->scalar.data, where, &buf)
+            != LLMOPT_OK)
+        {
             return LLMOPT_ERROR;
         }
 
@@ -838,22 +866,9 @@ llmopt_catalog_headers(llmopt_catalog_ctx_t *ctx, llmopt_model_t *model,
         }
 
         buf.len = 0;
-        (void) llmopt_catalog_expand(ctx, value, &buf);
+        (void) llmopt_catalog_expand(ctx, value, name->scalar.data, where,
+                                     &buf);
         buf.data[buf.len] = '\0';
-
-        /* the value may be a secret: never quote it in a message */
-
-        for (k = 0; k < buf.len; k++) {
-            if (buf.data[k] == '\r' || buf.data[k] == '\n'
-                || buf.data[k] == '\0')
-            {
-                return llmopt_catalog_fail(ctx, value, "the value of header "
-                                           "\"%s\" in %s contains a line "
-                                           "break or NUL after ${VAR} "
-                                           "expansion", name->scalar.data,
-                                           where);
-            }
-        }
 
         h->name = name->scalar;
         h->value.data = buf.data;
@@ -868,12 +883,14 @@ llmopt_catalog_headers(llmopt_catalog_ctx_t *ctx, llmopt_model_t *model,
 
 /*
  * Writes a header value with ${NAME} replaced by the environment variable
- * NAME and "$$" by "$"; any other "$" stays.  Unset variables are errors.
+ * NAME and "$$" by "$"; any other "$" stays.  Unset variables, and
+ * variables holding a control character other than tab, are errors (the
+ * value of header "header" in where).
  */
 
 static int
 llmopt_catalog_expand(llmopt_catalog_ctx_t *ctx, const llmopt_node_t *node,
-    llmopt_catalog_buf_t *buf)
+    const char *header, const char *where, llmopt_catalog_buf_t *buf)
 {
     char          name[128];
     size_t        i, j, n;
@@ -920,6 +937,15 @@ llmopt_catalog_expand(llmopt_catalog_ctx_t *ctx, const llmopt_node_t *node,
         if (env == NULL) {
             return llmopt_catalog_fail(ctx, node, "environment variable "
                                        "\"%s\" is not set", name);
+        }
+
+        if (llmopt_catalog_control(env, strlen(env)) < strlen(env)) {
+            return llmopt_catalog_fail(ctx, node, "environment variable "
+                                       "\"%s\" in the value of header "
+                                       "\"%s\" in %s contains a control "
+                                       "character (a line break...; only "
+                                       "tab is allowed)", name, header,
+                                       where);
         }
 
         llmopt_catalog_put(buf, env, strlen(env));
@@ -978,7 +1004,10 @@ llmopt_catalog_policy_entry(llmopt_catalog_ctx_t *ctx,
     llmopt_catalog_field_t  f[LLMOPT_POLICY_LAST];
     char                    where[LLMOPT_CATALOG_WHERE_LEN];
 
-    if (llmopt_catalog_name(ctx, key, "policy") != LLMOPT_OK) {
+    if (llmopt_catalog_name(ctx, key, "policy name",
+                            LLMOPT_CATALOG_NAME_MAX)
+        != LLMOPT_OK)
+    {
         return LLMOPT_ERROR;
     }
 
@@ -1811,7 +1840,8 @@ llmopt_catalog_arm(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
                                        where);
         }
 
-        if (llmopt_catalog_name(ctx, f[LLMOPT_ARM_NAME].value, "arm")
+        if (llmopt_catalog_name(ctx, f[LLMOPT_ARM_NAME].value, "arm name",
+                                LLMOPT_CATALOG_NAME_MAX)
             != LLMOPT_OK)
         {
             return LLMOPT_ERROR;
@@ -1965,6 +1995,13 @@ llmopt_catalog_params(llmopt_catalog_ctx_t *ctx, llmopt_arm_t *arm,
         if (key->scalar.len == 0) {
             return llmopt_catalog_fail(ctx, key, "empty key in params of %s",
                                        where);
+        }
+
+        if (llmopt_catalog_name(ctx, key, "params key",
+                                LLMOPT_CATALOG_NAME_MAX)
+            != LLMOPT_OK)
+        {
+            return LLMOPT_ERROR;
         }
 
         buf.data = NULL;
@@ -2770,15 +2807,18 @@ llmopt_catalog_is_null(const llmopt_node_t *node)
 
 
 /*
- * Model, policy and arm names end up in variables, headers, logs and the
- * zone: printable ASCII without spaces, quotes or backslashes.
+ * Model, policy and arm names, model ids and params keys end up in
+ * variables, headers, logs, JSON and the zone: 1 to max bytes of
+ * printable ASCII without spaces, quotes or backslashes.  what names the
+ * string in the message ("model name"); only the part before the first
+ * bad byte is quoted.
  */
 
 static int
 llmopt_catalog_name(llmopt_catalog_ctx_t *ctx, const llmopt_node_t *node,
-    const char *what)
+    const char *what, size_t max)
 {
-    size_t          i;
+    size_t                 i;
     const unsigned char   *p;
 
     p = (const unsigned char *) node->scalar.data;
@@ -2789,18 +2829,78 @@ llmopt_catalog_name(llmopt_catalog_ctx_t *ctx, const llmopt_node_t *node,
         }
     }
 
-    if (node->scalar.len == 0 || node->scalar.len > LLMOPT_CATALOG_NAME_MAX
+    if (node->scalar.len == 0 || node->scalar.len > max
         || i < node->scalar.len)
     {
-        return llmopt_catalog_fail(ctx, node, "invalid %s name \"%.*s\": "
-                                   "use 1 to %d printable ASCII characters "
+        return llmopt_catalog_fail(ctx, node, "invalid %s \"%.*s\"%s: use "
+                                   "1 to %d printable ASCII characters "
                                    "without spaces, quotes or backslashes",
                                    what, (int) (i < 64 ? i : 64),
                                    node->scalar.data,
-                                   LLMOPT_CATALOG_NAME_MAX);
+                                   i < node->scalar.len || i > 64
+                                   ? "..." : "", (int) max);
     }
 
     return LLMOPT_OK;
+}
+
+
+/*
+ * An upstream name is the host of "proxy_pass http://$llmopt_upstream":
+ * letters, digits and "-._:" only, so it cannot add a path, a user or
+ * a second host to that URL.
+ */
+
+static int
+llmopt_catalog_upstream(llmopt_catalog_ctx_t *ctx, const llmopt_node_t *node,
+    const char *where)
+{
+    size_t        i;
+    const char   *p;
+
+    p = node->scalar.data;
+
+    for (i = 0; i < node->scalar.len; i++) {
+        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
+              || (p[i] >= '0' && p[i] <= '9') || strchr("-._:", p[i]) != NULL)
+            || p[i] == '\0')
+        {
+            break;
+        }
+    }
+
+    if (i < node->scalar.len || i > LLMOPT_CATALOG_ID_MAX) {
+        return llmopt_catalog_fail(ctx, node, "invalid upstream name "
+                                   "\"%.*s\"%s in %s: use 1 to %d letters, "
+                                   "digits, \"-\", \".\", \"_\" or \":\" "
+                                   "(the name of an upstream{} block)",
+                                   (int) (i < 64 ? i : 64), p,
+                                   i < node->scalar.len || i > 64
+                                   ? "..." : "", where,
+                                   LLMOPT_CATALOG_ID_MAX);
+    }
+
+    return LLMOPT_OK;
+}
+
+
+/*
+ * The offset of the first control byte of s[0 .. len - 1] that may not
+ * stand in a header value (0x00-0x1f but tab, and 0x7f), or len.
+ */
+
+static size_t
+llmopt_catalog_control(const char *s, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        if (((unsigned char) s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f) {
+            break;
+        }
+    }
+
+    return i;
 }
 
 

@@ -20,6 +20,7 @@
 
 
 #define LLMOPT_CATALOG_NAME_MAX    63     /* bytes of a model, policy, arm */
+#define LLMOPT_CATALOG_ID_MAX      255    /* bytes of a model id, upstream */
 #define LLMOPT_CATALOG_MAX_PARAMS  15     /* params of one arm */
 #define LLMOPT_CATALOG_MAX_DEPTH   32     /* nesting of YAML collections */
 #define LLMOPT_CATALOG_MAX_NODES   100000 /* YAML nodes, aliases expanded */

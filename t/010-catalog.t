@@ -120,5 +120,51 @@ like($out,
      qr/\[warn\].*upstream "mock_anthropic" of model "claude-3-5-sonnet"/,
      'but it is warned about');
 
+# strings that reach headers or the body: control characters refused at
+# nginx -t, with the position, and never echoed (issue 15)
+$t->write_file('crlf.yaml', <<'YAML');
+models:
+  m:
+    upstream: u
+    model: "gpt-4o\r\nX-Injected: 1"
+    price: {input: 1, output: 2}
+policies:
+  p: {algorithm: ucb1, arms: [m]}
+YAML
+my $crlf = $t->path('crlf.yaml');
+$t->write_conf(conf_for("llmopt_zone name=z size=1m; llmopt_catalog $crlf;",
+                        'llmopt_route p;'));
+($rc, $out) = $t->nginx_t();
+isnt($rc, 0, 'a model id with CR/LF fails nginx -t');
+like($out, qr/\[emerg\].*llmopt_catalog "\Q$crlf\E":4:12: invalid model id/,
+     'at its position');
+unlike($out, qr/X-Injected/, 'the rest of the id is not echoed');
+
+$t->write_file('env.yaml', <<'YAML');
+models:
+  m:
+    upstream: u
+    price: {input: 1, output: 2}
+    headers: {Authorization: "Bearer ${LLMOPT_TEST_KEY_NL}"}
+policies:
+  p: {algorithm: ucb1, arms: [m]}
+YAML
+my $env = $t->path('env.yaml');
+$t->write_conf(conf_for("llmopt_zone name=z size=1m; llmopt_catalog $env;",
+                        'llmopt_route p;'));
+{
+    local $ENV{LLMOPT_TEST_KEY_NL} = "sk-1\r\nX-Injected: 1";
+    ($rc, $out) = $t->nginx_t();
+}
+isnt($rc, 0, 'an environment variable with CR/LF in a header value fails');
+like($out, qr/\[emerg\].*llmopt_catalog "\Q$env\E":5:30: environment variable "LLMOPT_TEST_KEY_NL" in the value of header "Authorization" in model "m" contains a control character/,
+     'naming the variable, the header and the position');
+unlike($out, qr/X-Injected|sk-1/, 'the value is not echoed');
+{
+    local $ENV{LLMOPT_TEST_KEY_NL} = "sk-1\tok";
+    ($rc, $out) = $t->nginx_t();
+}
+is($rc, 0, 'a tab in it is fine') or diag($out);
+
 $t->done();
 done_testing();

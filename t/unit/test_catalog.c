@@ -559,8 +559,55 @@ test_env(void)
     test_error("models:\n  m:\n    upstream: u\n"
                "    price: {input: 1, output: 2}\n"
                "    headers: {X-Key: \"${LLMOPT_TEST_BAD}\"}\n", 5, 22,
-               "contains a line break", "header injection through ${VAR}");
+               "environment variable \"LLMOPT_TEST_BAD\" in the value of "
+               "header \"X-Key\" in model \"m\" contains a control "
+               "character", "header injection through ${VAR}");
     ok(strstr(err.msg, "Evil") == NULL, "a header value is never quoted");
+
+    (void) setenv("LLMOPT_TEST_BAD", "sk-\033[2J", 1);
+    test_error("models:\n  m:\n    upstream: u\n"
+               "    price: {input: 1, output: 2}\n"
+               "    headers: {X-Key: \"a ${LLMOPT_TEST_BAD}\"}\n", 5, 22,
+               "environment variable \"LLMOPT_TEST_BAD\"",
+               "an escape character through ${VAR}");
+    (void) setenv("LLMOPT_TEST_BAD", "a\177b", 1);
+    test_error("models:\n  m:\n    upstream: u\n"
+               "    price: {input: 1, output: 2}\n"
+               "    headers: {X-Key: \"${LLMOPT_TEST_BAD}\"}\n", 5, 22,
+               "environment variable \"LLMOPT_TEST_BAD\"",
+               "DEL through ${VAR}");
+    (void) setenv("LLMOPT_TEST_BAD", "a\tb \xc3\xa9", 1);
+    rc = test_load("models:\n  m:\n    upstream: u\n"
+                   "    price: {input: 1, output: 2}\n"
+                   "    headers: {X-Key: \"${LLMOPT_TEST_BAD}\\tc\"}\n"
+                   "policies: {p: {algorithm: ucb1, arms: [m]}}\n");
+    ok(rc == LLMOPT_OK && strcmp(cat.models[0].headers[0].value.data,
+                                 "a\tb \xc3\xa9\tc") == 0,
+       "tab and UTF-8 allowed in a value and its ${VAR}");
+    (void) unsetenv("LLMOPT_TEST_BAD");
+
+    test_error("models:\n  m:\n    upstream: u\n"
+               "    price: {input: 1, output: 2}\n"
+               "    headers: {X-Key: \"a\\r\\nX-Evil: 1\"}\n", 5, 22,
+               "the value of header \"X-Key\" in model \"m\" contains a "
+               "control character", "a line break written in the value");
+    ok(strstr(err.msg, "Evil") == NULL, "... not quoted either");
+    test_error("models:\n  m:\n    upstream: u\n"
+               "    price: {input: 1, output: 2}\n"
+               "    headers: {X-Key: \"a\\0b\"}\n", 5, 22,
+               "contains a control character", "a NUL written in the value");
+    test_error("models:\n  m:\n    upstream: u\n"
+               "    price: {input: 1, output: 2}\n"
+               "    headers: {X-Key: \"\\x7f\"}\n", 5, 22,
+               "contains a control character", "DEL written in the value");
+    test_error("models:\n  m:\n    upstream: u\n"
+               "    price: {input: 1, output: 2}\n"
+               "    headers: {\"X-A\\r\\nB\": c}\n", 5, 15,
+               "invalid header name", "a line break in a header name");
+    test_error("models:\n  m:\n    upstream: u\n"
+               "    price: {input: 1, output: 2}\n"
+               "    headers: {\"X-\xc3\xa9\": c}\n", 5, 15,
+               "invalid header name", "UTF-8 in a header name");
     test_error("models:\n  m:\n    upstream: u\n"
                "    price: {input: 1, output: 2}\n"
                "    headers: {X-Key: \"${LLMOPT TEST}\"}\n", 5, 22,
@@ -575,6 +622,8 @@ test_env(void)
 static void
 test_names(void)
 {
+    int  rc;
+
     test_error("models:\n  \"a b\": {upstream: u}\n", 2, 3,
                "invalid model name", "model name with a space");
     test_error("models:\n  "
@@ -586,6 +635,82 @@ test_names(void)
                4, 12, "invalid policy name", "policy name with a quote");
     test_error(MODELS "policies: {p: {algorithm: ucb1, arms: [{model: m, "
                "name: \"\"}]}}\n", 4, 57, "invalid arm name", "empty arm name");
+    test_error(MODELS "policies: {p: {algorithm: ucb1, arms: [{model: m, "
+               "name: \"a\\nb\"}]}}\n", 4, 57, "invalid arm name \"a\"...",
+               "arm name with a line break, quoted up to it");
+    test_error("models:\n  \"m\\r\\n\": {upstream: u}\n", 2, 3,
+               "invalid model name", "model name with a line break");
+    test_error("models:\n  \"m\\0\": {upstream: u}\n", 2, 3,
+               "invalid model name", "model name with a NUL");
+    test_error(MODELS "policies: {\"p\\x01\": {algorithm: ucb1, "
+               "arms: [m]}}\n", 4, 12, "invalid policy name",
+               "policy name with a control character");
+
+    /* model ids: $llmopt_model, a response header's value */
+
+    test_error("models:\n  m: {upstream: u, model: \"gpt\\r\\nX-Evil: 1\", "
+               "price: {input: 1, output: 2}}\n", 2, 27,
+               "invalid model id \"gpt\"...", "model id with CR/LF");
+    test_error("models:\n  m: {upstream: u, model: \"g\\tpt\", "
+               "price: {input: 1, output: 2}}\n", 2, 27,
+               "invalid model id", "model id with a tab");
+    test_error("models:\n  m: {upstream: u, model: 'a\"b', "
+               "price: {input: 1, output: 2}}\n", 2, 27,
+               "invalid model id", "model id with a quote");
+    test_error("models:\n  m: {upstream: u, model: \"a\\\\b\", "
+               "price: {input: 1, output: 2}}\n", 2, 27,
+               "invalid model id", "model id with a backslash");
+    test_error("models:\n  m: {upstream: u, model: \"gpt-\xc3\xa9\", "
+               "price: {input: 1, output: 2}}\n", 2, 27,
+               "invalid model id", "model id with UTF-8");
+    test_error("models:\n  m: {upstream: u, model: "
+               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+               ", price: {input: 1, output: 2}}\n", 2, 27,
+               "invalid model id", "model id of 256 bytes");
+    ok(strlen(err.msg) < 200, "a long id is quoted in part");
+
+    rc = test_load("models:\n  m: {upstream: up-1.openai_x:8080, model: "
+                   "accounts/fw/models/llama-v3p1:70b@2024-07-01+x~y, "
+                   "price: {input: 1, output: 2}}\n"
+                   "policies: {p: {algorithm: ucb1, arms: [m]}}\n");
+    ok(rc == LLMOPT_OK
+       && strcmp(cat.models[0].model.data,
+                 "accounts/fw/models/llama-v3p1:70b@2024-07-01+x~y") == 0,
+       "model ids with / : @ + ~ and upstream names with - . _ : load");
+
+    /* upstream names: the host of proxy_pass http://$llmopt_upstream */
+
+    test_error("models:\n  m: {upstream: \"u\\r\\nX: 1\", "
+               "price: {input: 1, output: 2}}\n", 2, 17,
+               "invalid upstream name \"u\"... in model \"m\"",
+               "upstream with CR/LF");
+    test_error("models:\n  m: {upstream: evil.example/x?, "
+               "price: {input: 1, output: 2}}\n", 2, 17,
+               "invalid upstream name", "upstream with a path");
+    test_error("models:\n  m: {upstream: \"me@evil\", "
+               "price: {input: 1, output: 2}}\n", 2, 17,
+               "invalid upstream name", "upstream with a user");
+    test_error("models:\n  m: {upstream: \"u\\0\", "
+               "price: {input: 1, output: 2}}\n", 2, 17,
+               "invalid upstream name", "upstream with a NUL");
+
+    /* params keys are written into the body */
+
+    test_error(MODELS "policies: {p: {algorithm: ucb1, arms: [{model: m, "
+               "params: {'x\":0,\"model': 1}}]}}\n", 4, 60,
+               "invalid params key \"x\"...", "params key with a quote");
+    test_error(MODELS "policies: {p: {algorithm: ucb1, arms: [{model: m, "
+               "params: {\"a\\nb\": 1}}]}}\n", 4, 60,
+               "invalid params key", "params key with a line break");
+    test_error(MODELS "policies: {p: {algorithm: ucb1, arms: [{model: m, "
+               "params: {\"a\\\\b\": 1}}]}}\n", 4, 60,
+               "invalid params key", "params key with a backslash");
+    test_error(MODELS "policies: {p: {algorithm: ucb1, arms: [{model: m, "
+               "params: {\"top p\": 1}}]}}\n", 4, 60,
+               "invalid params key", "params key with a space");
 }
 
 
