@@ -829,8 +829,12 @@ llmopt_catalog_headers(llmopt_catalog_ctx_t *ctx, llmopt_model_t *model,
 
         if (name->scalar.len == 0 || k < name->scalar.len) {
             return llmopt_catalog_fail(ctx, name, "invalid header name "
-                                       "\"%s\" in %s", name->scalar.data,
-                                       where);
+                                       "\"%.*s\"%s in %s (a token: letters, "
+                                       "digits and !#$%%&'*+-.^_`|~)",
+                                       (int) (k < 64 ? k : 64),
+                                       name->scalar.data,
+                                       k < name->scalar.len || k > 64
+                                       ? "..." : "", where);
         }
 
         if (value->type != LLMOPT_CATALOG_SCALAR) {
@@ -2979,7 +2983,8 @@ static int
 llmopt_catalog_fail(llmopt_catalog_ctx_t *ctx, const llmopt_node_t *node,
     const char *fmt, ...)
 {
-    va_list  args;
+    char     *p;
+    va_list   args;
 
     ctx->err->status = 0;
     ctx->err->offset = 0;
@@ -2989,6 +2994,14 @@ llmopt_catalog_fail(llmopt_catalog_ctx_t *ctx, const llmopt_node_t *node,
     va_start(args, fmt);
     (void) vsnprintf(ctx->err->msg, sizeof(ctx->err->msg), fmt, args);
     va_end(args);
+
+    /* a message may quote the catalog: never a line break into the log */
+
+    for (p = ctx->err->msg; *p != '\0'; p++) {
+        if ((unsigned char) *p < 0x20 || *p == 0x7f) {
+            *p = '?';
+        }
+    }
 
     return LLMOPT_ERROR;
 }

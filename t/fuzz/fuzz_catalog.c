@@ -8,7 +8,8 @@
  * or params key, header names that are tokens, header values without
  * control characters but tab (also the ${VAR} ones: FUZZ_* below hold
  * some), and each arm's body rewrite valid JSON with exactly the members
- * it set.  A broken promise aborts.
+ * it set; and an error message that goes to the log holds no control
+ * character either, whatever it quotes.  A broken promise aborts.
  */
 
 #include <stdint.h>
@@ -24,6 +25,7 @@
 
 
 static void *fuzz_alloc(void *ctx, size_t size);
+static void fuzz_message(const char *msg);
 static void fuzz_check(const llmopt_catalog_t *cat);
 static void fuzz_name(const llmopt_str_t *s, size_t max);
 static void fuzz_upstream(const llmopt_str_t *s);
@@ -62,8 +64,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = llmopt_catalog_load_string(&cat, "fuzz.yaml", (const char *) data,
                                     size, &alloc, &err);
 
-    if (rc != LLMOPT_OK && err.msg[0] == '\0') {
-        abort();                        /* a failure must say why */
+    if (rc != LLMOPT_OK) {
+        if (err.msg[0] == '\0') {
+            abort();                    /* a failure must say why */
+        }
+
+        fuzz_message(err.msg);
     }
 
     if (rc == LLMOPT_OK) {
@@ -281,6 +287,19 @@ fuzz_rewrite(const llmopt_model_t *model, const llmopt_arm_t *arm)
                                model->model.len))
     {
         abort();
+    }
+}
+
+
+static void
+fuzz_message(const char *msg)
+{
+    const unsigned char  *p;
+
+    for (p = (const unsigned char *) msg; *p != '\0'; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            abort();
+        }
     }
 }
 

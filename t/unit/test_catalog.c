@@ -603,7 +603,8 @@ test_env(void)
     test_error("models:\n  m:\n    upstream: u\n"
                "    price: {input: 1, output: 2}\n"
                "    headers: {\"X-A\\r\\nB\": c}\n", 5, 15,
-               "invalid header name", "a line break in a header name");
+               "invalid header name \"X-A\"... in model \"m\"",
+               "a line break in a header name");
     test_error("models:\n  m:\n    upstream: u\n"
                "    price: {input: 1, output: 2}\n"
                "    headers: {\"X-\xc3\xa9\": c}\n", 5, 15,
@@ -645,6 +646,10 @@ test_names(void)
     test_error(MODELS "policies: {\"p\\x01\": {algorithm: ucb1, "
                "arms: [m]}}\n", 4, 12, "invalid policy name",
                "policy name with a control character");
+
+    test_error("models: {m: {upstream: u, price: {input: 1, output: 2}}}\n"
+               "\"a\\r\\nb\": 1\n", 2, 1, "unknown key \"a??b\"",
+               "an unknown key with CR/LF is quoted without them");
 
     /* model ids: $llmopt_model, a response header's value */
 
