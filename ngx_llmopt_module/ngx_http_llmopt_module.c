@@ -994,9 +994,11 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         if (j < sh->n_policies && old[j].block->shape == prt[i].shape) {
             dir[i].block = old[j].block;
             dir[i].local = old[j].local;
+            dir[i].others = old[j].others;
             dir[i].stats = old[j].stats;
             old[j].block = NULL;
             old[j].local = NULL;
+            old[j].others = NULL;
 
         } else {
             if (j < sh->n_policies) {
@@ -1038,6 +1040,15 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                        dir[i].block->size);
         }
 
+        if (lmcf->redis != NULL && dir[i].others == NULL) {
+            /* the fleet's part, kept here so that a new trainer (reload,
+               respawn) serves the merged model while Redis is away */
+            dir[i].others = ngx_http_llmopt_new_block(shpool, &prt[i]);
+            if (dir[i].others == NULL) {
+                goto nomem;
+            }
+        }
+
         if (ngx_http_llmopt_history_init(shpool, sh, dir[i].stats,
                                          prt[i].n_arms)
             != NGX_OK)
@@ -1063,6 +1074,7 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
         prt[i].block = dir[i].block;
         prt[i].local = dir[i].local;
+        prt[i].others = dir[i].others;
         prt[i].stats = dir[i].stats;
     }
 
@@ -1077,6 +1089,10 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
         if (old[j].local != NULL) {
             ngx_http_llmopt_retire(sh, old[j].local);
+        }
+
+        if (old[j].others != NULL) {
+            ngx_http_llmopt_retire(sh, old[j].others);
         }
     }
 

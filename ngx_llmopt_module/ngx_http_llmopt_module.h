@@ -36,7 +36,7 @@
 #define NGX_HTTP_LLMOPT_VERSION       "0.1.0"
 
 #define NGX_HTTP_LLMOPT_ZONE_MAGIC    0x6c6c6d6fU      /* "llmo" */
-#define NGX_HTTP_LLMOPT_ZONE_VERSION  5       /* layout of the zone */
+#define NGX_HTTP_LLMOPT_ZONE_VERSION  6       /* layout of the zone */
 #define NGX_HTTP_LLMOPT_BLOCK_VERSION 2       /* of learned parameters, in
                                                  shapes and state files */
 
@@ -301,6 +301,8 @@ typedef struct {
     ngx_http_llmopt_block_t      *block;
     ngx_http_llmopt_block_t      *local;         /* llmopt_redis: learned
                                                     here, not merged */
+    ngx_http_llmopt_block_t      *others;        /* llmopt_redis: the other
+                                                    instances, merged */
     ngx_http_llmopt_stats_t      *stats;
 } ngx_http_llmopt_shpolicy_t;
 
@@ -375,6 +377,10 @@ typedef struct {
 
     ngx_http_llmopt_block_t      *block;         /* in the zone */
     ngx_http_llmopt_block_t      *local;         /* in the zone, or NULL */
+    ngx_http_llmopt_block_t      *others;        /* in the zone, or NULL:
+                                                    the other instances'
+                                                    statistics as last read
+                                                    from Redis, merged */
     ngx_http_llmopt_stats_t      *stats;         /* in the zone */
 
     /* per worker, set in init_process */

@@ -16,8 +16,11 @@
  *
  * The hash tag keeps a policy's keys in one cluster slot; the shape keeps
  * changed catalogs apart.  The model workers read is the prior plus the
- * sum over instances (llmopt_bandit_merge).  With stream=, every reward
- * learned is appended to a Redis Stream for offline evaluation.
+ * sum over instances (llmopt_bandit_merge).  The others' sum, as last
+ * read whole, is kept in the zone (and the state file keeps it), so that
+ * a new trainer serves the fleet's model while Redis is away.  With
+ * stream=, every reward learned is appended to a Redis Stream for offline
+ * evaluation.
  */
 
 
@@ -527,7 +530,11 @@ stream:
 /*
  * The lease is new (llmopt_trainer_init() copied the merged model into
  * the work copies): work starts from what this instance learned, kept in
- * the zone's local blocks.  Also for the master's last drain.
+ * the zone's local blocks, and is published merged with the other
+ * instances' statistics as the zone last kept them (from Redis or the
+ * state file), so that a reload, a respawned trainer or a restart serves
+ * the fleet's model while Redis is away.  Also for the master's last
+ * drain.
  */
 
 void
@@ -536,22 +543,30 @@ ngx_http_llmopt_redis_lease(ngx_http_llmopt_main_conf_t *lmcf)
     ngx_uint_t                    i;
     ngx_http_llmopt_redis_t      *rs;
     ngx_http_llmopt_policy_rt_t  *prt;
+    llmopt_trainer_policy_t      *tp;
 
     prt = lmcf->policies.elts;
     rs = lmcf->redis_state;
 
     for (i = 0; i < lmcf->policies.nelts; i++) {
+        tp = &lmcf->tpolicies[i];
+
         if (prt[i].local != NULL) {
-            ngx_memcpy(lmcf->tpolicies[i].work, prt[i].local->params,
-                       prt[i].local->size);
+            ngx_memcpy(tp->work, prt[i].local->params, prt[i].local->size);
         }
 
-        if (rs != NULL) {
-            lmcf->tpolicies[i].others = rs->n_others[i] ? rs->others[i]
-                                                        : NULL;
+        tp->others = NULL;
+
+        if (prt[i].others != NULL
+            && llmopt_bandit_updates(prt[i].others->params) > 0
+            && llmopt_bandit_check(&prt[i].policy->bandit,
+                                   prt[i].others->params)
+               == LLMOPT_OK)
+        {
+            tp->others = prt[i].others->params;
         }
 
-        lmcf->tpolicies[i].dirty = 1;
+        tp->dirty = 1;
     }
 
     if (rs != NULL) {
@@ -1307,11 +1322,20 @@ ngx_http_llmopt_redis_sync(ngx_http_llmopt_main_conf_t *lmcf,
     }
 
     if (rc != NGX_OK) {
-        return rc;
+        return rc;                      /* the last whole merge stays */
     }
 
     rs->n_others[i] = seen;
-    tp->others = seen ? rs->others[i] : NULL;
+
+    if (prt->others != NULL) {
+        /* in the zone, for the next trainer and the state file */
+        ngx_memcpy(prt->others->params, rs->others[i], tp->size);
+        tp->others = prt->others->params;
+
+    } else {
+        tp->others = rs->others[i];
+    }
+
     tp->dirty = 1;                      /* publish the new merge */
 
     return NGX_OK;

@@ -74,6 +74,11 @@ static void ngx_http_llmopt_drift_init(ngx_http_llmopt_drift_t *d,
     ngx_uint_t n);
 static void ngx_http_llmopt_slo(ngx_http_llmopt_main_conf_t *lmcf);
 static void ngx_http_llmopt_drift_flush(ngx_http_llmopt_main_conf_t *lmcf);
+static ngx_uint_t ngx_http_llmopt_fleet_entries(
+    ngx_http_llmopt_main_conf_t *lmcf, llmopt_snapshot_entry_t *e,
+    ngx_log_t *log);
+static void ngx_http_llmopt_fleet_restore(ngx_http_llmopt_main_conf_t *lmcf,
+    const llmopt_snapshot_entry_t *e, unsigned ne, ngx_log_t *log);
 static ngx_uint_t ngx_http_llmopt_guard_entries(
     ngx_http_llmopt_main_conf_t *lmcf, llmopt_snapshot_entry_t *e,
     ngx_log_t *log);
@@ -945,6 +950,93 @@ ngx_http_llmopt_state_find(const llmopt_snapshot_entry_t *e, unsigned ne,
 }
 
 
+/*
+ * llmopt_redis: the other instances' statistics as this instance last
+ * merged them, one entry "fleet:<policy>" each, so that a restart while
+ * Redis is away serves the fleet's model, not this instance's alone.  The
+ * policy's own entry stays this instance's part: nothing is counted twice
+ * when Redis returns, as the next exchange replaces the fleet's part.
+ */
+
+static ngx_uint_t
+ngx_http_llmopt_fleet_entries(ngx_http_llmopt_main_conf_t *lmcf,
+    llmopt_snapshot_entry_t *e, ngx_log_t *log)
+{
+    u_char                       *copy;
+    ngx_uint_t                    i, n;
+    ngx_http_llmopt_policy_rt_t  *prt;
+
+    prt = lmcf->policies.elts;
+    n = 0;
+
+    for (i = 0; i < lmcf->policies.nelts; i++) {
+        if (prt[i].others == NULL
+            || llmopt_bandit_updates(prt[i].others->params) == 0)
+        {
+            continue;
+        }
+
+        copy = ngx_http_llmopt_state_entry(&e[n], "fleet", &prt[i].name,
+                                           prt[i].shape, prt[i].others->size,
+                                           log);
+        if (copy == NULL) {
+            continue;
+        }
+
+        /* the trainer writes it, and the trainer (or the master, last of
+           all) is what runs this */
+        ngx_memcpy(copy, prt[i].others->params, prt[i].others->size);
+        n++;
+    }
+
+    return n;
+}
+
+
+/*
+ * At start: the fleet's part back into the zone, and the model workers
+ * read made of this instance's part and it, as the trainer will publish
+ * it.
+ */
+
+static void
+ngx_http_llmopt_fleet_restore(ngx_http_llmopt_main_conf_t *lmcf,
+    const llmopt_snapshot_entry_t *e, unsigned ne, ngx_log_t *log)
+{
+    ngx_uint_t                      i;
+    const llmopt_snapshot_entry_t  *found;
+    ngx_http_llmopt_policy_rt_t    *prt;
+
+    prt = lmcf->policies.elts;
+
+    for (i = 0; i < lmcf->policies.nelts; i++) {
+        if (prt[i].others == NULL) {
+            continue;
+        }
+
+        found = ngx_http_llmopt_state_find(e, ne, "fleet", &prt[i].name,
+                                           prt[i].shape);
+
+        if (found == NULL || found->size != prt[i].others->size
+            || llmopt_bandit_check(&prt[i].policy->bandit, found->params)
+               != LLMOPT_OK)
+        {
+            continue;
+        }
+
+        ngx_memcpy(prt[i].others->params, found->params, found->size);
+        llmopt_bandit_merge(&prt[i].policy->bandit, prt[i].block->params,
+                            prt[i].others->params);
+
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "llmopt_state_file \"%V\": policy \"%V\" serves the "
+                      "other instances' statistics too (%uL updates) until "
+                      "Redis is reached", &lmcf->state_file, &prt[i].name,
+                      llmopt_bandit_updates(found->params));
+    }
+}
+
+
 static ngx_uint_t
 ngx_http_llmopt_guard_entries(ngx_http_llmopt_main_conf_t *lmcf,
     llmopt_snapshot_entry_t *e, ngx_log_t *log)
@@ -1124,7 +1216,7 @@ ngx_http_llmopt_checkpoint(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
     size_t                        size;
     ssize_t                       n;
     ngx_fd_t                      fd;
-    ngx_uint_t                    i, np, budgets;
+    ngx_uint_t                    i, np, extra;
     llmopt_snapshot_entry_t      *e;
     ngx_http_llmopt_policy_rt_t  *prt;
 
@@ -1133,7 +1225,7 @@ ngx_http_llmopt_checkpoint(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
     np = lmcf->policies.nelts;
     prt = lmcf->policies.elts;
 
-    e = ngx_alloc((3 * np + 1) * sizeof(llmopt_snapshot_entry_t), log);
+    e = ngx_alloc((4 * np + 1) * sizeof(llmopt_snapshot_entry_t), log);
     if (e == NULL) {
         return NGX_ERROR;
     }
@@ -1146,11 +1238,13 @@ ngx_http_llmopt_checkpoint(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
         e[i].size = lmcf->tpolicies[i].size;
     }
 
-    /* the budgets' accounts, so that a restart does not spend a day's
-       cap again; under entries "budget:<policy>" */
+    /* the fleet's part of the model (llmopt_redis), "fleet:<policy>";
+       the budgets' accounts, so that a restart does not spend a day's
+       cap again, "budget:<policy>"; the canaries, "canary:<policy>" */
 
-    budgets = ngx_http_llmopt_guard_entries(lmcf, &e[np], log);
-    np += budgets;
+    extra = ngx_http_llmopt_fleet_entries(lmcf, &e[np], log);
+    extra += ngx_http_llmopt_guard_entries(lmcf, &e[np + extra], log);
+    np += extra;
 
     size = llmopt_snapshot_size(e, np);
 
@@ -1204,7 +1298,7 @@ ngx_http_llmopt_checkpoint(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
 
     ngx_free(tmp);
     ngx_free(buf);
-    ngx_http_llmopt_guard_entries_free(&e[np - budgets], budgets);
+    ngx_http_llmopt_guard_entries_free(&e[np - extra], extra);
     ngx_free(e);
 
     lmcf->checkpoint_updates = lmcf->trainer.updates;
@@ -1227,7 +1321,7 @@ failed:
         ngx_free(buf);
     }
 
-    ngx_http_llmopt_guard_entries_free(&e[np - budgets], budgets);
+    ngx_http_llmopt_guard_entries_free(&e[np - extra], extra);
     ngx_free(e);
 
     (void) ngx_atomic_fetch_add(&lmcf->sh->trainer.checkpoint_errors, 1);
@@ -1347,6 +1441,7 @@ ngx_http_llmopt_state_restore(ngx_log_t *log,
         restored++;
     }
 
+    ngx_http_llmopt_fleet_restore(lmcf, e, ne, log);
     ngx_http_llmopt_guard_restore(lmcf, e, ne, log);
 
     lmcf->sh->trainer.restored = restored;
