@@ -1395,7 +1395,8 @@ ngx_http_llmopt_redis_stream(ngx_http_llmopt_main_conf_t *lmcf,
     ngx_http_llmopt_stream_entry_t  *e;
     ngx_http_llmopt_redis_conf_t    *conf;
 
-    static const char  *sources[] = { "feedback", "proxy", "failure" };
+    static const char  *sources[] = { "feedback", "proxy", "failure",
+                                      "unscored" };
 
     conf = lmcf->redis;
     prt = lmcf->policies.elts;
@@ -1470,7 +1471,7 @@ ngx_http_llmopt_redis_stream(ngx_http_llmopt_main_conf_t *lmcf,
 
             ngx_http_llmopt_field("reward", "%.6f", e->reward);
             argv[k] = "source"; len[k++] = 6;
-            argv[k] = sources[e->source < 3 ? e->source : 2];
+            argv[k] = sources[e->source < 4 ? e->source : 2];
             len[k] = ngx_strlen(argv[k]); k++;
             ngx_http_llmopt_field("status", "%ui", (ngx_uint_t) ev->status);
             ngx_http_llmopt_field("tokens_in", "%uD", ev->tokens_in);

@@ -523,9 +523,9 @@ ngx_http_llmopt_status_zone(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
 
 /* names are at most LLMOPT_CATALOG_NAME_MAX bytes, escaped at most x6 */
 
-#define NGX_HTTP_LLMOPT_STATUS_POLICY  3072
+#define NGX_HTTP_LLMOPT_STATUS_POLICY  (3072 + 64)
 #define NGX_HTTP_LLMOPT_STATUS_EXP     (6 * 64 + 400)
-#define NGX_HTTP_LLMOPT_STATUS_ARM     (6 * 64 * 2 + 2048 + 256)
+#define NGX_HTTP_LLMOPT_STATUS_ARM     (6 * 64 * 2 + 2048 + 320)
 #define NGX_HTTP_LLMOPT_STATUS_THETA   (LLMOPT_FEATURE_MAX_DIM * 32 + 512)
 
 
@@ -674,6 +674,12 @@ ngx_http_llmopt_status_policy(ngx_http_request_t *r, u_char *p,
                         ? (uint64_t) st->explore_until_ms - now : 0);
     }
 
+    if (prt->policy->feedback_wait_ms) {
+        p = ngx_sprintf(p, ",\"feedback_wait_ms\":%uL,\"unscored\":\"%s\"",
+                        prt->policy->feedback_wait_ms,
+                        llmopt_unscored_name(prt->policy->reward.unscored));
+    }
+
     p = ngx_sprintf(p, ",\"history\":%s,\"arms\":{",
                     st->history != NULL ? "true" : "false");
 
@@ -768,6 +774,11 @@ ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
         p = ngx_sprintf(p, "\"reward\":{\"n\":0,\"mean\":null,"
                         "\"ci95\":null,\"failures\":0},");
     }
+
+    /* answers with a score, and those whose feedback never came */
+
+    p = ngx_sprintf(p, "\"scored\":%uL,\"unscored\":%uL,",
+                    (uint64_t) tally->scored, (uint64_t) tally->unscored);
 
     p = ngx_sprintf(p, "\"outcomes\":%uA,\"tokens\":{\"in\":%uA,"
                     "\"out\":%uA,\"cached\":%uA},\"cost_usd\":%uA.%09uA,"

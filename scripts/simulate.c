@@ -85,7 +85,8 @@ static const sim_policy_t  policies[] = {
     { "linucb, prior .9, floor .02", LLMOPT_ALG_LINUCB, 0.5, 1, 0.02, 0.9 },
 };
 
-static llmopt_reward_conf_t  rconf = { 0.6, 0.3, 0.1, 0.003, 2000, 0 };
+static llmopt_reward_conf_t  rconf = { 0.6, 0.3, 0.1, 0.003, 2000, 0,
+                                        LLMOPT_UNSCORED_NONE };
 
 
 /* The world at a step: the arms of the scenario, changed after "change". */

@@ -200,7 +200,7 @@ static const char *const  llmopt_catalog_policy_keys[] = {
     "forgetting", "seed", "arms", "features", "tenant_buckets",
     "word_buckets", "reward", "feedback_wait", "fallback", "max_cost",
     "breaker", "drift", "latency_slo", "latency_slo_action",
-    "latency_slo_penalty", "budget", "canary", NULL
+    "latency_slo_penalty", "budget", "canary", "unscored", NULL
 };
 
 enum {
@@ -228,7 +228,13 @@ enum {
     LLMOPT_POLICY_LATENCY_SLO_PENALTY,
     LLMOPT_POLICY_BUDGET,
     LLMOPT_POLICY_CANARY,
+    LLMOPT_POLICY_UNSCORED,
     LLMOPT_POLICY_LAST
+};
+
+/* by LLMOPT_UNSCORED_*; "none" is not a word of the catalog */
+static const char *const  llmopt_catalog_unscored[] = {
+    "none", "observed", "skip", "proxy", NULL
 };
 
 static const char *const  llmopt_catalog_drift_keys[] = {
@@ -1002,6 +1008,7 @@ llmopt_catalog_policy_entry(llmopt_catalog_ctx_t *ctx,
     llmopt_policy_t *policy, const llmopt_node_t *key,
     const llmopt_node_t *value)
 {
+    unsigned                k;
     uint64_t                wait;
     const char             *action;
     const llmopt_node_t    *item;
@@ -1066,6 +1073,36 @@ llmopt_catalog_policy_entry(llmopt_catalog_ctx_t *ctx,
         }
 
         policy->feedback_wait_ms = wait;
+    }
+
+    /* what an answer whose feedback never came teaches */
+
+    policy->reward.unscored = policy->feedback_wait_ms
+                              ? LLMOPT_UNSCORED_OBSERVED
+                              : LLMOPT_UNSCORED_NONE;
+
+    if (f[LLMOPT_POLICY_UNSCORED].value != NULL) {
+        item = f[LLMOPT_POLICY_UNSCORED].value;
+        action = item->type == LLMOPT_CATALOG_SCALAR ? item->scalar.data : "";
+
+        if (policy->feedback_wait_ms == 0) {
+            return llmopt_catalog_fail(ctx, item, "\"unscored\" in %s needs "
+                                       "a \"feedback_wait\" above 0",
+                                       where);
+        }
+
+        for (k = LLMOPT_UNSCORED_OBSERVED;
+             llmopt_catalog_unscored[k] != NULL
+             && strcmp(action, llmopt_catalog_unscored[k]) != 0;
+             k++)
+        { /* void */ }
+
+        if (llmopt_catalog_unscored[k] == NULL) {
+            return llmopt_catalog_fail(ctx, item, "\"unscored\" in %s must "
+                                       "be observed, skip or proxy", where);
+        }
+
+        policy->reward.unscored = k;
     }
 
     if (f[LLMOPT_POLICY_LATENCY_SLO].value != NULL
@@ -3004,4 +3041,12 @@ llmopt_catalog_fail(llmopt_catalog_ctx_t *ctx, const llmopt_node_t *node,
     }
 
     return LLMOPT_ERROR;
+}
+
+
+const char *
+llmopt_unscored_name(unsigned unscored)
+{
+    return unscored <= LLMOPT_UNSCORED_PROXY
+           ? llmopt_catalog_unscored[unscored] : NULL;
 }

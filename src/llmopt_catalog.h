@@ -100,7 +100,28 @@ typedef struct {
     double                 latency_ref;      /* ms */
     double                 slo_penalty;      /* share taken off a reward
                                                 flagged LLMOPT_EVENT_SLO */
+    unsigned               unscored;         /* LLMOPT_UNSCORED_*: a
+                                                success without a score */
 } llmopt_reward_conf_t;
+
+
+/*
+ * What a successful answer teaches when its policy waited for feedback
+ * and none came (llmopt_reward_arm()): OBSERVED (the default), its cost
+ * and latency with the quality its arm's scored answers showed, or
+ * nothing before the arm has one; SKIP, nothing; PROXY, the quality
+ * proxies of its status and finish reason.  NONE (the zero value): the
+ * policy waits for no feedback, every answer is scored by its proxies.  A
+ * failure is never unscored: it is learned as a failure.
+ */
+
+#define LLMOPT_UNSCORED_NONE      0
+#define LLMOPT_UNSCORED_OBSERVED  1
+#define LLMOPT_UNSCORED_SKIP      2
+#define LLMOPT_UNSCORED_PROXY     3
+
+/* "none", "observed", "skip", "proxy": the catalog's words; NULL else */
+const char *llmopt_unscored_name(unsigned unscored);
 
 
 typedef struct {

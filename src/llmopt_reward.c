@@ -19,6 +19,14 @@ int
 llmopt_reward(const llmopt_reward_conf_t *conf, const llmopt_event_t *ev,
     llmopt_reward_t *out)
 {
+    return llmopt_reward_arm(conf, ev, -1, out);
+}
+
+
+int
+llmopt_reward_arm(const llmopt_reward_conf_t *conf, const llmopt_event_t *ev,
+    double arm_quality, llmopt_reward_t *out)
+{
     int     failed;
     double  wq, wc, wl, sum, q;
 
@@ -56,6 +64,22 @@ llmopt_reward(const llmopt_reward_conf_t *conf, const llmopt_event_t *ev,
     if (ev->quality >= 0) {
         q = ev->quality > 1 ? 1 : ev->quality;
         out->source = LLMOPT_QUALITY_FEEDBACK;
+
+    } else if (conf->unscored != LLMOPT_UNSCORED_NONE) {
+        /*
+         * The feedback never came.  The proxies would make up a quality
+         * (a complete answer counts as 1) that outweighs the scored
+         * answers of the other arms; what the answer shows is its cost
+         * and latency, and its arm's scored answers what its quality is.
+         */
+        out->source = LLMOPT_QUALITY_UNSCORED;
+
+        if (conf->unscored == LLMOPT_UNSCORED_OBSERVED && arm_quality >= 0) {
+            q = arm_quality > 1 ? 1 : arm_quality;
+
+        } else if (conf->unscored != LLMOPT_UNSCORED_PROXY) {
+            return LLMOPT_DECLINED;
+        }
     }
 
     out->quality = q;

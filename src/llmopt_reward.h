@@ -32,7 +32,8 @@
 typedef enum {
     LLMOPT_QUALITY_FEEDBACK = 0,    /* explicit score: feedback, header */
     LLMOPT_QUALITY_PROXY,           /* a 2xx response's finish reason */
-    LLMOPT_QUALITY_FAILURE          /* not 2xx, timeout, error object */
+    LLMOPT_QUALITY_FAILURE,         /* not 2xx, timeout, error object */
+    LLMOPT_QUALITY_UNSCORED         /* feedback awaited, none came */
 } llmopt_quality_source_e;
 
 
@@ -58,10 +59,26 @@ typedef struct {
  * Returns LLMOPT_OK with *out filled, every number in [0, 1] and never
  * NaN; LLMOPT_DECLINED when the event teaches nothing about its arm: not
  * an OUTCOME, or status 499 (the client went away first); *out is zeroed
- * then.
+ * then; or an unscored answer (below) not learned, *out zeroed but for
+ * its source.
  */
 int llmopt_reward(const llmopt_reward_conf_t *conf, const llmopt_event_t *ev,
     llmopt_reward_t *out);
+
+/*
+ * llmopt_reward() for the trainer, which knows the arm: arm_quality is the
+ * mean quality of the arm's scored answers (source FEEDBACK) so far, < 0
+ * (or NaN) when it has none.  A successful answer without a score is
+ * "unscored" (source UNSCORED) when conf->unscored is not
+ * LLMOPT_UNSCORED_NONE (the policy waits for feedback): with PROXY it is
+ * scored by its proxies; with OBSERVED and an arm_quality, with that
+ * quality and its own cost and latency terms; otherwise (SKIP, or no
+ * arm_quality yet) it is LLMOPT_DECLINED with the rest of *out zeroed, so
+ * that the caller can count it.  llmopt_reward() is this with
+ * arm_quality -1.
+ */
+int llmopt_reward_arm(const llmopt_reward_conf_t *conf,
+    const llmopt_event_t *ev, double arm_quality, llmopt_reward_t *out);
 
 /*
  * The cost term, ref / (ref + cost): 1 for a free call, 0.5 at the

@@ -37,9 +37,11 @@ int
 llmopt_trainer_learn(llmopt_trainer_t *t, const llmopt_event_t *ev,
     llmopt_reward_t *out)
 {
+    int                       rc;
     unsigned                  i, d;
-    double                    x[LLMOPT_FEATURE_MAX_DIM];
+    double                    x[LLMOPT_FEATURE_MAX_DIM], arm_quality;
     llmopt_reward_t           rw;
+    llmopt_arm_tally_t       *tally;
     llmopt_trainer_policy_t  *tp;
 
     t->events++;
@@ -65,7 +67,21 @@ llmopt_trainer_learn(llmopt_trainer_t *t, const llmopt_event_t *ev,
         return LLMOPT_DECLINED;
     }
 
-    if (llmopt_reward(&tp->policy->reward, ev, &rw) != LLMOPT_OK) {
+    tally = tp->tally != NULL ? &tp->tally[ev->arm] : NULL;
+    arm_quality = tally != NULL && tally->scored > 0
+                  ? tally->quality_sum / tally->scored : -1;
+
+    rc = llmopt_reward_arm(&tp->policy->reward, ev, arm_quality, &rw);
+
+    if (rw.source == LLMOPT_QUALITY_UNSCORED) {
+        t->unscored++;
+
+        if (tally != NULL) {
+            tally->unscored += 1;
+        }
+    }
+
+    if (rc != LLMOPT_OK) {
         t->declined++;
         return LLMOPT_DECLINED;
     }
@@ -81,13 +97,17 @@ llmopt_trainer_learn(llmopt_trainer_t *t, const llmopt_event_t *ev,
     tp->updates++;
     tp->reward_sum += rw.reward;
 
-    if (tp->tally != NULL) {
-        tp->tally[ev->arm].rewards += 1;
-        tp->tally[ev->arm].reward_sum += rw.reward;
-        tp->tally[ev->arm].reward_sq += rw.reward * rw.reward;
+    if (tally != NULL) {
+        tally->rewards += 1;
+        tally->reward_sum += rw.reward;
+        tally->reward_sq += rw.reward * rw.reward;
 
         if (rw.source == LLMOPT_QUALITY_FAILURE) {
-            tp->tally[ev->arm].failures += 1;
+            tally->failures += 1;
+
+        } else if (rw.source == LLMOPT_QUALITY_FEEDBACK) {
+            tally->scored += 1;
+            tally->quality_sum += rw.quality;
         }
     }
 

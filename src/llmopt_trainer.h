@@ -38,6 +38,10 @@ typedef struct {
     double                  reward_sum;
     double                  reward_sq;     /* sum of squared rewards */
     double                  failures;      /* learned as failures (0) */
+    double                  scored;        /* successes with a score */
+    double                  quality_sum;   /*   and the sum of the scores */
+    double                  unscored;      /* successes whose feedback
+                                              never came, learned or not */
 } llmopt_arm_tally_t;
 
 
@@ -77,6 +81,8 @@ typedef struct {
     uint64_t                  declined;     /* no reward: 499, not outcome */
     uint64_t                  stale;        /* other catalog, bad index */
     uint64_t                  failures;     /* learned with reward 0 */
+    uint64_t                  unscored;     /* feedback awaited, none came
+                                               (learned or declined) */
     uint64_t                  publishes;
     uint64_t                  skipped;      /* stuck slots given up */
 
@@ -104,7 +110,9 @@ void llmopt_trainer_init(llmopt_trainer_t *t, llmopt_ring_t *ring,
  * Learns one OUTCOME event into the work copy of its policy.  LLMOPT_OK:
  * learned, reward in *out (may be NULL); LLMOPT_DECLINED: nothing to learn
  * (not an outcome, client gone, another catalog version, index out of
- * range).
+ * range, an unscored answer its policy does not learn).  The reward is
+ * llmopt_reward_arm()'s, with the mean of the arm's scored qualities in
+ * its tally (none without a tally).
  */
 int llmopt_trainer_learn(llmopt_trainer_t *t, const llmopt_event_t *ev,
     llmopt_reward_t *out);

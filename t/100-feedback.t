@@ -106,6 +106,13 @@ sub pulls {
     return $n;
 }
 
+sub unscored {
+    my ($s, $policy) = @_;
+    my $n = 0;
+    $n += $_->{unscored} // 0 for values %{ $s->{policies}{$policy}{arms} };
+    return $n;
+}
+
 my %count;
 
 # accepted, then duplicate
@@ -193,10 +200,12 @@ $count{malformed}++;
 $r = ask('/quick/v1/chat/completions');
 my $late = $r->{headers}{'x-llmopt-request-id'};
 for (1 .. 100) {
-    last if pulls(status(), 'quick') == 1;
+    last if unscored(status(), 'quick') == 1;
     sleep(0.05);
 }
-is(pulls(status(), 'quick'), 1, 'the wait of 300 ms ended: learned');
+is(unscored(status(), 'quick'), 1, 'the wait of 300 ms ended: unscored');
+is(pulls(status(), 'quick'), 0,
+   '... and not learned: its arm has no scored answer (unscored: observed)');
 $f = feedback({ id => $late, score => 1 });
 is($f->{status}, 410, 'feedback after the wait: 410');
 is($f->{json}{error}{code}, 'feedback_expired', '... feedback_expired');

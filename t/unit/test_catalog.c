@@ -168,6 +168,8 @@ test_good_full(const char *dir)
     is_num(p->reward.cost_ref, 0.02, 0, "cost ref");
     is_num(p->reward.latency_ref, 1500, 0, "latency ref");
     is_int(p->feedback_wait_ms, 250, "feedback wait");
+    is_int(p->reward.unscored, LLMOPT_UNSCORED_OBSERVED,
+           "unscored: observed by default with a feedback wait");
     is_int(p->fallback, 1, "fallback by arm name");
 
     arm = &p->arms[0];
@@ -220,6 +222,8 @@ test_good_full(const char *dir)
     is_int(p->dialect, LLMOPT_DIALECT_ANTHROPIC, "anthropic policy");
     is_int(p->fallback, -1, "no fallback");
     is_int(p->feedback_wait_ms, 0, "feedback wait defaults to 0");
+    is_int(p->reward.unscored, LLMOPT_UNSCORED_NONE,
+           "unscored: none without a feedback wait");
     is_num(p->reward.quality, 0.6, 1e-12, "default reward quality");
     is_num(p->reward.cost_ref, 0.01, 1e-12, "default cost ref");
     is_num(p->reward.latency_ref, 2000, 1e-12, "default latency ref");
@@ -431,6 +435,39 @@ test_errors(void)
     test_error(MODELS "policies: {p: {algorithm: ucb1, arms: [m], "
                "seed: -1}}\n", 4, 50, "must be an integer >= 0",
                "negative seed");
+    test_error(MODELS "policies: {p: {algorithm: ucb1, arms: [m], "
+               "unscored: skip}}\n", 4, 54, "\"unscored\" in policy \"p\" "
+               "needs a \"feedback_wait\" above 0",
+               "unscored without a feedback wait");
+    test_error(MODELS "policies: {p: {algorithm: ucb1, arms: [m], "
+               "feedback_wait: 10, unscored: 1}}\n", 4, 73,
+               "must be observed, skip or proxy", "unscored unknown");
+
+    {
+        static const char  text[] = MODELS
+            "policies:\n"
+            "  s: {algorithm: ucb1, arms: [m], feedback_wait: 10,"
+            " unscored: skip}\n"
+            "  p: {algorithm: ucb1, arms: [m], feedback_wait: 10,"
+            " unscored: proxy}\n"
+            "  o: {algorithm: ucb1, arms: [m], feedback_wait: 10,"
+            " unscored: observed}\n";
+
+        memset(&err, 0, sizeof(err));
+        rc = llmopt_catalog_load_string(&cat, "u.yaml", text,
+                                        sizeof(text) - 1, &test_allocator,
+                                        &err);
+        is_int(rc, LLMOPT_OK, "unscored modes load: %s", err.msg);
+
+        if (rc == LLMOPT_OK) {
+            is_int(cat.policies[0].reward.unscored, LLMOPT_UNSCORED_SKIP,
+                   "unscored: skip");
+            is_int(cat.policies[1].reward.unscored, LLMOPT_UNSCORED_PROXY,
+                   "unscored: proxy");
+            is_int(cat.policies[2].reward.unscored, LLMOPT_UNSCORED_OBSERVED,
+                   "unscored: observed");
+        }
+    }
     test_error("models:\n  m: {upstream: u, api: grpc, price: {input: 1, "
                "output: 2}}\n", 2, 25, "unknown api \"grpc\"",
                "unknown api");

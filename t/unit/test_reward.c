@@ -24,10 +24,11 @@ static void test_reward(void);
 static void test_weights(void);
 static void test_prices(void);
 static void test_hostile(void);
+static void test_unscored(void);
 
 
 static const llmopt_reward_conf_t  test_conf = {
-    0.6, 0.3, 0.1, 0.01, 2000, 0
+    0.6, 0.3, 0.1, 0.01, 2000, 0, LLMOPT_UNSCORED_NONE
 };
 
 
@@ -40,6 +41,7 @@ main(void)
     test_weights();
     test_prices();
     test_hostile();
+    test_unscored();
 
     return tap_done();
 }
@@ -395,4 +397,105 @@ test_hostile(void)
     }
 
     is_int(bad, 0, "847 hostile combinations: every number in [0, 1]");
+}
+
+
+/*
+ * A policy that waits for feedback: an answer whose feedback never came
+ * is not scored with a made-up quality.
+ */
+
+static void
+test_unscored(void)
+{
+    llmopt_event_t        ev;
+    llmopt_reward_t       rw;
+    llmopt_reward_conf_t  conf;
+
+    conf = test_conf;
+
+    /* a policy that waits for no feedback: nothing is unscored */
+
+    test_event(&ev, 200, LLMOPT_FINISH_STOP, 0.01, 2000);
+    is_int(llmopt_reward_arm(&conf, &ev, 0.2, &rw), LLMOPT_OK,
+           "no wait: learned");
+    is_num(rw.quality, 1, EPS, "no wait: the finish reason's quality, 1");
+    is_int(rw.source, LLMOPT_QUALITY_PROXY, "no wait: source proxy");
+
+    /* proxy: unscored, scored by the proxies as before */
+
+    conf.unscored = LLMOPT_UNSCORED_PROXY;
+
+    is_int(llmopt_reward_arm(&conf, &ev, 0.2, &rw), LLMOPT_OK,
+           "proxy: learned");
+    is_num(rw.quality, 1, EPS, "proxy: the finish reason's quality, 1");
+    is_int(rw.source, LLMOPT_QUALITY_UNSCORED, "proxy: source unscored");
+    is_int(llmopt_reward_arm(&conf, &ev, -1, &rw), LLMOPT_OK,
+           "proxy: learned without an arm quality too");
+
+    /* observed: cost and latency as they were, the arm's scored quality */
+
+    conf.unscored = LLMOPT_UNSCORED_OBSERVED;
+
+    is_int(llmopt_reward_arm(&conf, &ev, 0.2, &rw), LLMOPT_OK,
+           "observed: learned when the arm has scored answers");
+    is_num(rw.quality, 0.2, EPS, "observed: the arm's scored quality, 0.2");
+    is_num(rw.cost, 0.5, EPS, "observed: its own cost term");
+    is_num(rw.latency, 0.5, EPS, "observed: its own latency term");
+    is_num(rw.reward, 0.6 * 0.2 + 0.15 + 0.05, EPS,
+           "observed: 0.6 * 0.2 + 0.15 + 0.05");
+    is_int(rw.source, LLMOPT_QUALITY_UNSCORED, "observed: source unscored");
+
+    test_event(&ev, 200, LLMOPT_FINISH_LENGTH, 0.01, 2000);
+    (void) llmopt_reward_arm(&conf, &ev, 0.8, &rw);
+    is_num(rw.quality, 0.8, EPS,
+           "observed: the finish reason makes up no quality either");
+
+    (void) llmopt_reward_arm(&conf, &ev, 3, &rw);
+    is_num(rw.quality, 1, EPS, "observed: an arm quality above 1 counts 1");
+
+    rw.reward = 42;
+    is_int(llmopt_reward_arm(&conf, &ev, -1, &rw), LLMOPT_DECLINED,
+           "observed: declined while the arm has no scored answer");
+    is_int(rw.source, LLMOPT_QUALITY_UNSCORED, "... counted as unscored");
+    is_num(rw.reward, 0, EPS, "... and the rest zeroed");
+    is_int(llmopt_reward_arm(&conf, &ev, NAN, &rw), LLMOPT_DECLINED,
+           "observed: a NaN arm quality is none");
+    is_int(llmopt_reward(&conf, &ev, &rw), LLMOPT_DECLINED,
+           "llmopt_reward() knows no arm quality: declined");
+
+    ev.quality = 0.9f;
+    is_int(llmopt_reward_arm(&conf, &ev, 0.1, &rw), LLMOPT_OK,
+           "observed: a scored answer is learned");
+    is_num(rw.quality, 0.9, 1e-7, "... with its own score");
+    is_int(rw.source, LLMOPT_QUALITY_FEEDBACK, "... source feedback");
+
+    test_event(&ev, 503, LLMOPT_FINISH_NONE, 0, 5);
+    is_int(llmopt_reward_arm(&conf, &ev, -1, &rw), LLMOPT_OK,
+           "observed: a failure is learned, score or not");
+    is_int(rw.source, LLMOPT_QUALITY_FAILURE, "... as a failure");
+    is_num(rw.reward, 0, EPS, "... earning 0");
+
+    test_event(&ev, 499, LLMOPT_FINISH_NONE, 0.01, 300);
+    is_int(llmopt_reward_arm(&conf, &ev, 0.5, &rw), LLMOPT_DECLINED,
+           "observed: 499 still declined");
+    is_int(rw.source, 0, "... and not counted as unscored");
+
+    /* skip: nothing but failures and scores */
+
+    conf.unscored = LLMOPT_UNSCORED_SKIP;
+
+    test_event(&ev, 200, LLMOPT_FINISH_STOP, 0.01, 2000);
+    is_int(llmopt_reward_arm(&conf, &ev, 0.7, &rw), LLMOPT_DECLINED,
+           "skip: declined, whatever the arm's quality");
+    is_int(rw.source, LLMOPT_QUALITY_UNSCORED, "skip: counted as unscored");
+
+    ev.quality = 0.4f;
+    is_int(llmopt_reward_arm(&conf, &ev, -1, &rw), LLMOPT_OK,
+           "skip: a scored answer is learned");
+
+    test_event(&ev, 429, LLMOPT_FINISH_NONE, 0, 5);
+    is_int(llmopt_reward_arm(&conf, &ev, -1, &rw), LLMOPT_OK,
+           "skip: a failure is learned");
+    is_int(rw.source, LLMOPT_QUALITY_FAILURE, "... as a failure");
 }

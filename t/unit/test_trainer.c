@@ -24,6 +24,7 @@ static void make_event(llmopt_event_t *ev, uint64_t catalog, unsigned arm,
     unsigned d, double code, unsigned status);
 static double arm_pulls(const llmopt_policy_t *p, const void *block,
     unsigned arm);
+static void test_unscored(void);
 
 
 
@@ -245,6 +246,8 @@ main(void)
     free(tp.work);
     free(ring_mem);
 
+    test_unscored();
+
     test_free_all();
 
     return tap_done();
@@ -288,4 +291,120 @@ arm_pulls(const llmopt_policy_t *p, const void *block, unsigned arm)
     llmopt_bandit_arm(&p->bandit, block, arm, &view);
 
     return *view.pulls;
+}
+
+
+/*
+ * A policy that waits for feedback (unscored: observed by default): arm 0
+ * is scored 0.9 on its answers, arm 1's answers are left unscored.  The
+ * proxies would learn arm 1 as perfect; here its answers are counted and
+ * not learned until it has a scored one, while arm 0's unscored answers
+ * are learned with the quality arm 0 showed.
+ */
+
+static const char  unscored_text[] =
+    "models:\n"
+    "  big:   {upstream: u, model: big, price: {input: 10, output: 30}}\n"
+    "  small: {upstream: u, model: small, price: {input: 0.1, output: 0.4}}\n"
+    "policies:\n"
+    "  chat:\n"
+    "    algorithm: linucb\n"
+    "    alpha: 0.5\n"
+    "    arms: [{model: big}, {model: small}]\n"
+    "    features: [bias, has_code]\n"
+    "    reward: {quality: 0.8, cost: 0.1, latency: 0.1}\n"
+    "    feedback_wait: 1000\n";
+
+
+static void
+test_unscored(void)
+{
+    int                       rc;
+    unsigned                  i;
+    double                    x[2];
+    llmopt_err_t              err;
+    llmopt_event_t            ev;
+    llmopt_reward_t           rw;
+    llmopt_catalog_t          cat;
+    llmopt_seqlock_t          lock;
+    llmopt_trainer_t          t;
+    llmopt_choice_t           choice;
+    llmopt_rng_t              rng;
+    llmopt_arm_tally_t        tally[2];
+    const llmopt_policy_t    *p;
+    llmopt_trainer_policy_t   tp;
+
+    memset(&err, 0, sizeof(err));
+
+    rc = llmopt_catalog_load_string(&cat, "unscored.yaml", unscored_text,
+                                    sizeof(unscored_text) - 1,
+                                    &test_allocator, &err);
+    is_int(rc, LLMOPT_OK, "unscored: catalog loads: %s", err.msg);
+
+    if (rc != LLMOPT_OK) {
+        return;
+    }
+
+    p = &cat.policies[0];
+
+    memset(&tp, 0, sizeof(tp));
+    tp.policy = p;
+    tp.lock = &lock;
+    tp.size = llmopt_bandit_size(&p->bandit);
+    tp.shared = calloc(1, tp.size);
+    tp.work = calloc(1, tp.size);
+    llmopt_seqlock_init(&lock);
+    llmopt_bandit_init(&p->bandit, tp.shared);
+    memset(tally, 0, sizeof(tally));
+    tp.tally = tally;
+
+    llmopt_trainer_init(&t, NULL, cat.version, &tp, 1);
+
+    make_event(&ev, cat.version, 1, p->bandit.d, 0, 200);
+    ev.cost = 0.00001;                      /* cheap and fast: the proxies */
+    ev.latency_ms = 10;                     /* would score it near 1 */
+
+    for (i = 0; i < 40; i++) {
+        rc = llmopt_trainer_learn(&t, &ev, &rw);
+    }
+
+    is_int(rc, LLMOPT_DECLINED, "arm 1 unscored, never scored: declined");
+    is_num(tally[1].unscored, 40, 0, "arm 1: 40 unscored tallied");
+    is_num(tally[1].rewards, 0, 0, "arm 1: no reward learned");
+    is_num(arm_pulls(p, tp.work, 1), 0, 0, "arm 1: no pull in the model");
+    is_int(t.unscored, 40, "the trainer counts 40 unscored");
+
+    make_event(&ev, cat.version, 0, p->bandit.d, 0, 200);
+    ev.quality = 0.9f;
+
+    for (i = 0; i < 100; i++) {
+        (void) llmopt_trainer_learn(&t, &ev, NULL);
+    }
+
+    is_num(tally[0].scored, 100, 0, "arm 0: 100 scored tallied");
+    is_num(tally[0].quality_sum, 90, 1e-4, "arm 0: their qualities, 90");
+
+    ev.quality = -1;
+    is_int(llmopt_trainer_learn(&t, &ev, &rw), LLMOPT_OK,
+           "arm 0 unscored: learned");
+    is_num(rw.quality, 0.9, 1e-6, "... with arm 0's scored quality");
+    is_int(rw.source, LLMOPT_QUALITY_UNSCORED, "... source unscored");
+    is_num(tally[0].unscored, 1, 0, "arm 0: 1 unscored tallied");
+    is_num(arm_pulls(p, tp.work, 0), 101, 0, "arm 0: 101 pulls");
+
+    make_event(&ev, cat.version, 1, p->bandit.d, 0, 502);
+    is_int(llmopt_trainer_learn(&t, &ev, &rw), LLMOPT_OK,
+           "arm 1: a failure is learned");
+    is_num(tally[1].failures, 1, 0, "... as a failure");
+    is_num(tally[1].unscored, 40, 0, "... not as unscored");
+
+    (void) llmopt_trainer_publish(&t);
+    llmopt_rng_seed(&rng, 3);
+
+    x[0] = 1; x[1] = 0;
+    llmopt_bandit_select(&p->bandit, tp.shared, x, NULL, &rng, &choice);
+    is_int(choice.arm, 0, "the scored arm wins");
+
+    free(tp.shared);
+    free(tp.work);
 }
