@@ -4,7 +4,8 @@
 # away, and A is reloaded, loses its trainer (SIGKILL of the cache
 # manager) and is restarted: each time A's served pulls are the merged
 # count of before the outage and A routes each prompt class as before.
-# When Redis comes back nothing is counted twice.
+# When Redis comes back nothing is counted twice, and an exchange that
+# fails half way leaves the last whole merge in service.
 
 use strict;
 use warnings;
@@ -241,6 +242,34 @@ ok(defined wait_for(sub {
        $served = arms(status($A), 'pulls');
        !grep { $served->{$_} != $mine->{$_} + $theirs->{$_} } keys %$served }),
    'A serves its own counts plus B\'s, once: ' . show($served));
+
+# --- an exchange that fails half way keeps the last whole merge ---------------
+# B's hash turns into a string: A's read of it fails after A has read the
+# instance set, so the merge A was building is left half made
+
+my $shape = status($A)->{policies}{chat}{shape};
+my $key = "'{outage:chat}:$shape:i:b'";
+my $errors = status($A)->{redis}{errors};
+$A->redis_cli('redis', 'SET', $key, 'not-a-hash');
+
+ok(defined wait_for(sub { status($A)->{redis}{errors} > $errors }),
+   'A\'s exchange fails');
+
+my $r = ask($A, 'code', 7);
+my $arm = $r->{headers}{'x-arm'} // '';
+$A->http('POST', '/feedback',
+         headers => { 'Content-Type' => 'application/json' },
+         body => encode_json({ id => $r->{headers}{'x-llmopt-request-id'},
+                               score => 1 }));
+ok(defined wait_for(sub {
+       arms(status($A), 'local_pulls')->{$arm} == $mine->{$arm} + 1 }),
+   "A learns one more answer ($arm)");
+
+$served->{$arm}++;
+is_deeply(arms(status($A), 'pulls'), $served,
+          'A serves it with the last whole merge: ' . show($served));
+
+$A->redis_cli('redis', 'DEL', $key);
 
 $A->done();
 $B->done();
