@@ -1070,6 +1070,9 @@ static ngx_http_llmopt_prom_meta_t  ngx_http_llmopt_prom_arm_meta[] = {
     { "llmopt_arm_cost_estimated_usd_total", "counter",
       "Estimated part of an arm's cost, USD (in llmopt_arm_cost_usd_total "
       "too)" },
+    { "llmopt_arm_answers_total", "counter",
+      "Successful answers of an arm learned with a score (scored), or "
+      "whose policy waited for feedback that never came (unscored)" },
     { NULL, NULL, NULL }
 };
 
@@ -1460,7 +1463,7 @@ ngx_http_llmopt_prometheus(ngx_http_request_t *r,
                     ngx_http_llmopt_prom_line(NULL, "%uA",
                                               as->cost_estimated);
                     break;
-                default:
+                case 15:
                     p = ngx_sprintf(p, "%s",
                                     ngx_http_llmopt_prom_arm_meta[m].name);
                     p = ngx_http_llmopt_prom_labels(p, &prt[i],
@@ -1469,6 +1472,12 @@ ngx_http_llmopt_prometheus(ngx_http_request_t *r,
                     p = ngx_sprintf(p, " %uA.%09uA\n",
                                     as->cost_estimated_nusd / 1000000000,
                                     as->cost_estimated_nusd % 1000000000);
+                    break;
+                default:
+                    ngx_http_llmopt_prom_line("kind=\"scored\"", "%uL",
+                        (uint64_t) st->tally[a].scored);
+                    ngx_http_llmopt_prom_line("kind=\"unscored\"", "%uL",
+                        (uint64_t) st->tally[a].unscored);
                     break;
                 }
 

@@ -132,6 +132,14 @@ for my $p (sort keys %policies) {
     is(arm($p, 'cheap')->{unscored}, 40, "$p: cheap: 40 unscored");
 }
 
+my $prom = $t->http('GET', '/status?format=prometheus')->{body};
+like($prom, qr{^llmopt_arm_answers_total\{policy="observed",arm="cheap",
+               kind="unscored"\}\ 40$}mx,
+     'Prometheus: cheap\'s 40 unscored answers');
+like($prom, qr{^llmopt_arm_answers_total\{policy="observed",arm="good",
+               kind="scored"\}\ 100$}mx,
+     'Prometheus: good\'s 100 scored answers');
+
 # observed: good's unscored answers learned with good's scored quality,
 # cheap's not learned before it has a scored answer
 
