@@ -4,8 +4,9 @@
 # away, and A is reloaded, loses its trainer (SIGKILL of the cache
 # manager) and is restarted: each time A's served pulls are the merged
 # count of before the outage and A routes each prompt class as before.
-# When Redis comes back nothing is counted twice, and an exchange that
-# fails half way leaves the last whole merge in service.
+# When Redis comes back nothing is counted twice; a reload while Redis is
+# frozen (SIGSTOP) keeps the merge too, and an exchange that fails half
+# way leaves the last whole merge in service.
 
 use strict;
 use warnings;
@@ -235,7 +236,7 @@ ok(defined wait_for(sub {
        && $a->{redis}{instances} == 2 && $b->{redis}{instances} == 2 }, 20),
    'both instances sync with Redis again');
 
-my ($mine, $theirs, $served);
+my ($mine, $theirs, $served, $errors);
 ok(defined wait_for(sub {
        $mine = arms(status($A), 'local_pulls');
        $theirs = arms(status($B), 'local_pulls');
@@ -243,13 +244,37 @@ ok(defined wait_for(sub {
        !grep { $served->{$_} != $mine->{$_} + $theirs->{$_} } keys %$served }),
    'A serves its own counts plus B\'s, once: ' . show($served));
 
+# --- Redis frozen (SIGSTOP) rather than gone: A reloaded meanwhile ----------
+
+our $rpid;
+($rpid) = $A->redis_cli('redis', 'INFO', 'server') =~ /process_id:(\d+)/;
+ok($rpid, "Redis runs as process $rpid");
+END { kill('CONT', $rpid) if $rpid }    # so that a failed test can stop it
+$errors = status($A)->{redis}{errors};
+kill('STOP', $rpid);
+
+ok(defined wait_for(sub { status($A)->{redis}{errors} > $errors }),
+   'A\'s exchanges with the frozen Redis time out');
+ok($A->reload(), 'A reloaded while Redis is frozen');
+sleep(3 * $SYNC / 1000);
+
+$after = arms(status($A), 'pulls');
+is_deeply($after, $served, 'A serves the merged count: ' . show($after));
+is_deeply(routes(), $before, '... and routes each class as before');
+
+kill('CONT', $rpid);
+ok(defined wait_for(sub { (status($A)->{redis}{state} // '') eq 'up' }, 20),
+   'A syncs again once Redis goes on');
+$mine = arms(status($A), 'local_pulls');
+$served = arms(status($A), 'pulls');
+
 # --- an exchange that fails half way keeps the last whole merge ---------------
 # B's hash turns into a string: A's read of it fails after A has read the
 # instance set, so the merge A was building is left half made
 
 my $shape = status($A)->{policies}{chat}{shape};
 my $key = "'{outage:chat}:$shape:i:b'";
-my $errors = status($A)->{redis}{errors};
+$errors = status($A)->{redis}{errors};
 $A->redis_cli('redis', 'SET', $key, 'not-a-hash');
 
 ok(defined wait_for(sub { status($A)->{redis}{errors} > $errors }),
