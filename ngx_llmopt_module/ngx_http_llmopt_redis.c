@@ -1327,14 +1327,9 @@ ngx_http_llmopt_redis_sync(ngx_http_llmopt_main_conf_t *lmcf,
 
     rs->n_others[i] = seen;
 
-    if (prt->others != NULL) {
-        /* in the zone, for the next trainer and the state file */
-        ngx_memcpy(prt->others->params, rs->others[i], tp->size);
-        tp->others = prt->others->params;
-
-    } else {
-        tp->others = rs->others[i];
-    }
+    /* into the zone, for the next trainer and the state file */
+    ngx_memcpy(prt->others->params, rs->others[i], tp->size);
+    tp->others = prt->others->params;
 
     tp->dirty = 1;                      /* publish the new merge */
 
