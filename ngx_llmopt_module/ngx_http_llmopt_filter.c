@@ -420,7 +420,11 @@ ngx_http_llmopt_drain(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
 }
 
 
-/* The answer did not end in time: the request ends, as nginx ends it. */
+/*
+ * The answer did not end in time: the request ends as nginx ends one
+ * whose client stopped reading, through the send timeout's path (the
+ * upstream module finalizes the request and lets go of its connection).
+ */
 
 static void
 ngx_http_llmopt_drain_timeout(ngx_event_t *ev)
@@ -435,8 +439,8 @@ ngx_http_llmopt_drain_timeout(ngx_event_t *ev)
                   "llmopt: the answer did not end within "
                   "llmopt_drain_timeout of the client's leaving");
 
-    ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
-    ngx_http_run_posted_requests(c);
+    c->write->timedout = 1;
+    c->write->handler(c->write);
 }
 
 
