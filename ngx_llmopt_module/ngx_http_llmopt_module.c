@@ -41,6 +41,11 @@ static char *ngx_http_llmopt_route(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_llmopt_failover_conf(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_llmopt_check_route(ngx_conf_t *cf,
+    ngx_http_llmopt_loc_conf_t *conf, ngx_http_llmopt_main_conf_t *lmcf);
+static ngx_int_t ngx_http_llmopt_name_dialect(ngx_http_core_loc_conf_t *clcf);
+static ngx_int_t ngx_http_llmopt_upstream_host(ngx_conf_t *cf,
+    const llmopt_str_t *name, ngx_str_t *host);
 
 static void *ngx_http_llmopt_alloc(void *ctx, size_t size);
 static char *ngx_http_llmopt_prepare_policies(ngx_conf_t *cf,
@@ -59,6 +64,16 @@ static ngx_http_llmopt_block_t *ngx_http_llmopt_new_block(
 static ngx_conf_num_bounds_t  ngx_http_llmopt_depth_bounds = {
     ngx_conf_check_num_bounds, 2, 1024
 };
+
+
+/* the endpoint of a location, by dialect */
+
+static ngx_str_t  ngx_http_llmopt_endpoints[] = {
+    ngx_string("/chat/completions"),       /* LLMOPT_DIALECT_OPENAI */
+    ngx_string("/messages")                /* LLMOPT_DIALECT_ANTHROPIC */
+};
+
+static const char  *ngx_http_llmopt_dialects[] = { "openai", "anthropic" };
 
 
 static ngx_command_t  ngx_http_llmopt_commands[] = {
@@ -265,10 +280,9 @@ ngx_http_llmopt_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_llmopt_main_conf_t *lmcf = conf;
 
-    ngx_uint_t                      i, j;
-    llmopt_model_t                 *model;
-    ngx_http_upstream_srv_conf_t  **uscfp;
-    ngx_http_upstream_main_conf_t  *umcf;
+    ngx_str_t        host;
+    ngx_uint_t       i;
+    llmopt_model_t  *model;
 
     if (ngx_http_llmopt_trainer_conf(cf, lmcf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
@@ -290,23 +304,12 @@ ngx_http_llmopt_init_main_conf(ngx_conf_t *cf, void *conf)
 
     /* every upstream of the catalog should be an upstream{} block */
 
-    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
-    uscfp = umcf->upstreams.elts;
-
     for (i = 0; i < lmcf->catalog.n_models; i++) {
         model = &lmcf->catalog.models[i];
 
-        for (j = 0; j < umcf->upstreams.nelts; j++) {
-            if (uscfp[j]->host.len == model->upstream.len
-                && ngx_strncasecmp(uscfp[j]->host.data,
-                                   (u_char *) model->upstream.data,
-                                   model->upstream.len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (j == umcf->upstreams.nelts) {
+        if (ngx_http_llmopt_upstream_host(cf, &model->upstream, &host)
+            != NGX_OK)
+        {
             ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                                "llmopt_catalog \"%V\":%ui:%ui: upstream "
                                "\"%s\" of model \"%s\" is not an "
@@ -337,7 +340,7 @@ ngx_http_llmopt_create_loc_conf(ngx_conf_t *cf)
      *
      *     llcf->policy_name = { 0, NULL };
      *     llcf->policy = NULL;
-     *     llcf->route_file = NULL;
+     *     llcf->route_file = { 0, NULL };
      */
 
     llcf->dialect = NGX_CONF_UNSET;
@@ -358,6 +361,7 @@ ngx_http_llmopt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_llmopt_loc_conf_t *prev = parent;
     ngx_http_llmopt_loc_conf_t *conf = child;
 
+    ngx_http_core_loc_conf_t     *clcf;
     ngx_http_llmopt_main_conf_t  *lmcf;
 
     ngx_conf_merge_ptr_value(conf->tenant, prev->tenant, NULL);
@@ -371,6 +375,18 @@ ngx_http_llmopt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->pin_header, prev->pin_header, "");
     ngx_conf_merge_msec_value(conf->drain_timeout, prev->drain_timeout,
                               30000);
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (conf->failover && clcf->handler == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"llmopt_failover\" in a location without "
+                      "\"proxy_pass\" in %V:%ui: nothing would send the "
+                      "request to the second arm; add \"proxy_pass "
+                      "http://$llmopt_upstream;\"", &conf->route_file,
+                      conf->route_line);
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->feedback) {
         lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_llmopt_module);
@@ -393,7 +409,7 @@ ngx_http_llmopt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (!lmcf->loaded) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"llmopt_route\" requires \"llmopt_catalog\" in %V:%ui",
-                      conf->route_file, conf->route_line);
+                      &conf->route_file, conf->route_line);
         return NGX_CONF_ERROR;
     }
 
@@ -403,25 +419,204 @@ ngx_http_llmopt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "llmopt_route: unknown policy \"%V\" (not in "
                       "catalog \"%V\") in %V:%ui", &conf->policy_name,
-                      &lmcf->catalog_file, conf->route_file,
+                      &lmcf->catalog_file, &conf->route_file,
                       conf->route_line);
         return NGX_CONF_ERROR;
     }
 
-    if (conf->dialect >= 0
-        && conf->dialect != (ngx_int_t) conf->policy->policy->dialect)
-    {
+    return ngx_http_llmopt_check_route(cf, conf, lmcf);
+}
+
+
+/*
+ * What a routed location needs at run time, checked once its directives
+ * are all read: a dialect its policy speaks, a proxy_pass, and upstreams
+ * that proxy_pass can reach.
+ */
+
+static char *
+ngx_http_llmopt_check_route(ngx_conf_t *cf, ngx_http_llmopt_loc_conf_t *conf,
+    ngx_http_llmopt_main_conf_t *lmcf)
+{
+    char                      *why;
+    ngx_int_t                  named;
+    ngx_str_t                  host;
+    ngx_uint_t                 i, dialect;
+    const llmopt_arm_t        *carm;
+    const llmopt_model_t      *model;
+    const llmopt_policy_t     *policy;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    policy = conf->policy->policy;
+    dialect = policy->dialect;
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (conf->dialect >= 0 && conf->dialect != (ngx_int_t) dialect) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "llmopt_route: policy \"%V\" speaks the %s API, "
                       "not the one of \"dialect=\" in %V:%ui",
-                      &conf->policy_name,
-                      conf->policy->policy->dialect == LLMOPT_DIALECT_ANTHROPIC
-                      ? "anthropic" : "openai",
-                      conf->route_file, conf->route_line);
+                      &conf->policy_name, ngx_http_llmopt_dialects[dialect],
+                      &conf->route_file, conf->route_line);
+        return NGX_CONF_ERROR;
+    }
+
+    named = ngx_http_llmopt_name_dialect(clcf);
+
+    if (named >= 0 && named != (ngx_int_t) dialect) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "llmopt_route: policy \"%V\" speaks the %s API, but "
+                      "location \"%V\" is an %s endpoint in %V:%ui: route "
+                      "it with a policy of %s models, or put this policy in "
+                      "a location whose path ends in \"%V\"",
+                      &conf->policy_name, ngx_http_llmopt_dialects[dialect],
+                      &clcf->name, ngx_http_llmopt_dialects[named],
+                      &conf->route_file, conf->route_line,
+                      ngx_http_llmopt_dialects[named],
+                      &ngx_http_llmopt_endpoints[dialect]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (clcf->handler == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"llmopt_route\" in a location without "
+                      "\"proxy_pass\" in %V:%ui: nginx would answer the "
+                      "request itself; add \"proxy_pass "
+                      "http://$llmopt_upstream;\"", &conf->route_file,
+                      conf->route_line);
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * A name that is no upstream{} block nor an address is resolved at run
+     * time: that needs a resolver, and a name the resolver can find.
+     */
+
+    for (i = 0; i < policy->n_arms; i++) {
+        carm = &policy->arms[i];
+        model = &lmcf->catalog.models[carm->model];
+
+        if (ngx_http_llmopt_upstream_host(cf, &model->upstream, &host)
+            == NGX_OK)
+        {
+            continue;
+        }
+
+        if (clcf->resolver->connections.nelts == 0) {
+            why = "this location has no resolver";
+
+        } else if (ngx_strlchr(host.data, host.data + host.len, '.') == NULL
+                   || ngx_strlchr(host.data, host.data + host.len, '_'))
+        {
+            why = "no host name a resolver finds";
+
+        } else {
+            /* a host name: warned about in http{} */
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "llmopt_route: upstream \"%s\" of arm \"%s\" of "
+                      "policy \"%V\" is no upstream{} block and %s: add "
+                      "\"upstream %s { server ...; }\" to http{}, or a "
+                      "\"resolver\" if it is a host name, in %V:%ui",
+                      model->upstream.data, carm->name.data,
+                      &conf->policy_name, why, model->upstream.data,
+                      &conf->route_file, conf->route_line);
         return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The dialect a location's name says, -1 when it says none: an exact or
+ * prefix location whose path ends in a dialect's endpoint.  Regular
+ * expressions and named locations say none.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_name_dialect(ngx_http_core_loc_conf_t *clcf)
+{
+    ngx_uint_t   d;
+    ngx_str_t   *e;
+
+#if (NGX_PCRE)
+    if (clcf->regex != NULL) {
+        return -1;
+    }
+#endif
+
+    if (clcf->named || clcf->noname) {
+        return -1;
+    }
+
+    for (d = 0; d < sizeof(ngx_http_llmopt_endpoints) / sizeof(ngx_str_t);
+         d++)
+    {
+        e = &ngx_http_llmopt_endpoints[d];
+
+        if (clcf->name.len >= e->len
+            && ngx_strncmp(clcf->name.data + clcf->name.len - e->len,
+                           e->data, e->len)
+               == 0)
+        {
+            return d;
+        }
+    }
+
+    return -1;
+}
+
+
+/*
+ * NGX_OK when proxy_pass http://name reaches something without a
+ * resolver: an upstream{} block of that name, or an address; else
+ * NGX_DECLINED, and host is the name without its port.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_upstream_host(ngx_conf_t *cf, const llmopt_str_t *name,
+    ngx_str_t *host)
+{
+    ngx_url_t                       u;
+    ngx_uint_t                      i;
+    ngx_http_upstream_srv_conf_t  **uscfp;
+    ngx_http_upstream_main_conf_t  *umcf;
+
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
+    uscfp = umcf->upstreams.elts;
+
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+        if (uscfp[i]->host.len == name->len
+            && ngx_strncasecmp(uscfp[i]->host.data, (u_char *) name->data,
+                               name->len)
+               == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url.data = (u_char *) name->data;
+    u.url.len = name->len;
+    u.default_port = 80;
+    u.no_resolve = 1;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        host->data = (u_char *) name->data;
+        host->len = name->len;
+        return NGX_DECLINED;
+    }
+
+    if (u.naddrs > 0) {
+        return NGX_OK;
+    }
+
+    *host = u.host;
+
+    return NGX_DECLINED;
 }
 
 
@@ -630,7 +825,14 @@ ngx_http_llmopt_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
 
     llcf->policy_name = value[1];
-    llcf->route_file = &cf->conf_file->file.name;
+
+    /* by value: cf->conf_file is on the stack of the include being read */
+    llcf->route_file.len = cf->conf_file->file.name.len;
+    llcf->route_file.data = ngx_pstrdup(cf->pool, &cf->conf_file->file.name);
+    if (llcf->route_file.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
     llcf->route_line = cf->conf_file->line;
 
     for (i = 2; i < cf->args->nelts; i++) {
@@ -1473,6 +1675,17 @@ ngx_http_llmopt_failover_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     llcf->failover = 1;
+
+    if (llcf->route_file.len == 0) {
+        llcf->route_file.len = cf->conf_file->file.name.len;
+        llcf->route_file.data = ngx_pstrdup(cf->pool,
+                                            &cf->conf_file->file.name);
+        if (llcf->route_file.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        llcf->route_line = cf->conf_file->line;
+    }
 
     return NGX_CONF_OK;
 }

@@ -444,12 +444,12 @@ typedef struct {
 typedef struct {
     ngx_str_t                     policy_name;
     ngx_http_llmopt_policy_rt_t  *policy;
-    ngx_int_t                     dialect;       /* -1 = by URI */
+    ngx_int_t                     dialect;       /* -1 = by location */
     ngx_http_complex_value_t     *tenant;
     size_t                        max_body;
     ngx_uint_t                    max_depth;
-    ngx_uint_t                    route_line;
-    ngx_str_t                    *route_file;
+    ngx_uint_t                    route_line;    /* of llmopt_route or */
+    ngx_str_t                     route_file;    /*   llmopt_failover */
     ngx_flag_t                    feedback;
     ngx_str_t                     quality_header;
     ngx_flag_t                    trace;
