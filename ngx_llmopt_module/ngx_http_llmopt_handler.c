@@ -73,6 +73,17 @@ static ngx_int_t ngx_http_llmopt_reject(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx, ngx_uint_t kind, ngx_uint_t status,
     const char *type, const char *code, const char *msg);
 static ngx_int_t ngx_http_llmopt_is_json(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_llmopt_own_path(ngx_http_request_t *r,
+    llmopt_dialect_e dialect);
+static ngx_uint_t ngx_http_llmopt_pass_path(ngx_http_request_t *r,
+    ngx_http_llmopt_loc_conf_t *llcf);
+static void ngx_http_llmopt_sent_path(ngx_http_request_t *r,
+    ngx_str_t *path);
+static ngx_uint_t ngx_http_llmopt_path_under(ngx_str_t *path,
+    ngx_str_t *top);
+static ngx_int_t ngx_http_llmopt_not_routed(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, ngx_http_llmopt_loc_conf_t *llcf,
+    ngx_uint_t own, ngx_uint_t pass);
 
 
 /*
@@ -407,6 +418,7 @@ ngx_int_t
 ngx_http_llmopt_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
+    ngx_uint_t                   own, pass;
     ngx_http_llmopt_ctx_t       *ctx;
     ngx_http_llmopt_loc_conf_t  *llcf;
 
@@ -448,8 +460,17 @@ ngx_http_llmopt_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (r->method != NGX_HTTP_POST) {
-        /* e.g. GET /v1/models: no body to route by, send to the fallback */
+    own = ngx_http_llmopt_own_path(r, ctx->dialect);
+
+    if (r->method != NGX_HTTP_POST || !own) {
+        pass = ngx_http_llmopt_pass_path(r, llcf);
+
+        if (!pass || !(r->method & llcf->pass_methods)) {
+            /* the catalog's credentials go only where llmopt routes */
+            return ngx_http_llmopt_not_routed(r, ctx, llcf, own, pass);
+        }
+
+        /* llmopt_passthrough, e.g. GET /v1/models: to the fallback arm */
         ctx->routed = 1;
         ctx->passthrough = 1;
         ctx->arm = ctx->policy->fallback;
@@ -491,6 +512,165 @@ ngx_http_llmopt_handler(ngx_http_request_t *r)
     }
 
     ngx_http_finalize_request(r, NGX_DONE);
+    return NGX_DONE;
+}
+
+
+/*
+ * Whether the request's path is the endpoint of the dialect: its last
+ * segments are "/chat/completions" (OpenAI) or "/messages" (Anthropic),
+ * both as nginx normalised it and as proxy_pass sends it on.
+ */
+
+static ngx_uint_t
+ngx_http_llmopt_own_path(ngx_http_request_t *r, llmopt_dialect_e dialect)
+{
+    ngx_str_t   sent, *e;
+
+    e = ngx_http_llmopt_endpoint(dialect);
+    ngx_http_llmopt_sent_path(r, &sent);
+
+    return r->uri.len >= e->len
+           && ngx_strncmp(r->uri.data + r->uri.len - e->len, e->data, e->len)
+              == 0
+           && sent.len >= e->len
+           && ngx_strncmp(sent.data + sent.len - e->len, e->data, e->len)
+              == 0;
+}
+
+
+/*
+ * Whether the path is one of llmopt_passthrough's paths= (any path when
+ * it names none), or below one ("/v1/models" has "/v1/models/gpt-4o",
+ * not "/v1/modelsx"), both as nginx normalised it and as proxy_pass
+ * sends it on.
+ */
+
+static ngx_uint_t
+ngx_http_llmopt_pass_path(ngx_http_request_t *r,
+    ngx_http_llmopt_loc_conf_t *llcf)
+{
+    ngx_str_t   *p, sent;
+    ngx_uint_t   i;
+
+    if (llcf->pass_methods == 0) {
+        return 0;
+    }
+
+    if (llcf->pass_paths == NULL) {
+        return 1;
+    }
+
+    ngx_http_llmopt_sent_path(r, &sent);
+
+    p = llcf->pass_paths->elts;
+
+    for (i = 0; i < llcf->pass_paths->nelts; i++) {
+        if (ngx_http_llmopt_path_under(&r->uri, &p[i])
+            && ngx_http_llmopt_path_under(&sent, &p[i]))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The path proxy_pass sends, without a variable URI of its own: the
+ * client's bytes up to '?' while nginx keeps them, else r->uri.
+ */
+
+static void
+ngx_http_llmopt_sent_path(ngx_http_request_t *r, ngx_str_t *path)
+{
+    u_char  *q;
+
+    if (!r->valid_unparsed_uri) {
+        *path = r->uri;
+        return;
+    }
+
+    q = ngx_strlchr(r->unparsed_uri.data,
+                    r->unparsed_uri.data + r->unparsed_uri.len, '?');
+
+    path->data = r->unparsed_uri.data;
+    path->len = (q ? q : r->unparsed_uri.data + r->unparsed_uri.len)
+                - path->data;
+}
+
+
+/* path is top, or below it ("/a" has "/a/b", not "/ab"; "/a/" has "/a/b") */
+
+static ngx_uint_t
+ngx_http_llmopt_path_under(ngx_str_t *path, ngx_str_t *top)
+{
+    return path->len >= top->len
+           && ngx_strncmp(path->data, top->data, top->len) == 0
+           && (path->len == top->len || top->data[top->len - 1] == '/'
+               || path->data[top->len] == '/');
+}
+
+
+/*
+ * A request of a routed location that is neither routed nor passed on:
+ * a 405 with Allow when its path takes other methods, else a 404, in
+ * the policy's dialect.  Not an outcome, and not counted as rejected.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_not_routed(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
+    ngx_http_llmopt_loc_conf_t *llcf, ngx_uint_t own, ngx_uint_t pass)
+{
+    u_char     *msg, *last;
+    ngx_int_t   rc;
+    ngx_str_t  *allow, *e;
+
+    ctx->routed = 1;
+    ctx->rejected = 1;
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    allow = &llcf->allow[(own ? 1 : 0) | (pass ? 2 : 0)];
+    e = ngx_http_llmopt_endpoint(ctx->dialect);
+
+    msg = ngx_pnalloc(r->pool, 128 + allow->len + e->len);
+    if (msg == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (allow->len) {
+        if (ngx_http_llmopt_add_header(r, "Allow", allow->data, allow->len)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        last = ngx_sprintf(msg, "This path accepts %V only.", allow);
+
+        rc = ngx_http_llmopt_send_error(r, ctx->dialect,
+                                        NGX_HTTP_NOT_ALLOWED,
+                                        "invalid_request_error",
+                                        "method_not_allowed", msg,
+                                        last - msg);
+
+    } else {
+        last = ngx_sprintf(msg, "Not found: this endpoint answers POST "
+                           "requests to a path that ends in \"%V\".", e);
+
+        rc = ngx_http_llmopt_send_error(r, ctx->dialect, NGX_HTTP_NOT_FOUND,
+                                        ctx->dialect
+                                        == LLMOPT_DIALECT_ANTHROPIC
+                                        ? "not_found_error"
+                                        : "invalid_request_error",
+                                        "not_found", msg, last - msg);
+    }
+
+    ngx_http_finalize_request(r, rc);
+
     return NGX_DONE;
 }
 

@@ -41,11 +41,15 @@ static char *ngx_http_llmopt_route(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_llmopt_failover_conf(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_llmopt_passthrough(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_llmopt_check_route(ngx_conf_t *cf,
     ngx_http_llmopt_loc_conf_t *conf, ngx_http_llmopt_main_conf_t *lmcf);
 static ngx_int_t ngx_http_llmopt_name_dialect(ngx_http_core_loc_conf_t *clcf);
 static ngx_int_t ngx_http_llmopt_upstream_host(ngx_conf_t *cf,
     const llmopt_str_t *name, ngx_str_t *host);
+static char *ngx_http_llmopt_allow(ngx_conf_t *cf, ngx_uint_t methods,
+    ngx_str_t *allow);
 
 static void *ngx_http_llmopt_alloc(void *ctx, size_t size);
 static char *ngx_http_llmopt_prepare_policies(ngx_conf_t *cf,
@@ -66,7 +70,7 @@ static ngx_conf_num_bounds_t  ngx_http_llmopt_depth_bounds = {
 };
 
 
-/* the endpoint of a location, by dialect */
+/* the path a routed location's POSTs go to, by dialect */
 
 static ngx_str_t  ngx_http_llmopt_endpoints[] = {
     ngx_string("/chat/completions"),       /* LLMOPT_DIALECT_OPENAI */
@@ -74,6 +78,20 @@ static ngx_str_t  ngx_http_llmopt_endpoints[] = {
 };
 
 static const char  *ngx_http_llmopt_dialects[] = { "openai", "anthropic" };
+
+
+/* methods llmopt_passthrough may name, in the order Allow lists them */
+
+static ngx_conf_bitmask_t  ngx_http_llmopt_methods[] = {
+    { ngx_string("GET"), NGX_HTTP_GET },
+    { ngx_string("HEAD"), NGX_HTTP_HEAD },
+    { ngx_string("POST"), NGX_HTTP_POST },
+    { ngx_string("PUT"), NGX_HTTP_PUT },
+    { ngx_string("PATCH"), NGX_HTTP_PATCH },
+    { ngx_string("DELETE"), NGX_HTTP_DELETE },
+    { ngx_string("OPTIONS"), NGX_HTTP_OPTIONS },
+    { ngx_null_string, 0 }
+};
 
 
 static ngx_command_t  ngx_http_llmopt_commands[] = {
@@ -160,6 +178,13 @@ static ngx_command_t  ngx_http_llmopt_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_llmopt_loc_conf_t, drain_timeout),
+      NULL },
+
+    { ngx_string("llmopt_passthrough"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_llmopt_passthrough,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("llmopt_failover"),
@@ -341,6 +366,7 @@ ngx_http_llmopt_create_loc_conf(ngx_conf_t *cf)
      *     llcf->policy_name = { 0, NULL };
      *     llcf->policy = NULL;
      *     llcf->route_file = { 0, NULL };
+     *     llcf->allow[] = { 0, NULL };
      */
 
     llcf->dialect = NGX_CONF_UNSET;
@@ -350,6 +376,8 @@ ngx_http_llmopt_create_loc_conf(ngx_conf_t *cf)
     llcf->trace = NGX_CONF_UNSET;
     llcf->shadow = NGX_CONF_UNSET;
     llcf->drain_timeout = NGX_CONF_UNSET_MSEC;
+    llcf->pass_methods = NGX_CONF_UNSET_UINT;
+    llcf->pass_paths = NGX_CONF_UNSET_PTR;
 
     return llcf;
 }
@@ -375,6 +403,14 @@ ngx_http_llmopt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->pin_header, prev->pin_header, "");
     ngx_conf_merge_msec_value(conf->drain_timeout, prev->drain_timeout,
                               30000);
+
+    if (conf->pass_methods == NGX_CONF_UNSET_UINT) {
+        /* the methods and the paths go together */
+        conf->pass_methods = (prev->pass_methods == NGX_CONF_UNSET_UINT)
+                             ? 0 : prev->pass_methods;
+        conf->pass_paths = (prev->pass_paths == NGX_CONF_UNSET_PTR)
+                           ? NULL : prev->pass_paths;
+    }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
@@ -431,7 +467,7 @@ ngx_http_llmopt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 /*
  * What a routed location needs at run time, checked once its directives
  * are all read: a dialect its policy speaks, a proxy_pass, and upstreams
- * that proxy_pass can reach.
+ * that proxy_pass can reach.  Also the Allow headers of its 405s.
  */
 
 static char *
@@ -525,6 +561,19 @@ ngx_http_llmopt_check_route(ngx_conf_t *cf, ngx_http_llmopt_loc_conf_t *conf,
         return NGX_CONF_ERROR;
     }
 
+    /* Allow: [1] the endpoint's, [2] llmopt_passthrough's, [3] both */
+
+    ngx_str_set(&conf->allow[1], "POST");
+
+    if (ngx_http_llmopt_allow(cf, conf->pass_methods, &conf->allow[2])
+        != NGX_CONF_OK
+        || ngx_http_llmopt_allow(cf, conf->pass_methods | NGX_HTTP_POST,
+                                 &conf->allow[3])
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -566,6 +615,13 @@ ngx_http_llmopt_name_dialect(ngx_http_core_loc_conf_t *clcf)
     }
 
     return -1;
+}
+
+
+ngx_str_t *
+ngx_http_llmopt_endpoint(llmopt_dialect_e dialect)
+{
+    return &ngx_http_llmopt_endpoints[dialect];
 }
 
 
@@ -617,6 +673,40 @@ ngx_http_llmopt_upstream_host(ngx_conf_t *cf, const llmopt_str_t *name,
     *host = u.host;
 
     return NGX_DECLINED;
+}
+
+
+/* "GET, HEAD", of a mask of methods, in the table's order */
+
+static char *
+ngx_http_llmopt_allow(ngx_conf_t *cf, ngx_uint_t methods, ngx_str_t *allow)
+{
+    u_char              *p;
+    ngx_conf_bitmask_t  *m;
+
+    p = ngx_pnalloc(cf->pool, sizeof("GET, HEAD, POST, PUT, PATCH, DELETE, "
+                                     "OPTIONS"));
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    allow->data = p;
+
+    for (m = ngx_http_llmopt_methods; m->name.len; m++) {
+        if (!(methods & m->mask)) {
+            continue;
+        }
+
+        if (p != allow->data) {
+            p = ngx_cpymem(p, ", ", 2);
+        }
+
+        p = ngx_cpymem(p, m->name.data, m->name.len);
+    }
+
+    allow->len = p - allow->data;
+
+    return NGX_CONF_OK;
 }
 
 
@@ -1686,6 +1776,118 @@ ngx_http_llmopt_failover_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         llcf->route_line = cf->conf_file->line;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * llmopt_passthrough off | [methods=M,...] [paths=/p,...]: requests of a
+ * routed location that are not POSTs to its endpoint, of these methods
+ * (GET, HEAD by default) and under these paths (any by default), go to
+ * the policy's fallback arm with its headers.  The paths' bytes stay in
+ * cf->args' words, which live in cf->pool.
+ */
+
+static char *
+ngx_http_llmopt_passthrough(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_llmopt_loc_conf_t *llcf = conf;
+
+    u_char              *p, *last, *comma;
+    ngx_str_t           *value, item, *path;
+    ngx_uint_t           i, methods, is_method;
+    ngx_array_t         *paths;
+    ngx_conf_bitmask_t  *m;
+
+    if (llcf->pass_methods != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        llcf->pass_methods = 0;
+        llcf->pass_paths = NULL;
+        return NGX_CONF_OK;
+    }
+
+    methods = 0;
+    paths = NULL;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        is_method = (ngx_strncmp(value[i].data, "methods=", 8) == 0);
+
+        if (is_method && methods == 0) {
+            p = value[i].data + 8;
+
+        } else if (ngx_strncmp(value[i].data, "paths=", 6) == 0
+                   && paths == NULL)
+        {
+            p = value[i].data + 6;
+
+            paths = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+            if (paths == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        last = value[i].data + value[i].len;
+
+        for ( /* void */ ; p <= last; p = comma + 1) {
+            comma = ngx_strlchr(p, last, ',');
+            if (comma == NULL) {
+                comma = last;
+            }
+
+            item.data = p;
+            item.len = comma - p;
+
+            if (is_method) {
+                for (m = ngx_http_llmopt_methods; m->name.len; m++) {
+                    if (m->name.len == item.len
+                        && ngx_strncasecmp(m->name.data, item.data, item.len)
+                           == 0)
+                    {
+                        break;
+                    }
+                }
+
+                if (m->name.len == 0) {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "invalid method \"%V\" in \"%V\"",
+                                       &item, &value[i]);
+                    return NGX_CONF_ERROR;
+                }
+
+                methods |= m->mask;
+                continue;
+            }
+
+            if (item.len == 0 || item.data[0] != '/') {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "path \"%V\" does not start with \"/\"",
+                                   &item);
+                return NGX_CONF_ERROR;
+            }
+
+            path = ngx_array_push(paths);
+            if (path == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            *path = item;
+        }
+    }
+
+    llcf->pass_methods = methods ? methods : (NGX_HTTP_GET|NGX_HTTP_HEAD);
+    llcf->pass_paths = paths;
 
     return NGX_CONF_OK;
 }

@@ -450,6 +450,11 @@ typedef struct {
     ngx_uint_t                    max_depth;
     ngx_uint_t                    route_line;    /* of llmopt_route or */
     ngx_str_t                     route_file;    /*   llmopt_failover */
+    ngx_uint_t                    pass_methods;  /* NGX_HTTP_GET|...; 0 off */
+    ngx_array_t                  *pass_paths;    /* ngx_str_t; NULL: any */
+    ngx_str_t                     allow[4];      /* of a 405: [1] POST,
+                                                    [2] pass_methods, [3]
+                                                    both */
     ngx_flag_t                    feedback;
     ngx_str_t                     quality_header;
     ngx_flag_t                    trace;
@@ -636,6 +641,7 @@ ngx_int_t ngx_http_llmopt_send_body(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, ngx_buf_t *b);
 ngx_int_t ngx_http_llmopt_add_header(ngx_http_request_t *r, char *name,
     u_char *value, size_t len);
+ngx_str_t *ngx_http_llmopt_endpoint(llmopt_dialect_e dialect);
 ngx_int_t ngx_http_llmopt_send_error(ngx_http_request_t *r,
     llmopt_dialect_e dialect, ngx_uint_t status, const char *type,
     const char *code, u_char *msg, size_t len);

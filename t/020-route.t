@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # The request path: routing in both dialects, streaming and not, the
 # rewritten body and headers, variables, static weights, pass-through of
-# other methods, internal redirects, HTTP/2, chunked bodies, 100-continue.
+# other methods where llmopt_passthrough lets them, internal redirects,
+# HTTP/2, chunked bodies, 100-continue.
 
 use strict;
 use warnings;
@@ -121,8 +122,10 @@ http {
             add_header X-Policy $llmopt_policy always;
         }
 
+        # other methods and paths only by the operator's leave
         location /v1/models {
             llmopt_route only_small;
+            llmopt_passthrough methods=GET;
             proxy_pass http://$llmopt_upstream;
             add_header X-Reason $llmopt_reason always;
         }
@@ -274,7 +277,7 @@ is($r->{headers}{'x-arm'}, 'small-cold', 'redirect: not routed twice');
 $up = $t->mock_last('openai');
 is($up->{body}, $want, 'redirect: the rewritten body is sent');
 
-# --- other methods pass through to the fallback --------------------------
+# --- llmopt_passthrough: GET /v1/models to the fallback ------------------
 
 $r = $t->http('GET', '/v1/models');
 is($r->{headers}{'x-reason'}, 'passthrough', 'GET: passthrough');

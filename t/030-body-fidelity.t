@@ -165,7 +165,7 @@ for my $where (qw(mem file)) {
 
     for my $i (0 .. $#prompts) {
         my $body = body_for($i, $prompts[$i]);
-        my $r = $t->http('POST', "/$where/",
+        my $r = $t->http('POST', "/$where/v1/chat/completions",
                          headers => { 'Content-Type' => 'application/json' },
                          body => $body);
         $status_ok++ if $r->{status} == 200;
@@ -194,7 +194,7 @@ for my $where (qw(mem file)) {
 
 # a 1 MB prompt through the temp file path
 my $huge = body_for(1, join(' ', @prompts) x 3);
-my $r = $t->http('POST', '/file/',
+my $r = $t->http('POST', '/file/v1/chat/completions',
                  headers => { 'Content-Type' => 'application/json' },
                  body => $huge);
 is($r->{status}, 200, 'large body through a temp file');

@@ -203,7 +203,8 @@ sub body_for {
 
 sub ask {
     my ($d, $policy, $client, @more) = @_;
-    return $t->http('POST', "/$d/$policy/", body => body_for($d),
+    return $t->http('POST', "/$d/$policy$DIALECT{$d}{path}",
+                    body => body_for($d),
                     headers => ['Content-Type' => 'application/json',
                                 'X-Client' => 'keep-me',
                                 @{ $CLIENTS{$client} }, @more]);

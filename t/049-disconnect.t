@@ -59,9 +59,12 @@ policies:
     budget: {tenant_day: $CAP, output_tokens: 16}
 YAML
 
+# what a dialect's clients post to (a routed location routes nothing else)
+sub endpoint { $_[0] =~ /^an/ ? '/v1/messages' : '/v1/chat/completions' }
+
 my $locations = '';
 for my $p (qw(oa_free an_free oa_capped an_capped tenants)) {
-    my $path = $p =~ /^an/ ? '/v1/messages' : '/v1/chat/completions';
+    my $path = endpoint($p);
     for my $buffering (qw(on off)) {
         $locations .= <<"CONF";
         location /$buffering/$p/ {
@@ -228,8 +231,9 @@ for my $d (qw(oa an)) {
                              %{ $L->{headers} // {} });
                     $h{'X-Mock-Split'} = 8 unless $stream;
 
-                    my $got = leave("/$buffering/${d}_$budget/",
-                                    body_for($d, $stream), $L->{until}, %h);
+                    my $got = leave("/$buffering/${d}_$budget"
+                                    . endpoint($d), body_for($d, $stream),
+                                    $L->{until}, %h);
 
                     # did it have all of it when it closed?
                     my $whole = $stream ? $got =~ /\[DONE\]|message_stop/
@@ -337,7 +341,8 @@ like($prom, qr/^llmopt_arm_cost_estimated_usd_total\{policy="oa_free",
 
 for my $d (qw(oa an)) {
     my $case = "h2-$d";
-    my $r = $t->curl_h2('POST', "/off/${d}_free/", port => $t->port('h2'),
+    my $r = $t->curl_h2('POST', "/off/${d}_free" . endpoint($d),
+                        port => $t->port('h2'),
                         timeout => 0.4, body => body_for($d, 1),
                         headers => { 'Content-Type' => 'application/json',
                                      'X-Case' => $case,
@@ -357,7 +362,7 @@ for my $d (qw(oa an)) {
 
 {
     my $t0 = time();
-    my $got = leave('/slow/oa_free/', body_for('oa', 1),
+    my $got = leave('/slow/oa_free/v1/chat/completions', body_for('oa', 1),
                     qr/"content":" [a-z]+".*"content":" [a-z]+"/s,
                     'X-Case' => 'slow', 'X-Mock-Tokens' => 40,
                     'X-Mock-Chunk-Delay' => 100);
@@ -385,7 +390,7 @@ sub tenant_run {
     my ($answers, $refused) = (0, 0);
 
     for my $i (1 .. 200) {
-        my $got = leave('/off/tenants/', body_for('oa', 1), $until,
+        my $got = leave('/off/tenants/v1/chat/completions', body_for('oa', 1), $until,
                         'X-Tenant' => $tenant, 'X-Case' => "$tenant-$i",
                         'X-Mock-Chunk-Delay' => 20);
         if ($got =~ m{\AHTTP/1\.1 429}) { $refused = 1; last; }

@@ -59,7 +59,7 @@ sub send_n {
     my ($path, $n) = @_;
     my $ok = 0;
     for (1 .. $n) {
-        my $r = $t->http('POST', $path,
+        my $r = $t->http('POST', "${path}v1/chat/completions",
                          headers => { 'Content-Type' => 'application/json' },
                          body => $body);
         $ok++ if $r->{status} == 200;

@@ -145,7 +145,7 @@ ok(status($A)->{redis}{redirects} > 0,
 my $n = 0;
 for my $i (1 .. 60) {
     for my $p ($here, $there) {
-        my $r = $A->http('POST', "/$p/", headers => {
+        my $r = $A->http('POST', "/$p/v1/chat/completions", headers => {
                              'Content-Type' => 'application/json' },
                          body => encode_json({ model => 'x', messages => [
                              { role => 'user', content => "q $i" }] }));

@@ -91,7 +91,7 @@ my %quality = (a => 0.9, b => 0.6);
 
 sub step {
     my ($p, $u) = @_;
-    my $r = $t->http('POST', "/$p/", headers => {
+    my $r = $t->http('POST', "/$p/v1/chat/completions", headers => {
                          'Content-Type' => 'application/json' },
                      body => '{"model":"x","messages":[{"role":"user",'
                              . '"content":"hi"}]}');

@@ -89,7 +89,7 @@ my $body = '{"model":"client-model","messages":[{"role":"user","content":"hi"}]}
 
 sub ask {
     my ($path, %h) = @_;
-    return $t->http('POST', $path, body => $body,
+    return $t->http('POST', "${path}v1/chat/completions", body => $body,
                     headers => { 'Content-Type' => 'application/json', %h });
 }
 
