@@ -1840,14 +1840,11 @@ ngx_http_llmopt_passthrough(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         last = value[i].data + value[i].len;
 
-        for ( /* void */ ; p <= last; p = comma + 1) {
+        for ( /* void */ ; p != NULL; p = comma ? comma + 1 : NULL) {
             comma = ngx_strlchr(p, last, ',');
-            if (comma == NULL) {
-                comma = last;
-            }
 
             item.data = p;
-            item.len = comma - p;
+            item.len = (comma ? comma : last) - p;
 
             if (is_method) {
                 for (m = ngx_http_llmopt_methods; m->name.len; m++) {

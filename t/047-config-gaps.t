@@ -156,6 +156,13 @@ isnt($rc, 0, 'llmopt_passthrough: an unknown method fails');
 like($out, qr/\[emerg\].*invalid method "FOO"/, '... naming it') or diag($out);
 
 ($rc, $out) = $t->nginx_t(conf_t(
+    'location /v1/ { llmopt_route chat; llmopt_passthrough methods=GET,;
+         proxy_pass http://$llmopt_upstream; }'));
+isnt($rc, 0, 'llmopt_passthrough: an empty method fails');
+like($out, qr/\[emerg\].*invalid method "" in "methods=GET,"/, '... saying so')
+    or diag($out);
+
+($rc, $out) = $t->nginx_t(conf_t(
     'location /v1/ { llmopt_route chat; llmopt_passthrough paths=v1/models;
          proxy_pass http://$llmopt_upstream; }'));
 isnt($rc, 0, 'llmopt_passthrough: a path not starting with / fails');
@@ -247,7 +254,8 @@ http {
 
         location /opt/v1/ {
             llmopt_route chat;
-            llmopt_passthrough methods=GET,HEAD paths=/opt/v1/models;
+            llmopt_passthrough methods=GET,HEAD
+                               paths=/opt/v1/models,/opt/v1/files/;
             proxy_pass http://$llmopt_upstream;
             add_header X-Reason $llmopt_reason always;
         }
@@ -367,11 +375,15 @@ $r = $t->http('GET', '/opt/v1/models/gpt-x');
 is(scalar @{ $t->mock_requests('openai') }, 2,
    'llmopt_passthrough: a sub-path of a path passes too');
 
-$r = $t->http('GET', '/any/v1/files/x');
+$r = $t->http('GET', '/opt/v1/files/file-abc');
 is(scalar @{ $t->mock_requests('openai') }, 3,
+   'llmopt_passthrough: a second path, ending in /: what is under it');
+
+$r = $t->http('GET', '/any/v1/files/x');
+is(scalar @{ $t->mock_requests('openai') }, 4,
    'llmopt_passthrough without paths=: any path of the location');
 $r = $t->http('GET', '/any/v1/chat/completions');
-is(scalar @{ $t->mock_requests('openai') }, 4,
+is(scalar @{ $t->mock_requests('openai') }, 5,
    '... the endpoint\'s own path too, for a method it opted in');
 
 $t->done();
