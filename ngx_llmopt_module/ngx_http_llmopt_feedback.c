@@ -31,6 +31,8 @@ static ngx_int_t ngx_http_llmopt_feedback_handler(ngx_http_request_t *r);
 static void ngx_http_llmopt_feedback_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_llmopt_feedback_process(ngx_http_request_t *r,
     u_char *body, size_t len);
+static ngx_int_t ngx_http_llmopt_feedback_refuse(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *msg);
 static ngx_int_t ngx_http_llmopt_feedback_answer(ngx_http_request_t *r,
     ngx_uint_t kind, ngx_uint_t status, const char *code, const char *msg,
     u_char *id);
@@ -105,15 +107,8 @@ ngx_http_llmopt_feedback_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        return ngx_http_llmopt_feedback_answer(r,
-                   NGX_HTTP_LLMOPT_FB_MALFORMED, NGX_HTTP_NOT_ALLOWED,
-                   "method_not_allowed",
-                   "Feedback is sent with POST.", NULL);
+        return ngx_http_llmopt_feedback_refuse(r, NGX_HTTP_NOT_ALLOWED,
+                   "method_not_allowed", "Feedback is sent with POST.");
     }
 
     type = r->headers_in.content_type ? &r->headers_in.content_type->value
@@ -123,28 +118,15 @@ ngx_http_llmopt_feedback_handler(ngx_http_request_t *r)
         || ngx_strncasecmp(type->data, (u_char *) "application/json",
                            sizeof("application/json") - 1) != 0)
     {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        return ngx_http_llmopt_feedback_answer(r,
-                   NGX_HTTP_LLMOPT_FB_MALFORMED,
+        return ngx_http_llmopt_feedback_refuse(r,
                    NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
-                   "Unsupported Content-Type: feedback is application/json.",
-                   NULL);
+                   "Unsupported Content-Type: feedback is application/json.");
     }
 
     if (r->headers_in.content_length_n > LLMOPT_FEEDBACK_MAX) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        return ngx_http_llmopt_feedback_answer(r,
-                   NGX_HTTP_LLMOPT_FB_MALFORMED,
+        return ngx_http_llmopt_feedback_refuse(r,
                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "request_too_large",
-                   "Feedback is at most 4096 bytes.", NULL);
+                   "Feedback is at most 4096 bytes.");
     }
 
     rc = ngx_http_read_client_request_body(r, ngx_http_llmopt_feedback_body);
@@ -324,6 +306,30 @@ ngx_http_llmopt_feedback_process(ngx_http_request_t *r, u_char *body,
                    "No routed request with this id awaits feedback.", hex);
     }
 
+}
+
+
+/*
+ * Refuses feedback on its headers alone (a malformed answer): the body is
+ * discarded unread, with no "100 Continue" asking the client for it, as
+ * nginx does for client_max_body_size.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_feedback_refuse(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *msg)
+{
+    ngx_int_t  rc;
+
+    r->expect_tested = 1;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_llmopt_feedback_answer(r, NGX_HTTP_LLMOPT_FB_MALFORMED,
+                                           status, code, msg, NULL);
 }
 
 

@@ -486,7 +486,14 @@ ngx_http_llmopt_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    /*
+     * A body refused on its headers alone is refused before the client
+     * sends it: no "100 Continue" from the discard in
+     * ngx_http_llmopt_reject(), as nginx does for client_max_body_size
+     */
+
     if (!ngx_http_llmopt_is_json(r)) {
+        r->expect_tested = 1;
         return ngx_http_llmopt_reject(r, ctx,
                    NGX_HTTP_LLMOPT_REJECT_MEDIA_TYPE,
                    NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "invalid_request_error",
@@ -496,6 +503,7 @@ ngx_http_llmopt_handler(ngx_http_request_t *r)
     }
 
     if (r->headers_in.content_length_n > (off_t) llcf->max_body) {
+        r->expect_tested = 1;
         return ngx_http_llmopt_reject(r, ctx,
                    NGX_HTTP_LLMOPT_REJECT_TOO_LARGE,
                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
