@@ -17,6 +17,8 @@
 #include <ngx_http_llmopt_page.h>         /* generated in objs/ */
 
 
+/* The page; its headers, set by the caller: ngx_http_llmopt_page_headers() */
+
 ngx_int_t
 ngx_http_llmopt_dashboard(ngx_http_request_t *r)
 {
@@ -31,19 +33,6 @@ ngx_http_llmopt_dashboard(ngx_http_request_t *r)
     b->pos = (u_char *) ngx_http_llmopt_page;
     b->last = b->pos + sizeof(ngx_http_llmopt_page);
     b->memory = 1;
-
-    /* nothing on the page may come from elsewhere */
-
-    if (ngx_http_llmopt_add_header(r, "Content-Security-Policy",
-            (u_char *) "default-src 'none'; script-src 'unsafe-inline'; "
-            "style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
-            sizeof("default-src 'none'; script-src 'unsafe-inline'; "
-                   "style-src 'unsafe-inline'; connect-src 'self'; "
-                   "img-src 'self' data:") - 1)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
     ngx_str_set(&type, "text/html; charset=utf-8");
 

@@ -92,6 +92,10 @@ ngx_http_llmopt_feedback_handler(ngx_http_request_t *r)
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
 
+    if (ngx_http_llmopt_page_headers(r, 0) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (lmcf->sh == NULL || lmcf->sh->pending == NULL) {
         return ngx_http_llmopt_send_error(r, LLMOPT_DIALECT_OPENAI,
                    NGX_HTTP_SERVICE_UNAVAILABLE, "server_error",

@@ -594,6 +594,8 @@ ngx_int_t ngx_http_llmopt_history_get(ngx_http_llmopt_policy_rt_t *prt,
 ngx_int_t ngx_http_llmopt_history_before(ngx_http_llmopt_policy_rt_t *prt,
     uint64_t time_ms, ngx_http_llmopt_snap_t *snap);
 ngx_int_t ngx_http_llmopt_dashboard(ngx_http_request_t *r);
+ngx_int_t ngx_http_llmopt_page_headers(ngx_http_request_t *r,
+    ngx_uint_t dashboard);
 void ngx_http_llmopt_attempt_failed(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx);
 ngx_msec_t ngx_http_llmopt_retry_after(ngx_http_request_t *r);
