@@ -58,6 +58,47 @@ ngx_http_llmopt_feedback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * The key of a tenant in the pending table (llmopt_pending_insert, _take):
+ * 64 bits of HMAC-SHA256 of the tenant key's value (len 0: none, which is
+ * a tenant of its own), keyed with the table's random seed, so that no
+ * tenant can search for a value that passes for another's.  Never 0 (any
+ * tenant).  NGX_ERROR leaves UINT64_MAX, which no feedback is given.
+ */
+
+ngx_int_t
+ngx_http_llmopt_feedback_tenant(ngx_http_llmopt_main_conf_t *lmcf,
+    u_char *tenant, size_t len, uint64_t *key)
+{
+    unsigned int  n;
+    u_char        md[EVP_MAX_MD_SIZE];
+
+    *key = UINT64_MAX;
+
+    if (lmcf->sh == NULL || lmcf->sh->pending == NULL) {
+        /* nothing waits for feedback */
+        return NGX_OK;
+    }
+
+    n = 0;
+
+    if (HMAC(EVP_sha256(), &lmcf->sh->pending->seed, sizeof(uint64_t),
+             len ? tenant : (u_char *) "", len, md, &n)
+        == NULL || n < sizeof(uint64_t))
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(key, md, sizeof(uint64_t));
+
+    if (*key == 0 || *key == UINT64_MAX) {
+        *key = 1;
+    }
+
+    return NGX_OK;
+}
+
+
 /* out: 32 hex digits of the id, '.', 64 hex digits of the HMAC */
 
 ngx_int_t
@@ -218,10 +259,13 @@ ngx_http_llmopt_feedback_process(ngx_http_request_t *r, u_char *body,
     size_t len)
 {
     u_char                       *hex;
+    uint64_t                      key;
+    ngx_str_t                     tenant;
     llmopt_err_t                  err;
     llmopt_event_t                ev;
     llmopt_feedback_t             fb;
     llmopt_pending_e              found;
+    ngx_http_llmopt_loc_conf_t   *llcf;
     ngx_http_llmopt_main_conf_t  *lmcf;
     u_char                        expect[32 + 1 + 64];
 
@@ -270,11 +314,33 @@ ngx_http_llmopt_feedback_process(ngx_http_request_t *r, u_char *body,
                    "(X-LLMOpt-Feedback-Token) as \"token\".", NULL);
     }
 
+    /* the tenant key of the feedback request, for feedback_tenant: same */
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llmopt_module);
+
+    ngx_str_null(&tenant);
+
+    if ((llcf->tenant != NULL
+         && ngx_http_complex_value(r, llcf->tenant, &tenant) != NGX_OK)
+        || ngx_http_llmopt_feedback_tenant(lmcf, tenant.data, tenant.len,
+                                           &key)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     ngx_shmtx_lock(&lmcf->shpool->mutex);
-    found = llmopt_pending_take(lmcf->sh->pending, fb.id, &ev);
+    found = llmopt_pending_take(lmcf->sh->pending, fb.id, key, &ev);
     ngx_shmtx_unlock(&lmcf->shpool->mutex);
 
     switch (found) {
+
+    case LLMOPT_PENDING_FOREIGN:
+        return ngx_http_llmopt_feedback_answer(r,
+                   NGX_HTTP_LLMOPT_FB_FORBIDDEN, NGX_HTTP_FORBIDDEN,
+                   "tenant_mismatch",
+                   "This request takes feedback from its own tenant only.",
+                   hex);
 
     case LLMOPT_PENDING_FOUND:
         ev.quality = (float) fb.score;

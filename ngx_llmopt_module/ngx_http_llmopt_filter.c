@@ -1102,6 +1102,7 @@ ngx_http_llmopt_outcome(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
         ngx_shmtx_lock(&lmcf->shpool->mutex);
 
         if (llmopt_pending_insert(sh->pending, &ctx->event,
+                                  ctx->feedback_tenant,
                                   ngx_http_llmopt_wall_ms(),
                                   ctx->policy->policy->feedback_wait_ms,
                                   &evicted)

@@ -984,6 +984,13 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
 
+    if (policy->feedback_tenant_same) {
+        /* feedback from this tenant key only; on error from nobody */
+        (void) ngx_http_llmopt_feedback_tenant(lmcf, (u_char *) fctx.tenant,
+                                               fctx.tenant_len,
+                                               &ctx->feedback_tenant);
+    }
+
     llmopt_guard_need(req, &need);
     ctx->input_est = need.input_tokens;
 

@@ -510,6 +510,9 @@ typedef struct {
     ngx_uint_t                    out_class;     /*   from the cache */
     u_char                        request_id[32];
     u_char                        id[LLMOPT_REQUEST_ID_LEN];
+    uint64_t                      feedback_tenant;  /* whose feedback the
+                                                       outcome takes, 0:
+                                                       anyone's */
     u_char                        trace_id[32];  /* W3C trace-id, hex */
     unsigned                      has_trace:1;
 
@@ -594,6 +597,8 @@ ngx_int_t ngx_http_llmopt_history_get(ngx_http_llmopt_policy_rt_t *prt,
 ngx_int_t ngx_http_llmopt_history_before(ngx_http_llmopt_policy_rt_t *prt,
     uint64_t time_ms, ngx_http_llmopt_snap_t *snap);
 ngx_int_t ngx_http_llmopt_dashboard(ngx_http_request_t *r);
+ngx_int_t ngx_http_llmopt_feedback_tenant(ngx_http_llmopt_main_conf_t *lmcf,
+    u_char *tenant, size_t len, uint64_t *key);
 ngx_int_t ngx_http_llmopt_page_headers(ngx_http_request_t *r,
     ngx_uint_t dashboard);
 void ngx_http_llmopt_attempt_failed(ngx_http_request_t *r,

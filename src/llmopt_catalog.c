@@ -198,7 +198,8 @@ static const char *const  llmopt_catalog_policy_keys[] = {
     "algorithm", "alpha", "lambda", "epsilon", "prior", "prior_mean",
     "exploration_floor",
     "forgetting", "seed", "arms", "features", "tenant_buckets",
-    "word_buckets", "reward", "feedback_wait", "fallback", "max_cost",
+    "word_buckets", "reward", "feedback_wait", "feedback_tenant",
+    "fallback", "max_cost",
     "breaker", "drift", "latency_slo", "latency_slo_action",
     "latency_slo_penalty", "budget", "canary", "unscored", NULL
 };
@@ -219,6 +220,7 @@ enum {
     LLMOPT_POLICY_WORD_BUCKETS,
     LLMOPT_POLICY_REWARD,
     LLMOPT_POLICY_FEEDBACK_WAIT,
+    LLMOPT_POLICY_FEEDBACK_TENANT,
     LLMOPT_POLICY_FALLBACK,
     LLMOPT_POLICY_MAX_COST,
     LLMOPT_POLICY_BREAKER,
@@ -1103,6 +1105,21 @@ llmopt_catalog_policy_entry(llmopt_catalog_ctx_t *ctx,
         }
 
         policy->reward.unscored = k;
+    }
+
+    policy->feedback_tenant_same = 0;
+
+    if (f[LLMOPT_POLICY_FEEDBACK_TENANT].value != NULL) {
+        item = f[LLMOPT_POLICY_FEEDBACK_TENANT].value;
+        action = item->type == LLMOPT_CATALOG_SCALAR ? item->scalar.data : "";
+
+        if (strcmp(action, "same") == 0) {
+            policy->feedback_tenant_same = 1;
+
+        } else if (strcmp(action, "any") != 0) {
+            return llmopt_catalog_fail(ctx, item, "\"feedback_tenant\" in %s "
+                                       "must be any or same", where);
+        }
     }
 
     if (f[LLMOPT_POLICY_LATENCY_SLO].value != NULL

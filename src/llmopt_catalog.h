@@ -136,6 +136,9 @@ typedef struct {
     llmopt_reward_conf_t   reward;
     int                    fallback;         /* arm index, -1 = none */
     uint64_t               feedback_wait_ms;
+    unsigned               feedback_tenant_same;  /* feedback only from
+                                                     the request's tenant
+                                                     key */
 
     /* guardrails */
     double                 max_cost;         /* USD a request, estimated

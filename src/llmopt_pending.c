@@ -10,7 +10,7 @@
 
 
 #define LLMOPT_PENDING_MAGIC    0x646e6570u     /* "pend" */
-#define LLMOPT_PENDING_VERSION  1
+#define LLMOPT_PENDING_VERSION  2
 
 #define LLMOPT_PENDING_NONE     0xffffffffu     /* no slot */
 
@@ -44,6 +44,7 @@ typedef struct {
     uint64_t          serial;
     uint32_t          state;            /* llmopt_pending_slot_e */
     uint32_t          heap;             /* position in the heap */
+    uint64_t          tenant;           /* whose feedback it takes, 0: any */
     llmopt_event_t    ev;
 } llmopt_pending_slot_t;
 
@@ -134,7 +135,8 @@ llmopt_pending_check(const void *mem, unsigned capacity)
 
 int
 llmopt_pending_insert(llmopt_pending_t *t, const llmopt_event_t *ev,
-    uint64_t now_ms, uint64_t wait_ms, llmopt_event_t *evicted)
+    uint64_t tenant, uint64_t now_ms, uint64_t wait_ms,
+    llmopt_event_t *evicted)
 {
     uint32_t                slot, bucket;
     uint64_t                hash;
@@ -165,6 +167,7 @@ llmopt_pending_insert(llmopt_pending_t *t, const llmopt_event_t *ev,
                                                   : now_ms + wait_ms;
     s->serial = t->serial++;
     s->state = LLMOPT_PENDING_SLOT_PENDING;
+    s->tenant = tenant;
     memcpy(&s->ev, ev, sizeof(llmopt_event_t));
 
     llmopt_pending_index(t)[bucket] = slot + 1;
@@ -181,7 +184,7 @@ llmopt_pending_insert(llmopt_pending_t *t, const llmopt_event_t *ev,
 
 llmopt_pending_e
 llmopt_pending_take(llmopt_pending_t *t, const unsigned char *id,
-    llmopt_event_t *ev)
+    uint64_t tenant, llmopt_event_t *ev)
 {
     uint32_t                slot, bucket;
     llmopt_pending_slot_t  *s;
@@ -197,6 +200,11 @@ llmopt_pending_take(llmopt_pending_t *t, const unsigned char *id,
     }
 
     s = &llmopt_pending_slots(t)[slot];
+
+    if (s->tenant != 0 && s->tenant != tenant) {
+        t->foreign++;
+        return LLMOPT_PENDING_FOREIGN;
+    }
 
     switch (s->state) {
 

@@ -35,7 +35,8 @@ typedef enum {
     LLMOPT_PENDING_FOUND = 0,       /* was pending: event returned */
     LLMOPT_PENDING_UNKNOWN,         /* never seen, or long forgotten */
     LLMOPT_PENDING_EXPIRED,         /* finalised at its deadline already */
-    LLMOPT_PENDING_DUPLICATE        /* taken already */
+    LLMOPT_PENDING_DUPLICATE,       /* taken already */
+    LLMOPT_PENDING_FOREIGN          /* kept for another tenant */
 } llmopt_pending_e;
 
 
@@ -64,12 +65,13 @@ typedef struct {
     uint64_t          unknown;          /* take(): UNKNOWN */
     uint64_t          late;             /* take(): EXPIRED */
     uint64_t          repeated;         /* take(): DUPLICATE */
+    uint64_t          foreign;          /* take(): FOREIGN */
 } llmopt_pending_t;
 
 
 /*
  * The bytes of memory a table of capacity slots takes, 0 when capacity is
- * 0 or above LLMOPT_PENDING_MAX.  About 400 bytes a slot.
+ * 0 or above LLMOPT_PENDING_MAX.  About 416 bytes a slot.
  */
 size_t llmopt_pending_size(unsigned capacity);
 
@@ -89,7 +91,9 @@ int llmopt_pending_init(void *mem, unsigned capacity, uint64_t seed);
 int llmopt_pending_check(const void *mem, unsigned capacity);
 
 /*
- * Stores a copy of *ev under ev->id, due at now_ms + wait_ms (saturating).
+ * Stores a copy of *ev under ev->id, due at now_ms + wait_ms (saturating),
+ * for feedback of this tenant only: a caller's 64-bit key of the tenant
+ * (never 0; a keyed hash that nobody can steer), or 0 for any tenant.
  * evicted->kind is set to LLMOPT_EVENT_NONE, unless the table was full of
  * pending events: then the one with the earliest deadline was removed to
  * make room and is copied into *evicted, to be finalised now by the
@@ -98,17 +102,21 @@ int llmopt_pending_check(const void *mem, unsigned capacity);
  * then.  Never allocates; O(log capacity).
  */
 int llmopt_pending_insert(llmopt_pending_t *t, const llmopt_event_t *ev,
-    uint64_t now_ms, uint64_t wait_ms, llmopt_event_t *evicted);
+    uint64_t tenant, uint64_t now_ms, uint64_t wait_ms,
+    llmopt_event_t *evicted);
 
 /*
- * Looks the request id (LLMOPT_REQUEST_ID_LEN bytes) up.  If its event is
- * pending, copies it into *ev, marks the id taken and returns
- * LLMOPT_PENDING_FOUND; an event is pending until llmopt_pending_expire()
- * removes it, even a little past its deadline.  Otherwise returns
- * UNKNOWN, EXPIRED or DUPLICATE and leaves *ev alone.  O(1) expected.
+ * Looks the request id (LLMOPT_REQUEST_ID_LEN bytes) up for feedback of
+ * tenant (the key insert takes).  An id kept for another tenant than this
+ * one, pending or not, is LLMOPT_PENDING_FOREIGN and stays as it was.  If
+ * its event is pending, copies it into *ev, marks the id taken and
+ * returns LLMOPT_PENDING_FOUND; an event is pending until
+ * llmopt_pending_expire() removes it, even a little past its deadline.
+ * Otherwise returns UNKNOWN, EXPIRED or DUPLICATE and leaves *ev alone.
+ * O(1) expected.
  */
 llmopt_pending_e llmopt_pending_take(llmopt_pending_t *t,
-    const unsigned char *id, llmopt_event_t *ev);
+    const unsigned char *id, uint64_t tenant, llmopt_event_t *ev);
 
 /*
  * Removes up to n events whose deadline is <= now_ms, earliest deadline

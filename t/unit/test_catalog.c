@@ -170,6 +170,7 @@ test_good_full(const char *dir)
     is_int(p->feedback_wait_ms, 250, "feedback wait");
     is_int(p->reward.unscored, LLMOPT_UNSCORED_OBSERVED,
            "unscored: observed by default with a feedback wait");
+    is_int(p->feedback_tenant_same, 1, "feedback tenant: same");
     is_int(p->fallback, 1, "fallback by arm name");
 
     arm = &p->arms[0];
@@ -224,6 +225,7 @@ test_good_full(const char *dir)
     is_int(p->feedback_wait_ms, 0, "feedback wait defaults to 0");
     is_int(p->reward.unscored, LLMOPT_UNSCORED_NONE,
            "unscored: none without a feedback wait");
+    is_int(p->feedback_tenant_same, 0, "feedback tenant defaults to any");
     is_num(p->reward.quality, 0.6, 1e-12, "default reward quality");
     is_num(p->reward.cost_ref, 0.01, 1e-12, "default cost ref");
     is_num(p->reward.latency_ref, 2000, 1e-12, "default latency ref");
@@ -432,6 +434,10 @@ test_errors(void)
     test_error(MODELS "policies: {p: {algorithm: ucb1, arms: [m], "
                "feedback_wait: 3600001}}\n", 4, 59, "\"feedback_wait\"",
                "feedback_wait too long");
+    test_error(MODELS "policies: {p: {algorithm: ucb1, arms: [m], "
+               "feedback_tenant: mine}}\n", 4, 61,
+               "\"feedback_tenant\" in policy \"p\" must be any or same",
+               "feedback_tenant neither any nor same");
     test_error(MODELS "policies: {p: {algorithm: ucb1, arms: [m], "
                "seed: -1}}\n", 4, 50, "must be an integer >= 0",
                "negative seed");

@@ -44,6 +44,7 @@ static void test_basic(void);
 static void test_expire(void);
 static void test_evict(void);
 static void test_forget(void);
+static void test_tenant(void);
 static void test_model(unsigned capacity, uint64_t seed);
 static int test_model_min(test_model_t *m, uint64_t now);
 
@@ -56,6 +57,7 @@ main(void)
     test_expire();
     test_evict();
     test_forget();
+    test_tenant();
     test_model(1, 1);
     test_model(7, 2);
     test_model(64, 3);
@@ -173,46 +175,46 @@ test_basic(void)
     (void) llmopt_pending_init(t, 16, 12345);
 
     test_event(&ev, 1);
-    is_int(llmopt_pending_insert(t, &ev, 1000, 500, &evicted), LLMOPT_OK,
+    is_int(llmopt_pending_insert(t, &ev, 0, 1000, 500, &evicted), LLMOPT_OK,
            "insert id 1");
     is_int(evicted.kind, LLMOPT_EVENT_NONE, "nothing evicted");
     test_event(&ev, 2);
-    is_int(llmopt_pending_insert(t, &ev, 1000, 200, &evicted), LLMOPT_OK,
+    is_int(llmopt_pending_insert(t, &ev, 0, 1000, 200, &evicted), LLMOPT_OK,
            "insert id 2");
     test_event(&ev, 3);
-    is_int(llmopt_pending_insert(t, &ev, 1100, 300, &evicted), LLMOPT_OK,
+    is_int(llmopt_pending_insert(t, &ev, 0, 1100, 300, &evicted), LLMOPT_OK,
            "insert id 3");
 
     is_int(llmopt_pending_count(t), 3, "3 pending");
     is_int(llmopt_pending_next(t), 1200, "next deadline 1200 (id 2)");
 
     test_event(&ev, 2);
-    is_int(llmopt_pending_insert(t, &ev, 1000, 200, &evicted),
+    is_int(llmopt_pending_insert(t, &ev, 0, 1000, 200, &evicted),
            LLMOPT_DECLINED, "insert of a pending id refused");
     is_int(t->refused, 1, "refusal counted");
 
     test_id(id, 2);
     memset(&got, 0, sizeof(got));
-    is_int(llmopt_pending_take(t, id, &got), LLMOPT_PENDING_FOUND,
+    is_int(llmopt_pending_take(t, id, 0, &got), LLMOPT_PENDING_FOUND,
            "take id 2");
     is_int(test_event_id(&got), 2, "event of id 2 intact");
     is_int(llmopt_pending_count(t), 2, "2 pending");
     is_int(llmopt_pending_next(t), 1400, "next deadline now 1400 (id 3)");
 
-    is_int(llmopt_pending_take(t, id, &got), LLMOPT_PENDING_DUPLICATE,
+    is_int(llmopt_pending_take(t, id, 0, &got), LLMOPT_PENDING_DUPLICATE,
            "take id 2 again: duplicate");
     test_event(&ev, 2);
-    is_int(llmopt_pending_insert(t, &ev, 2000, 100, &evicted),
+    is_int(llmopt_pending_insert(t, &ev, 0, 2000, 100, &evicted),
            LLMOPT_DECLINED, "insert of a taken id refused");
 
     test_id(id, 77);
     memset(&got, 0x11, sizeof(got));
-    is_int(llmopt_pending_take(t, id, &got), LLMOPT_PENDING_UNKNOWN,
+    is_int(llmopt_pending_take(t, id, 0, &got), LLMOPT_PENDING_UNKNOWN,
            "unknown id");
     is_int(got.kind, 0x11, "event untouched on a miss");
 
     test_id(id, 1);
-    is_int(llmopt_pending_take(t, id, &got), LLMOPT_PENDING_FOUND,
+    is_int(llmopt_pending_take(t, id, 0, &got), LLMOPT_PENDING_FOUND,
            "take id 1 past its deadline, not yet expired");
     is_int(test_event_id(&got), 1, "event of id 1 intact");
 
@@ -240,7 +242,7 @@ test_expire(void)
 
     for (i = 0; i < 6; i++) {
         test_event(&ev, 100 + i);
-        (void) llmopt_pending_insert(t, &ev, 1000, waits[i], &evicted);
+        (void) llmopt_pending_insert(t, &ev, 0, 1000, waits[i], &evicted);
     }
 
     is_int(llmopt_pending_expire(t, 1009, out, 8), 0, "nothing due at 1009");
@@ -263,7 +265,7 @@ test_expire(void)
     is_int(llmopt_pending_next(t), 1050, "due at 1050");
 
     test_id(id, 103);
-    is_int(llmopt_pending_take(t, id, &ev), LLMOPT_PENDING_EXPIRED,
+    is_int(llmopt_pending_take(t, id, 0, &ev), LLMOPT_PENDING_EXPIRED,
            "feedback after expiry: expired");
     is_int(t->late, 1, "late counted");
     is_int(t->expired, 5, "5 expired counted");
@@ -271,7 +273,7 @@ test_expire(void)
     /* saturating deadline, and flushing everything */
 
     test_event(&ev, 200);
-    is_int(llmopt_pending_insert(t, &ev, UINT64_MAX - 5, 100, &evicted),
+    is_int(llmopt_pending_insert(t, &ev, 0, UINT64_MAX - 5, 100, &evicted),
            LLMOPT_OK, "insert with a deadline past the end of time");
     is_int(llmopt_pending_expire(t, UINT64_MAX - 1, out, 8), 1,
            "only 100 (due 1050) is due before the end");
@@ -288,7 +290,7 @@ test_expire(void)
 
     for (i = 0; i < 8; i++) {
         test_event(&ev, 300 + i);
-        (void) llmopt_pending_insert(t, &ev, 5000, 0, &evicted);
+        (void) llmopt_pending_insert(t, &ev, 0, 5000, 0, &evicted);
     }
 
     n = llmopt_pending_expire(t, 5000, out, 8);
@@ -321,12 +323,12 @@ test_evict(void)
 
     for (i = 0; i < 4; i++) {
         test_event(&ev, 10 + i);
-        (void) llmopt_pending_insert(t, &ev, 0, waits[i], &evicted);
+        (void) llmopt_pending_insert(t, &ev, 0, 0, waits[i], &evicted);
         is_int(evicted.kind, LLMOPT_EVENT_NONE, "fill %u: no eviction", i);
     }
 
     test_event(&ev, 20);
-    is_int(llmopt_pending_insert(t, &ev, 5, 100, &evicted), LLMOPT_OK,
+    is_int(llmopt_pending_insert(t, &ev, 0, 5, 100, &evicted), LLMOPT_OK,
            "insert into a full table");
     is_int(evicted.kind, LLMOPT_EVENT_OUTCOME, "an event was evicted");
     is_int(test_event_id(&evicted), 11, "the one due first (11)");
@@ -334,10 +336,10 @@ test_evict(void)
     is_int(llmopt_pending_count(t), 4, "still 4 pending");
 
     test_id(id, 11);
-    is_int(llmopt_pending_take(t, id, &ev), LLMOPT_PENDING_UNKNOWN,
+    is_int(llmopt_pending_take(t, id, 0, &ev), LLMOPT_PENDING_UNKNOWN,
            "an evicted id is forgotten");
     test_id(id, 20);
-    is_int(llmopt_pending_take(t, id, &ev), LLMOPT_PENDING_FOUND,
+    is_int(llmopt_pending_take(t, id, 0, &ev), LLMOPT_PENDING_FOUND,
            "the new one is there");
     is_int(test_event_id(&ev), 20, "intact");
 
@@ -358,35 +360,88 @@ test_forget(void)
 
     for (i = 0; i < 4; i++) {
         test_event(&ev, 30 + i);
-        (void) llmopt_pending_insert(t, &ev, 0, 100, &evicted);
+        (void) llmopt_pending_insert(t, &ev, 0, 0, 100, &evicted);
     }
 
     test_id(id, 31);
-    (void) llmopt_pending_take(t, id, &ev);
+    (void) llmopt_pending_take(t, id, 0, &ev);
     test_id(id, 33);
-    (void) llmopt_pending_take(t, id, &ev);
+    (void) llmopt_pending_take(t, id, 0, &ev);
 
     test_event(&ev, 40);
-    (void) llmopt_pending_insert(t, &ev, 0, 100, &evicted);
+    (void) llmopt_pending_insert(t, &ev, 0, 0, 100, &evicted);
     is_int(evicted.kind, LLMOPT_EVENT_NONE,
            "a finished slot is reused before evicting");
 
     test_id(id, 31);
-    is_int(llmopt_pending_take(t, id, &ev), LLMOPT_PENDING_UNKNOWN,
+    is_int(llmopt_pending_take(t, id, 0, &ev), LLMOPT_PENDING_UNKNOWN,
            "the oldest finished id is forgotten first");
     test_id(id, 33);
-    is_int(llmopt_pending_take(t, id, &ev), LLMOPT_PENDING_DUPLICATE,
+    is_int(llmopt_pending_take(t, id, 0, &ev), LLMOPT_PENDING_DUPLICATE,
            "the newer finished id is still remembered");
 
     test_id(id, 30);
-    is_int(llmopt_pending_take(t, id, &ev), LLMOPT_PENDING_FOUND,
+    is_int(llmopt_pending_take(t, id, 0, &ev), LLMOPT_PENDING_FOUND,
            "pending ids survive reuse (30)");
     test_id(id, 32);
-    is_int(llmopt_pending_take(t, id, &ev), LLMOPT_PENDING_FOUND,
+    is_int(llmopt_pending_take(t, id, 0, &ev), LLMOPT_PENDING_FOUND,
            "pending ids survive reuse (32)");
     test_id(id, 40);
-    is_int(llmopt_pending_take(t, id, &ev), LLMOPT_PENDING_FOUND,
+    is_int(llmopt_pending_take(t, id, 0, &ev), LLMOPT_PENDING_FOUND,
            "and the new one (40)");
+
+    free(t);
+}
+
+
+/* an id kept for a tenant answers no other, in any state */
+
+static void
+test_tenant(void)
+{
+    unsigned char      id[LLMOPT_REQUEST_ID_LEN];
+    llmopt_event_t     ev, got, evicted, out[4];
+    llmopt_pending_t  *t;
+
+    t = test_alloc(llmopt_pending_size(8));
+    (void) llmopt_pending_init(t, 8, 6);
+
+    test_event(&ev, 50);
+    (void) llmopt_pending_insert(t, &ev, 0xa1, 0, 100, &evicted);
+    test_event(&ev, 51);
+    (void) llmopt_pending_insert(t, &ev, 0, 0, 100, &evicted);
+    test_event(&ev, 52);
+    (void) llmopt_pending_insert(t, &ev, 0xa1, 0, 10, &evicted);
+
+    test_id(id, 50);
+    memset(&got, 0x11, sizeof(got));
+    is_int(llmopt_pending_take(t, id, 0xb2, &got), LLMOPT_PENDING_FOREIGN,
+           "tenant: another tenant's feedback is foreign");
+    is_int(got.kind, 0x11, "tenant: and gets no event");
+    is_int(llmopt_pending_take(t, id, 0, &got), LLMOPT_PENDING_FOREIGN,
+           "tenant: so is feedback of no tenant key");
+    is_int(llmopt_pending_count(t), 3, "tenant: the event is still pending");
+    is_int(llmopt_pending_take(t, id, 0xa1, &got), LLMOPT_PENDING_FOUND,
+           "tenant: its own tenant's feedback is taken");
+    is_int(test_event_id(&got), 50, "tenant: its event");
+    is_int(llmopt_pending_take(t, id, 0xb2, &got), LLMOPT_PENDING_FOREIGN,
+           "tenant: taken, still foreign to another tenant");
+    is_int(llmopt_pending_take(t, id, 0xa1, &got), LLMOPT_PENDING_DUPLICATE,
+           "tenant: taken, a duplicate to its own");
+
+    test_id(id, 51);
+    is_int(llmopt_pending_take(t, id, 0xb2, &got), LLMOPT_PENDING_FOUND,
+           "tenant: an id kept for any tenant takes anyone's");
+
+    is_int(llmopt_pending_expire(t, 50, out, 4), 1, "tenant: 52 expires");
+    test_id(id, 52);
+    is_int(llmopt_pending_take(t, id, 0xb2, &got), LLMOPT_PENDING_FOREIGN,
+           "tenant: expired, still foreign to another tenant");
+    is_int(llmopt_pending_take(t, id, 0xa1, &got), LLMOPT_PENDING_EXPIRED,
+           "tenant: expired, late for its own");
+
+    is_int(t->foreign, 4, "tenant: counter: foreign");
+    is_int(t->taken, 2, "tenant: counter: taken");
 
     free(t);
 }
@@ -458,7 +513,7 @@ test_model(unsigned capacity, uint64_t seed)
             /* phases of long waits fill the table up to evictions */
             wait = (uint64_t) (rand() % ((op / 10000 % 2) ? 20000 : 50));
             test_event(&ev, id);
-            rc = llmopt_pending_insert(t, &ev, now, wait, &evicted);
+            rc = llmopt_pending_insert(t, &ev, 0, now, wait, &evicted);
 
             /* the model */
 
@@ -510,7 +565,7 @@ test_model(unsigned capacity, uint64_t seed)
         case 1:
             ops[1]++;
             test_id(raw, id);
-            rc = (int) llmopt_pending_take(t, raw, &ev);
+            rc = (int) llmopt_pending_take(t, raw, 0, &ev);
 
             want = LLMOPT_PENDING_UNKNOWN;
 
