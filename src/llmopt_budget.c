@@ -130,6 +130,9 @@ llmopt_budget_roll(llmopt_budget_account_t *acct, const uint32_t period[2])
             acct->spent[p] = 0;
             acct->granted[p] = 0;
             acct->granted_all[p] = 0;
+            acct->others[p] = 0;
+            acct->outage[p] = 0;
+            acct->synced[p] = 0;
         }
     }
 }
@@ -158,7 +161,7 @@ llmopt_budget_left(const llmopt_budget_account_t *acct, const int64_t cap[2],
         {
             /* the first request of a period needs no grant: it goes on
                while the first grant is asked for */
-            limit = acct->granted[p];
+            limit = acct->granted[p] + acct->outage[p];
         }
 
         if (limit > cap[p]) {
@@ -190,8 +193,7 @@ llmopt_budget_used(const llmopt_budget_account_t *acct, const int64_t cap[2])
             continue;
         }
 
-        u = (double) (acct->spent[p] + llmopt_budget_reserved(acct))
-            / (double) cap[p];
+        u = (double) llmopt_budget_fleet(acct, p) / (double) cap[p];
 
         if (u > used) {
             used = u;
@@ -199,6 +201,13 @@ llmopt_budget_used(const llmopt_budget_account_t *acct, const int64_t cap[2])
     }
 
     return used;
+}
+
+
+int64_t
+llmopt_budget_fleet(const llmopt_budget_account_t *acct, unsigned p)
+{
+    return acct->others[p] + acct->spent[p] + llmopt_budget_reserved(acct);
 }
 
 
@@ -349,6 +358,66 @@ llmopt_budget_want(const llmopt_budget_account_t *acct, const int64_t cap[2],
     left = acct->granted[p] - acct->spent[p] - llmopt_budget_reserved(acct);
 
     return left < want ? want : 0;
+}
+
+
+int64_t
+llmopt_budget_claim(const llmopt_budget_account_t *acct, unsigned p,
+    int64_t *used)
+{
+    *used = acct->spent[p] + llmopt_budget_reserved(acct);
+
+    return *used > acct->granted[p] ? *used : acct->granted[p];
+}
+
+
+unsigned
+llmopt_budget_merge(llmopt_budget_account_t *acct, unsigned p,
+    const llmopt_budget_reply_t *reply)
+{
+    unsigned  lost;
+
+    lost = reply->old < acct->granted[p];
+
+    if (reply->old > acct->granted[p] && !acct->synced[p]) {
+        /* granted before the state here was lost: it may have been
+           spent */
+        acct->spent[p] += reply->old - acct->granted[p];
+    }
+
+    acct->synced[p] = 1;
+
+    acct->granted[p] = reply->mine;
+    acct->granted_all[p] = reply->all;
+    acct->others[p] = reply->others > 0 ? reply->others : 0;
+    acct->outage[p] = 0;
+
+    return lost;
+}
+
+
+void
+llmopt_budget_outage(llmopt_budget_account_t *acct, const int64_t cap[2],
+    double share, unsigned live)
+{
+    unsigned  p;
+
+    for (p = 0; p < 2; p++) {
+        acct->outage[p] = cap[p] > 0 && share > 0
+                          ? (int64_t) ((double) cap[p] * share
+                                       / (live ? live : 1))
+                          : 0;
+    }
+}
+
+
+const char *
+llmopt_budget_mode_name(unsigned mode)
+{
+    static const char  *names[] = { "alone", "shared", "outage",
+                                    "reseeding" };
+
+    return mode < 4 ? names[mode] : "alone";
 }
 
 

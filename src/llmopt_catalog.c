@@ -266,7 +266,7 @@ enum {
 
 static const char *const  llmopt_catalog_budget_keys[] = {
     "day", "month", "tenant_day", "tenant_month", "near", "output_tokens",
-    "tenants", "chunk", NULL
+    "tenants", "chunk", "outage", NULL
 };
 
 enum {
@@ -278,6 +278,7 @@ enum {
     LLMOPT_BUDGET_F_OUTPUT_TOKENS,
     LLMOPT_BUDGET_F_TENANTS,
     LLMOPT_BUDGET_F_CHUNK,
+    LLMOPT_BUDGET_F_OUTAGE,
     LLMOPT_BUDGET_F_LAST
 };
 
@@ -1296,7 +1297,8 @@ llmopt_catalog_drift(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
 
 /*
  * budget: {day: USD, month: USD, tenant_day: USD, tenant_month: USD,
- *          near: 0.8, output_tokens: 1024, tenants: 1024, chunk: 0.05}
+ *          near: 0.8, output_tokens: 1024, tenants: 1024, chunk: 0.05,
+ *          outage: 0}
  */
 
 static int
@@ -1369,6 +1371,15 @@ llmopt_catalog_budget(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
         && llmopt_catalog_number(ctx, &f[LLMOPT_BUDGET_F_CHUNK], bwhere, 0, 1,
                                  1, 0, "a number above 0, at most 1",
                                  &b->chunk)
+           != LLMOPT_OK)
+    {
+        return LLMOPT_ERROR;
+    }
+
+    if (f[LLMOPT_BUDGET_F_OUTAGE].value != NULL
+        && llmopt_catalog_number(ctx, &f[LLMOPT_BUDGET_F_OUTAGE], bwhere, 0,
+                                 0, 1, 0, "a number from 0 to 1",
+                                 &b->outage)
            != LLMOPT_OK)
     {
         return LLMOPT_ERROR;

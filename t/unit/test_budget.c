@@ -2,8 +2,9 @@
  * Copyright (C) llmopt authors
  *
  * Budgets and canaries: periods, reservations and settlements, the mask
- * of arms near and at a cap, grants to ask Redis for, the account table,
- * the gate of a canary stage, and both in the catalog.
+ * of arms near and at a cap, grants to ask Redis for, the fleet's
+ * protocol (claims, Redis's answers, outages), the account table, the
+ * gate of a canary stage, and both in the catalog.
  */
 
 #include <stdlib.h>
@@ -25,7 +26,7 @@ static const char  catalog_text[] =
     "    algorithm: linucb\n"
     "    arms: [small, big]\n"
     "    budget: {day: 5, tenant_month: 20.5, near: 0.9, chunk: 0.1,\n"
-    "             output_tokens: 256, tenants: 64}\n"
+    "             output_tokens: 256, tenants: 64, outage: 0.1}\n"
     "    canary: {arm: big, stages: [10, 50, 100], min_requests: 30,\n"
     "             max_cost_rise: 0.5}\n"
     "  q:\n"
@@ -60,6 +61,7 @@ test_catalog(void)
         { "budget: {near: 0.5}", "states no cap" },
         { "budget: {day: -1}", "a number of USD > 0" },
         { "budget: {day: 1, near: 2}", "at most 1" },
+        { "budget: {day: 1, outage: 1.5}", "a number from 0 to 1" },
         { "budget: {day: 1, whatever: 2}", "whatever" },
         { "budget: 5", "must be a mapping" },
         { "canary: {stages: [5]}", "missing required key \"arm\"" },
@@ -85,8 +87,10 @@ test_catalog(void)
     is_num(p->budget.chunk, 0.1, 0, "chunk");
     is_int(p->budget.output_tokens, 256, "output_tokens");
     is_int(p->budget.tenants, 64, "tenants");
+    is_num(p->budget.outage, 0.1, 0, "outage allowance");
     is_int(q->budgeted, 0, "q has none");
     is_num(q->budget.near, 0.8, 0, "default near");
+    is_num(q->budget.outage, 0, 0, "no outage allowance by default");
 
     is_int(p->canary.arm, 1, "canary arm: big");
     is_int(p->canary.n_stages, 3, "three stages");
@@ -285,6 +289,113 @@ test_account(void)
 }
 
 
+/*
+ * The fleet's protocol: what an instance claims, how Redis's answer is
+ * taken in (an ordinary grant, a Redis that lost the record, an instance
+ * that lost its state), what an outage allows, what "near" compares.
+ */
+
+static void
+test_fleet(void)
+{
+    int64_t                  cap[2], used, left;
+    unsigned                 which, lost;
+    uint32_t                 period[2] = { 100, 3 };
+    llmopt_budget_reply_t    reply;
+    llmopt_budget_account_t  acct;
+
+    cap[LLMOPT_BUDGET_DAY] = 1000;
+    cap[LLMOPT_BUDGET_MONTH] = 0;
+
+    memset(&acct, 0, sizeof(acct));
+    llmopt_budget_roll(&acct, period);
+
+    /* the period's first request went before any grant */
+    llmopt_budget_reserve(&acct, 30, 1);
+    is_int(llmopt_budget_claim(&acct, 0, &used), 30,
+           "first request, no grant: the claim is what it holds");
+    is_int(used, 30, "... and so is what it used");
+
+    reply.old = 0; reply.mine = 30 + 100; reply.all = 130 + 200;
+    reply.others = 150;
+    lost = llmopt_budget_merge(&acct, 0, &reply);
+    is_int(lost, 0, "an ordinary grant: nothing lost");
+    is_int(acct.granted[0], 130, "the grant is Redis's record of it");
+    is_int(acct.granted_all[0], 330, "granted to all: 330");
+    is_int(acct.spent[0], 0, "nothing forgotten: spent unchanged");
+    left = llmopt_budget_left(&acct, cap, 1, &which);
+    is_int(left, 100, "left: the record less what it holds");
+    is_int(llmopt_budget_fleet(&acct, 0), 180,
+           "the fleet: the others' 150 and its own 30");
+    is_num(llmopt_budget_used(&acct, cap), 0.18, 1e-12,
+           "near compares the fleet's share, 18 %%");
+
+    llmopt_budget_settle(&acct, 30, 20, period, 1);
+    is_int(llmopt_budget_claim(&acct, 0, &used), 130,
+           "within its grant: the claim is the grant");
+    is_int(used, 20, "... it used 20");
+
+    /* Redis lost its records: the script raised the record to the
+       claim; the instance learns it was lost */
+    reply.old = 0; reply.mine = 130; reply.all = 130; reply.others = 0;
+    lost = llmopt_budget_merge(&acct, 0, &reply);
+    is_int(lost, 1, "a record below the grant: Redis lost it");
+    is_int(acct.granted[0], 130, "the grant stays what it was");
+    is_int(acct.spent[0], 20, "... and so does the spend");
+
+    /* the instance lost its state file: Redis remembers 500 granted */
+    memset(&acct, 0, sizeof(acct));
+    llmopt_budget_roll(&acct, period);
+    reply.old = 500; reply.mine = 550; reply.all = 900; reply.others = 300;
+    is_int(acct.synced[0], 0, "a new account has not followed the period");
+    lost = llmopt_budget_merge(&acct, 0, &reply);
+    is_int(lost, 0, "a record above what it remembers is not a loss");
+    is_int(acct.synced[0], 1, "... from now it follows it");
+    is_int(acct.spent[0], 500, "what it forgot it was granted counts as spent");
+    is_int(acct.granted[0], 550, "its grant is the record");
+    left = llmopt_budget_left(&acct, cap, 1, &which);
+    is_int(left, 50, "... so only the new 50 is left to spend");
+    is_int(llmopt_budget_fleet(&acct, 0), 800, "fleet: 300 + 500");
+
+    /* following the period, it missed an answer (a timeout): the grant
+       it did not hear of is not spent */
+    reply.old = 600; reply.mine = 600; reply.all = 950; reply.others = 300;
+    lost = llmopt_budget_merge(&acct, 0, &reply);
+    is_int(lost, 0, "a missed answer is no loss");
+    is_int(acct.spent[0], 500, "... and not spent");
+    is_int(acct.granted[0], 600, "... its grant is now the record");
+    acct.granted[0] = 550;
+    reply.old = 550; reply.mine = 550; reply.all = 900;
+
+    /* an outage: nothing more without an allowance */
+    llmopt_budget_outage(&acct, cap, 0, 2);
+    is_int(acct.outage[0], 0, "no allowance: nothing beyond the grant");
+    left = llmopt_budget_left(&acct, cap, 1, &which);
+    is_int(left, 50, "... what it holds");
+
+    llmopt_budget_outage(&acct, cap, 0.1, 2);
+    is_int(acct.outage[0], 50, "allowance 10 %% of 1000 over 2 live: 50");
+    is_int(acct.outage[1], 0, "... none in an uncapped period");
+    left = llmopt_budget_left(&acct, cap, 1, &which);
+    is_int(left, 100, "... on top of the grant");
+    llmopt_budget_outage(&acct, cap, 0.1, 0);
+    is_int(acct.outage[0], 100, "no instance known: as if it were alone");
+
+    llmopt_budget_reserve(&acct, 90, 1);
+    llmopt_budget_settle(&acct, 90, 90, period, 1);
+    is_int(llmopt_budget_claim(&acct, 0, &used), 590,
+           "what it spent beyond its grant is claimed when Redis is back");
+    reply.old = 550; reply.mine = 590; reply.all = 940; reply.others = 300;
+    (void) llmopt_budget_merge(&acct, 0, &reply);
+    is_int(acct.outage[0], 0, "back: the allowance goes");
+    is_int(acct.granted[0], 590, "... and the record counts it");
+
+    is_str(llmopt_budget_mode_name(LLMOPT_BUDGET_RESEEDING), "reseeding",
+           "mode names");
+    is_str(llmopt_budget_mode_name(LLMOPT_BUDGET_OUTAGE), "outage", "...");
+}
+
+
 static void
 test_table(void)
 {
@@ -382,6 +493,7 @@ main(void)
     test_catalog();
     test_periods();
     test_account();
+    test_fleet();
     test_table();
     test_canary();
 
