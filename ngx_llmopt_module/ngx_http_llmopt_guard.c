@@ -465,9 +465,20 @@ ngx_http_llmopt_budget_check(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    if (b->mode == LLMOPT_BUDGET_OUTAGE && (pending || periods == 0)) {
+        /* what it held is spent and no grant comes before Redis is
+           back: refused until the trainer's next try */
+        end_ms = lmcf->sh->redis.next_try_ms;
+        (void) ngx_atomic_fetch_add(&b->outage_refused, 1);
+        *retry_s = end_ms > now ? (time_t) ((end_ms - now + 999) / 1000) : 1;
+        return NGX_DECLINED;
+    }
+
     if (pending || periods == 0) {
+        /* a grant is on its way; reseeding: none before the reseed ends */
+        end_ms = b->mode == LLMOPT_BUDGET_RESEEDING ? b->reseed_until_ms : 0;
         (void) ngx_atomic_fetch_add(&b->pending, 1);
-        *retry_s = 1;
+        *retry_s = end_ms > now ? (time_t) ((end_ms - now + 999) / 1000) : 1;
         return NGX_DECLINED;
     }
 

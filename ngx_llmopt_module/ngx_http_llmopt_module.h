@@ -192,9 +192,15 @@ typedef struct {
     ngx_uint_t                    n;             /* tenant accounts */
     ngx_atomic_t                  refused;       /* 429s at a cap */
     ngx_atomic_t                  pending;       /* 429s, no grant yet */
+    ngx_atomic_t                  outage_refused;  /* 429s, Redis away */
     ngx_atomic_t                  limited;       /* cheaper arms only */
     ngx_atomic_t                  no_room;       /* tenant table full */
     ngx_atomic_t                  grants;        /* asked of Redis */
+    ngx_atomic_t                  mode;          /* LLMOPT_BUDGET_ALONE.. */
+    ngx_atomic_t                  modes;         /* changes of mode */
+    ngx_atomic_t                  live;          /* instances, last seen */
+    ngx_atomic_t                  reseed_until_ms;   /* no new grants */
+    ngx_atomic_t                  lost;          /* records Redis lost */
     llmopt_budget_account_t       policy;
     llmopt_budget_account_t       tenants[1];    /* n */
 } ngx_http_llmopt_budget_t;
@@ -289,6 +295,7 @@ typedef struct {
     ngx_atomic_t                  stream_dropped;
     ngx_atomic_t                  stream_unconfirmed; /* sent, no answer */
     ngx_atomic_t                  redirects;     /* cluster MOVED, ASK */
+    ngx_atomic_t                  next_try_ms;   /* down: the next try */
     u_char                        last_error[128];
 } ngx_http_llmopt_shredis_t;
 
@@ -348,6 +355,8 @@ typedef struct {
     ngx_uint_t                    db;
     ngx_msec_t                    sync;
     ngx_msec_t                    timeout;
+    ngx_msec_t                    idle;          /* an instance silent for
+                                                    longer is gone */
     ngx_str_t                     stream;        /* key; empty: off */
     ngx_uint_t                    stream_maxlen;
 } ngx_http_llmopt_redis_conf_t;

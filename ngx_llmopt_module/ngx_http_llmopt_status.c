@@ -303,8 +303,9 @@ ngx_http_llmopt_status_format(ngx_http_request_t *r)
 
 
 /*
- * A policy's budget: its caps, what this instance spent, reserved and
- * was granted (with llmopt_redis), and the requests limited or refused.
+ * A policy's budget: its caps, its mode, what this instance and the
+ * fleet spent, what was reserved and granted (with llmopt_redis), and
+ * the requests limited or refused.
  */
 
 static u_char *
@@ -312,6 +313,7 @@ ngx_http_llmopt_status_budget(u_char *p, ngx_http_llmopt_main_conf_t *lmcf,
     ngx_http_llmopt_policy_rt_t *prt)
 {
     const int64_t               *cap;
+    uint64_t                     now;
     unsigned                     which;
     ngx_uint_t                   k, active;
     llmopt_budget_account_t      acct;
@@ -325,10 +327,14 @@ ngx_http_llmopt_status_budget(u_char *p, ngx_http_llmopt_main_conf_t *lmcf,
     cap = bc->cap_nusd;
 
     ngx_http_llmopt_budget_read(lmcf, b, &acct, &active);
+    now = ngx_http_llmopt_wall_ms();
 
-    p = ngx_sprintf(p, ",\"budget\":{\"shared\":%s,\"near\":%.2f,"
-                    "\"reserved\":%.9f",
-                    lmcf->redis != NULL ? "true" : "false", bc->near,
+    p = ngx_sprintf(p, ",\"budget\":{\"shared\":%s,\"mode\":\"%s\","
+                    "\"near\":%.2f,\"reserved\":%.9f",
+                    lmcf->redis != NULL ? "true" : "false",
+                    llmopt_budget_mode_name(lmcf->redis != NULL
+                                            ? b->mode : LLMOPT_BUDGET_ALONE),
+                    bc->near,
                     llmopt_budget_reserved(&acct) / LLMOPT_BUDGET_NUSD);
 
     for (k = 0; k < 2; k++) {
@@ -341,10 +347,12 @@ ngx_http_llmopt_status_budget(u_char *p, ngx_http_llmopt_main_conf_t *lmcf,
         c2[k] = cap[k];
 
         p = ngx_sprintf(p, ",\"%s\":{\"cap\":%.9f,\"spent\":%.9f,"
+                        "\"fleet_spent\":%.9f,"
                         "\"granted\":%.9f,\"granted_all\":%.9f,"
                         "\"left\":%.9f}", names[k],
                         cap[k] / LLMOPT_BUDGET_NUSD,
                         acct.spent[k] / LLMOPT_BUDGET_NUSD,
+                        llmopt_budget_fleet(&acct, k) / LLMOPT_BUDGET_NUSD,
                         (lmcf->redis ? acct.granted[k] : cap[k])
                         / LLMOPT_BUDGET_NUSD,
                         (lmcf->redis ? acct.granted_all[k] : cap[k])
@@ -357,10 +365,15 @@ ngx_http_llmopt_status_budget(u_char *p, ngx_http_llmopt_main_conf_t *lmcf,
     p = ngx_sprintf(p, ",\"tenant_caps\":{\"day\":%.9f,\"month\":%.9f},"
                     "\"tenants\":%ui,\"tenant_slots\":%ui,"
                     "\"requests\":%uL,\"limited\":%uA,\"refused\":%uA,"
-                    "\"pending\":%uA,\"no_room\":%uA,\"grants\":%uA}",
+                    "\"pending\":%uA,\"outage_refused\":%uA,"
+                    "\"no_room\":%uA,\"grants\":%uA,\"instances\":%uA,"
+                    "\"modes\":%uA,\"lost\":%uA,\"reseed_ms\":%uL}",
                     bc->tenant_cap[0], bc->tenant_cap[1], active, b->n,
                     acct.requests, b->limited, b->refused, b->pending,
-                    b->no_room, b->grants);
+                    b->outage_refused, b->no_room, b->grants, b->live,
+                    b->modes, b->lost,
+                    (uint64_t) (b->reseed_until_ms > now
+                                ? b->reseed_until_ms - now : 0));
 
     return p;
 }
@@ -513,10 +526,10 @@ ngx_http_llmopt_status_redis(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
     p = ngx_http_llmopt_json_str(p, rc->instance.data, rc->instance.len);
     p = ngx_sprintf(p, ",\"prefix\":");
     p = ngx_http_llmopt_json_str(p, rc->prefix.data, rc->prefix.len);
-    p = ngx_sprintf(p, ",\"state\":\"%s\",\"sync_ms\":%M,\"syncs\":%uA,"
-                    "\"errors\":%uA,\"last_sync_ms_ago\":",
+    p = ngx_sprintf(p, ",\"state\":\"%s\",\"sync_ms\":%M,\"idle_ms\":%M,"
+                    "\"syncs\":%uA,\"errors\":%uA,\"last_sync_ms_ago\":",
                     ngx_http_llmopt_redis_state_name(sr->state), rc->sync,
-                    sr->syncs, sr->errors);
+                    rc->idle, sr->syncs, sr->errors);
 
     if (ok) {
         p = ngx_sprintf(p, "%uL", now > ok ? now - ok : 0);
@@ -1130,7 +1143,9 @@ static ngx_http_llmopt_prom_meta_t  ngx_http_llmopt_prom_arm_meta[] = {
 enum {
     NGX_HTTP_LLMOPT_PROM_BUDGET_CAP = 0,
     NGX_HTTP_LLMOPT_PROM_BUDGET_SPENT,
+    NGX_HTTP_LLMOPT_PROM_BUDGET_FLEET,
     NGX_HTTP_LLMOPT_PROM_BUDGET_RESERVED,
+    NGX_HTTP_LLMOPT_PROM_BUDGET_MODE,
     NGX_HTTP_LLMOPT_PROM_BUDGET_LIMITED,
     NGX_HTTP_LLMOPT_PROM_BUDGET_REFUSED,
     NGX_HTTP_LLMOPT_PROM_CANARY_SHARE,          /* the canary's from here */
@@ -1146,13 +1161,20 @@ static ngx_http_llmopt_prom_meta_t  ngx_http_llmopt_prom_guard_meta[] = {
     { "llmopt_budget_spent_usd", "gauge",
       "What this instance spent of a policy's budget in the current "
       "period, USD" },
+    { "llmopt_budget_fleet_spent_usd", "gauge",
+      "What all instances spent of a policy's budget in the current "
+      "period, USD, as this instance last heard" },
     { "llmopt_budget_reserved_usd", "gauge",
       "Estimated cost of a policy's requests in flight, USD" },
+    { "llmopt_budget_mode", "gauge",
+      "1 for how this instance shares a policy's budget now (alone, "
+      "shared, outage, reseeding)" },
     { "llmopt_budget_limited_total", "counter",
       "Requests limited to the cheaper arms near a budget's cap" },
     { "llmopt_budget_refused_total", "counter",
-      "Requests refused (429) at a budget's cap, or while this instance "
-      "awaited a grant (reason pending)" },
+      "Requests refused (429) at a budget's cap, while this instance "
+      "awaited a grant (reason pending), or once it spent what it held "
+      "while Redis was away (reason outage)" },
     { "llmopt_canary_share", "gauge",
       "Share of a policy's traffic its canary arm gets now" },
     { "llmopt_canary_stage", "gauge",
@@ -1167,8 +1189,9 @@ static u_char *
 ngx_http_llmopt_prom_guard(u_char *p, ngx_http_llmopt_main_conf_t *lmcf,
     ngx_pool_t *pool)
 {
+    u_char                        label_buf[32];
     double                        share;
-    ngx_uint_t                    i, k, m, budgets, canaries;
+    ngx_uint_t                    i, k, m, mode, budgets, canaries;
     llmopt_budget_account_t      *acct;
     ngx_http_llmopt_stats_t      *st;
     ngx_http_llmopt_policy_rt_t  *prt;
@@ -1246,6 +1269,7 @@ ngx_http_llmopt_prom_guard(u_char *p, ngx_http_llmopt_main_conf_t *lmcf,
 
             case NGX_HTTP_LLMOPT_PROM_BUDGET_CAP:
             case NGX_HTTP_LLMOPT_PROM_BUDGET_SPENT:
+            case NGX_HTTP_LLMOPT_PROM_BUDGET_FLEET:
                 for (k = 0; k < 2; k++) {
                     if (prt[i].policy->budget.cap[k] <= 0) {
                         continue;
@@ -1257,7 +1281,27 @@ ngx_http_llmopt_prom_guard(u_char *p, ngx_http_llmopt_main_conf_t *lmcf,
                     p = ngx_sprintf(p, " %.9f\n",
                                     m == NGX_HTTP_LLMOPT_PROM_BUDGET_CAP
                                     ? prt[i].policy->budget.cap[k]
-                                    : acct[i].spent[k] / LLMOPT_BUDGET_NUSD);
+                                    : m == NGX_HTTP_LLMOPT_PROM_BUDGET_SPENT
+                                    ? acct[i].spent[k] / LLMOPT_BUDGET_NUSD
+                                    : llmopt_budget_fleet(&acct[i], k)
+                                      / LLMOPT_BUDGET_NUSD);
+                }
+
+                break;
+
+            case NGX_HTTP_LLMOPT_PROM_BUDGET_MODE:
+                mode = lmcf->redis != NULL ? st->budget->mode
+                                           : LLMOPT_BUDGET_ALONE;
+
+                for (k = LLMOPT_BUDGET_ALONE; k <= LLMOPT_BUDGET_RESEEDING;
+                     k++)
+                {
+                    p = ngx_sprintf(p, "%s", meta[m].name);
+                    (void) ngx_sprintf(label_buf, "mode=\"%s\"%Z",
+                                       llmopt_budget_mode_name(k));
+                    p = ngx_http_llmopt_prom_labels(p, &prt[i], NULL,
+                                                    (char *) label_buf);
+                    p = ngx_sprintf(p, " %d\n", k == mode);
                 }
 
                 break;
@@ -1284,7 +1328,11 @@ ngx_http_llmopt_prom_guard(u_char *p, ngx_http_llmopt_main_conf_t *lmcf,
                                 meta[m].name);
                 p = ngx_http_llmopt_prom_labels(p, &prt[i], NULL,
                                                 "reason=\"pending\"");
-                p = ngx_sprintf(p, " %uA\n", st->budget->pending);
+                p = ngx_sprintf(p, " %uA\n%s", st->budget->pending,
+                                meta[m].name);
+                p = ngx_http_llmopt_prom_labels(p, &prt[i], NULL,
+                                                "reason=\"outage\"");
+                p = ngx_sprintf(p, " %uA\n", st->budget->outage_refused);
                 break;
             }
         }

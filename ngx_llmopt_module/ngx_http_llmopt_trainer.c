@@ -898,7 +898,7 @@ ngx_http_llmopt_expire(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
  * made in e (each owns its name and copy).
  */
 
-#define NGX_HTTP_LLMOPT_BUDGET_SHAPE  0x6c6c6d6f62756431ULL
+#define NGX_HTTP_LLMOPT_BUDGET_SHAPE  0x6c6c6d6f62756432ULL
 #define NGX_HTTP_LLMOPT_CANARY_SHAPE  0x6c6c6d6f63616e31ULL
 
 
@@ -1157,6 +1157,10 @@ ngx_http_llmopt_guard_restore(ngx_http_llmopt_main_conf_t *lmcf,
             a = k == b->n ? &b->policy : &b->tenants[k];
             a->held[0] = 0;
             a->held[1] = 0;
+            a->outage[0] = 0;
+            a->outage[1] = 0;
+            a->synced[0] = 0;           /* grants since the checkpoint */
+            a->synced[1] = 0;           /*   may have been spent */
         }
 
         b->policy.key = LLMOPT_BUDGET_POLICY;

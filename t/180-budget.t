@@ -225,10 +225,13 @@ is($ba->{requests} + $bb->{requests}, $sum{ok},
    'a reservation for every answer');
 
 my $day = int(time() / 86400);
-my $granted = $A->redis_cli('redis', 'GET',
-                            "'{budget:capped}:budget:d$day:all'");
-ok($granted =~ /^\d+$/ && $granted <= $CAP * 1e9,
-   "Redis granted $granted nUSD in all, no more than the cap");
+my %rec = split /\n/, $A->redis_cli('redis', 'HGETALL',
+                                     "'{budget:capped}:budget:d$day:all'");
+my $granted = 0;
+$granted += $rec{$_} for grep { /^g:/ } keys %rec;
+ok(exists $rec{'g:a'} && exists $rec{'g:b'} && $granted <= $CAP * 1e9,
+   "Redis recorded grants of $granted nUSD to a and b, no more than the "
+   . "cap");
 is($ba->{day}{granted_all} <= $CAP && $bb->{day}{granted_all} <= $CAP, 1,
    'both instances saw the grants reach at most the cap');
 
