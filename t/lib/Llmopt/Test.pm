@@ -801,8 +801,17 @@ sub stop_redis {
     my ($self, $name) = @_;
     my $pid = delete $self->{redis}{$name // 'redis'} or return;
     kill('TERM', $pid);
+    kill('CONT', $pid);
     waitpid($pid, 0);
     delete $REDIS{$pid};
+}
+
+# Sends $sig (STOP, CONT, ...) to the redis-server of start_redis($name).
+sub redis_signal {
+    my ($self, $name, $sig) = @_;
+    my $pid = $self->{redis}{$name // 'redis'}
+        or die "redis_signal: no redis " . ($name // 'redis');
+    kill($sig, $pid) or die "redis_signal: kill $sig $pid: $!";
 }
 
 # redis-cli --raw @args against start_redis($name), its output chomped.
@@ -1364,6 +1373,7 @@ END {
 
     for my $pid (keys %REDIS) {
         kill('TERM', $pid);
+        kill('CONT', $pid);             # one a test froze
         waitpid($pid, 0);
     }
 
