@@ -1018,7 +1018,7 @@ static void
 ngx_http_llmopt_redis_mode(ngx_http_llmopt_main_conf_t *lmcf,
     ngx_http_llmopt_redis_t *rs, ngx_uint_t i, ngx_uint_t mode, uint64_t now)
 {
-    unsigned                      which;
+    unsigned                      which, p;
     int64_t                       left;
     ngx_uint_t                    level;
     llmopt_budget_account_t       acct;
@@ -1068,13 +1068,17 @@ ngx_http_llmopt_redis_mode(ngx_http_llmopt_main_conf_t *lmcf,
         break;
 
     default:
+        p = bc->cap_nusd[LLMOPT_BUDGET_DAY] > 0 || bc->cap_nusd[1] == 0
+            ? LLMOPT_BUDGET_DAY : LLMOPT_BUDGET_MONTH;
+
         ngx_log_error(level, rs->log, 0,
                       "llmopt_redis: policy \"%V\" budget: shared, the fleet "
-                      "spent $%.6f of $%.6f a day (%ui instances alive)",
+                      "spent $%.6f of $%.6f a %s (%ui instances alive)",
                       &prt->name,
-                      (double) llmopt_budget_fleet(&acct, LLMOPT_BUDGET_DAY)
+                      (double) llmopt_budget_fleet(&acct, p)
                       / LLMOPT_BUDGET_NUSD,
-                      bc->cap[LLMOPT_BUDGET_DAY], (ngx_uint_t) b->live);
+                      bc->cap[p], p == LLMOPT_BUDGET_DAY ? "day" : "month",
+                      (ngx_uint_t) b->live);
         break;
     }
 }
