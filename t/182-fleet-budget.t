@@ -8,7 +8,9 @@
 #     of the cap, the clients sending all the while;
 #   - Redis restarted without persistence at 60 % (down for 2 s);
 #   - FLUSHALL at 60 %;
-#   - both instances restarted without their state files at 60 %.
+#   - both instances restarted without their state files at 60 %;
+#   - with an outage allowance of 40 % of the cap, a 3 s freeze at 60 %
+#     (the bound grows by the allowance; Redis's records count it).
 # What the fleet spent is what the mock providers were asked to answer,
 # priced: it is printed against cap + instances x one estimate, with the
 # margin, and must stay within.  Then: the budget's mode (outage,
@@ -50,6 +52,7 @@ my @CASES = (
     [restart60   => 'restart', 2, 0.6],
     [flush60     => 'flush',   0, 0.6],
     [state60     => 'state',   0, 0.6],
+    [allow3_60   => 'freeze',  3, 0.6, 0.4],   # outage: 0.4 of the cap
 );
 
 my $catalog = <<'YAML';
@@ -66,7 +69,8 @@ policies:
 YAML
 
 $catalog .= "  $_->[0]:\n    algorithm: static\n    arms: [strong]\n"
-            . "    budget: {day: $CAP}\n" for @CASES;
+            . "    budget: {day: $CAP"
+            . ($_->[4] ? ", outage: $_->[4]" : '') . "}\n" for @CASES;
 
 my $locations = '';
 for my $p ('near', map { $_->[0] } @CASES) {
@@ -289,10 +293,11 @@ ok($fleet > status($A)->{policies}{near}{budget}{day}{spent} * 1.5,
 
 # --- the cases ------------------------------------------------------------
 
-my (%seen, @back_s, $outage_refused, $outage_retry);
+my (%seen, %answered_during, @back_s, $outage_refused, $outage_retry);
 
 for my $case (@CASES) {
-    my ($policy, $what, $secs, $share) = @$case;
+    my ($policy, $what, $secs, $share, $allowance) = @$case;
+    my $bound = $BOUND + ($allowance // 0) * $CAP;
 
     my $before = $share ? spend_to($policy, $share) : 0;
     my ($during, $modes) = ({ ok => 0, other => 0, wait_retry => 0 }, {});
@@ -320,26 +325,45 @@ for my $case (@CASES) {
     }
 
     ok(wait_for(\&redis_up), "$policy: both instances sync again");
+    $answered_during{$policy} = $during->{ok};
 
     my ($end, $m2) = drive($policy, secs => 30, to_refusal => 1);
     $seen{$_}{$policy} = 1 for keys %$modes, keys %$m2;
 
     my $spent = fleet_spent($policy);
-    my $margin = $BOUND - $spent;
+    my $margin = $bound - $spent;
 
     diag(sprintf('%-12s %-7s %2d s at %3d %%: spent $%.6f (%.0f %% of the '
                  . 'cap; %.0f %% before, answers %d during, %d after), '
                  . 'bound $%.6f, margin $%.6f', $policy, $what, $secs,
                  $share * 100, $spent, $spent / $CAP * 100,
-                 $before / $CAP * 100, $during->{ok}, $end->{ok}, $BOUND,
+                 $before / $CAP * 100, $during->{ok}, $end->{ok}, $bound,
                  $margin));
 
     is($end->{ended}, 4, "$policy: every client ends refused at the cap");
     is($during->{other} + $end->{other}, 0,
        "$policy: no answer other than 200 and 429");
-    ok($spent <= $BOUND,
-       sprintf('%s: the fleet spent $%.6f <= cap + 2 estimates ($%.6f)',
-               $policy, $spent, $BOUND));
+    ok($spent <= $bound,
+       sprintf('%s: the fleet spent $%.6f <= cap + 2 estimates%s ($%.6f)',
+               $policy, $spent, $allowance ? ' + the allowance' : '',
+               $bound));
+
+    next unless $allowance;
+
+    # the allowance was spent, and Redis counts it against the cap
+    my $day = int(time() / 86400);
+    my %rec = split /\n/, $A->redis_cli('redis', 'HGETALL',
+                                     "'{fleet:$policy}:budget:d$day:all'");
+    my $records = sum0(map { $rec{$_} } grep { /^g:/ } keys %rec) / 1e9;
+    # each instance's half of the allowance takes that many estimates
+    my $each = int($allowance * $CAP / 2 / $EST);
+    ok($during->{ok} >= 2 * $each,
+       "$policy: $during->{ok} answers during the freeze, at least "
+       . "$each at each instance on the allowance "
+       . "($answered_during{freeze3_60} without one)");
+    ok($records >= $spent - 1e-9,
+       sprintf('%s: Redis\'s records ($%.6f) count all that was spent',
+               $policy, $records));
 }
 
 ok(keys %{ $seen{outage} // {} } >= 6,
