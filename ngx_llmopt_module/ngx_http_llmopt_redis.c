@@ -18,9 +18,10 @@
  * changed catalogs apart.  The model workers read is the prior plus the
  * sum over instances (llmopt_bandit_merge).  The others' sum, as last
  * read whole, is kept in the zone (and the state file keeps it), so that
- * a new trainer serves the fleet's model while Redis is away.  With
- * stream=, every reward learned is appended to a Redis Stream for offline
- * evaluation.
+ * a new trainer serves the fleet's model while Redis is away.  Budgets
+ * shared by the instances keep each one's record there too (below,
+ * "Budgets shared through Redis").  With stream=, every reward learned is
+ * appended to a Redis Stream for offline evaluation.
  */
 
 

@@ -584,7 +584,7 @@ ngx_http_llmopt_status_zone(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
 
 /* names are at most LLMOPT_CATALOG_NAME_MAX bytes, escaped at most x6 */
 
-#define NGX_HTTP_LLMOPT_STATUS_POLICY  (3072 + 64)
+#define NGX_HTTP_LLMOPT_STATUS_POLICY  (4096 + 64)  /* a budget: ~1 KB */
 #define NGX_HTTP_LLMOPT_STATUS_EXP     (6 * 64 + 400)
 #define NGX_HTTP_LLMOPT_STATUS_ARM     (6 * 64 * 2 + 2048 + 320)
 #define NGX_HTTP_LLMOPT_STATUS_THETA   (LLMOPT_FEATURE_MAX_DIM * 32 + 512)
