@@ -65,6 +65,7 @@ typedef struct {
     ngx_msec_t                    backoff;
     uint64_t                      next_sync_ms;
     uint64_t                      next_report_ms;  /* budgets' claims */
+    uint64_t                      next_key_error_ms;  /* logged again */
 
     ngx_uint_t                    n;             /* policies */
     ngx_str_t                    *tag;           /* "{prefix:policy}:shape" */
@@ -803,7 +804,9 @@ typedef struct {
 /*
  * KEYS: the period's hash, the live set; ARGV: the instance, then the
  * arguments above.  Returns old record, new record, all records, the
- * others' use, the reseed's end (ms), the instances alive.
+ * others' use, the reseed's end (ms), the instances alive.  The integer
+ * an earlier version kept under the hash's name (granted to all) becomes
+ * the record "legacy".
  */
 
 static const char  ngx_http_llmopt_grant_lua[] =
@@ -811,6 +814,11 @@ static const char  ngx_http_llmopt_grant_lua[] =
     "local cap, want = tonumber(ARGV[2]), tonumber(ARGV[3]) "
     "local known, claim = tonumber(ARGV[5]), tonumber(ARGV[6]) "
     "local now, idle = tonumber(ARGV[8]), tonumber(ARGV[9]) "
+    "if redis.call('TYPE', h).ok == 'string' then "
+    "  local g = redis.call('GET', h) "
+    "  redis.call('DEL', h) "
+    "  redis.call('HSET', h, 'g:legacy', g) "
+    "end "
     "local old = tonumber(redis.call('HGET', h, 'g:' .. me) or '0') "
     "local reseed = tonumber(redis.call('HGET', h, 'reseed') or '0') "
     "if known > old then "
@@ -849,6 +857,7 @@ ngx_http_llmopt_redis_budgets(ngx_http_llmopt_main_conf_t *lmcf,
     size_t                         len;
     int64_t                        want, used;
     uint64_t                       reseed, until;
+    ngx_int_t                      rc;
     uint32_t                       period[2];
     ngx_uint_t                     i, k, n, p, live, report, mode;
     const int64_t                 *c;
@@ -961,10 +970,14 @@ ngx_http_llmopt_redis_budgets(ngx_http_llmopt_main_conf_t *lmcf,
                       - key;
             }
 
-            if (ngx_http_llmopt_redis_grant(lmcf, rs, i, len, grants[k].args,
-                                            &reply, &reseed, &live)
-                != NGX_OK)
-            {
+            rc = ngx_http_llmopt_redis_grant(lmcf, rs, i, len, grants[k].args,
+                                             &reply, &reseed, &live);
+
+            if (rc == NGX_DECLINED) {
+                continue;                     /* this key alone */
+            }
+
+            if (rc != NGX_OK) {
                 /* Redis went away: the outage, at once */
                 ngx_http_llmopt_redis_budgets(lmcf, rs, now);
                 return;
@@ -1085,7 +1098,10 @@ ngx_http_llmopt_redis_mode(ngx_http_llmopt_main_conf_t *lmcf,
 }
 
 
-/* One grant script on the node that serves the policy's keys. */
+/*
+ * One grant script on the node that serves the policy's keys.
+ * NGX_DECLINED: the script failed on this key (logged once a minute).
+ */
 
 static ngx_int_t
 ngx_http_llmopt_redis_grant(ngx_http_llmopt_main_conf_t *lmcf,
@@ -1153,6 +1169,25 @@ ngx_http_llmopt_redis_grant(ngx_http_llmopt_main_conf_t *lmcf,
                     rc = NGX_ERROR;
                 }
             }
+        }
+
+        if (r->type == REDIS_REPLY_ERROR
+            && (ngx_strncmp(r->str, "ERR", 3) == 0
+                || ngx_strncmp(r->str, "WRONGTYPE", 9) == 0))
+        {
+            /* this key's trouble (another program's key of that name):
+               the others go on; LOADING, READONLY and the like fail */
+            if (ngx_http_llmopt_wall_ms() >= rs->next_key_error_ms) {
+                rs->next_key_error_ms = ngx_http_llmopt_wall_ms() + 60000;
+
+                ngx_log_error(NGX_LOG_ERR, rs->log, 0,
+                              "llmopt_redis: budget key \"%*s\": %*s",
+                              len, key, r->len, r->str);
+            }
+
+            freeReplyObject(r);
+
+            return NGX_DECLINED;
         }
 
         if (rc == NGX_OK) {
