@@ -18,7 +18,9 @@
 # again within 2 s of its return; an instance spent out during an outage
 # refuses with the time of the next reconnect attempt; "near" starts at
 # 80 % of the fleet's spend with two evenly loaded instances; an
-# instance idle for longer than "idle" is no longer counted alive.
+# instance idle for longer than "idle" is no longer counted alive; an
+# earlier version's integer key becomes a record, and another program's
+# key of the wrong type under a budget's name fails that key alone.
 
 use strict;
 use warnings;
@@ -417,6 +419,25 @@ ok(wait_for(sub { (status($A)->{policies}{near}{budget}{instances} // 0)
    'B stopped: after idle (2 s) one instance is alive');
 is($A->redis_cli('redis', 'ZRANGE', "'{fleet:near}:budget:live'", 0, -1),
    'a', '... and Redis lists it alone');
+
+# --- another program's key under a budget's name -----------------------------
+
+my $key = "'{fleet:near}:budget:d$DAY:all'";
+$A->redis_cli('redis', 'DEL', $key);
+$A->redis_cli('redis', 'RPUSH', $key, 'not', 'ours');
+my $grants0 = status($A)->{policies}{freeze3_0}{budget}{grants};
+my $errors0 = status($A)->{redis}{errors};
+ok(wait_for(sub { $A->read_file('logs/error.log')
+                  =~ /\[error\].*budget key "\{fleet:near\}.*WRONGTYPE/ }, 5),
+   'a key of the wrong type under a budget\'s name: an [error] line');
+sleep(1);
+my $s = status($A);
+ok($s->{redis}{state} eq 'up' && $s->{redis}{errors} == $errors0
+   && $s->{policies}{freeze3_0}{budget}{grants} > $grants0,
+   sprintf('... Redis stays up (%s, errors %d -> %d) and the other '
+           . 'budgets exchange (%d -> %d)', $s->{redis}{state}, $errors0,
+           $s->{redis}{errors}, $grants0,
+           $s->{policies}{freeze3_0}{budget}{grants}));
 
 $A->done();
 $B->done();
