@@ -293,8 +293,10 @@ for my $i (1 .. 300) {
     $both = $la > 0 && $lb > 0;     # the other one hears of it a sync later
 }
 
+# seen after a pair of requests (2 % of the cap), the other instance's
+# spend heard up to a sync (200 ms) late: 80 % to about 88 %
 ok(defined $limited_at && $limited_at >= 0.75 * $NEAR_CAP
-   && $limited_at <= 0.85 * $NEAR_CAP,
+   && $limited_at <= 0.9 * $NEAR_CAP,
    sprintf('near: limited from a fleet spend of $%.6f (%.0f %% of the cap)',
            $limited_at // 0, ($limited_at // 0) / $NEAR_CAP * 100));
 is(scalar(grep { $_ ne 'cheap' } @after), 0,
