@@ -1,8 +1,9 @@
 #!/usr/bin/perl
-# Body rewrite fidelity through nginx: for 200 real prompts from RouterBench
-# the upstream receives the client's body byte for byte except the
-# rewritten fields, with the right Content-Length, for bodies nginx keeps in
-# memory and for bodies it spills to a temp file.
+# Body rewrite fidelity through nginx: for 200 test prompts (t/data/prompts:
+# code requests, multiple choice, fill in the blank, with quotes, newlines,
+# backslashes and UTF-8) the upstream receives the client's body byte for
+# byte except the rewritten fields, with the right Content-Length, for
+# bodies nginx keeps in memory and for bodies it spills to a temp file.
 
 use strict;
 use warnings;
@@ -17,7 +18,7 @@ my $t = Llmopt::Test->new(module => 1);
 my $json = JSON::PP->new->utf8->canonical;      # bytes, not characters
 
 my @prompts = Llmopt::RouterBench::prompts(200);
-is(scalar @prompts, 200, '200 RouterBench prompts');
+is(scalar @prompts, 200, '200 test prompts');
 
 $t->start_mock('openai');
 
@@ -192,8 +193,10 @@ for my $where (qw(mem file)) {
     is($length_ok, 200, "$where: Content-Length matches every body");
 }
 
-# a 1 MB prompt through the temp file path
-my $huge = body_for(1, join(' ', @prompts) x 3);
+# a body of 0.9 MB (just under llmopt_max_body's default 1m) through the
+# temp file path
+my $all = join(' ', @prompts);
+my $huge = body_for(1, $all x int(0.9 * 1024 * 1024 / length $all));
 my $r = $t->http('POST', '/file/v1/chat/completions',
                  headers => { 'Content-Type' => 'application/json' },
                  body => $huge);

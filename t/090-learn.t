@@ -23,11 +23,11 @@ $t->start_mock('openai');
 my $WARM = 240;
 my $MEASURE = 140;
 
-# RouterBench prompts, round-robin over ARC, MBPP and Winogrande; MBPP's
-# ask for code ("Write a python function ...")
+# the test prompts, round-robin over the three sets of t/data/prompts; the
+# code set asks for code ("Write a python function ...")
 
 my @prompts = Llmopt::RouterBench::prompts($WARM + $MEASURE);
-is(scalar @prompts, $WARM + $MEASURE, 'RouterBench prompts read');
+is(scalar @prompts, $WARM + $MEASURE, 'test prompts read');
 
 sub kind {
     my ($p) = @_;

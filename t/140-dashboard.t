@@ -1,6 +1,6 @@
 #!/usr/bin/perl
-# The status page after a replay run: RouterBench prompts through nginx to
-# three arms, each answer scored with the dataset's correctness of the
+# The status page after a replay run: the test prompts through nginx to
+# three arms, each answer scored with the data's correctness of the
 # chosen arm's model.  Then:
 #   - the JSON status holds the figures the client can compute itself:
 #     requests, traffic shares, rewards with their interval, outcomes;
@@ -32,7 +32,7 @@ my %MODEL = (gpt4 => 'gpt-4-1106-preview', gpt35 => 'gpt-3.5-turbo-1106',
 my $SECRET = 'sk-llmopt-test-secret-4f1c2a';
 
 my @rows = Llmopt::RouterBench::rows($N);
-is(scalar @rows, $N, "$N RouterBench rows read");
+is(scalar @rows, $N, "$N test rows read");
 
 $ENV{LLMOPT_TEST_KEY} = $SECRET;
 
@@ -108,7 +108,7 @@ for (1 .. 100) {
 }
 ok($s->{trainer}{ticks} > 0, 'the trainer ticks');
 
-# the replay: every answer scored with the dataset's correctness
+# the replay: every answer scored with the data's correctness
 
 my (%req, %n, %sum, %sq);
 my $start = time;

@@ -2,8 +2,9 @@
  * Copyright (C) llmopt authors
  *
  * Rewriting root members: every byte that is not a rewritten value stays.
- * Runs over real prompts from RouterBench, read at test time from
- * ../shared/data/routerbench (the tests run from the repository root).
+ * Runs over the test prompts of t/data/prompts (RouterBench's layout, see
+ * t/data/README.md), read at test time (the tests run from the repository
+ * root).
  */
 
 #include <stdlib.h>
@@ -13,7 +14,7 @@
 #include "tap.h"
 
 
-#define TEST_DATA       "../shared/data/routerbench"
+#define TEST_DATA       "t/data/prompts"
 #define TEST_PER_FILE   80
 #define TEST_TOKS       8192
 #define TEST_BODY       (256 * 1024)
@@ -28,7 +29,7 @@ typedef struct {
 static void test_small(void);
 static void test_case(const char *body, const llmopt_kv_t *set, unsigned n,
     const char *want, const char *name);
-static unsigned test_routerbench(const char *file, unsigned first);
+static unsigned test_prompts(const char *file, unsigned first);
 static void test_prompt(const char *prompt, size_t len, unsigned k);
 static char *test_read(const char *path, size_t *len);
 static size_t test_csv_field(const char *p, const char *end, char *out,
@@ -59,11 +60,11 @@ main(void)
 
     test_small();
 
-    n = test_routerbench(TEST_DATA "/mbpp_test.csv", 0);
-    n += test_routerbench(TEST_DATA "/arc_challenge_test.csv", n);
-    n += test_routerbench(TEST_DATA "/winograde_test.csv", n);
+    n = test_prompts(TEST_DATA "/mbpp_test.csv", 0);
+    n += test_prompts(TEST_DATA "/arc_challenge_test.csv", n);
+    n += test_prompts(TEST_DATA "/winograde_test.csv", n);
 
-    ok(n >= 200, "%u RouterBench prompts rewritten", n);
+    ok(n >= 200, "%u test prompts rewritten", n);
 
     return tap_done();
 }
@@ -213,7 +214,7 @@ test_case(const char *body, const llmopt_kv_t *set, unsigned n,
 
 
 static unsigned
-test_routerbench(const char *file, unsigned first)
+test_prompts(const char *file, unsigned first)
 {
     int       last;
     char     *csv, *field;

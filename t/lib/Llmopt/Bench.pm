@@ -137,6 +137,7 @@ CONF
 
 sub bodies {
     my ($self) = @_;
+    Llmopt::RouterBench::full();
     my @prompts = Llmopt::RouterBench::prompts(300);
     @prompts >= 100 or $self->fail('RouterBench prompts not found');
 

@@ -1,16 +1,37 @@
 package Llmopt::RouterBench;
 
-# Reads prompts from the RouterBench CSVs in ../shared/data/routerbench
-# (read in place, never copied).  Core Perl only.
+# Reads prompts and per-model correctness from CSVs in RouterBench's layout
+# (mbpp_test.csv, arc_challenge_test.csv, winograde_test.csv).  Tests read
+# the sample shipped in t/data/prompts (t/data/README.md); the full-size
+# replays and benchmarks call full() first, which switches to RouterBench
+# itself when it is there: $LLMOPT_ROUTERBENCH, else ../shared/data/routerbench
+# beside the checkout (read in place, never copied).  Core Perl only.
 
 use strict;
 use warnings;
-use FindBin;
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
 use File::Spec;
 
-our $DIR = $ENV{LLMOPT_ROUTERBENCH}
-           // File::Spec->catdir($FindBin::Bin, '..', '..', 'shared', 'data',
-                                'routerbench');
+# the repository root, from this file's place in t/lib/Llmopt
+my $ROOT = abs_path(File::Spec->catdir(dirname(__FILE__), '..', '..', '..'));
+
+our $SAMPLE = File::Spec->catdir($ROOT, 't', 'data', 'prompts');
+our $FULL = $ENV{LLMOPT_ROUTERBENCH}
+            // File::Spec->catdir(dirname($ROOT), 'shared', 'data',
+                                  'routerbench');
+our $DIR = $SAMPLE;
+
+my @SETS = qw(mbpp_test.csv arc_challenge_test.csv winograde_test.csv);
+
+# Makes prompts() and rows() read the full RouterBench set when it is there:
+# returns its directory, or undef (and the sample stays) when it is not.
+
+sub full {
+    return undef if grep { !-r File::Spec->catfile($FULL, $_) } @SETS;
+    $DIR = $FULL;
+    return $DIR;
+}
 
 # Splits a CSV text into rows of fields: quoted fields with "" escapes and
 # embedded newlines.
@@ -86,9 +107,7 @@ sub rows {
     my ($count) = @_;
     my @sets;
 
-    for my $name (qw(mbpp_test.csv arc_challenge_test.csv
-                     winograde_test.csv))
-    {
+    for my $name (@SETS) {
         my $path = File::Spec->catfile($DIR, $name);
         open(my $fh, '<:raw', $path) or die "routerbench: $path: $!";
         local $/;
