@@ -189,6 +189,17 @@ for my $arm (sort keys %MODEL) {
         ok(abs($a->{reward}{ci95}[0] - $lo) < 1e-3
            && abs($a->{reward}{ci95}[1] - $hi) < 1e-3,
            sprintf("%s: 95 %% interval [%.4f, %.4f]", $arm, $lo, $hi));
+
+    } elsif ($k == 1) {
+        ok(abs($a->{reward}{mean} - $sum{$arm}) < 1e-4,
+           "$arm: mean reward, its one score $sum{$arm}");
+        is_deeply($a->{reward}{ci95}, [0, 1],
+                  "$arm: 95 % interval [0, 1] with one reward");
+
+    } else {
+        # the bandit may leave an arm alone: the same checks, of nothing
+        ok(!defined $a->{reward}{mean}, "$arm: no mean without a reward");
+        ok(!defined $a->{reward}{ci95}, "$arm: no interval without a reward");
     }
 
     my $l = $a->{latency_ms};
@@ -196,10 +207,13 @@ for my $arm (sort keys %MODEL) {
         ok(defined $l->{p50} && $l->{p50} <= $l->{p95}
            && $l->{p95} <= $l->{p99} && $l->{n} == $r,
            "$arm: latency p50 $l->{p50} <= p95 $l->{p95} <= p99 $l->{p99}");
-        is($a->{params}{pulls}, $a->{updates}, "$arm: parameter pulls");
-        is_deeply([sort keys %{ $a->{params}{theta} }],
-                  [qw(bias has_code input_tokens)], "$arm: theta by feature");
+    } else {
+        ok(!defined $l->{p50} && $l->{n} == 0,
+           "$arm: no latency without a request");
     }
+    is($a->{params}{pulls}, $a->{updates}, "$arm: parameter pulls");
+    is_deeply([sort keys %{ $a->{params}{theta} }],
+              [qw(bias has_code input_tokens)], "$arm: theta by feature");
 }
 
 ok($p->{decision_us}{n} == $total && $p->{decision_us}{p50} > 0
