@@ -992,6 +992,44 @@ llmopt_bandit_forget_arm(const llmopt_bandit_conf_t *conf, void *block,
 }
 
 
+int
+llmopt_bandit_copy_arm(const llmopt_bandit_conf_t *conf, void *dst,
+    unsigned dst_arm, const void *src, unsigned src_arm)
+{
+    llmopt_bandit_arm_t          to, from;
+    llmopt_bandit_conf_t         sconf;
+    llmopt_bandit_head_t        *dhead;
+    const llmopt_bandit_head_t  *shead;
+
+    shead = src;
+    dhead = dst;
+
+    if (shead->magic != LLMOPT_BANDIT_MAGIC
+        || shead->algorithm != (uint32_t) conf->algorithm
+        || shead->d != conf->d
+        || shead->lambda != llmopt_bandit_lambda(conf)
+        || shead->prior_mean != conf->prior_mean
+        || src_arm >= shead->n_arms
+        || dst_arm >= conf->n_arms
+        || llmopt_bandit_check(conf, dst) != LLMOPT_OK)
+    {
+        return LLMOPT_DECLINED;
+    }
+
+    sconf = *conf;
+    sconf.n_arms = shead->n_arms;
+
+    llmopt_bandit_arm(&sconf, src, src_arm, &from);
+    llmopt_bandit_arm(conf, dst, dst_arm, &to);
+
+    memcpy(to.n, from.n, llmopt_bandit_arm_doubles(conf) * sizeof(double));
+
+    dhead->updates += llmopt_bandit_count(*from.pulls);
+
+    return LLMOPT_OK;
+}
+
+
 void
 llmopt_bandit_rebuild(const llmopt_bandit_conf_t *conf, void *block)
 {

@@ -202,6 +202,17 @@ void llmopt_bandit_merge(const llmopt_bandit_conf_t *conf, void *dst,
 void llmopt_bandit_forget_arm(const llmopt_bandit_conf_t *conf, void *block,
     unsigned arm, double keep);
 
+/*
+ * Copies arm src_arm's record from src, a block of any number of arms,
+ * into arm dst_arm of dst, a block for conf, and adds its pulls to dst's
+ * update count: what a policy learned of an arm survives a catalog edit
+ * that adds, removes or reorders other arms.  LLMOPT_DECLINED, nothing
+ * written, when src was not made for the same algorithm, d, lambda and
+ * prior mean as conf, or an arm is out of range.  Single writer only.
+ */
+int llmopt_bandit_copy_arm(const llmopt_bandit_conf_t *conf, void *dst,
+    unsigned dst_arm, const void *src, unsigned src_arm);
+
 /* Updates the block has received in all. */
 uint64_t llmopt_bandit_updates(const void *block);
 

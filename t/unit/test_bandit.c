@@ -39,6 +39,7 @@ static void test_forgetting(void);
 static void test_bad_input(void);
 static void test_torn(void);
 static void test_forget_arm(void);
+static void test_copy_arm(void);
 
 
 int
@@ -67,6 +68,7 @@ main(void)
     test_bad_input();
     test_torn();
     test_forget_arm();
+    test_copy_arm();
 
     return tap_done();
 }
@@ -1182,4 +1184,73 @@ test_forget_arm(void)
 
     free(block);
     free(fresh);
+}
+
+
+/* copy_arm: an arm's record moves between blocks of other arm counts */
+
+static void
+test_copy_arm(void)
+{
+    void                  *two, *three;
+    double                 x[2] = { 1, 0.5 };
+    unsigned               i;
+    llmopt_bandit_arm_t    rec, ref;
+    llmopt_bandit_conf_t   c2, c3, cts;
+
+    llmopt_bandit_conf_defaults(&c2);
+    c2.algorithm = LLMOPT_ALG_LINUCB;
+    c2.n_arms = 2;
+    c2.d = 2;
+    c3 = c2;
+    c3.n_arms = 3;
+
+    two = calloc(1, llmopt_bandit_size(&c2));
+    three = calloc(1, llmopt_bandit_size(&c3));
+    llmopt_bandit_init(&c2, two);
+    llmopt_bandit_init(&c3, three);
+
+    for (i = 0; i < 30; i++) {
+        llmopt_bandit_update(&c2, two, 0, x, 0.2);
+    }
+
+    for (i = 0; i < 7; i++) {
+        llmopt_bandit_update(&c2, two, 1, x, 0.9);
+    }
+
+    is_int(llmopt_bandit_copy_arm(&c3, three, 2, two, 0), LLMOPT_OK,
+           "copy_arm: arm 0 of 2 to arm 2 of 3");
+    is_int(llmopt_bandit_copy_arm(&c3, three, 0, two, 1), LLMOPT_OK,
+           "copy_arm: arm 1 of 2 to arm 0 of 3");
+    is_int((int) llmopt_bandit_arm_count(&c3, three, 2), 30,
+           "... the first keeps its 30 pulls");
+    is_int((int) llmopt_bandit_arm_count(&c3, three, 0), 7,
+           "... the second its 7");
+    is_int((int) llmopt_bandit_arm_count(&c3, three, 1), 0,
+           "... the new arm has none");
+    is_int((int) llmopt_bandit_updates(three), 37,
+           "... and the block counts 37 updates");
+
+    llmopt_bandit_arm(&c3, three, 2, &rec);
+    llmopt_bandit_arm(&c2, two, 0, &ref);
+    is_num(rec.theta[0], ref.theta[0], 0, "... theta moves as it is");
+    is_num(rec.a_inv[3], ref.a_inv[3], 0, "... and A^-1");
+
+    is_int(llmopt_bandit_copy_arm(&c3, three, 3, two, 0), LLMOPT_DECLINED,
+           "copy_arm: an arm out of range is declined");
+    is_int(llmopt_bandit_copy_arm(&c3, three, 0, two, 2), LLMOPT_DECLINED,
+           "... on either side");
+
+    cts = c3;
+    cts.algorithm = LLMOPT_ALG_THOMPSON;
+    free(three);
+    three = calloc(1, llmopt_bandit_size(&cts));
+    llmopt_bandit_init(&cts, three);
+    is_int(llmopt_bandit_copy_arm(&cts, three, 0, two, 0), LLMOPT_DECLINED,
+           "copy_arm: another algorithm is declined");
+    is_int((int) llmopt_bandit_arm_count(&cts, three, 0), 0,
+           "... and nothing is written");
+
+    free(two);
+    free(three);
 }
