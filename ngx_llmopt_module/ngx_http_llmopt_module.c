@@ -2,7 +2,8 @@
 /*
  * Copyright (C) llmopt authors
  *
- * Directives, configuration, the catalog and the shared memory zone.
+ * Directives, configuration and the catalog.  The zone is
+ * ngx_http_llmopt_zone.c's.
  */
 
 
@@ -34,9 +35,6 @@ static void ngx_http_llmopt_exit_process(ngx_cycle_t *cycle);
 static void ngx_http_llmopt_warm_up(ngx_http_llmopt_main_conf_t *lmcf,
     ngx_http_llmopt_policy_rt_t *prt);
 static void ngx_http_llmopt_exit_master(ngx_cycle_t *cycle);
-static ngx_int_t ngx_http_llmopt_init_events(ngx_shm_zone_t *shm_zone,
-    ngx_http_llmopt_main_conf_t *lmcf, ngx_slab_pool_t *shpool,
-    ngx_http_llmopt_shctx_t *sh);
 static char *ngx_http_llmopt_route(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_llmopt_failover_conf(ngx_conf_t *cf,
@@ -57,12 +55,8 @@ static char *ngx_http_llmopt_prepare_policies(ngx_conf_t *cf,
 static char *ngx_http_llmopt_prepare_arm(ngx_conf_t *cf,
     ngx_http_llmopt_main_conf_t *lmcf, const llmopt_policy_t *policy,
     ngx_uint_t i, ngx_http_llmopt_arm_t *arm);
-static uint64_t ngx_http_llmopt_shape(const llmopt_catalog_t *cat,
-    const llmopt_policy_t *policy);
 static ngx_http_llmopt_policy_rt_t *ngx_http_llmopt_find_policy(
     ngx_http_llmopt_main_conf_t *lmcf, ngx_str_t *name);
-static ngx_http_llmopt_block_t *ngx_http_llmopt_new_block(
-    ngx_slab_pool_t *shpool, ngx_http_llmopt_policy_rt_t *prt);
 
 
 static ngx_conf_num_bounds_t  ngx_http_llmopt_depth_bounds = {
@@ -305,6 +299,7 @@ ngx_http_llmopt_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_llmopt_main_conf_t *lmcf = conf;
 
+    size_t           need, roomy;
     ngx_str_t        host;
     ngx_uint_t       i;
     llmopt_model_t  *model;
@@ -324,6 +319,21 @@ ngx_http_llmopt_init_main_conf(ngx_conf_t *cf, void *conf)
     if (lmcf->shm_zone == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"llmopt_catalog\" requires \"llmopt_zone\"");
+        return NGX_CONF_ERROR;
+    }
+
+    /* said here, before nginx makes the zone and the allocations fail */
+
+    ngx_http_llmopt_zone_need(lmcf, &need, &roomy);
+
+    if (lmcf->shm_zone->shm.size < need) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "llmopt_zone \"%V\" of %uzk is too small for "
+                           "the catalog \"%V\": it needs size=%uzk, and "
+                           "size=%uzk leaves room for reloads that change "
+                           "arms", &lmcf->shm_zone->shm.name,
+                           lmcf->shm_zone->shm.size / 1024,
+                           &lmcf->catalog_file, need / 1024, roomy / 1024);
         return NGX_CONF_ERROR;
     }
 
@@ -988,7 +998,7 @@ ngx_http_llmopt_prepare_policies(ngx_conf_t *cf,
         prt->policy = policy;
         prt->n_arms = policy->n_arms;
         prt->fallback = policy->fallback >= 0 ? policy->fallback : 0;
-        prt->shape = ngx_http_llmopt_shape(cat, policy);
+        ngx_http_llmopt_zone_shape(cat, prt);
 
         prt->arms = ngx_pcalloc(cf->pool,
                                 policy->n_arms * sizeof(ngx_http_llmopt_arm_t));
@@ -1070,44 +1080,6 @@ ngx_http_llmopt_prepare_arm(ngx_conf_t *cf, ngx_http_llmopt_main_conf_t *lmcf,
 }
 
 
-/*
- * The shape of a policy's parameter block: what must match for learned
- * state to be reused after a reload.  Prices, headers and hyperparameters
- * other than the algorithm may change freely.
- */
-
-static uint64_t
-ngx_http_llmopt_shape(const llmopt_catalog_t *cat,
-    const llmopt_policy_t *policy)
-{
-    uint32_t     crc;
-    ngx_uint_t   i;
-    uint32_t     v[6];
-
-    ngx_crc32_init(crc);
-
-    v[0] = policy->bandit.algorithm;
-    v[1] = policy->bandit.n_arms;
-    v[2] = policy->bandit.d;
-    v[3] = (uint32_t) llmopt_bandit_size(&policy->bandit);
-    v[4] = policy->features.tenant_buckets;
-    v[5] = policy->features.word_buckets;
-
-    ngx_crc32_update(&crc, (u_char *) v, sizeof(v));
-    ngx_crc32_update(&crc, (u_char *) policy->features.ids,
-                     policy->features.n * sizeof(policy->features.ids[0]));
-
-    for (i = 0; i < policy->n_arms; i++) {
-        ngx_crc32_update(&crc, (u_char *) policy->arms[i].name.data,
-                         policy->arms[i].name.len + 1);
-    }
-
-    ngx_crc32_final(crc);
-
-    return ((uint64_t) NGX_HTTP_LLMOPT_BLOCK_VERSION << 32) | crc;
-}
-
-
 static ngx_http_llmopt_policy_rt_t *
 ngx_http_llmopt_find_policy(ngx_http_llmopt_main_conf_t *lmcf,
     ngx_str_t *name)
@@ -1128,375 +1100,6 @@ ngx_http_llmopt_find_policy(ngx_http_llmopt_main_conf_t *lmcf,
     return NULL;
 }
 
-
-static ngx_http_llmopt_block_t *
-ngx_http_llmopt_new_block(ngx_slab_pool_t *shpool,
-    ngx_http_llmopt_policy_rt_t *prt)
-{
-    size_t                    size;
-    ngx_http_llmopt_block_t  *block;
-
-    size = llmopt_bandit_size(&prt->policy->bandit);
-
-    block = ngx_slab_calloc_locked(shpool,
-                                 offsetof(ngx_http_llmopt_block_t, params)
-                                 + size);
-    if (block == NULL) {
-        return NULL;
-    }
-
-    block->shape = prt->shape;
-    block->size = size;
-
-    llmopt_bandit_init(&prt->policy->bandit, block->params);
-
-    return block;
-}
-
-
-/*
- * Under the zone's mutex: addr goes to the retired list, to be freed two
- * reloads from now.  With the list full (many reloads that change shapes
- * in a row) it is kept for good: a leak, never a free under a reader.
- */
-
-void
-ngx_http_llmopt_retire(ngx_http_llmopt_shctx_t *sh, void *addr)
-{
-    if (sh->n_retired == sizeof(sh->retired) / sizeof(sh->retired[0])) {
-        return;
-    }
-
-    sh->retired[sh->n_retired].addr = addr;
-    sh->retired[sh->n_retired].generation = sh->generation;
-    sh->n_retired++;
-}
-
-
-/*
- * Zone layout: a directory of policies by name, each with its parameter
- * block and counters.  On reload the zone is kept; a policy whose shape is
- * unchanged keeps its block and counters; a changed or removed policy's
- * block (and a history whose arms changed) is retired and freed two
- * reloads later, once the workers of the configuration that used it are
- * gone.
- */
-
-ngx_int_t
-ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
-{
-    ngx_http_llmopt_main_conf_t  *olmcf = data;
-
-    size_t                        len;
-    ngx_uint_t                    i, j, n;
-    ngx_slab_pool_t              *shpool;
-    ngx_http_llmopt_shctx_t      *sh;
-    ngx_http_llmopt_block_t      *block;
-    ngx_http_llmopt_shpolicy_t   *old, *dir;
-    ngx_http_llmopt_policy_rt_t  *prt;
-    ngx_http_llmopt_main_conf_t  *lmcf;
-
-    lmcf = shm_zone->data;
-    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (olmcf != NULL) {
-        sh = olmcf->sh;
-
-    } else if (shm_zone->shm.exists) {
-        sh = shpool->data;
-
-    } else {
-        sh = NULL;
-    }
-
-    if (sh != NULL && (sh->magic != NGX_HTTP_LLMOPT_ZONE_MAGIC
-                       || sh->version != NGX_HTTP_LLMOPT_ZONE_VERSION))
-    {
-        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                      "llmopt zone \"%V\" was made by another version",
-                      &shm_zone->shm.name);
-        return NGX_ERROR;
-    }
-
-    ngx_shmtx_lock(&shpool->mutex);
-
-    if (sh == NULL) {
-        sh = ngx_slab_calloc_locked(shpool, sizeof(ngx_http_llmopt_shctx_t));
-        if (sh == NULL) {
-            goto nomem;
-        }
-
-        sh->magic = NGX_HTTP_LLMOPT_ZONE_MAGIC;
-        sh->version = NGX_HTTP_LLMOPT_ZONE_VERSION;
-        shpool->data = sh;
-
-        len = sizeof(" in llmopt zone \"\"") + shm_zone->shm.name.len;
-
-        shpool->log_ctx = ngx_slab_alloc_locked(shpool, len);
-        if (shpool->log_ctx == NULL) {
-            goto nomem;
-        }
-
-        ngx_sprintf(shpool->log_ctx, " in llmopt zone \"%V\"%Z",
-                    &shm_zone->shm.name);
-    }
-
-    sh->generation++;
-
-    /* free blocks retired two generations ago */
-
-    for (i = 0, j = 0; i < sh->n_retired; i++) {
-        if (sh->retired[i].generation + 2 <= sh->generation) {
-            ngx_slab_free_locked(shpool, sh->retired[i].addr);
-            continue;
-        }
-
-        sh->retired[j++] = sh->retired[i];
-    }
-
-    sh->n_retired = j;
-
-    n = lmcf->policies.nelts;
-    prt = lmcf->policies.elts;
-
-    dir = NULL;
-
-    if (n) {
-        dir = ngx_slab_calloc_locked(shpool,
-                                     n * sizeof(ngx_http_llmopt_shpolicy_t));
-        if (dir == NULL) {
-            goto nomem;
-        }
-    }
-
-    old = sh->policies;
-
-    for (i = 0; i < n; i++) {
-
-        for (j = 0; j < sh->n_policies; j++) {
-            if (old[j].block != NULL
-                && old[j].name_len == prt[i].name.len
-                && ngx_strncmp(old[j].name, prt[i].name.data,
-                               prt[i].name.len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (j < sh->n_policies && old[j].block->shape == prt[i].shape) {
-            dir[i].block = old[j].block;
-            dir[i].local = old[j].local;
-            dir[i].others = old[j].others;
-            dir[i].stats = old[j].stats;
-            old[j].block = NULL;
-            old[j].local = NULL;
-            old[j].others = NULL;
-
-        } else {
-            if (j < sh->n_policies) {
-                ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, 0,
-                              "llmopt policy \"%V\" changed its arms, "
-                              "features or algorithm: its learned state "
-                              "starts anew", &prt[i].name);
-            }
-
-            block = ngx_http_llmopt_new_block(shpool, &prt[i]);
-            if (block == NULL) {
-                goto nomem;
-            }
-
-            dir[i].block = block;
-
-            if (j < sh->n_policies) {
-                /* counters are kept: they describe traffic, not the model */
-                dir[i].stats = old[j].stats;
-                old[j].stats = NULL;
-
-            } else {
-                dir[i].stats = ngx_slab_calloc_locked(shpool,
-                                            sizeof(ngx_http_llmopt_stats_t));
-                if (dir[i].stats == NULL) {
-                    goto nomem;
-                }
-            }
-        }
-
-        if (lmcf->redis != NULL && dir[i].local == NULL) {
-            /* what this instance learned: all of the model so far */
-            dir[i].local = ngx_http_llmopt_new_block(shpool, &prt[i]);
-            if (dir[i].local == NULL) {
-                goto nomem;
-            }
-
-            ngx_memcpy(dir[i].local->params, dir[i].block->params,
-                       dir[i].block->size);
-        }
-
-        if (lmcf->redis != NULL && dir[i].others == NULL) {
-            /* the fleet's part, kept here so that a new trainer (reload,
-               respawn) serves the merged model while Redis is away */
-            dir[i].others = ngx_http_llmopt_new_block(shpool, &prt[i]);
-            if (dir[i].others == NULL) {
-                goto nomem;
-            }
-        }
-
-        if (ngx_http_llmopt_history_init(shpool, sh, dir[i].stats,
-                                         prt[i].n_arms)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, 0,
-                          "llmopt zone \"%V\" has no room for the history "
-                          "of policy \"%V\": its status has no series",
-                          &shm_zone->shm.name, &prt[i].name);
-        }
-
-        if (ngx_http_llmopt_budget_init(shpool, dir[i].stats, &prt[i],
-                                        shm_zone->shm.log)
-            != NGX_OK)
-        {
-            goto nomem;
-        }
-
-        ngx_http_llmopt_canary_init(dir[i].stats, &prt[i]);
-
-        len = ngx_min(prt[i].name.len, sizeof(dir[i].name));
-        ngx_memcpy(dir[i].name, prt[i].name.data, len);
-        dir[i].name_len = len;
-
-        prt[i].block = dir[i].block;
-        prt[i].local = dir[i].local;
-        prt[i].others = dir[i].others;
-        prt[i].stats = dir[i].stats;
-    }
-
-    /* what the new configuration does not use any more */
-
-    for (j = 0; j < sh->n_policies; j++) {
-        if (old[j].block == NULL) {
-            continue;
-        }
-
-        ngx_http_llmopt_retire(sh, old[j].block);
-
-        if (old[j].local != NULL) {
-            ngx_http_llmopt_retire(sh, old[j].local);
-        }
-
-        if (old[j].others != NULL) {
-            ngx_http_llmopt_retire(sh, old[j].others);
-        }
-    }
-
-    if (old != NULL) {
-        ngx_slab_free_locked(shpool, old);
-    }
-
-    sh->policies = dir;
-    sh->n_policies = n;
-
-    if (ngx_http_llmopt_init_events(shm_zone, lmcf, shpool, sh) != NGX_OK) {
-        goto nomem;
-    }
-
-    ngx_shmtx_unlock(&shpool->mutex);
-
-    lmcf->sh = sh;
-    lmcf->shpool = shpool;
-
-    if (!sh->state_checked) {
-        /* a new zone: learned state comes back from the state file */
-        sh->state_checked = 1;
-        (void) ngx_http_llmopt_state_restore(shm_zone->shm.log, lmcf);
-    }
-
-    return NGX_OK;
-
-nomem:
-
-    ngx_shmtx_unlock(&shpool->mutex);
-
-    ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                  "llmopt zone \"%V\" is too small for the catalog",
-                  &shm_zone->shm.name);
-
-    return NGX_ERROR;
-}
-
-
-/*
- * The event ring and the pending-feedback table, made once per zone: a
- * reload keeps them (old workers still push into them), so new "events="
- * and "pending=" sizes take effect at the next start.  Without sizes,
- * each takes about a quarter of the zone.
- */
-
-static ngx_int_t
-ngx_http_llmopt_init_events(ngx_shm_zone_t *shm_zone,
-    ngx_http_llmopt_main_conf_t *lmcf, ngx_slab_pool_t *shpool,
-    ngx_http_llmopt_shctx_t *sh)
-{
-    void        *p;
-    size_t       quarter;
-    uint64_t     seed;
-    ngx_uint_t   events, pending;
-
-    quarter = shm_zone->shm.size / 4;
-
-    events = lmcf->events;
-
-    if (events == 0) {
-        for (events = 64;
-             events * 2 <= LLMOPT_RING_MAX
-             && llmopt_ring_size(events * 2) <= quarter;
-             events *= 2)
-        { /* void */ }
-    }
-
-    pending = lmcf->pending;
-
-    if (pending == 0) {
-        pending = quarter / (llmopt_pending_size(1024) / 1024 + 1);
-        pending = ngx_max(pending, 64);
-        pending = ngx_min(pending, LLMOPT_PENDING_MAX);
-    }
-
-    if (sh->ring == NULL) {
-        p = ngx_slab_alloc_locked(shpool, llmopt_ring_size(events));
-        if (p == NULL || llmopt_ring_init(p, events) != LLMOPT_OK) {
-            return NGX_ERROR;
-        }
-
-        sh->ring = p;
-
-    } else if (lmcf->events && sh->ring->capacity != events) {
-        ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
-                      "llmopt zone \"%V\" keeps its ring of %ui events "
-                      "until restart", &shm_zone->shm.name,
-                      (ngx_uint_t) sh->ring->capacity);
-    }
-
-    if (sh->pending == NULL) {
-        p = ngx_slab_alloc_locked(shpool, llmopt_pending_size(pending));
-
-        seed = ((uint64_t) ngx_random() << 32) ^ (uint64_t) ngx_random()
-               ^ (uint64_t) ngx_time() ^ ((uint64_t) ngx_pid << 16);
-
-        if (p == NULL || llmopt_pending_init(p, pending, seed) != LLMOPT_OK) {
-            return NGX_ERROR;
-        }
-
-        sh->pending = p;
-
-    } else if (lmcf->pending && sh->pending->capacity != pending) {
-        ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
-                      "llmopt zone \"%V\" keeps its pending table of %ui "
-                      "slots until restart", &shm_zone->shm.name,
-                      (ngx_uint_t) sh->pending->capacity);
-    }
-
-    return NGX_OK;
-}
 
 
 static ngx_int_t

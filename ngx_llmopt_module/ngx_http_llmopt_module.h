@@ -36,7 +36,7 @@
 #define NGX_HTTP_LLMOPT_VERSION       "0.1.0"
 
 #define NGX_HTTP_LLMOPT_ZONE_MAGIC    0x6c6c6d6fU      /* "llmo" */
-#define NGX_HTTP_LLMOPT_ZONE_VERSION  6       /* layout of the zone */
+#define NGX_HTTP_LLMOPT_ZONE_VERSION  7       /* layout of the zone */
 #define NGX_HTTP_LLMOPT_BLOCK_VERSION 2       /* of learned parameters, in
                                                  shapes and state files */
 
@@ -69,12 +69,18 @@
 /*
  * A policy's learned parameters in the zone.  Self-contained, so a block
  * survives a reload that keeps the policy's shape: readers in old and new
- * workers and the single writer agree on the seqlock inside it.
+ * workers and the single writer agree on the seqlock inside it.  Its arm
+ * names and layout let a changed policy take over each arm's record that
+ * still applies (ngx_http_llmopt_zone.c).
  */
 
 typedef struct {
     llmopt_seqlock_t              lock;
     uint64_t                      shape;
+    uint64_t                      layout;        /* of one arm's record */
+    ngx_uint_t                    n_arms;
+    u_char                        arm[LLMOPT_MAX_ARMS]
+                                     [LLMOPT_CATALOG_NAME_MAX + 1];
     size_t                        size;          /* of params */
     u_char                        params[1];     /* llmopt_bandit_size() */
 } ngx_http_llmopt_block_t;
@@ -311,6 +317,11 @@ typedef struct {
     ngx_http_llmopt_block_t      *others;        /* llmopt_redis: the other
                                                     instances, merged */
     ngx_http_llmopt_stats_t      *stats;
+    ngx_http_llmopt_block_t      *attic[2];      /* the blocks the last two
+                                                    changes of arms left,
+                                                    newest first: a removed
+                                                    arm's record waits here
+                                                    to be put back */
 } ngx_http_llmopt_shpolicy_t;
 
 
@@ -383,6 +394,8 @@ typedef struct {
     ngx_uint_t                    n_arms;
     ngx_int_t                     fallback;      /* arm index */
     uint64_t                      shape;
+    uint64_t                      layout;        /* of an arm's record:
+                                                    algorithm, features */
 
     ngx_http_llmopt_block_t      *block;         /* in the zone */
     ngx_http_llmopt_block_t      *local;         /* in the zone, or NULL */
@@ -569,7 +582,6 @@ ngx_http_llmopt_ctx_t *ngx_http_llmopt_get_ctx(ngx_http_request_t *r);
 void ngx_http_llmopt_cache_free(void);
 ngx_int_t ngx_http_llmopt_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_llmopt_add_variables(ngx_conf_t *cf);
-ngx_int_t ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 char *ngx_http_llmopt_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_llmopt_filter_init(ngx_conf_t *cf);
@@ -596,7 +608,6 @@ size_t ngx_http_llmopt_snap_size(ngx_uint_t n_arms);
 ngx_int_t ngx_http_llmopt_history_init(ngx_slab_pool_t *shpool,
     ngx_http_llmopt_shctx_t *sh, ngx_http_llmopt_stats_t *stats,
     ngx_uint_t n_arms);
-void ngx_http_llmopt_retire(ngx_http_llmopt_shctx_t *sh, void *addr);
 void ngx_http_llmopt_history_tick(ngx_http_llmopt_main_conf_t *lmcf,
     uint64_t now);
 ngx_http_llmopt_snap_t *ngx_http_llmopt_history_live(
@@ -661,6 +672,9 @@ ngx_str_t *ngx_http_llmopt_endpoint(llmopt_dialect_e dialect);
 ngx_int_t ngx_http_llmopt_send_error(ngx_http_request_t *r,
     llmopt_dialect_e dialect, ngx_uint_t status, const char *type,
     const char *code, u_char *msg, size_t len);
+
+
+#include "ngx_http_llmopt_zone.h"
 
 
 #endif /* _NGX_HTTP_LLMOPT_MODULE_H_INCLUDED_ */

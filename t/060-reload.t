@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # The zone across reloads: a policy of unchanged shape keeps its block and
-# counters; a changed shape starts its learning anew, says so, and keeps its
-# counters; routing goes on through all of it; killed workers come back.
+# counters; a changed shape keeps each arm's that still applies, says which
+# start anew, and keeps its counters; routing goes on through all of it;
+# killed workers come back.  (t/062-reload-arms.t: arm by arm.)
 
 use strict;
 use warnings;
@@ -102,9 +103,11 @@ $t->write_file('catalog.yaml', $changed);
 $t->reload();
 
 like($t->read_file('logs/error.log'),
-     qr/\[warn\].*policy "change" changed its arms.*starts anew/,
-     'changed shape: a warning');
-unlike($t->read_file('logs/error.log'), qr/policy "stay" changed/,
+     qr/\[error\].*policy "change": arm "a-cold" starts learning anew/,
+     'changed shape: the new arm is reported');
+unlike($t->read_file('logs/error.log'), qr/policy "change": arm "[ab]" starts/,
+       '... the arms kept are not');
+unlike($t->read_file('logs/error.log'), qr/policy "stay"/,
        'a price change is no change of shape');
 is(send_n('/change/', 3), 3, 'changed policy routes');
 $s = status();
@@ -112,7 +115,7 @@ is($s->{policies}{change}{requests}, 9, 'changed shape: counters kept');
 is(scalar keys %{ $s->{policies}{change}{arms} }, 3, 'the new arm is there');
 is($s->{policies}{stay}{requests}, 14, 'the other policy is untouched');
 is($s->{zone}{retired}, 2,
-   'the old model and the 2-arm history wait for the old workers');
+   'the 2-arm counters and history wait for the old workers');
 
 # more reloads than the retired list would hold without freeing
 for my $i (1 .. 5) {

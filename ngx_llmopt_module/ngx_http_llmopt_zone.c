@@ -1,0 +1,831 @@
+
+/*
+ * Copyright (C) llmopt authors
+ *
+ * The shared memory zone: its layout, kept and remapped across reloads.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_llmopt_module.h"
+
+
+#define NGX_HTTP_LLMOPT_NO_ARM  ((ngx_uint_t) -1)
+
+
+static ngx_http_llmopt_block_t *ngx_http_llmopt_new_block(
+    ngx_slab_pool_t *shpool, ngx_http_llmopt_policy_rt_t *prt);
+static ngx_uint_t ngx_http_llmopt_find_arm(ngx_http_llmopt_block_t *block,
+    ngx_str_t *name);
+static void ngx_http_llmopt_carry(ngx_http_llmopt_block_t *to,
+    ngx_http_llmopt_policy_rt_t *prt, ngx_http_llmopt_shpolicy_t *old,
+    ngx_log_t *log);
+static ngx_int_t ngx_http_llmopt_remap_stats(ngx_slab_pool_t *shpool,
+    ngx_http_llmopt_shctx_t *sh, ngx_http_llmopt_shpolicy_t *old,
+    ngx_http_llmopt_policy_rt_t *prt, ngx_http_llmopt_stats_t **stats);
+static void ngx_http_llmopt_drop_policy(ngx_http_llmopt_shctx_t *sh,
+    ngx_http_llmopt_shpolicy_t *old, ngx_log_t *log);
+static size_t ngx_http_llmopt_slab_bytes(size_t size);
+static ngx_uint_t ngx_http_llmopt_auto_events(size_t zone);
+static ngx_uint_t ngx_http_llmopt_auto_pending(size_t zone);
+static ngx_int_t ngx_http_llmopt_init_events(ngx_shm_zone_t *shm_zone,
+    ngx_http_llmopt_main_conf_t *lmcf, ngx_slab_pool_t *shpool,
+    ngx_http_llmopt_shctx_t *sh);
+
+
+/*
+ * The shape of a policy's parameter block: what must match for the whole
+ * block to be reused after a reload.  The layout is the part of it that
+ * one arm's record depends on: with the same layout, an arm's record moves
+ * to the arm of the same name in a block of other arms.  Prices, headers
+ * and hyperparameters other than the algorithm may change freely.
+ */
+
+void
+ngx_http_llmopt_zone_shape(const llmopt_catalog_t *cat,
+    ngx_http_llmopt_policy_rt_t *prt)
+{
+    uint32_t                crc;
+    ngx_uint_t              i;
+    uint32_t                v[6];
+    double                  prior[2];
+    const llmopt_policy_t  *policy;
+
+    policy = prt->policy;
+
+    v[0] = policy->bandit.algorithm;
+    v[1] = policy->bandit.n_arms;
+    v[2] = policy->bandit.d;
+    v[3] = (uint32_t) llmopt_bandit_size(&policy->bandit);
+    v[4] = policy->features.tenant_buckets;
+    v[5] = policy->features.word_buckets;
+
+    /* the layout: all but the arms */
+
+    prior[0] = policy->bandit.lambda;
+    prior[1] = policy->bandit.prior_mean;
+
+    ngx_crc32_init(crc);
+    ngx_crc32_update(&crc, (u_char *) &v[0], sizeof(v[0]));
+    ngx_crc32_update(&crc, (u_char *) &v[2], sizeof(v[2]));
+    ngx_crc32_update(&crc, (u_char *) &v[4], 2 * sizeof(v[4]));
+    ngx_crc32_update(&crc, (u_char *) prior, sizeof(prior));
+    ngx_crc32_update(&crc, (u_char *) policy->features.ids,
+                     policy->features.n * sizeof(policy->features.ids[0]));
+    ngx_crc32_final(crc);
+
+    prt->layout = ((uint64_t) NGX_HTTP_LLMOPT_BLOCK_VERSION << 32) | crc;
+
+    /* the shape, as it always was */
+
+    ngx_crc32_init(crc);
+    ngx_crc32_update(&crc, (u_char *) v, sizeof(v));
+    ngx_crc32_update(&crc, (u_char *) policy->features.ids,
+                     policy->features.n * sizeof(policy->features.ids[0]));
+
+    for (i = 0; i < policy->n_arms; i++) {
+        ngx_crc32_update(&crc, (u_char *) policy->arms[i].name.data,
+                         policy->arms[i].name.len + 1);
+    }
+
+    ngx_crc32_final(crc);
+
+    (void) cat;
+
+    prt->shape = ((uint64_t) NGX_HTTP_LLMOPT_BLOCK_VERSION << 32) | crc;
+}
+
+
+static ngx_http_llmopt_block_t *
+ngx_http_llmopt_new_block(ngx_slab_pool_t *shpool,
+    ngx_http_llmopt_policy_rt_t *prt)
+{
+    size_t                    size;
+    ngx_uint_t                a;
+    ngx_http_llmopt_block_t  *block;
+
+    size = llmopt_bandit_size(&prt->policy->bandit);
+
+    block = ngx_slab_calloc_locked(shpool,
+                                 offsetof(ngx_http_llmopt_block_t, params)
+                                 + size);
+    if (block == NULL) {
+        return NULL;
+    }
+
+    block->shape = prt->shape;
+    block->layout = prt->layout;
+    block->size = size;
+    block->n_arms = prt->n_arms;
+
+    for (a = 0; a < prt->n_arms; a++) {
+        ngx_memcpy(block->arm[a], prt->arms[a].name.data,
+                   ngx_min(prt->arms[a].name.len, LLMOPT_CATALOG_NAME_MAX));
+    }
+
+    llmopt_bandit_init(&prt->policy->bandit, block->params);
+
+    return block;
+}
+
+
+static ngx_uint_t
+ngx_http_llmopt_find_arm(ngx_http_llmopt_block_t *block, ngx_str_t *name)
+{
+    ngx_uint_t  a;
+
+    if (block == NULL) {
+        return NGX_HTTP_LLMOPT_NO_ARM;
+    }
+
+    for (a = 0; a < block->n_arms; a++) {
+        if (ngx_strlen(block->arm[a]) == name->len
+            && ngx_strncmp(block->arm[a], name->data, name->len) == 0)
+        {
+            return a;
+        }
+    }
+
+    return NGX_HTTP_LLMOPT_NO_ARM;
+}
+
+
+/*
+ * A policy whose shape changed: each arm of the new block "to" takes the
+ * record of the arm of its name from the old block, else from the attic
+ * (an arm removed by one of the last two changes), when the layout still
+ * applies.  Every arm that starts anew is reported at [error], which
+ * Debian's default error_log shows, with the reason; so is every arm that
+ * comes back from the attic, at [notice].  The old block goes to the
+ * attic, the oldest of the attic to the retired list.
+ */
+
+static void
+ngx_http_llmopt_carry(ngx_http_llmopt_block_t *to,
+    ngx_http_llmopt_policy_rt_t *prt, ngx_http_llmopt_shpolicy_t *old,
+    ngx_log_t *log)
+{
+    ngx_str_t                 name;
+    ngx_uint_t                a, k, src;
+    const char               *why;
+    ngx_http_llmopt_block_t  *from[3];
+
+    from[0] = old->block;
+    from[1] = old->attic[0];
+    from[2] = old->attic[1];
+
+    for (a = 0; a < prt->n_arms; a++) {
+        why = "it is a new arm";
+
+        for (k = 0; k < 3; k++) {
+            src = ngx_http_llmopt_find_arm(from[k], &prt->arms[a].name);
+            if (src == NGX_HTTP_LLMOPT_NO_ARM) {
+                continue;
+            }
+
+            if (from[k]->layout != to->layout
+                || llmopt_bandit_copy_arm(&prt->policy->bandit, to->params,
+                                          a, from[k]->params, src)
+                   != LLMOPT_OK)
+            {
+                why = "the policy's algorithm, prior or features changed";
+                continue;
+            }
+
+            if (k > 0) {
+                ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                              "llmopt policy \"%V\": arm \"%V\" is back "
+                              "with its learned state (%uL updates)",
+                              &prt->name, &prt->arms[a].name,
+                              (uint64_t) llmopt_bandit_arm_count(
+                                  &prt->policy->bandit, to->params, a));
+            }
+
+            why = NULL;
+            break;
+        }
+
+        if (why != NULL) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "llmopt policy \"%V\": arm \"%V\" starts learning "
+                          "anew: %s", &prt->name, &prt->arms[a].name, why);
+        }
+    }
+
+    for (k = 0; k < old->block->n_arms; k++) {
+        name.data = old->block->arm[k];
+        name.len = ngx_strlen(name.data);
+
+        if (ngx_http_llmopt_find_arm(to, &name) == NGX_HTTP_LLMOPT_NO_ARM) {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "llmopt policy \"%V\": arm \"%V\" was removed; "
+                          "its learned state waits two changes of the "
+                          "policy's arms to be put back",
+                          &prt->name, &name);
+        }
+    }
+}
+
+
+/*
+ * The counters of a policy whose arms moved, removed or added: a copy,
+ * each arm's counters at its new index, new arms at 0.  The old copy (and
+ * the per-minute history, whose series are by arm index) waits for the
+ * old workers.  With the arms where they were, the counters are shared.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_remap_stats(ngx_slab_pool_t *shpool,
+    ngx_http_llmopt_shctx_t *sh, ngx_http_llmopt_shpolicy_t *old,
+    ngx_http_llmopt_policy_rt_t *prt, ngx_http_llmopt_stats_t **stats)
+{
+    ngx_uint_t                a, src, moved;
+    ngx_uint_t                map[LLMOPT_MAX_ARMS];
+    ngx_http_llmopt_stats_t  *o, *st;
+
+    o = old->stats;
+
+    moved = old->block->n_arms != prt->n_arms;
+
+    for (a = 0; a < prt->n_arms; a++) {
+        map[a] = ngx_http_llmopt_find_arm(old->block, &prt->arms[a].name);
+        moved |= map[a] != a;
+    }
+
+    if (!moved) {
+        *stats = o;
+        return NGX_OK;
+    }
+
+    st = ngx_slab_alloc_locked(shpool, sizeof(ngx_http_llmopt_stats_t));
+    if (st == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(st, o, sizeof(ngx_http_llmopt_stats_t));
+
+    for (a = 0; a < LLMOPT_MAX_ARMS; a++) {
+        src = a < prt->n_arms ? map[a] : NGX_HTTP_LLMOPT_NO_ARM;
+
+        if (src == NGX_HTTP_LLMOPT_NO_ARM) {
+            st->arm_shadow[a] = 0;
+            st->arm_requests[a] = 0;
+            st->arm_explore[a] = 0;
+            ngx_memzero(&st->arms[a], sizeof(st->arms[a]));
+            ngx_memzero(&st->tally[a], sizeof(st->tally[a]));
+            continue;
+        }
+
+        st->arm_shadow[a] = o->arm_shadow[src];
+        st->arm_requests[a] = o->arm_requests[src];
+        st->arm_explore[a] = o->arm_explore[src];
+        st->arms[a] = o->arms[src];
+        st->tally[a] = o->tally[src];
+    }
+
+    st->history = NULL;
+
+    if (o->history != NULL) {
+        ngx_http_llmopt_retire(sh, o->history);
+    }
+
+    ngx_http_llmopt_retire(sh, o);
+
+    *stats = st;
+
+    return NGX_OK;
+}
+
+
+/* A policy the new configuration does not have: all of it is retired. */
+
+static void
+ngx_http_llmopt_drop_policy(ngx_http_llmopt_shctx_t *sh,
+    ngx_http_llmopt_shpolicy_t *old, ngx_log_t *log)
+{
+    ngx_uint_t  k;
+
+    ngx_log_error(NGX_LOG_ERR, log, 0,
+                  "llmopt policy \"%*s\" was removed: its learned state "
+                  "and counters are dropped", old->name_len, old->name);
+
+    ngx_http_llmopt_retire(sh, old->block);
+
+    if (old->local != NULL) {
+        ngx_http_llmopt_retire(sh, old->local);
+    }
+
+    if (old->others != NULL) {
+        ngx_http_llmopt_retire(sh, old->others);
+    }
+
+    for (k = 0; k < 2; k++) {
+        if (old->attic[k] != NULL) {
+            ngx_http_llmopt_retire(sh, old->attic[k]);
+        }
+    }
+
+    if (old->stats != NULL) {
+        if (old->stats->history != NULL) {
+            ngx_http_llmopt_retire(sh, old->stats->history);
+        }
+
+        if (old->stats->budget != NULL) {
+            ngx_http_llmopt_retire(sh, old->stats->budget);
+        }
+
+        ngx_http_llmopt_retire(sh, old->stats);
+    }
+}
+
+
+/*
+ * Under the zone's mutex: addr goes to the retired list, to be freed two
+ * reloads from now.  With the list full (many reloads that change shapes
+ * in a row) it is kept for good: a leak, never a free under a reader.
+ */
+
+void
+ngx_http_llmopt_retire(ngx_http_llmopt_shctx_t *sh, void *addr)
+{
+    if (sh->n_retired == sizeof(sh->retired) / sizeof(sh->retired[0])) {
+        return;
+    }
+
+    sh->retired[sh->n_retired].addr = addr;
+    sh->retired[sh->n_retired].generation = sh->generation;
+    sh->n_retired++;
+}
+
+
+/*
+ * Zone layout: a directory of policies by name, each with its parameter
+ * block, counters and attic.  On reload the zone is kept; a policy whose
+ * shape is unchanged keeps its block and counters; a policy whose arms,
+ * features or algorithm changed gets a new block that keeps what still
+ * applies of each arm (ngx_http_llmopt_carry()).  What the new
+ * configuration drops — a replaced block, a removed policy — is retired
+ * and freed two reloads later, once the workers of the configuration that
+ * used it are gone.
+ */
+
+ngx_int_t
+ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_llmopt_main_conf_t  *olmcf = data;
+
+    size_t                        len;
+    ngx_uint_t                    i, j, n;
+    ngx_slab_pool_t              *shpool;
+    ngx_http_llmopt_shctx_t      *sh;
+    ngx_http_llmopt_block_t      *block;
+    ngx_http_llmopt_shpolicy_t   *old, *dir;
+    ngx_http_llmopt_policy_rt_t  *prt;
+    ngx_http_llmopt_main_conf_t  *lmcf;
+
+    lmcf = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (olmcf != NULL) {
+        sh = olmcf->sh;
+
+    } else if (shm_zone->shm.exists) {
+        sh = shpool->data;
+
+    } else {
+        sh = NULL;
+    }
+
+    if (sh != NULL && (sh->magic != NGX_HTTP_LLMOPT_ZONE_MAGIC
+                       || sh->version != NGX_HTTP_LLMOPT_ZONE_VERSION))
+    {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "llmopt zone \"%V\" was made by another version",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    if (sh == NULL) {
+        sh = ngx_slab_calloc_locked(shpool, sizeof(ngx_http_llmopt_shctx_t));
+        if (sh == NULL) {
+            goto nomem;
+        }
+
+        sh->magic = NGX_HTTP_LLMOPT_ZONE_MAGIC;
+        sh->version = NGX_HTTP_LLMOPT_ZONE_VERSION;
+        shpool->data = sh;
+
+        len = sizeof(" in llmopt zone \"\"") + shm_zone->shm.name.len;
+
+        shpool->log_ctx = ngx_slab_alloc_locked(shpool, len);
+        if (shpool->log_ctx == NULL) {
+            goto nomem;
+        }
+
+        ngx_sprintf(shpool->log_ctx, " in llmopt zone \"%V\"%Z",
+                    &shm_zone->shm.name);
+    }
+
+    sh->generation++;
+
+    /* free blocks retired two generations ago */
+
+    for (i = 0, j = 0; i < sh->n_retired; i++) {
+        if (sh->retired[i].generation + 2 <= sh->generation) {
+            ngx_slab_free_locked(shpool, sh->retired[i].addr);
+            continue;
+        }
+
+        sh->retired[j++] = sh->retired[i];
+    }
+
+    sh->n_retired = j;
+
+    n = lmcf->policies.nelts;
+    prt = lmcf->policies.elts;
+
+    dir = NULL;
+
+    if (n) {
+        dir = ngx_slab_calloc_locked(shpool,
+                                     n * sizeof(ngx_http_llmopt_shpolicy_t));
+        if (dir == NULL) {
+            goto nomem;
+        }
+    }
+
+    old = sh->policies;
+
+    for (i = 0; i < n; i++) {
+
+        for (j = 0; j < sh->n_policies; j++) {
+            if (old[j].block != NULL
+                && old[j].name_len == prt[i].name.len
+                && ngx_strncmp(old[j].name, prt[i].name.data,
+                               prt[i].name.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (j < sh->n_policies && old[j].block->shape == prt[i].shape) {
+            dir[i] = old[j];
+            old[j].block = NULL;
+
+        } else if (j < sh->n_policies) {
+            block = ngx_http_llmopt_new_block(shpool, &prt[i]);
+            if (block == NULL) {
+                goto nomem;
+            }
+
+            ngx_http_llmopt_carry(block, &prt[i], &old[j],
+                                  shm_zone->shm.log);
+
+            /* counters are kept: they describe traffic, not the model */
+
+            if (ngx_http_llmopt_remap_stats(shpool, sh, &old[j], &prt[i],
+                                            &dir[i].stats)
+                != NGX_OK)
+            {
+                goto nomem;
+            }
+
+            if (old[j].attic[1] != NULL) {
+                ngx_http_llmopt_retire(sh, old[j].attic[1]);
+            }
+
+            dir[i].attic[1] = old[j].attic[0];
+            dir[i].attic[0] = old[j].block;
+            dir[i].block = block;
+
+            /* this instance's part and the fleet's are made again below:
+               the fleet's is under another shape in Redis now */
+
+            if (old[j].local != NULL) {
+                ngx_http_llmopt_retire(sh, old[j].local);
+            }
+
+            if (old[j].others != NULL) {
+                ngx_http_llmopt_retire(sh, old[j].others);
+            }
+
+            old[j].block = NULL;
+
+        } else {
+            block = ngx_http_llmopt_new_block(shpool, &prt[i]);
+            if (block == NULL) {
+                goto nomem;
+            }
+
+            dir[i].block = block;
+
+            dir[i].stats = ngx_slab_calloc_locked(shpool,
+                                            sizeof(ngx_http_llmopt_stats_t));
+            if (dir[i].stats == NULL) {
+                goto nomem;
+            }
+        }
+
+        if (lmcf->redis != NULL && dir[i].local == NULL) {
+            /* what this instance learned: all of the model so far */
+            dir[i].local = ngx_http_llmopt_new_block(shpool, &prt[i]);
+            if (dir[i].local == NULL) {
+                goto nomem;
+            }
+
+            ngx_memcpy(dir[i].local->params, dir[i].block->params,
+                       dir[i].block->size);
+        }
+
+        if (lmcf->redis != NULL && dir[i].others == NULL) {
+            /* the fleet's part, kept here so that a new trainer (reload,
+               respawn) serves the merged model while Redis is away */
+            dir[i].others = ngx_http_llmopt_new_block(shpool, &prt[i]);
+            if (dir[i].others == NULL) {
+                goto nomem;
+            }
+        }
+
+        if (ngx_http_llmopt_history_init(shpool, sh, dir[i].stats,
+                                         prt[i].n_arms)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, 0,
+                          "llmopt zone \"%V\" has no room for the history "
+                          "of policy \"%V\": its status has no series",
+                          &shm_zone->shm.name, &prt[i].name);
+        }
+
+        if (ngx_http_llmopt_budget_init(shpool, dir[i].stats, &prt[i],
+                                        shm_zone->shm.log)
+            != NGX_OK)
+        {
+            goto nomem;
+        }
+
+        ngx_http_llmopt_canary_init(dir[i].stats, &prt[i]);
+
+        len = ngx_min(prt[i].name.len, sizeof(dir[i].name));
+        ngx_memcpy(dir[i].name, prt[i].name.data, len);
+        dir[i].name_len = len;
+
+        prt[i].block = dir[i].block;
+        prt[i].local = dir[i].local;
+        prt[i].others = dir[i].others;
+        prt[i].stats = dir[i].stats;
+    }
+
+    /* the policies the new configuration does not have */
+
+    for (j = 0; j < sh->n_policies; j++) {
+        if (old[j].block != NULL) {
+            ngx_http_llmopt_drop_policy(sh, &old[j], shm_zone->shm.log);
+        }
+    }
+
+    if (old != NULL) {
+        ngx_slab_free_locked(shpool, old);
+    }
+
+    sh->policies = dir;
+    sh->n_policies = n;
+
+    if (ngx_http_llmopt_init_events(shm_zone, lmcf, shpool, sh) != NGX_OK) {
+        goto nomem;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    lmcf->sh = sh;
+    lmcf->shpool = shpool;
+
+    if (!sh->state_checked) {
+        /* a new zone: learned state comes back from the state file */
+        sh->state_checked = 1;
+        (void) ngx_http_llmopt_state_restore(shm_zone->shm.log, lmcf);
+    }
+
+    return NGX_OK;
+
+nomem:
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                  "llmopt zone \"%V\" is too small for the catalog",
+                  &shm_zone->shm.name);
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * The event ring and the pending-feedback table, made once per zone: a
+ * reload keeps them (old workers still push into them), so new "events="
+ * and "pending=" sizes take effect at the next start.  Without sizes,
+ * each takes about a quarter of the zone.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_init_events(ngx_shm_zone_t *shm_zone,
+    ngx_http_llmopt_main_conf_t *lmcf, ngx_slab_pool_t *shpool,
+    ngx_http_llmopt_shctx_t *sh)
+{
+    void        *p;
+    uint64_t     seed;
+    ngx_uint_t   events, pending;
+
+    events = lmcf->events;
+
+    if (events == 0) {
+        events = ngx_http_llmopt_auto_events(shm_zone->shm.size);
+    }
+
+    pending = lmcf->pending;
+
+    if (pending == 0) {
+        pending = ngx_http_llmopt_auto_pending(shm_zone->shm.size);
+    }
+
+    if (sh->ring == NULL) {
+        p = ngx_slab_alloc_locked(shpool, llmopt_ring_size(events));
+        if (p == NULL || llmopt_ring_init(p, events) != LLMOPT_OK) {
+            return NGX_ERROR;
+        }
+
+        sh->ring = p;
+
+    } else if (lmcf->events && sh->ring->capacity != events) {
+        ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                      "llmopt zone \"%V\" keeps its ring of %ui events "
+                      "until restart", &shm_zone->shm.name,
+                      (ngx_uint_t) sh->ring->capacity);
+    }
+
+    if (sh->pending == NULL) {
+        p = ngx_slab_alloc_locked(shpool, llmopt_pending_size(pending));
+
+        seed = ((uint64_t) ngx_random() << 32) ^ (uint64_t) ngx_random()
+               ^ (uint64_t) ngx_time() ^ ((uint64_t) ngx_pid << 16);
+
+        if (p == NULL || llmopt_pending_init(p, pending, seed) != LLMOPT_OK) {
+            return NGX_ERROR;
+        }
+
+        sh->pending = p;
+
+    } else if (lmcf->pending && sh->pending->capacity != pending) {
+        ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                      "llmopt zone \"%V\" keeps its pending table of %ui "
+                      "slots until restart", &shm_zone->shm.name,
+                      (ngx_uint_t) sh->pending->capacity);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the ring without "events=": the largest that takes a quarter at most */
+
+static ngx_uint_t
+ngx_http_llmopt_auto_events(size_t zone)
+{
+    ngx_uint_t  events;
+
+    for (events = 64;
+         events * 2 <= LLMOPT_RING_MAX
+         && llmopt_ring_size(events * 2) <= zone / 4;
+         events *= 2)
+    { /* void */ }
+
+    return events;
+}
+
+
+/* the pending table without "pending=": about a quarter */
+
+static ngx_uint_t
+ngx_http_llmopt_auto_pending(size_t zone)
+{
+    ngx_uint_t  pending;
+
+    pending = zone / 4 / (llmopt_pending_size(1024) / 1024 + 1);
+    pending = ngx_max(pending, 64);
+    pending = ngx_min(pending, LLMOPT_PENDING_MAX);
+
+    return pending;
+}
+
+
+/* what an allocation of size takes of a slab pool's pages */
+
+static size_t
+ngx_http_llmopt_slab_bytes(size_t size)
+{
+    size_t  s;
+
+    if (size > ngx_pagesize / 2) {
+        return ngx_align(size, ngx_pagesize);
+    }
+
+    for (s = 8; s < size; s <<= 1) { /* void */ }
+
+    return s;
+}
+
+
+/*
+ * What init_zone() allocates at start, counted as the slab allocator
+ * rounds it, plus the pool's own pages and page descriptors: the
+ * smallest size at which it all fits, found by bisection since the ring
+ * and pending table grow with the zone.  Each size class may leave one
+ * page partly used.  "roomy" counts each policy's blocks and counters
+ * three times more: the blocks a reload makes anew while old workers
+ * still use theirs, and the attic.
+ */
+
+void
+ngx_http_llmopt_zone_need(ngx_http_llmopt_main_conf_t *lmcf, size_t *need,
+    size_t *roomy)
+{
+    size_t                        fixed, per, lo, hi, mid, zone, pages;
+    size_t                        want[2], head;
+    ngx_uint_t                    i, k, copies, events, pending;
+    ngx_http_llmopt_policy_rt_t  *prt;
+
+    copies = lmcf->redis != NULL ? 3 : 1;
+
+    fixed = ngx_http_llmopt_slab_bytes(sizeof(ngx_http_llmopt_shctx_t))
+            + ngx_http_llmopt_slab_bytes(
+                  lmcf->policies.nelts * sizeof(ngx_http_llmopt_shpolicy_t))
+            + 64 + 10 * ngx_pagesize;
+
+    per = 0;
+    prt = lmcf->policies.elts;
+
+    for (i = 0; i < lmcf->policies.nelts; i++) {
+        per += copies * ngx_http_llmopt_slab_bytes(
+                            offsetof(ngx_http_llmopt_block_t, params)
+                            + llmopt_bandit_size(&prt[i].policy->bandit));
+        per += ngx_http_llmopt_slab_bytes(sizeof(ngx_http_llmopt_stats_t));
+        per += ngx_http_llmopt_slab_bytes(
+                   offsetof(ngx_http_llmopt_history_t, data)
+                   + (NGX_HTTP_LLMOPT_FINE_SLOTS
+                      + NGX_HTTP_LLMOPT_COARSE_SLOTS)
+                     * ngx_http_llmopt_snap_size(prt[i].n_arms));
+
+        if (prt[i].policy->budgeted) {
+            per += ngx_http_llmopt_slab_bytes(
+                       sizeof(ngx_http_llmopt_budget_t)
+                       + (prt[i].policy->budget.tenants - 1)
+                         * sizeof(llmopt_budget_account_t));
+        }
+    }
+
+    want[0] = fixed + per;
+    want[1] = fixed + 4 * per;
+
+    head = sizeof(ngx_slab_pool_t) + 16 * sizeof(ngx_slab_page_t)
+           + 4 * sizeof(ngx_slab_stat_t) + ngx_pagesize;
+
+    for (k = 0; k < 2; k++) {
+        lo = 8 * ngx_pagesize;
+        hi = (size_t) 1 << 40;
+
+        while (lo < hi) {
+            mid = lo + (hi - lo) / 2;
+            zone = mid;
+
+            events = lmcf->events ? lmcf->events
+                                  : ngx_http_llmopt_auto_events(zone);
+            pending = lmcf->pending ? lmcf->pending
+                                    : ngx_http_llmopt_auto_pending(zone);
+
+            pages = (zone > head ? zone - head : 0)
+                    / (ngx_pagesize + sizeof(ngx_slab_page_t));
+
+            if (pages * ngx_pagesize
+                >= want[k]
+                   + ngx_http_llmopt_slab_bytes(llmopt_ring_size(events))
+                   + ngx_http_llmopt_slab_bytes(
+                         llmopt_pending_size(pending)))
+            {
+                hi = mid;
+
+            } else {
+                lo = mid + 1;
+            }
+        }
+
+        /* in whole kilobytes, as "size=" takes it */
+        want[k] = ngx_align(lo, 1024);
+    }
+
+    *need = want[0];
+    *roomy = want[1];
+}
