@@ -404,6 +404,9 @@ typedef struct {
                                                     statistics as last read
                                                     from Redis, merged */
     ngx_http_llmopt_stats_t      *stats;         /* in the zone */
+    ngx_http_llmopt_block_t      *attic[2];      /* in the zone, or NULL:
+                                                    removed arms' records,
+                                                    never written again */
 
     /* per worker, set in init_process */
     u_char                       *last_good;     /* copy of params */
@@ -602,8 +605,6 @@ void ngx_http_llmopt_trainer_exit_process(ngx_cycle_t *cycle,
     ngx_http_llmopt_main_conf_t *lmcf);
 void ngx_http_llmopt_trainer_exit_master(ngx_cycle_t *cycle,
     ngx_http_llmopt_main_conf_t *lmcf);
-ngx_int_t ngx_http_llmopt_state_restore(ngx_log_t *log,
-    ngx_http_llmopt_main_conf_t *lmcf);
 size_t ngx_http_llmopt_snap_size(ngx_uint_t n_arms);
 ngx_int_t ngx_http_llmopt_history_init(ngx_slab_pool_t *shpool,
     ngx_http_llmopt_shctx_t *sh, ngx_http_llmopt_stats_t *stats,
@@ -675,6 +676,7 @@ ngx_int_t ngx_http_llmopt_send_error(ngx_http_request_t *r,
 
 
 #include "ngx_http_llmopt_zone.h"
+#include "ngx_http_llmopt_state.h"
 
 
 #endif /* _NGX_HTTP_LLMOPT_MODULE_H_INCLUDED_ */

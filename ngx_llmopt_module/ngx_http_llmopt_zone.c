@@ -20,9 +20,6 @@ static ngx_http_llmopt_block_t *ngx_http_llmopt_new_block(
     ngx_slab_pool_t *shpool, ngx_http_llmopt_policy_rt_t *prt);
 static ngx_uint_t ngx_http_llmopt_find_arm(ngx_http_llmopt_block_t *block,
     ngx_str_t *name);
-static void ngx_http_llmopt_carry(ngx_http_llmopt_block_t *to,
-    ngx_http_llmopt_policy_rt_t *prt, ngx_http_llmopt_shpolicy_t *old,
-    ngx_log_t *log);
 static ngx_int_t ngx_http_llmopt_remap_stats(ngx_slab_pool_t *shpool,
     ngx_http_llmopt_shctx_t *sh, ngx_http_llmopt_shpolicy_t *old,
     ngx_http_llmopt_policy_rt_t *prt, ngx_http_llmopt_stats_t **stats);
@@ -155,27 +152,22 @@ ngx_http_llmopt_find_arm(ngx_http_llmopt_block_t *block, ngx_str_t *name)
 
 /*
  * A policy whose shape changed: each arm of the new block "to" takes the
- * record of the arm of its name from the old block, else from the attic
- * (an arm removed by one of the last two changes), when the layout still
- * applies.  Every arm that starts anew is reported at [error], which
+ * record of the arm of its name from the old block from[0], else from the
+ * attic from[1], from[2] (an arm removed by one of the last two changes),
+ * when the layout still applies; any of them may be NULL.  Every arm that starts anew is reported at [error], which
  * Debian's default error_log shows, with the reason; so is every arm that
- * comes back from the attic, at [notice].  The old block goes to the
- * attic, the oldest of the attic to the retired list.
+ * comes back from the attic, at [notice], and every arm of from[0] that
+ * "to" lacks.
  */
 
-static void
-ngx_http_llmopt_carry(ngx_http_llmopt_block_t *to,
-    ngx_http_llmopt_policy_rt_t *prt, ngx_http_llmopt_shpolicy_t *old,
+void
+ngx_http_llmopt_zone_carry(ngx_http_llmopt_block_t *to,
+    ngx_http_llmopt_policy_rt_t *prt, ngx_http_llmopt_block_t **from,
     ngx_log_t *log)
 {
-    ngx_str_t                 name;
-    ngx_uint_t                a, k, src;
-    const char               *why;
-    ngx_http_llmopt_block_t  *from[3];
-
-    from[0] = old->block;
-    from[1] = old->attic[0];
-    from[2] = old->attic[1];
+    ngx_str_t   name;
+    ngx_uint_t  a, k, src;
+    const char *why;
 
     for (a = 0; a < prt->n_arms; a++) {
         why = "it is a new arm";
@@ -215,8 +207,8 @@ ngx_http_llmopt_carry(ngx_http_llmopt_block_t *to,
         }
     }
 
-    for (k = 0; k < old->block->n_arms; k++) {
-        name.data = old->block->arm[k];
+    for (k = 0; from[0] != NULL && k < from[0]->n_arms; k++) {
+        name.data = from[0]->arm[k];
         name.len = ngx_strlen(name.data);
 
         if (ngx_http_llmopt_find_arm(to, &name) == NGX_HTTP_LLMOPT_NO_ARM) {
@@ -343,6 +335,55 @@ ngx_http_llmopt_drop_policy(ngx_http_llmopt_shctx_t *sh,
 
 
 /*
+ * At start, from the state file: copies of a and b (each may be NULL)
+ * become prt's attic in the zone.  Without room, an attic stays empty.
+ */
+
+void
+ngx_http_llmopt_zone_attic(ngx_http_llmopt_main_conf_t *lmcf,
+    ngx_http_llmopt_policy_rt_t *prt, ngx_http_llmopt_block_t *a,
+    ngx_http_llmopt_block_t *b)
+{
+    size_t                        len;
+    ngx_uint_t                    k, i;
+    ngx_http_llmopt_block_t      *from[2], *to;
+    ngx_http_llmopt_shpolicy_t   *dir;
+
+    i = prt - (ngx_http_llmopt_policy_rt_t *) lmcf->policies.elts;
+
+    if (i >= lmcf->sh->n_policies) {
+        return;
+    }
+
+    dir = &lmcf->sh->policies[i];
+    from[0] = a;
+    from[1] = b;
+
+    ngx_shmtx_lock(&lmcf->shpool->mutex);
+
+    for (k = 0; k < 2; k++) {
+        if (from[k] == NULL || dir->attic[k] != NULL) {
+            continue;
+        }
+
+        len = offsetof(ngx_http_llmopt_block_t, params) + from[k]->size;
+
+        to = ngx_slab_alloc_locked(lmcf->shpool, len);
+        if (to == NULL) {
+            continue;
+        }
+
+        ngx_memcpy(to, from[k], len);
+
+        dir->attic[k] = to;
+        prt->attic[k] = to;
+    }
+
+    ngx_shmtx_unlock(&lmcf->shpool->mutex);
+}
+
+
+/*
  * Under the zone's mutex: addr goes to the retired list, to be freed two
  * reloads from now.  With the list full (many reloads that change shapes
  * in a row) it is kept for good: a leak, never a free under a reader.
@@ -381,7 +422,7 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_uint_t                    i, j, n;
     ngx_slab_pool_t              *shpool;
     ngx_http_llmopt_shctx_t      *sh;
-    ngx_http_llmopt_block_t      *block;
+    ngx_http_llmopt_block_t      *block, *from[3];
     ngx_http_llmopt_shpolicy_t   *old, *dir;
     ngx_http_llmopt_policy_rt_t  *prt;
     ngx_http_llmopt_main_conf_t  *lmcf;
@@ -483,8 +524,12 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                 goto nomem;
             }
 
-            ngx_http_llmopt_carry(block, &prt[i], &old[j],
-                                  shm_zone->shm.log);
+            from[0] = old[j].block;
+            from[1] = old[j].attic[0];
+            from[2] = old[j].attic[1];
+
+            ngx_http_llmopt_zone_carry(block, &prt[i], from,
+                                       shm_zone->shm.log);
 
             /* counters are kept: they describe traffic, not the model */
 
@@ -578,6 +623,8 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         prt[i].local = dir[i].local;
         prt[i].others = dir[i].others;
         prt[i].stats = dir[i].stats;
+        prt[i].attic[0] = dir[i].attic[0];
+        prt[i].attic[1] = dir[i].attic[1];
     }
 
     /* the policies the new configuration does not have */

@@ -25,6 +25,21 @@ void ngx_http_llmopt_zone_shape(const llmopt_catalog_t *cat,
 void ngx_http_llmopt_zone_need(ngx_http_llmopt_main_conf_t *lmcf,
     size_t *need, size_t *roomy);
 
+/*
+ * Fills the fresh block "to" of prt arm by arm, by name, from the first of
+ * from[0 .. 2] (the replaced block, then the attic; each may be NULL) that
+ * has the arm in the same layout; logs each arm that starts anew, at
+ * [error], with the reason.  "to" must have no reader yet.
+ */
+void ngx_http_llmopt_zone_carry(ngx_http_llmopt_block_t *to,
+    ngx_http_llmopt_policy_rt_t *prt, ngx_http_llmopt_block_t **from,
+    ngx_log_t *log);
+
+/* At start: copies of a and b (from the state file) become prt's attic. */
+void ngx_http_llmopt_zone_attic(ngx_http_llmopt_main_conf_t *lmcf,
+    ngx_http_llmopt_policy_rt_t *prt, ngx_http_llmopt_block_t *a,
+    ngx_http_llmopt_block_t *b);
+
 ngx_int_t ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 
 /* Under the zone's mutex: addr is freed two reloads from now. */

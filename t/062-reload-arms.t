@@ -175,5 +175,57 @@ ok(status()->{zone}{retired} >= 4,
 $t->reload() for 1 .. 2;
 is(status()->{zone}{retired}, 0, '... and are freed two reloads later');
 
+# on restart, from llmopt_state_file, the same: arm by arm
+my $F = '[bias, input_tokens]';
+
+sub upd {
+    my ($s) = @_;
+    my $a = $s->{policies}{p}{arms};
+    return { map { $_ => $a->{$_}{updates} } keys %$a };
+}
+
+sub restart {
+    my ($catalog) = @_;
+    $t->stop();
+    my $offset = length($t->read_file('logs/error.log'));
+    $t->write_file('catalog.yaml', $catalog);
+    $t->start();
+    return $offset;
+}
+
+sub checkpointed {
+    my $n = status()->{trainer}{checkpoints};
+    my $deadline = time() + 5;
+    sleep(0.05) while status()->{trainer}{checkpoints} < $n + 2
+                      && time() < $deadline;
+}
+
+is(ask('a', 5) + ask('b', 3) + ask('c', 2) + ask('d', 1), 11,
+   '11 more pinned requests');
+is_deeply(upd(wait_updates(11)), { a => 5, b => 3, c => 2, d => 1 },
+          'learned 5, 3, 2, 1 under the new features');
+
+$off = restart(catalog('d, a, c', $F));
+is_deeply(upd(status()), { a => 5, c => 2, d => 1 },
+          'restart without b, reordered: the others restored');
+unlike(log_since($off), qr/starts learning anew|starts anew/,
+       '... nothing starts anew');
+checkpointed();
+
+$off = restart(catalog('b, d, a, c, {model: a, name: a2}', $F));
+is_deeply(upd(status()), { a => 5, b => 3, c => 2, d => 1, a2 => 0 },
+          'restart with b back and a new arm: b has its updates again');
+like(log_since($off),
+     qr/\[error\].*policy "p": arm "a2" starts learning anew: it is a new arm/,
+     '... the new arm is reported at [error]');
+unlike(log_since($off), qr/arm "[abcd]" starts/, '... the others are not');
+
+$off = restart(catalog('b, d, a, c, {model: a, name: a2}'));
+is_deeply(upd(status()), { a => 0, b => 0, c => 0, d => 0, a2 => 0 },
+          'restart with a feature removed: every arm starts anew');
+like(log_since($off),
+     qr/\[error\].*policy "p": arm "b" starts learning anew: the policy's algorithm, prior or features changed/,
+     '... reported at [error] with the reason');
+
 $t->done();
 done_testing();

@@ -2,8 +2,8 @@
 # Learned state lasts: a reload under traffic keeps it, a restart brings it
 # back from llmopt_state_file, a killed trainer is replaced and carries on
 # from the published parameters, all without a failed request.  A damaged
-# or foreign state file is reported and ignored; a policy whose shape
-# changed starts anew.
+# or foreign state file is reported and ignored; a policy whose arms
+# changed keeps those it still has.
 
 use strict;
 use warnings;
@@ -315,20 +315,29 @@ for my $d (@damaged) {
 }
 $t->allow_log(qr/\[error\].*llmopt_state_file .*ignored/);
 
-# a policy whose shape changed starts anew; the others are restored
+# a policy whose arms changed keeps those it still has; a new arm starts
+# anew and says so (t/062-reload-arms.t: arm by arm)
 
+$t->write_file('llmopt/state', $good);
+$t->start();
+my $saved = arms(status());
+$t->stop();
 $t->write_file('llmopt/state', $good);
 (my $changed = $CATALOG) =~ s/arms: \[a, b\]\n    features/arms: [a, b, c]\n    features/;
 $t->write_file('catalog.yaml', $changed);
 $t->start();
 $s = status();
-is($s->{trainer}{restored}, 1, 'changed policy: the other one is restored');
-is($s->{policies}{chat}{arms}{c}{updates}, 0, 'the changed policy starts anew');
+is($s->{trainer}{restored}, 2, 'changed policy: both policies restored');
+is($s->{policies}{chat}{arms}{c}{updates}, 0, 'the new arm starts anew');
+ok($saved->{'chat/a'} > 0 && $saved->{'chat/b'} > 0, 'the file has both arms');
+is($s->{policies}{chat}{arms}{a}{updates}, $saved->{'chat/a'},
+   '... the arms kept have their state');
+is($s->{policies}{chat}{arms}{b}{updates}, $saved->{'chat/b'}, '... both');
 ok($s->{policies}{other}{arms}{a}{updates} + $s->{policies}{other}{arms}{b}{updates} > 0,
    'the unchanged policy has its state');
 like($t->read_file('logs/error.log'),
-     qr/\[warn\].*policy "chat" changed its arms, features or algorithm/,
-     'a warning says which policy starts anew');
+     qr/\[error\].*policy "chat": arm "c" starts learning anew: it is a new arm/,
+     'the log says which arm starts anew');
 $t->stop();
 
 # master_process off: the single process trains on a timer and saves at
