@@ -111,7 +111,7 @@ $t->start();
 is(drive(), 40, "size=${need}k: 40 requests over 5 policies routed");
 my $s = decode_json($t->http('GET', '/status')->{body});
 is(scalar keys %{ $s->{policies} }, 5, '... every policy in the zone');
-note("zone: $s->{zone}{used_bytes} of $s->{zone}{size_bytes} bytes used");
+note("zone: $s->{zone}{used} of $s->{zone}{size} bytes used");
 ok($s->{policies}{p1}{history}, '... with its history')
     or diag(join ',', keys %{ $s->{policies}{p1} });
 $t->stop();
