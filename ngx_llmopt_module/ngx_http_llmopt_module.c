@@ -29,6 +29,10 @@ static char *ngx_http_llmopt_catalog(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_llmopt_trainer(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_llmopt_env_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_llmopt_env_only(ngx_conf_t *cf,
+    ngx_http_llmopt_main_conf_t *lmcf);
 static char *ngx_http_llmopt_state_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_http_llmopt_exit_process(ngx_cycle_t *cycle);
@@ -191,6 +195,13 @@ static ngx_command_t  ngx_http_llmopt_commands[] = {
     { ngx_string("llmopt_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_llmopt_redis_conf,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llmopt_env_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_llmopt_env_file,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -880,10 +891,18 @@ ngx_http_llmopt_catalog(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate";
     }
 
+    lmcf->catalog_seen = 1;
+
     value = cf->args->elts;
     lmcf->catalog_file = value[1];
 
     if (ngx_conf_full_name(cf->cycle, &lmcf->catalog_file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (lmcf->env_names.elts != NULL
+        && ngx_http_llmopt_env_only(cf, lmcf) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -898,9 +917,14 @@ ngx_http_llmopt_catalog(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         != LLMOPT_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "llmopt_catalog \"%V\":%ui:%ui: %s",
+                           "llmopt_catalog \"%V\":%ui:%ui: %s%s",
                            &lmcf->catalog_file, (ngx_uint_t) err.line,
-                           (ngx_uint_t) err.column, err.msg);
+                           (ngx_uint_t) err.column, err.msg,
+                           ngx_strstr(err.msg, "is not set") == NULL ? ""
+                           : " in the process that reads the configuration "
+                             "(on reload, the master: \"nginx -t\" from a "
+                             "shell sees the shell's environment); "
+                             "\"llmopt_env_file\" gives both the same");
         return NGX_CONF_ERROR;
     }
 
@@ -1535,4 +1559,264 @@ ngx_http_llmopt_state_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * llmopt_env_file: KEY=value lines set in the environment of the process
+ * that reads the configuration, before llmopt_catalog expands ${KEY}, so
+ * that "nginx -t" from any shell and the master on reload see the same
+ * keys.  Blank lines and lines starting with "#" are skipped; a value may
+ * be in single or double quotes (no escapes inside); "export " before the
+ * name is allowed, as in a shell.  The systemd EnvironmentFile= format
+ * for what it shares with this.
+ */
+
+static char *
+ngx_http_llmopt_env_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_llmopt_main_conf_t *lmcf = conf;
+
+    u_char           *buf, *p, *end, *eol, *name, *eq, *val, *vend;
+    char             *rc;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_str_t        *value, file, *kv;
+    ngx_uint_t        line;
+    ngx_file_info_t   fi;
+
+    if (lmcf->catalog_seen) {
+        return "must come before \"llmopt_catalog\"";
+    }
+
+    if (lmcf->env_names.elts != NULL) {
+        return "is duplicate";
+    }
+
+    if (ngx_array_init(&lmcf->env_names, cf->pool, 8, sizeof(ngx_str_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+    file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &file);
+        return NGX_CONF_ERROR;
+    }
+
+    buf = NULL;
+    rc = NGX_CONF_ERROR;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > 1024 * 1024)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "llmopt_env_file \"%V\" is not a file of at "
+                           "most 1 MB", &file);
+        goto done;
+    }
+
+    /* names point into buf: it lives as long as the configuration */
+
+    buf = ngx_pnalloc(cf->pool, ngx_file_size(&fi) + 1);
+    if (buf == NULL) {
+        goto done;
+    }
+
+    n = read(fd, buf, ngx_file_size(&fi));
+    if (n != (ssize_t) ngx_file_size(&fi)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "llmopt_env_file \"%V\": read failed", &file);
+        goto done;
+    }
+
+    end = buf + n;
+    line = 0;
+
+    for (p = buf; p < end; p = eol + 1) {
+        line++;
+
+        eol = ngx_strlchr(p, end, '\n');
+        if (eol == NULL) {
+            eol = end;
+        }
+
+        vend = eol;
+
+        if (vend > p && vend[-1] == '\r') {
+            vend--;
+        }
+
+        while (p < vend && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        if (p == vend || *p == '#') {
+            continue;
+        }
+
+        if (vend - p > 7 && ngx_strncmp(p, "export ", 7) == 0) {
+            p += 7;
+        }
+
+        name = p;
+
+        while (p < vend && (*p == '_' || (*p >= 'A' && *p <= 'Z')
+                            || (*p >= 'a' && *p <= 'z')
+                            || (p > name && *p >= '0' && *p <= '9')))
+        {
+            p++;
+        }
+
+        eq = p;
+
+        if (eq == name || eq == vend || *eq != '=') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "llmopt_env_file \"%V\":%ui: not "
+                               "NAME=value", &file, line);
+            goto done;
+        }
+
+        val = eq + 1;
+
+        if (vend - val >= 2 && (*val == '"' || *val == '\'')
+            && vend[-1] == *val)
+        {
+            val++;
+            vend--;
+        }
+
+        if (ngx_strlchr(val, vend, '\0') != NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "llmopt_env_file \"%V\":%ui: a NUL byte",
+                               &file, line);
+            goto done;
+        }
+
+        *eq = '\0';
+        *vend = '\0';
+
+        kv = ngx_array_push(&lmcf->env_names);
+        if (kv == NULL) {
+            goto done;
+        }
+
+        kv->data = name;
+        kv->len = eq - name;
+
+        if (setenv((char *) name, (char *) val, 1) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               "llmopt_env_file \"%V\":%ui: setenv() "
+                               "failed", &file, line);
+            goto done;
+        }
+    }
+
+    rc = NGX_CONF_OK;
+
+done:
+
+    (void) ngx_close_file(fd);
+
+    return rc;
+}
+
+
+/*
+ * With llmopt_env_file, ${NAME} in the catalog comes from that file only:
+ * each name the catalog refers to that the file does not set is removed
+ * from this process's environment before the catalog is read, so that
+ * "nginx -t" from a shell that has the key fails as the master would.
+ * The scan of the raw text may find more than the header values (a
+ * "${X}" in a comment); removing those does no harm.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_env_only(ngx_conf_t *cf, ngx_http_llmopt_main_conf_t *lmcf)
+{
+    u_char           *buf, *p, *end, *q;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_str_t        *names;
+    ngx_uint_t        i;
+    ngx_file_info_t   fi;
+
+    fd = ngx_open_file(lmcf->catalog_file.data, NGX_FILE_RDONLY,
+                       NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        return NGX_OK;      /* the catalog loader says why */
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > 64 * 1024 * 1024)
+    {
+        (void) ngx_close_file(fd);
+        return NGX_OK;
+    }
+
+    buf = ngx_pnalloc(cf->temp_pool, ngx_file_size(&fi) + 1);
+    if (buf == NULL) {
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    n = read(fd, buf, ngx_file_size(&fi));
+    (void) ngx_close_file(fd);
+
+    if (n < 0) {
+        return NGX_OK;
+    }
+
+    end = buf + n;
+    names = lmcf->env_names.elts;
+
+    for (p = buf; p + 3 < end; p++) {
+
+        if (p[0] == '$' && p[1] == '$') {
+            p++;
+            continue;
+        }
+
+        if (p[0] != '$' || p[1] != '{') {
+            continue;
+        }
+
+        for (q = p + 2; q < end && (*q == '_' || (*q >= 'A' && *q <= 'Z')
+                                    || (*q >= 'a' && *q <= 'z')
+                                    || (q > p + 2 && *q >= '0'
+                                        && *q <= '9'));
+             q++)
+        { /* void */ }
+
+        if (q == end || *q != '}' || q == p + 2) {
+            continue;
+        }
+
+        for (i = 0; i < lmcf->env_names.nelts; i++) {
+            if (names[i].len == (size_t) (q - p - 2)
+                && ngx_strncmp(names[i].data, p + 2, names[i].len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == lmcf->env_names.nelts) {
+            *q = '\0';
+            (void) unsetenv((char *) p + 2);
+            *q = '}';
+        }
+
+        p = q;
+    }
+
+    return NGX_OK;
 }

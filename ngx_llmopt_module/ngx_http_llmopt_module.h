@@ -419,6 +419,9 @@ typedef struct {
     ngx_str_t                     catalog_file;
     llmopt_catalog_t              catalog;
     ngx_uint_t                    loaded;        /* unsigned:1 */
+    ngx_uint_t                    catalog_seen;  /* unsigned:1 */
+    ngx_array_t                   env_names;     /* ngx_str_t: set by
+                                                    llmopt_env_file */
     ngx_array_t                   policies;      /* policy_rt_t */
 
     ngx_shm_zone_t               *shm_zone;
