@@ -1022,7 +1022,7 @@ ngx_http_llmopt_prepare_policies(ngx_conf_t *cf,
         prt->policy = policy;
         prt->n_arms = policy->n_arms;
         prt->fallback = policy->fallback >= 0 ? policy->fallback : 0;
-        ngx_http_llmopt_zone_shape(cat, prt);
+        ngx_http_llmopt_zone_shape(prt);
 
         prt->arms = ngx_pcalloc(cf->pool,
                                 policy->n_arms * sizeof(ngx_http_llmopt_arm_t));

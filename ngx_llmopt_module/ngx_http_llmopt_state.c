@@ -611,8 +611,8 @@ done:
  */
 
 ngx_int_t
-ngx_http_llmopt_state_checkpoint(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now,
-    ngx_log_t *log)
+ngx_http_llmopt_state_checkpoint(ngx_http_llmopt_main_conf_t *lmcf,
+    uint64_t now, ngx_log_t *log)
 {
     u_char                       *buf, *tmp;
     size_t                        size;

@@ -42,8 +42,7 @@ static ngx_int_t ngx_http_llmopt_init_events(ngx_shm_zone_t *shm_zone,
  */
 
 void
-ngx_http_llmopt_zone_shape(const llmopt_catalog_t *cat,
-    ngx_http_llmopt_policy_rt_t *prt)
+ngx_http_llmopt_zone_shape(ngx_http_llmopt_policy_rt_t *prt)
 {
     uint32_t                crc;
     ngx_uint_t              i;
@@ -89,8 +88,6 @@ ngx_http_llmopt_zone_shape(const llmopt_catalog_t *cat,
     }
 
     ngx_crc32_final(crc);
-
-    (void) cat;
 
     prt->shape = ((uint64_t) NGX_HTTP_LLMOPT_BLOCK_VERSION << 32) | crc;
 }
@@ -154,10 +151,10 @@ ngx_http_llmopt_find_arm(ngx_http_llmopt_block_t *block, ngx_str_t *name)
  * A policy whose shape changed: each arm of the new block "to" takes the
  * record of the arm of its name from the old block from[0], else from the
  * attic from[1], from[2] (an arm removed by one of the last two changes),
- * when the layout still applies; any of them may be NULL.  Every arm that starts anew is reported at [error], which
- * Debian's default error_log shows, with the reason; so is every arm that
- * comes back from the attic, at [notice], and every arm of from[0] that
- * "to" lacks.
+ * when the layout still applies; any of them may be NULL.  Every arm that
+ * starts anew is reported at [error], which Debian's default error_log
+ * shows, with the reason; every arm back from the attic, and every arm of
+ * from[0] that "to" lacks, at [notice].
  */
 
 void
@@ -407,7 +404,7 @@ ngx_http_llmopt_retire(ngx_http_llmopt_shctx_t *sh, void *addr)
  * block, counters and attic.  On reload the zone is kept; a policy whose
  * shape is unchanged keeps its block and counters; a policy whose arms,
  * features or algorithm changed gets a new block that keeps what still
- * applies of each arm (ngx_http_llmopt_carry()).  What the new
+ * applies of each arm (ngx_http_llmopt_zone_carry()).  What the new
  * configuration drops — a replaced block, a removed policy — is retired
  * and freed two reloads later, once the workers of the configuration that
  * used it are gone.

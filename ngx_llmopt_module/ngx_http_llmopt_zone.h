@@ -14,8 +14,7 @@
  * and prt->layout (what must match for one arm's record to be kept) from
  * prt->policy.
  */
-void ngx_http_llmopt_zone_shape(const llmopt_catalog_t *cat,
-    ngx_http_llmopt_policy_rt_t *prt);
+void ngx_http_llmopt_zone_shape(ngx_http_llmopt_policy_rt_t *prt);
 
 /*
  * The bytes a zone of lmcf's catalog and events/pending settings needs at
