@@ -437,9 +437,9 @@ ngx_http_llmopt_arm_entries(ngx_http_llmopt_main_conf_t *lmcf,
 
 /*
  * A block of the file, for ngx_http_llmopt_zone_carry(): its names from
- * the names record, its parameters from params.  A block that does not
- * fit the policy's bandit (another algorithm, d or prior) gets layout 0,
- * so that its arms are reported, never read.  NULL if malformed.
+ * the names record, its parameters from params.  A block of another size
+ * than the policy's bandit makes for its arm count gets layout 0, so that
+ * its arms are reported, never read.  NULL if malformed.
  */
 
 static ngx_http_llmopt_block_t *
@@ -486,9 +486,9 @@ ngx_http_llmopt_arm_block(ngx_http_llmopt_policy_rt_t *prt,
     conf = prt->policy->bandit;
     conf.n_arms = count;
 
-    if (size != llmopt_bandit_size(&conf)
-        || llmopt_bandit_check(&conf, b->params) != LLMOPT_OK)
-    {
+    /* llmopt_bandit_copy_arm() checks the rest before it reads */
+
+    if (size != llmopt_bandit_size(&conf)) {
         b->layout = 0;
     }
 

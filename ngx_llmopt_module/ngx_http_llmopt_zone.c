@@ -36,8 +36,9 @@ static ngx_int_t ngx_http_llmopt_init_events(ngx_shm_zone_t *shm_zone,
 /*
  * The shape of a policy's parameter block: what must match for the whole
  * block to be reused after a reload.  The layout is the part of it that
- * one arm's record depends on: with the same layout, an arm's record moves
- * to the arm of the same name in a block of other arms.  Prices, headers
+ * one arm's record depends on — the algorithm, the prior, and for the
+ * linear algorithms the features — : with the same layout, an arm's
+ * record moves to the arm of the same name in a block of other arms.  Prices, headers
  * and hyperparameters other than the algorithm may change freely.
  */
 
@@ -66,11 +67,17 @@ ngx_http_llmopt_zone_shape(ngx_http_llmopt_policy_rt_t *prt)
 
     ngx_crc32_init(crc);
     ngx_crc32_update(&crc, (u_char *) &v[0], sizeof(v[0]));
-    ngx_crc32_update(&crc, (u_char *) &v[2], sizeof(v[2]));
-    ngx_crc32_update(&crc, (u_char *) &v[4], 2 * sizeof(v[4]));
     ngx_crc32_update(&crc, (u_char *) prior, sizeof(prior));
-    ngx_crc32_update(&crc, (u_char *) policy->features.ids,
-                     policy->features.n * sizeof(policy->features.ids[0]));
+
+    if (llmopt_bandit_linear_model(&policy->bandit)) {
+        /* its A and b are of these features */
+        ngx_crc32_update(&crc, (u_char *) &v[2], sizeof(v[2]));
+        ngx_crc32_update(&crc, (u_char *) &v[4], 2 * sizeof(v[4]));
+        ngx_crc32_update(&crc, (u_char *) policy->features.ids,
+                         policy->features.n
+                         * sizeof(policy->features.ids[0]));
+    }
+
     ngx_crc32_final(crc);
 
     prt->layout = ((uint64_t) NGX_HTTP_LLMOPT_BLOCK_VERSION << 32) | crc;

@@ -223,6 +223,13 @@ llmopt_bandit_linear(const llmopt_bandit_conf_t *conf)
 }
 
 
+int
+llmopt_bandit_linear_model(const llmopt_bandit_conf_t *conf)
+{
+    return llmopt_bandit_linear(conf);
+}
+
+
 static size_t
 llmopt_bandit_arm_doubles(const llmopt_bandit_conf_t *conf)
 {
@@ -1006,7 +1013,7 @@ llmopt_bandit_copy_arm(const llmopt_bandit_conf_t *conf, void *dst,
 
     if (shead->magic != LLMOPT_BANDIT_MAGIC
         || shead->algorithm != (uint32_t) conf->algorithm
-        || shead->d != conf->d
+        || (llmopt_bandit_linear(conf) && shead->d != conf->d)
         || shead->lambda != llmopt_bandit_lambda(conf)
         || shead->prior_mean != conf->prior_mean
         || src_arm >= shead->n_arms

@@ -114,6 +114,9 @@ void llmopt_bandit_conf_defaults(llmopt_bandit_conf_t *conf);
 int llmopt_bandit_conf_check(const llmopt_bandit_conf_t *conf,
     llmopt_err_t *err);
 
+/* 1 if conf's algorithm keeps a linear model of the features, else 0. */
+int llmopt_bandit_linear_model(const llmopt_bandit_conf_t *conf);
+
 /*
  * Bytes of the parameter block for conf; a multiple of 8.  Linear
  * algorithms need 4 + 2 d^2 + 2 d doubles per arm, the others 4.
@@ -207,8 +210,9 @@ void llmopt_bandit_forget_arm(const llmopt_bandit_conf_t *conf, void *block,
  * into arm dst_arm of dst, a block for conf, and adds its pulls to dst's
  * update count: what a policy learned of an arm survives a catalog edit
  * that adds, removes or reorders other arms.  LLMOPT_DECLINED, nothing
- * written, when src was not made for the same algorithm, d, lambda and
- * prior mean as conf, or an arm is out of range.  Single writer only.
+ * written, when src was not made for the same algorithm, lambda, prior
+ * mean and (linear algorithms) d as conf, or an arm is out of range.
+ * Single writer only.
  */
 int llmopt_bandit_copy_arm(const llmopt_bandit_conf_t *conf, void *dst,
     unsigned dst_arm, const void *src, unsigned src_arm);

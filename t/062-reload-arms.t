@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # Catalog edits keep what still applies, arm by arm: removing, adding or
 # reordering one arm of a policy on reload leaves the other arms' learned
-# updates and request counts as they were; a removed arm put back within
+# updates and request counts as they were; a changed feature list resets
+# a linear policy's arms, not a context-free one's; a removed arm put back within
 # two changes gets its updates back; an arm that starts anew says so at
 # [error], which an error_log at Debian's default level "error" shows; a
 # policy removed on reload frees its blocks two reloads later.
@@ -22,6 +23,7 @@ $t->start_mock('openai');
 sub catalog {
     my ($arms, $features) = @_;
     $features //= '[bias]';
+    my $gone = $features eq '[bias]' ? '[bias]' : '[bias, has_code]';
     return <<"YAML";
 models:
   a: {upstream: up_openai, model: model-a, price: {input: 1, output: 2}}
@@ -36,12 +38,13 @@ policies:
   gone:
     algorithm: thompson
     arms: [a, b]
+    features: $gone
 YAML
 }
 
 $t->write_file('catalog.yaml', catalog('a, b, c'));
 
-$t->write_conf(<<'CONF');
+my $CONF = <<'CONF';
 %%MODULE%%
 error_log %%PREFIX%%/logs/error.log error;
 worker_processes 1;
@@ -60,10 +63,16 @@ http {
             llmopt_pin_header X-LLMOpt-Arm;
             proxy_pass http://$llmopt_upstream;
         }
+        location /gone/ {
+            llmopt_route gone;
+            llmopt_pin_header X-LLMOpt-Arm;
+            proxy_pass http://$llmopt_upstream/v1/chat/completions;
+        }
         location = /status { llmopt_status; }
     }
 }
 CONF
+$t->write_conf($CONF);
 
 $t->start();
 
@@ -72,10 +81,10 @@ sub status {
 }
 
 sub ask {
-    my ($arm, $n) = @_;
+    my ($arm, $n, $path) = @_;
     my $ok = 0;
     for my $i (1 .. $n) {
-        my $r = $t->http('POST', '/v1/chat/completions',
+        my $r = $t->http('POST', $path // '/v1/chat/completions',
                          headers => { 'Content-Type' => 'application/json',
                                       'X-LLMOpt-Arm' => $arm },
                          body => '{"messages":[{"role":"user","content":'
@@ -120,7 +129,11 @@ sub edit {
 }
 
 is(ask('a', 5) + ask('b', 3) + ask('c', 2), 10, '10 pinned requests routed');
+is(ask('b', 2, '/gone/v1/chat/completions'), 2, '2 to the thompson policy');
 my $s = wait_updates(10);
+my $deadline = time() + 10;
+sleep(0.05) while (status()->{policies}{gone}{arms}{b}{updates} // 0) < 2
+                  && time() < $deadline;
 is_deeply(arms($s), { a => [5, 5], b => [3, 3], c => [2, 2] },
           'a, b, c learned 5, 3, 2');
 
@@ -160,12 +173,16 @@ my $u = 0;
 $u += $_->[0] for values %{ arms($s) };
 is($u, 0, 'a new feature: the learned state is reset');
 my $log = log_since($off);
+is($s->{policies}{gone}{arms}{b}{updates}, 2,
+   '... but thompson, which keeps no model of the features, keeps its own');
+unlike($log, qr/policy "gone": arm/, '... and reports nothing');
 for my $arm (qw(a b c d)) {
     like($log, qr/\[error\].*policy "p": arm "$arm" starts learning anew: the policy's algorithm, prior or features changed/,
          "... arm $arm reported at [error] with the reason");
 }
 
 # the policy "gone" removed: said at [error], its blocks freed in time
+$t->write_conf($CONF =~ s{        location /gone/ \{.*?\n        \}\n}{}sr);
 $off = edit(catalog('c, a, b, d', '[bias, input_tokens]')
             =~ s/\n  gone:\n.*\z/\n/sr);
 like(log_since($off), qr/\[error\].*policy "gone" was removed/,

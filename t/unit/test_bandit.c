@@ -1251,6 +1251,37 @@ test_copy_arm(void)
     is_int((int) llmopt_bandit_arm_count(&cts, three, 0), 0,
            "... and nothing is written");
 
+    /* thompson keeps no model of the features: another d does not matter */
+    {
+        void                  *t2, *t3;
+        llmopt_bandit_conf_t   a2, a3;
+
+        a2 = cts;
+        a2.n_arms = 2;
+        a2.d = 2;
+        a3 = cts;
+        a3.d = 5;
+        t2 = calloc(1, llmopt_bandit_size(&a2));
+        t3 = calloc(1, llmopt_bandit_size(&a3));
+        llmopt_bandit_init(&a2, t2);
+        llmopt_bandit_init(&a3, t3);
+
+        for (i = 0; i < 4; i++) {
+            llmopt_bandit_update(&a2, t2, 1, x, 1);
+        }
+
+        is_int(llmopt_bandit_copy_arm(&a3, t3, 2, t2, 1), LLMOPT_OK,
+               "copy_arm: thompson, another d: copied");
+        is_int((int) llmopt_bandit_arm_count(&a3, t3, 2), 4,
+               "... with its 4 pulls");
+        is_int(llmopt_bandit_linear_model(&a3), 0,
+               "linear_model: thompson has none");
+        is_int(llmopt_bandit_linear_model(&c3), 1, "... linucb has one");
+
+        free(t2);
+        free(t3);
+    }
+
     free(two);
     free(three);
 }
