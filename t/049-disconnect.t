@@ -280,15 +280,18 @@ for my $d (qw(oa an)) {
                         ok($whole, "$what: the client had it all");
                         is($line->{gone}, '', "$what: the client stayed");
                     } elsif ($whole) {
-                        # buffered: nginx sent the end before it saw a close
-                        ok($buffering eq 'on',
-                           "$what: whole before it closed (buffering on)");
+                        # it had the end before it closed (buffered, or a
+                        # machine too busy to close between the finish
+                        # reason and the end): nginx saw no one leave
+                        is($line->{gone}, '',
+                           "$what: whole before it closed, not gone");
                     } else {
                         is($line->{gone}, 'during',
                            "$what: gone during the answer");
                     }
 
-                    if ($buffering eq 'off' && $when ne 'end') {
+                    if ($buffering eq 'off' && $when eq 'mid') {
+                        # 120 words still to come: it did leave early
                         ok(!$whole, "$what: left before the end");
                     }
                 }
@@ -316,8 +319,8 @@ for my $p (qw(oa_capped an_capped)) {
 
 for my $p (qw(oa_free an_free oa_capped an_capped)) {
     my $arm = (values %{ $s->{policies}{$p}{arms} })[0];
-    # without buffering, both formats left mid and after the finish
-    ok($gone{$p} >= 4, "$p: $gone{$p} answers left during the answer");
+    # without buffering, both formats left mid-answer at least
+    ok($gone{$p} >= 2, "$p: $gone{$p} answers left during the answer");
     is($arm->{drained}, $gone{$p}, "$p: status, each read to its end "
                                    . "after the client left");
     my $e = $estimated{$p} // 0;
