@@ -586,7 +586,7 @@ ngx_http_llmopt_status_zone(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
 
 #define NGX_HTTP_LLMOPT_STATUS_POLICY  (4096 + 64)  /* a budget: ~1 KB */
 #define NGX_HTTP_LLMOPT_STATUS_EXP     (6 * 64 + 400)
-#define NGX_HTTP_LLMOPT_STATUS_ARM     (6 * 64 * 2 + 2048 + 320)
+#define NGX_HTTP_LLMOPT_STATUS_ARM     (6 * 64 * 2 + 2048 + 448)
 #define NGX_HTTP_LLMOPT_STATUS_THETA   (LLMOPT_FEATURE_MAX_DIM * 32 + 512)
 
 
@@ -772,10 +772,16 @@ ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
     llmopt_arm_tally_t           *tally;
     ngx_http_llmopt_stats_t      *st;
     ngx_http_llmopt_arm_stats_t  *as;
+    const llmopt_model_t         *model;
     const llmopt_bandit_conf_t   *bc;
+    ngx_http_llmopt_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_llmopt_module);
 
     st = prt->stats;
     bc = &prt->policy->bandit;
+    model = &lmcf->catalog.models[prt->policy->arms[a].model];
     arm = &prt->arms[a];
     as = &st->arms[a];
     tally = &st->tally[a];
@@ -802,6 +808,14 @@ ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
     p = ngx_sprintf(p, ",\"upstream\":");
     p = ngx_http_llmopt_json_str(p, arm->upstream.data, arm->upstream.len);
 
+    /* the catalog's prices, USD per 1M tokens: what the dashboard's
+       counterfactual costs take from the token counters */
+
+    p = ngx_sprintf(p, ",\"price\":{\"input\":%.4f,\"output\":%.4f,"
+                    "\"cached_input\":%.4f}",
+                    model->price_input, model->price_output,
+                    model->price_cached_input);
+
     p = ngx_sprintf(p, ",\"shadow\":%uA", st->arm_shadow[a]);
     p = ngx_sprintf(p, ",\"requests\":%uA,\"explore\":%uA,"
                     "\"explore_share\":%.4f,"
@@ -826,14 +840,16 @@ ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
         half = n > 1 ? 1.96 * sqrt(var / n) : 1;
 
         p = ngx_sprintf(p, "\"reward\":{\"n\":%uL,\"mean\":%.4f,"
+                        "\"sd\":%.4f,"
                         "\"ci95\":[%.4f,%.4f],\"failures\":%uL},",
-                        (uint64_t) n, mean, ngx_max(mean - half, 0.0),
+                        (uint64_t) n, mean, n > 1 ? sqrt(var) : 0.0,
+                        ngx_max(mean - half, 0.0),
                         ngx_min(mean + half, 1.0),
                         (uint64_t) tally->failures);
 
     } else {
         p = ngx_sprintf(p, "\"reward\":{\"n\":0,\"mean\":null,"
-                        "\"ci95\":null,\"failures\":0},");
+                        "\"sd\":null,\"ci95\":null,\"failures\":0},");
     }
 
     /* answers with a score, and those whose feedback never came */
@@ -851,7 +867,7 @@ ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
                     "\"breaker\":{\"state\":\"%s\",\"failures\":%uA,"
                     "\"opens\":%uA,\"probes\":%uA,\"open_ms\":%uL},"
                     "\"drift\":{\"reward\":%uA,\"latency\":%uA},"
-                    "\"slo\":{\"p95_ms\":%uA,\"breach\":%s},",
+                    "\"slo\":{\"p95_ms\":",
                     as->outcomes, as->tokens_in, as->tokens_out,
                     as->tokens_cached, as->cost_nusd / 1000000000,
                     as->cost_nusd % 1000000000, as->rate_limited,
@@ -864,8 +880,19 @@ ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
                     as->breaker_probes,
                     as->breaker_open_until_ms > now
                     ? (uint64_t) (as->breaker_open_until_ms - now) : 0,
-                    as->drift_alarms[0], as->drift_alarms[1],
-                    as->slo_p95_ms, as->slo_breach ? "true" : "false");
+                    as->drift_alarms[0], as->drift_alarms[1]);
+
+    /* the trainer measures the recent p95 only for a latency_slo */
+
+    if (prt->policy->latency_slo_ms) {
+        p = ngx_sprintf(p, "%uA", as->slo_p95_ms);
+
+    } else {
+        p = ngx_sprintf(p, "null");
+    }
+
+    p = ngx_sprintf(p, ",\"breach\":%s},",
+                    as->slo_breach ? "true" : "false");
 
     count = snaps[0]->arms[a].latency_n;
     p = ngx_http_llmopt_status_times(p, "latency_ms", as->latency,

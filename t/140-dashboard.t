@@ -7,9 +7,15 @@
 #     percentiles, zone and trainer figures are there and sane;
 #   - the per-minute series add up to the status counters exactly;
 #   - format by ?format= or by the Accept header; no secret anywhere;
-#   - headless Chromium loads the dashboard without a console error, its
-#     charts hold the series' data, and a screenshot is kept
-#     (build/artefacts/dashboard.png, or $LLMOPT_ARTEFACTS).
+#   - headless Chromium loads the dashboard at 1400 and 360 px without a
+#     console error or anything wider than the window; its seven charts
+#     hold the series' data; its arm table shows the status's counts; its
+#     spend, $/hour, savings against a baseline named in its address (the
+#     default: gpt4, the costliest),
+#     quality difference with its interval and feedback coverage equal
+#     what this client computes from the answers it got and the scores it
+#     sent; screenshots are kept (build/artefacts/dashboard-1400.png and
+#     -360.png, or under $LLMOPT_ARTEFACTS).
 
 use strict;
 use warnings;
@@ -110,7 +116,7 @@ ok($s->{trainer}{ticks} > 0, 'the trainer ticks');
 
 # the replay: every answer scored with the data's correctness
 
-my (%req, %n, %sum, %sq);
+my (%req, %n, %sum, %sq, %tin, %tout);
 my $start = time;
 
 for my $i (0 .. $N - 1) {
@@ -125,6 +131,10 @@ for my $i (0 .. $N - 1) {
     $req{$arm}++;
 
     next if $r->{status} != 200;
+
+    my $u = eval { decode_json($r->{body})->{usage} } // {};
+    $tin{$arm} += $u->{prompt_tokens} // 0;
+    $tout{$arm} += $u->{completion_tokens} // 0;
 
     my $score = $rows[$i]{correct}{ $MODEL{$arm} } // 0;
     my $f = $t->http('POST', '/feedback',
@@ -201,6 +211,10 @@ for my $arm (sort keys %MODEL) {
         ok(!defined $a->{reward}{mean}, "$arm: no mean without a reward");
         ok(!defined $a->{reward}{ci95}, "$arm: no interval without a reward");
     }
+
+    # no latency_slo: the trainer measures no recent p95 for it
+    ok(exists $a->{slo}{p95_ms} && !defined $a->{slo}{p95_ms},
+       "$arm: slo.p95_ms null without a latency_slo");
 
     my $l = $a->{latency_ms};
     if ($r) {
@@ -296,15 +310,22 @@ unlike($all, qr/Bearer/, 'no Authorization value either');
 
 # headless Chromium: no console error, charts with the series' data
 
+my @arms = qw(gpt4 gpt35 mixtral);
 my $dir = $ENV{LLMOPT_ARTEFACTS} // Llmopt::Test->root . '/build/artefacts';
 make_path($dir);
-my $shot = "$dir/dashboard.png";
-unlink($shot);
+my $prefix = "$dir/dashboard";
+unlink("$prefix-1400.png", "$prefix-360.png");
 
 my $before = status('?format=series');
-my $url = 'http://127.0.0.1:' . $t->port . '/status?format=html';
+# the baseline: the arm with the most rewards (named in the page's
+# address, so that the interval has two samples whatever the replay chose);
+# the default, the costliest, is gpt4
+
+my ($base) = sort { ($n{$b} // 0) <=> ($n{$a} // 0) || $a cmp $b } @arms;
+my $url = 'http://127.0.0.1:' . $t->port
+          . "/status?format=html#baseline.chat=$base";
 my $js = Llmopt::Test->root . '/t/browser/dashboard.mjs';
-my $outp = `node '$js' '$url' '$shot' 2>&1`;
+my $outp = `node '$js' '$url' '$prefix' 1400,360 2>&1`;
 is($?, 0, 'the browser ran') or diag($outp);
 my ($line) = grep { /^\{/ } split /\n/, $outp;
 my $b = eval { decode_json($line // '') } // {};
@@ -315,61 +336,187 @@ is_deeply($b->{page_errors}, [], 'browser: no page error');
 is_deeply($b->{failed}, [], 'browser: no failed request');
 is_deeply([grep { !m{^http://127\.0\.0\.1:\d+/} } @{ $b->{requests} // [] }],
           [], 'browser: nothing requested from elsewhere');
-ok(-s $shot, "screenshot kept: $shot (" . (-s $shot // 0) . ' bytes)');
 
-my $d = $b->{dashboard} // {};
-is($d->{policy}, 'chat', 'dashboard: policy chat');
-is($d->{canvases}, 4, 'dashboard: four charts drawn');
-is($d->{summary_rows}, 3, 'dashboard: a summary row per arm');
-is_deeply($d->{arms}, [qw(gpt4 gpt35 mixtral)], 'dashboard: the arms');
+my %PRICE = (gpt4 => [10, 30], gpt35 => [1, 2], mixtral => [0.6, 0.6]);
 
-# the page fetched its series between these two (a minute may have begun
-# in between, adding a point): compare with the one of the same times
+# what this client knows: the tokens of the answers it got, the scores it
+# sent; the 429s learned as rewards of 0 once their wait ended (as many as
+# the status the page read says)
 
-my $charts = $d->{charts} // {};
+sub cost_at {
+    my ($arm, $base) = @_;
+    return (($tin{$arm} // 0) * $PRICE{$base}[0]
+            + ($tout{$arm} // 0) * $PRICE{$base}[1]) / 1e6;
+}
+
+for my $arm (@arms) {
+    is($p->{arms}{$arm}{tokens}{in}, $tin{$arm} // 0, "$arm: tokens in");
+    is($p->{arms}{$arm}{tokens}{out}, $tout{$arm} // 0, "$arm: tokens out");
+    is_deeply($p->{arms}{$arm}{price},
+              { input => $PRICE{$arm}[0], output => $PRICE{$arm}[1],
+                cached_input => $PRICE{$arm}[0] }, "$arm: prices");
+}
+
+sub quality_known {
+    my ($seen, $base) = @_;
+    my (%x);
+    for my $arm (@arms) {
+        my $g = $arm eq $base ? 'b' : 'r';
+        my $fail = $seen->{$arm}{reward}{failures} // 0;
+        $x{$g}{n} += ($n{$arm} // 0) + $fail;
+        $x{$g}{s} += $sum{$arm} // 0;
+        $x{$g}{q} += $sq{$arm} // 0;
+    }
+    my ($mb, $mr) = map { $x{$_}{s} / $x{$_}{n} } qw(b r);
+    my ($vb, $vr) = map {
+        my $m = $x{$_}{s} / $x{$_}{n};
+        ($x{$_}{q} - $x{$_}{n} * $m * $m) / ($x{$_}{n} - 1)
+    } qw(b r);
+    my $w = $x{b}{n} / ($x{b}{n} + $x{r}{n});
+    my $diff = (1 - $w) * ($mr - $mb);
+    my $half = 1.96 * (1 - $w) * sqrt($vb / $x{b}{n} + $vr / $x{r}{n});
+    return ($diff, $diff - $half, $diff + $half);
+}
+
+sub num {
+    my ($s) = @_;
+    $s //= '';
+    $s =~ s/\x{2212}/-/g;
+    $s =~ s/[\$,%\s]//g;
+    return $s;
+}
+
 $series = status('?format=series');
-$sp = $series->{policies}{chat};
-if (!eq_array($charts->{share}[0] // [], $sp->{t})) {
-    $sp = $before->{policies}{chat};
-}
-my @arms = qw(gpt4 gpt35 mixtral);
+my $after = $series;
 
-for my $name (qw(share reward cost latency)) {
-    my $c = $charts->{$name} // [];
-    is(scalar @$c, 4, "$name: time and three arms");
-    is_deeply($c->[0], $sp->{t}, "$name: the series' times");
-    my $nonempty = grep { defined } map { @{ $c->[$_] // [] } } 1 .. 3;
-    ok($nonempty > 0, "$name: $nonempty values");
-}
+for my $width (1400, 360) {
+    my $d = $b->{views}{$width} // {};
+    my $shot = $d->{screenshot} // '';
+    ok(-s $shot, "$width px: screenshot kept: $shot (" . (-s $shot // 0)
+       . ' bytes)');
+    ok($d->{scroll_width} && $d->{scroll_width} <= $width,
+       "$width px: nothing wider than the window ($d->{scroll_width})");
+    is($d->{clipped}, 0, "$width px: no chart wider than its box");
+    is($d->{policy}, 'chat', "$width px: policy chat");
+    is($d->{canvases}, 7, "$width px: seven charts drawn");
+    is($d->{summary_rows}, 3, "$width px: a table row per arm");
+    is_deeply($d->{arms}, \@arms, "$width px: the arms");
 
-my $match = 1;
-for my $i (0 .. $#{ $sp->{t} }) {
-    my $all = 0;
-    $all += $sp->{arms}{$_}{requests}[$i] for @arms;
-    for my $k (0 .. $#arms) {
-        my $x = $sp->{arms}{ $arms[$k] };
-        my %want = (
-            share => $all ? $x->{requests}[$i] / $all : undef,
-            reward => $x->{rewards}[$i]
-                      ? $x->{reward_sum}[$i] / $x->{rewards}[$i] : undef,
-            cost => $x->{outcomes}[$i]
-                    ? $x->{cost_usd}[$i] / $x->{outcomes}[$i] : undef,
-            latency => $x->{latency_n}[$i]
-                       ? $x->{latency_ms_sum}[$i] / $x->{latency_n}[$i]
-                       : undef);
-        for my $name (keys %want) {
-            my $got = $charts->{$name}[ $k + 1 ][$i];
-            my $w = $want{$name};
-            next if !defined $w && !defined $got;
-            if (!defined $w || !defined $got || abs($got - $w) > 1e-9) {
-                $match = 0;
-                diag("$name $arms[$k] [$i]: chart "
-                     . ($got // 'null') . ", series " . ($w // 'null'));
+    # the arm table shows the status's counts
+
+    my %row = map { $_->[0] => $_ } @{ $d->{rows} // [] };
+    for my $arm (@arms) {
+        is($row{$arm}[2], $p->{arms}{$arm}{requests},
+           "$width px: $arm: $p->{arms}{$arm}{requests} requests shown");
+    }
+
+    # the figures against the known numbers
+
+    my $seen = $d->{status}{policies}{chat}{arms} // {};
+    my $f = $d->{figures}{policies}[0] // {};
+    my $spend = 0;
+    $spend += cost_at($_, $_) for @arms;
+    my $cf = 0;
+    $cf += cost_at($_, $base) for @arms;
+    my ($diff, $lo, $hi) = quality_known($seen, $base);
+
+    is($f->{costliest}, 'gpt4', "$width px: the default baseline: gpt4");
+    is($f->{baseline}, $base, "$width px: the baseline named: $base");
+    ok(abs($f->{spend} - $spend) < 1e-6,
+       sprintf("%d px: spend %.6f (%.6f)", $width, $f->{spend}, $spend));
+    ok(abs($f->{counterfactual} - $cf) < 1e-9,
+       sprintf("%d px: at %s's prices %.6f", $width, $base, $cf));
+    ok(abs($f->{savings} - ($cf - $spend)) < 1e-6,
+       sprintf("%d px: saved %.6f", $width, $cf - $spend));
+    my $q = $f->{quality} // {};
+    ok(defined $q->{diff} && abs($q->{diff} - $diff) < 5e-4
+       && abs($q->{lo} - $lo) < 5e-4 && abs($q->{hi} - $hi) < 5e-4,
+       sprintf("%d px: quality %+.4f [%+.4f, %+.4f]", $width, $diff, $lo,
+               $hi));
+
+    my $scored = 0;
+    $scored += $n{$_} // 0 for @arms;
+    my $answered = 0;
+    $answered += $seen->{$_}{outcomes} - $seen->{$_}{errors}{rate_limited}
+        for @arms;
+    ok(abs($f->{coverage} - $scored / $answered) < 1e-9,
+       "$width px: feedback coverage $scored of $answered");
+
+    # what the cards show is what the figures hold
+
+    my $c = $d->{cards} // {};
+    ok(abs(num($c->{spend}{value}) - $spend) < 2e-6,
+       "$width px: spend shown: $c->{spend}{value}");
+    ok(abs(num($c->{savings}{value}) - ($cf - $spend)) < 2e-6,
+       "$width px: savings shown: $c->{savings}{value}");
+    like($c->{savings}{title} // '', qr/\Q$base\E/,
+         "$width px: ... against $base");
+    my @qs = map { num($_) } ($c->{quality}{value} // '')
+        =~ /([+\x{2212}-]?[\d.]+)\s*\[([+\x{2212}-]?[\d.]+),\s*([+\x{2212}-]?[\d.]+)\]/;
+    ok(@qs == 3 && abs($qs[0] - $diff) < 2e-3 && abs($qs[1] - $lo) < 2e-3
+       && abs($qs[2] - $hi) < 2e-3,
+       "$width px: quality shown: " . join(' ', @qs));
+    ok(abs(num($c->{coverage}{value}) - 100 * $scored / $answered) < 0.06,
+       "$width px: coverage shown: $c->{coverage}{value}");
+
+    # $/hour: the last hour's spend (all of it) over the time it covers
+
+    my $now = $d->{status}{time_ms} / 1000;
+    my $t0 = $d->{charts}{spend}[0][0];
+    my $ph = $spend * 3600 / ($now - $t0 < 60 ? 60 : $now - $t0);
+    ok(abs($d->{figures}{total}{per_hour} - $ph) < 1e-4 * ($ph + 1),
+       sprintf("%d px: %.4f USD per hour", $width, $ph));
+    like($c->{spend}{sub} // '', qr/per hour/, "$width px: ... shown");
+
+    # the charts hold the series' values
+
+    my $charts = $d->{charts} // {};
+    $sp = $after->{policies}{chat};
+    if (!eq_array($charts->{share}[0] // [], $sp->{t})) {
+        $sp = $before->{policies}{chat};
+    }
+
+    for my $name (qw(requests spend share reward cost latency errors)) {
+        my $ch = $charts->{$name} // [];
+        is(scalar @$ch, 4, "$width px: $name: time and three arms");
+        is_deeply($ch->[0], $sp->{t}, "$width px: $name: the series' times");
+        my $nonempty = grep { defined && $_ } map { @{ $ch->[$_] // [] } }
+                       1 .. 3;
+        ok($nonempty > 0, "$width px: $name: $nonempty values");
+    }
+
+    my $match = 1;
+    for my $i (0 .. $#{ $sp->{t} }) {
+        my $all = 0;
+        $all += $sp->{arms}{$_}{requests}[$i] for @arms;
+        for my $k (0 .. $#arms) {
+            my $x = $sp->{arms}{ $arms[$k] };
+            my %want = (
+                requests => $x->{requests}[$i],
+                spend => $x->{cost_usd}[$i],
+                errors => $x->{errors}[$i],
+                share => $all ? $x->{requests}[$i] / $all : undef,
+                reward => $x->{rewards}[$i]
+                          ? $x->{reward_sum}[$i] / $x->{rewards}[$i] : undef,
+                cost => $x->{outcomes}[$i]
+                        ? $x->{cost_usd}[$i] / $x->{outcomes}[$i] : undef,
+                latency => $x->{latency_n}[$i]
+                           ? $x->{latency_ms_sum}[$i] / $x->{latency_n}[$i]
+                           : undef);
+            for my $name (keys %want) {
+                my $got = $charts->{$name}[ $k + 1 ][$i];
+                my $w = $want{$name};
+                next if !defined $w && !defined $got;
+                if (!defined $w || !defined $got || abs($got - $w) > 1e-9) {
+                    $match = 0;
+                    diag("$name $arms[$k] [$i]: chart "
+                         . ($got // 'null') . ", series " . ($w // 'null'));
+                }
             }
         }
     }
+    ok($match, "$width px: every chart value is its series value");
 }
-ok($match, 'every chart value is its series value');
 
 $t->done();
 done_testing();
