@@ -1,6 +1,6 @@
 # llmopt: build the dynamic module and the core, run the tests.
 #
-#   make              build objs/ngx_http_llmopt_module.so
+#   make              build build/nginx/objs/ngx_http_llmopt_module.so
 #   make test         scripts/setup, then unit + integration tests (prove)
 #   make check        the tests alone
 #   make unit         C unit tests only
