@@ -178,9 +178,21 @@ ngx_http_llmopt_history_take(ngx_http_llmopt_policy_rt_t *prt,
     ngx_uint_t                    a, k;
     ngx_http_llmopt_point_t      *pt;
     ngx_http_llmopt_stats_t      *st;
+    ngx_http_llmopt_shctx_t      *sh;
     ngx_http_llmopt_arm_stats_t  *as;
+    ngx_http_llmopt_main_conf_t  *lmcf;
 
+    lmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_llmopt_module);
+    sh = lmcf->sh;
     st = prt->stats;
+
+    /* what is the same for every policy: reloads, drops, the lag */
+
+    slot->generation = sh->generation;
+    slot->drops = sh->ring ? llmopt_ring_drops(sh->ring) : 0;
+    slot->lag_ms = sh->trainer.lag_ms;
+    slot->failovers = st->failovers;
 
     slot->time_ms = now;
     slot->decision_sum_ns = st->decision_sum_ns;
@@ -212,6 +224,9 @@ ngx_http_llmopt_history_take(ngx_http_llmopt_policy_rt_t *prt,
 
         pt->rewards = st->tally[a].rewards;
         pt->reward_sum = st->tally[a].reward_sum;
+        pt->breaker_opens = as->breaker_opens;
+        pt->breaker_open = ngx_strcmp(ngx_http_llmopt_breaker_state(as, now),
+                                      "closed") != 0;
     }
 }
 

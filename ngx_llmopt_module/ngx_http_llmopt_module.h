@@ -166,6 +166,8 @@ typedef struct {
     uint64_t                      ttft_sum_us;
     double                        rewards;
     double                        reward_sum;
+    uint64_t                      breaker_opens;
+    uint64_t                      breaker_open;  /* 1: not closed then */
 } ngx_http_llmopt_point_t;
 
 
@@ -174,6 +176,10 @@ typedef struct {
     uint64_t                      time_ms;       /* wall clock, 0: empty */
     uint64_t                      decisions;
     uint64_t                      decision_sum_ns;
+    uint64_t                      generation;    /* the zone's reloads */
+    uint64_t                      failovers;
+    uint64_t                      drops;         /* the ring's, all */
+    uint64_t                      lag_ms;        /* the trainer's then */
     ngx_http_llmopt_point_t       arms[1];       /* n_arms */
 } ngx_http_llmopt_snap_t;
 

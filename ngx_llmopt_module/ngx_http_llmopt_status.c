@@ -1875,7 +1875,8 @@ ngx_http_llmopt_prom_value(u_char *p, u_char *s, size_t len)
 
 static const char  *ngx_http_llmopt_series_fields[] = {
     "requests", "explore", "outcomes", "errors", "cost_usd", "latency_n",
-    "latency_ms_sum", "ttft_n", "ttft_ms_sum", "rewards", "reward_sum", NULL
+    "latency_ms_sum", "ttft_n", "ttft_ms_sum", "rewards", "reward_sum",
+    "breaker_opens", "breaker_open", NULL
 };
 
 
@@ -1897,9 +1898,9 @@ ngx_http_llmopt_series(ngx_http_request_t *r,
 
     for (i = 0; i < lmcf->policies.nelts; i++) {
         size += 256 + 6 * prt[i].name.len
-                + NGX_HTTP_LLMOPT_COARSE_SLOTS * 16
+                + NGX_HTTP_LLMOPT_COARSE_SLOTS * 16 * 5
                 + prt[i].n_arms * (6 * 64 + 256
-                                   + NGX_HTTP_LLMOPT_COARSE_SLOTS * 11 * 24);
+                                   + NGX_HTTP_LLMOPT_COARSE_SLOTS * 13 * 24);
     }
 
     b = ngx_create_temp_buf(r->pool, size);
@@ -1959,6 +1960,25 @@ ngx_http_llmopt_series(ngx_http_request_t *r,
 
         for (k = 0; k < n; k++) {
             p = ngx_sprintf(p, "%s%uL", k ? "," : "", s[k]->time_ms / 1000);
+        }
+
+        /* reloads, failovers and ring drops in a point; the lag at its
+           end */
+
+        for (f = 0; f < 4; f++) {
+            p = ngx_sprintf(p, "],\"%s\":[", (char *) (f == 0 ? "reloads"
+                                           : f == 1 ? "failovers"
+                                           : f == 2 ? "drops" : "lag_ms"));
+
+            for (k = 0; k < n; k++) {
+                p = ngx_sprintf(p, "%s%uL", k ? "," : "",
+                                f == 0 ? s[k + 1]->generation
+                                         - s[k]->generation
+                                : f == 1 ? s[k + 1]->failovers
+                                           - s[k]->failovers
+                                : f == 2 ? s[k + 1]->drops - s[k]->drops
+                                : s[k + 1]->lag_ms);
+            }
         }
 
         p = ngx_sprintf(p, "],\"arms\":{");
@@ -2022,9 +2042,16 @@ ngx_http_llmopt_series(ngx_http_request_t *r,
                         p = ngx_sprintf(p, "%uL",
                                         (uint64_t) (y->rewards - x->rewards));
                         break;
-                    default:
+                    case 10:
                         p = ngx_sprintf(p, "%.6f",
                                         y->reward_sum - x->reward_sum);
+                        break;
+                    case 11:
+                        p = ngx_sprintf(p, "%uL",
+                                        y->breaker_opens - x->breaker_opens);
+                        break;
+                    default:
+                        p = ngx_sprintf(p, "%uL", y->breaker_open);
                         break;
                     }
                 }

@@ -73,6 +73,7 @@ http {
     llmopt_zone name=llmopt size=4m;
     llmopt_catalog %%PREFIX%%/catalog.yaml;
     llmopt_trainer interval=20ms;
+    llmopt_state_file %%PREFIX%%/state;
 
     upstream up_openai { server %%MOCK_OPENAI%%; keepalive 8; }
 
@@ -398,7 +399,7 @@ for my $width (1400, 360) {
        "$width px: nothing wider than the window ($d->{scroll_width})");
     is($d->{clipped}, 0, "$width px: no chart wider than its box");
     is($d->{policy}, 'chat', "$width px: policy chat");
-    is($d->{canvases}, 7, "$width px: seven charts drawn");
+    is($d->{canvases}, 10, "$width px: ten charts drawn");
     is($d->{summary_rows}, 3, "$width px: a table row per arm");
     is_deeply($d->{arms}, \@arms, "$width px: the arms");
 
@@ -476,14 +477,24 @@ for my $width (1400, 360) {
         $sp = $before->{policies}{chat};
     }
 
-    for my $name (qw(requests spend share reward cost latency errors)) {
+    for my $name (qw(requests spend share reward cost latency errors
+                     breaker health lag)) {
         my $ch = $charts->{$name} // [];
-        is(scalar @$ch, 4, "$width px: $name: time and three arms");
+        my $lines = $name eq 'health' ? 2 : $name eq 'lag' ? 1 : 3;
+        is(scalar @$ch, $lines + 1, "$width px: $name: time and $lines");
         is_deeply($ch->[0], $sp->{t}, "$width px: $name: the series' times");
-        my $nonempty = grep { defined && $_ } map { @{ $ch->[$_] // [] } }
-                       1 .. 3;
+        my $nonempty = grep { defined } map { @{ $ch->[$_] // [] } }
+                       1 .. $lines;
         ok($nonempty > 0, "$width px: $name: $nonempty values");
     }
+    is_deeply($charts->{health}[1], $sp->{failovers},
+              "$width px: failovers: the series'");
+    is_deeply($charts->{health}[2], $sp->{drops},
+              "$width px: ring drops: the series'");
+    is_deeply($charts->{lag}[1], $sp->{lag_ms},
+              "$width px: trainer lag: the series'");
+    is_deeply([map { $_->{label} } @{ $d->{markers} // [] }], ['start'],
+              "$width px: one marker, the start");
 
     my $match = 1;
     for my $i (0 .. $#{ $sp->{t} }) {
@@ -495,6 +506,7 @@ for my $width (1400, 360) {
                 requests => $x->{requests}[$i],
                 spend => $x->{cost_usd}[$i],
                 errors => $x->{errors}[$i],
+                breaker => $x->{breaker_open}[$i],
                 share => $all ? $x->{requests}[$i] / $all : undef,
                 reward => $x->{rewards}[$i]
                           ? $x->{reward_sum}[$i] / $x->{rewards}[$i] : undef,
@@ -517,6 +529,67 @@ for my $width (1400, 360) {
     }
     ok($match, "$width px: every chart value is its series value");
 }
+
+# the series' policy-wide figures add up to the status's
+
+for my $f ([failovers => $p->{failovers}], [drops => $s->{ring}{drops}]) {
+    is(total($after->{policies}{chat}{$f->[0]}), $f->[1],
+       "series $f->[0] add up to $f->[1]");
+}
+is(total($after->{policies}{chat}{reloads}), 0, 'series: no reload yet');
+
+# a reload: marked where it happened
+
+ok($t->reload(), 'reload');
+my $reloaded = status('?format=series');
+is(total($reloaded->{policies}{chat}{reloads}), 1,
+   'series: one reload, in the last point');
+
+sub browse {
+    my ($name) = @_;
+    my $o = `node '$js' '$url' '$prefix-$name' 1400 2>&1`;
+    is($?, 0, "$name: the browser ran") or diag($o);
+    my ($l) = grep { /^\{/ } split /\n/, $o;
+    my $res = eval { decode_json($l // '') } // {};
+    is_deeply($res->{page_errors}, [], "$name: no page error");
+    ok(-s "$prefix-$name-1400.png", "$name: screenshot kept");
+    return $res->{views}{1400} // {};
+}
+
+my $v = browse('reload');
+is_deeply([map { $_->{label} } @{ $v->{markers} // [] }], [qw(start reload)],
+          'reload: marked after the start');
+is($v->{markers}[1]{t}, $reloaded->{policies}{chat}{t}[-1],
+   '... at the last point');
+
+# a restart: the counters start again, the learned state is restored and
+# shown (the model's updates and mean), not 0 and "-"
+
+my %pulls = map { $_ => $p->{arms}{$_}{params}{pulls} } @arms;
+$t->stop();
+$t->start();
+my $r2 = status();
+is($r2->{trainer}{restored}, 1, 'restart: the policy restored');
+is($r2->{policies}{chat}{arms}{gpt4}{requests}, 0, '... its counters at 0');
+
+$v = browse('restart');
+my %row = map { $_->[0] => $_ } @{ $v->{rows} // [] };
+for my $arm (@arms) {
+    my $a = $r2->{policies}{chat}{arms}{$arm};
+    is($row{$arm}[6], sprintf('%d / %.3f', $a->{params}{pulls},
+                              $a->{mean_reward}),
+       "restart: $arm: learned $a->{params}{pulls} shown ($pulls{$arm}"
+       . ' before)');
+}
+my $sum = 0;
+$sum += $r2->{policies}{chat}{arms}{$_}{params}{pulls} for @arms;
+ok($sum > 0, "restart: $sum updates restored");
+like($v->{cards}{learned}{value} // '', qr/^\Q$sum\E updates/,
+     "restart: $sum learned updates shown");
+like($v->{cards}{learned}{sub} // '', qr/restored/, '... as restored');
+like($v->{meta} // '', qr/learned state restored/, '... in the header too');
+is($v->{markers}[0]{label}, 'start, state restored',
+   '... and at the start of the charts');
 
 $t->done();
 done_testing();

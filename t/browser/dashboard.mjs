@@ -7,7 +7,8 @@
 //
 //   node t/browser/dashboard.mjs <url> <screenshot prefix> [width,...]
 //
-// Screenshots: <prefix>-<width>.png; widths default to 1400,360.
+// Screenshots: <prefix>-<width>.png (the whole page) and
+// <prefix>-<width>-top.png (the first screen); widths default to 1400,360.
 
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
@@ -77,6 +78,7 @@ try {
             return { policy: d.policy, updated: d.updated, errors: d.errors,
                      status: d.status,
                      charts: d.charts, arms: d.data.names,
+                     markers: d.markers,
                      figures: d.figures, cards, rows, clipped,
                      canvases: document.querySelectorAll('.uplot canvas')
                          .length,
@@ -87,6 +89,8 @@ try {
 
         view.screenshot = `${prefix}-${width}.png`;
         await page.screenshot({ path: view.screenshot, fullPage: true });
+        // the first screen alone, as a phone shows it
+        await page.screenshot({ path: `${prefix}-${width}-top.png` });
         out.views[width] = view;
         await page.close();
     }
