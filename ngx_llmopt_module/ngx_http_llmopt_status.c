@@ -741,6 +741,20 @@ ngx_http_llmopt_status_policy(ngx_http_request_t *r, u_char *p,
                         llmopt_unscored_name(prt->policy->reward.unscored));
     }
 
+    /* the catalog's baseline arm, null: the dashboard takes the costliest */
+
+    p = ngx_sprintf(p, ",\"baseline\":");
+
+    if (prt->policy->baseline >= 0) {
+        p = ngx_http_llmopt_json_str(p, prt->arms[prt->policy->baseline]
+                                        .name.data,
+                                     prt->arms[prt->policy->baseline]
+                                        .name.len);
+
+    } else {
+        p = ngx_sprintf(p, "null");
+    }
+
     p = ngx_sprintf(p, ",\"history\":%s,\"arms\":{",
                     st->history != NULL ? "true" : "false");
 

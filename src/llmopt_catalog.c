@@ -201,7 +201,7 @@ static const char *const  llmopt_catalog_policy_keys[] = {
     "word_buckets", "reward", "feedback_wait", "feedback_tenant",
     "fallback", "max_cost",
     "breaker", "drift", "latency_slo", "latency_slo_action",
-    "latency_slo_penalty", "budget", "canary", "unscored", NULL
+    "latency_slo_penalty", "budget", "canary", "unscored", "baseline", NULL
 };
 
 enum {
@@ -231,6 +231,7 @@ enum {
     LLMOPT_POLICY_BUDGET,
     LLMOPT_POLICY_CANARY,
     LLMOPT_POLICY_UNSCORED,
+    LLMOPT_POLICY_BASELINE,
     LLMOPT_POLICY_LAST
 };
 
@@ -1014,6 +1015,7 @@ llmopt_catalog_policy_entry(llmopt_catalog_ctx_t *ctx,
     unsigned                k;
     uint64_t                wait;
     const char             *action;
+    llmopt_str_t            name;
     const llmopt_node_t    *item;
     llmopt_catalog_field_t  f[LLMOPT_POLICY_LAST];
     char                    where[LLMOPT_CATALOG_WHERE_LEN];
@@ -1029,6 +1031,7 @@ llmopt_catalog_policy_entry(llmopt_catalog_ctx_t *ctx,
     policy->line = key->line;
     policy->column = key->column;
     policy->fallback = -1;
+    policy->baseline = -1;
 
     (void) snprintf(where, sizeof(where), "policy \"%s\"", key->scalar.data);
 
@@ -1083,6 +1086,25 @@ llmopt_catalog_policy_entry(llmopt_catalog_ctx_t *ctx,
     policy->reward.unscored = policy->feedback_wait_ms
                               ? LLMOPT_UNSCORED_OBSERVED
                               : LLMOPT_UNSCORED_NONE;
+
+    /* the arm the dashboard's savings compare with (by arm name) */
+
+    if (f[LLMOPT_POLICY_BASELINE].value != NULL) {
+        if (llmopt_catalog_string(ctx, &f[LLMOPT_POLICY_BASELINE], where,
+                                  &name)
+            != LLMOPT_OK)
+        {
+            return LLMOPT_ERROR;
+        }
+
+        policy->baseline = llmopt_policy_arm(policy, name.data, name.len);
+
+        if (policy->baseline < 0) {
+            return llmopt_catalog_fail(ctx, f[LLMOPT_POLICY_BASELINE].value,
+                                       "baseline \"%s\" names no arm of %s",
+                                       name.data, where);
+        }
+    }
 
     if (f[LLMOPT_POLICY_UNSCORED].value != NULL) {
         item = f[LLMOPT_POLICY_UNSCORED].value;

@@ -135,6 +135,9 @@ typedef struct {
 
     llmopt_reward_conf_t   reward;
     int                    fallback;         /* arm index, -1 = none */
+    int                    baseline;         /* arm index the dashboard's
+                                                savings compare with, -1:
+                                                the costliest */
     uint64_t               feedback_wait_ms;
     unsigned               feedback_tenant_same;  /* feedback only from
                                                      the request's tenant

@@ -565,14 +565,27 @@ is($v->{markers}[1]{t}, $reloaded->{policies}{chat}{t}[-1],
 # a restart: the counters start again, the learned state is restored and
 # shown (the model's updates and mean), not 0 and "-"
 
+# ... with the catalog naming the baseline now: the page takes it when
+# its address names none
+
+is($p->{baseline}, undef, 'no baseline in the catalog: null');
 my %pulls = map { $_ => $p->{arms}{$_}{params}{pulls} } @arms;
 $t->stop();
+my $cat = $t->read_file('catalog.yaml');
+$cat =~ s/^(    feedback_wait: 30000\n)/$1    baseline: mixtral\n/m
+    or die 'catalog: no feedback_wait line';
+$t->write_file('catalog.yaml', $cat);
 $t->start();
 my $r2 = status();
 is($r2->{trainer}{restored}, 1, 'restart: the policy restored');
 is($r2->{policies}{chat}{arms}{gpt4}{requests}, 0, '... its counters at 0');
+is($r2->{policies}{chat}{baseline}, 'mixtral', 'the catalog names mixtral');
 
+$url =~ s/#.*//;
 $v = browse('restart');
+is($v->{figures}{policies}[0]{baseline}, 'mixtral',
+   "restart: the page compares with the catalog's baseline");
+like($v->{cards}{savings}{title} // '', qr/mixtral/, '... and says so');
 my %row = map { $_->[0] => $_ } @{ $v->{rows} // [] };
 for my $arm (@arms) {
     my $a = $r2->{policies}{chat}{arms}{$arm};

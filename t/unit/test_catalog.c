@@ -172,6 +172,7 @@ test_good_full(const char *dir)
            "unscored: observed by default with a feedback wait");
     is_int(p->feedback_tenant_same, 1, "feedback tenant: same");
     is_int(p->fallback, 1, "fallback by arm name");
+    is_int(p->baseline, -1, "no baseline: the costliest");
 
     arm = &p->arms[0];
     is_str(arm->name.data, "gpt-4o", "arm name defaults to the model");
@@ -407,6 +408,13 @@ test_errors(void)
     test_error(MODELS "policies: {p: {algorithm: ucb1, arms: [m], "
                "fallback: z}}\n", 4, 54, "fallback \"z\" names no arm",
                "fallback naming no arm");
+    rc = test_load(MODELS "policies: {p: {algorithm: ucb1, arms: [m, n], "
+                   "baseline: n}}\n");
+    ok(rc == LLMOPT_OK && cat.policies[0].baseline == 1,
+       "baseline names an arm");
+    test_error(MODELS "policies: {p: {algorithm: ucb1, arms: [m], "
+               "baseline: z}}\n", 4, 54, "baseline \"z\" names no arm",
+               "baseline naming no arm");
     rc = test_load(MODELS "policies: {p: {algorithm: ucb1, arms: [m, "
                    "{model: m, name: b}], fallback: m}}\n");
     ok(rc == LLMOPT_OK && cat.policies[0].fallback == 0,
