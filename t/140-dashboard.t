@@ -62,6 +62,10 @@ policies:
     features: [bias, input_tokens, has_code]
     reward: {quality: 1, cost: 0, latency: 0}
     feedback_wait: 30000
+    budget: {day: 100}
+  batch:
+    algorithm: ucb1
+    arms: [gpt35, mixtral]
 YAML
 
 $t->write_conf(<<'CONF');
@@ -460,6 +464,17 @@ for my $width (1400, 360) {
     ok(abs(num($c->{coverage}{value}) - 100 * $scored / $answered) < 0.06,
        "$width px: coverage shown: $c->{coverage}{value}");
 
+    # the budget's burn: this instance's spend of the day's cap
+
+    my $bd = $d->{status}{policies}{chat}{budget}{day} // {};
+    my ($bs, $bc, $bp) = ($c->{budget}{value} // '')
+        =~ /day \$([\d.]+) of \$([\d.]+) \(([\d.]+) %\)/;
+    ok(defined $bs && abs($bs - $bd->{spent}) < 2e-6 && $bc == 100
+       && abs($bp - $bd->{spent}) < 0.06,
+       "$width px: budget shown: " . ($c->{budget}{value} // ''));
+    ok($bd->{spent} > 0 && abs($bd->{spent} - $spend) < 1e-3,
+       "$width px: ... $bd->{spent} of the day's 100 spent");
+
     # $/hour: the last hour's spend (all of it) over the time it covers
 
     my $now = $d->{status}{time_ms} / 1000;
@@ -546,8 +561,9 @@ is(total($reloaded->{policies}{chat}{reloads}), 1,
    'series: one reload, in the last point');
 
 sub browse {
-    my ($name) = @_;
-    my $o = `node '$js' '$url' '$prefix-$name' 1400 2>&1`;
+    my ($name, $where) = @_;
+    $where //= $url;
+    my $o = `node '$js' '$where' '$prefix-$name' 1400 2>&1`;
     is($?, 0, "$name: the browser ran") or diag($o);
     my ($l) = grep { /^\{/ } split /\n/, $o;
     my $res = eval { decode_json($l // '') } // {};
@@ -561,6 +577,25 @@ is_deeply([map { $_->{label} } @{ $v->{markers} // [] }], [qw(start reload)],
           'reload: marked after the start');
 is($v->{markers}[1]{t}, $reloaded->{policies}{chat}{t}[-1],
    '... at the last point');
+
+# all policies: one row each, the figures summed (batch had no traffic)
+
+(my $all_url = $url) =~ s/#.*//;
+$all_url .= '#policy=%E2%80%94%20all%20policies%20%E2%80%94';
+$v = browse('all', $all_url);
+is_deeply([map { $_->[0] } @{ $v->{rows} // [] }],
+          [qw(policy chat batch)], 'all policies: a row each');
+is_deeply($v->{arms}, [qw(chat batch)], 'all policies: a line each');
+is($v->{canvases}, 10, 'all policies: ten charts drawn');
+is_deeply([map { $_->{label} } @{ $v->{markers} // [] }], [qw(start reload)],
+          'all policies: the reload marked once');
+my $fp = $v->{figures}{policies} // [];
+ok(@$fp == 2 && abs($v->{figures}{total}{spend} - $fp->[0]{spend}) < 1e-12
+   && $fp->[1]{spend} == 0,
+   "all policies: spend $v->{figures}{total}{spend}, chat's");
+my $rq = $v->{charts}{requests} // [];
+is(total($rq->[1] // []), $v->{status}{policies}{chat}{requests},
+   'all policies: chat\'s requests charted');
 
 # a restart: the counters start again, the learned state is restored and
 # shown (the model's updates and mean), not 0 and "-"
@@ -577,7 +612,7 @@ $cat =~ s/^(    feedback_wait: 30000\n)/$1    baseline: mixtral\n/m
 $t->write_file('catalog.yaml', $cat);
 $t->start();
 my $r2 = status();
-is($r2->{trainer}{restored}, 1, 'restart: the policy restored');
+is($r2->{trainer}{restored}, 2, 'restart: both policies restored');
 is($r2->{policies}{chat}{arms}{gpt4}{requests}, 0, '... its counters at 0');
 is($r2->{policies}{chat}{baseline}, 'mixtral', 'the catalog names mixtral');
 
