@@ -21,7 +21,8 @@ sub slurp {
 my %code;
 for my $f (glob("$root/ngx_llmopt_module/*.c")) {
     my $c = slurp($f);
-    $code{$1}++ while $c =~ /\{\s*"(llmopt_\w+)",\s*"(?:counter|gauge|histogram)"/g;
+    $code{$1}++
+        while $c =~ /\{\s*"(llmopt_\w+)",\s*"(?:counter|gauge|histogram)"/g;
     $code{$1}++ while $c =~ /# TYPE (llmopt_\w+) /g;
 }
 

@@ -456,8 +456,9 @@ for my $width (1400, 360) {
        "$width px: savings shown: $c->{savings}{value}");
     like($c->{savings}{title} // '', qr/\Q$base\E/,
          "$width px: ... against $base");
+    my $sn = qr/[+\x{2212}-]?[\d.]+/;
     my @qs = map { num($_) } ($c->{quality}{value} // '')
-        =~ /([+\x{2212}-]?[\d.]+)\s*\[([+\x{2212}-]?[\d.]+),\s*([+\x{2212}-]?[\d.]+)\]/;
+        =~ /($sn)\s*\[($sn),\s*($sn)\]/;
     ok(@qs == 3 && abs($qs[0] - $diff) < 2e-3 && abs($qs[1] - $lo) < 2e-3
        && abs($qs[2] - $hi) < 2e-3,
        "$width px: quality shown: " . join(' ', @qs));
