@@ -65,7 +65,10 @@ policies:
     budget: {day: 100}
   batch:
     algorithm: ucb1
+    seed: 3
     arms: [gpt35, mixtral]
+    reward: {quality: 1, cost: 0, latency: 0}
+    feedback_wait: 30000
 YAML
 
 $t->write_conf(<<'CONF');
@@ -85,6 +88,13 @@ http {
         listen 127.0.0.1:%%PORT%%;
         location /v1/chat/completions {
             llmopt_route chat;
+            proxy_pass http://$llmopt_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            add_header X-Arm $llmopt_arm always;
+        }
+        location /v1/batch/chat/completions {
+            llmopt_route batch;
             proxy_pass http://$llmopt_upstream;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -372,6 +382,10 @@ sub quality_known {
         $x{$g}{s} += $sum{$arm} // 0;
         $x{$g}{q} += $sq{$arm} // 0;
     }
+    # all rewards the baseline's: the policy is the baseline, exactly 0;
+    # else fewer than two on a side: no interval (the page shows "-")
+    return (0, 0, 0) if ($x{b}{n} // 0) > 0 && ($x{r}{n} // 0) == 0;
+    return (undef) x 3 if ($x{b}{n} // 0) < 2 || ($x{r}{n} // 0) < 2;
     my ($mb, $mr) = map { $x{$_}{s} / $x{$_}{n} } qw(b r);
     my ($vb, $vr) = map {
         my $m = $x{$_}{s} / $x{$_}{n};
@@ -434,10 +448,12 @@ for my $width (1400, 360) {
     ok(abs($f->{savings} - ($cf - $spend)) < 1e-6,
        sprintf("%d px: saved %.6f", $width, $cf - $spend));
     my $q = $f->{quality} // {};
-    ok(defined $q->{diff} && abs($q->{diff} - $diff) < 5e-4
+    ok(!defined $diff ? !defined $q->{diff} && !defined $q->{lo}
+       : defined $q->{diff} && abs($q->{diff} - $diff) < 5e-4
        && abs($q->{lo} - $lo) < 5e-4 && abs($q->{hi} - $hi) < 5e-4,
-       sprintf("%d px: quality %+.4f [%+.4f, %+.4f]", $width, $diff, $lo,
-               $hi));
+       !defined $diff ? "$width px: no quality interval: a side has < 2"
+       : sprintf("%d px: quality %+.4f [%+.4f, %+.4f]", $width, $diff, $lo,
+                 $hi));
 
     my $scored = 0;
     $scored += $n{$_} // 0 for @arms;
@@ -459,7 +475,8 @@ for my $width (1400, 360) {
     my $sn = qr/[+\x{2212}-]?[\d.]+/;
     my @qs = map { num($_) } ($c->{quality}{value} // '')
         =~ /($sn)\s*\[($sn),\s*($sn)\]/;
-    ok(@qs == 3 && abs($qs[0] - $diff) < 2e-3 && abs($qs[1] - $lo) < 2e-3
+    ok(!defined $diff ? ($c->{quality}{value} // '') eq "\x{2013}"
+       : @qs == 3 && abs($qs[0] - $diff) < 2e-3 && abs($qs[1] - $lo) < 2e-3
        && abs($qs[2] - $hi) < 2e-3,
        "$width px: quality shown: " . join(' ', @qs));
     ok(abs(num($c->{coverage}{value}) - 100 * $scored / $answered) < 0.06,
@@ -554,6 +571,89 @@ for my $f ([failovers => $p->{failovers}], [drops => $s->{ring}{drops}]) {
 }
 is(total($after->{policies}{chat}{reloads}), 0, 'series: no reload yet');
 
+# a controlled run: policy batch, every answer of gpt35 scored 1 but one in
+# four (0), of mixtral 1, 0.5, 0.5 in turn; the tokens of each answer and
+# every score are this client's, so the page's savings against gpt35 (the
+# costliest) and the quality difference with its interval are known
+
+my (%bn, %bsum, %bsq, %btin, %btout);
+for my $i (0 .. 79) {
+    my $r = $t->http('POST', '/v1/batch/chat/completions',
+                     headers => { 'Content-Type' => 'application/json',
+                                  'X-Mock-Tokens' => 10 + $i % 7 },
+                     body => encode_json({ model => 'auto', messages => [
+                         { role => 'user', content => "question $i" }] }));
+    next unless $r->{status} == 200;
+    my $arm = $r->{headers}{'x-arm'};
+    my $u = decode_json($r->{body})->{usage};
+    $btin{$arm} += $u->{prompt_tokens};
+    $btout{$arm} += $u->{completion_tokens};
+    my $score = $arm eq 'gpt35' ? ($bn{$arm} // 0) % 4 == 3 ? 0 : 1
+                                : ($bn{$arm} // 0) % 3 ? 0.5 : 1;
+    my $f = $t->http('POST', '/feedback',
+                     headers => { 'Content-Type' => 'application/json' },
+                     body => encode_json({
+                         id => $r->{headers}{'x-llmopt-request-id'},
+                         score => $score }));
+    next unless $f->{status} == 200;
+    $bn{$arm}++;
+    $bsum{$arm} += $score;
+    $bsq{$arm} += $score * $score;
+}
+ok(($bn{gpt35} // 0) >= 2 && ($bn{mixtral} // 0) >= 2,
+   "batch: gpt35 scored $bn{gpt35} times, mixtral $bn{mixtral}");
+
+for (1 .. 200) {
+    my $b = status()->{policies}{batch}{arms};
+    last if ($b->{gpt35}{reward}{n} // 0) == $bn{gpt35}
+            && ($b->{mixtral}{reward}{n} // 0) == $bn{mixtral};
+    sleep(0.05);
+}
+
+(my $batch_url = $url) =~ s/#.*//;
+my $v = browse('batch', "$batch_url#policy=batch");
+{
+    my $f = $v->{figures}{policies}[0] // {};
+    my $bcost = sub {
+        my ($arm, $base) = @_;
+        return (($btin{$arm} // 0) * $PRICE{$base}[0]
+                + ($btout{$arm} // 0) * $PRICE{$base}[1]) / 1e6;
+    };
+    my $spend = $bcost->('gpt35', 'gpt35') + $bcost->('mixtral', 'mixtral');
+    my $cf = $bcost->('gpt35', 'gpt35') + $bcost->('mixtral', 'gpt35');
+    my ($nb, $nr) = ($bn{gpt35}, $bn{mixtral});
+    my ($mb, $mr) = ($bsum{gpt35} / $nb, $bsum{mixtral} / $nr);
+    my $vb = ($bsq{gpt35} - $nb * $mb * $mb) / ($nb - 1);
+    my $vr = ($bsq{mixtral} - $nr * $mr * $mr) / ($nr - 1);
+    my $w = $nb / ($nb + $nr);
+    my $diff = (1 - $w) * ($mr - $mb);
+    my $half = 1.96 * (1 - $w) * sqrt($vb / $nb + $vr / $nr);
+    my $q = $f->{quality} // {};
+
+    is($f->{policy}, 'batch', 'batch: the page shows batch');
+    is($f->{baseline}, 'gpt35', 'batch: baseline gpt35, the costliest');
+    ok(abs($f->{spend} - $spend) < 1e-6,
+       sprintf('batch: spend %.6f', $spend));
+    ok(abs($f->{counterfactual} - $cf) < 1e-9,
+       sprintf("batch: at gpt35's prices %.6f", $cf));
+    ok($cf - $spend > 0 && abs($f->{savings} - ($cf - $spend)) < 1e-6,
+       sprintf('batch: saved %.6f', $cf - $spend));
+    ok(defined $q->{diff} && abs($q->{diff} - $diff) < 5e-4
+       && abs($q->{lo} - ($diff - $half)) < 5e-4
+       && abs($q->{hi} - ($diff + $half)) < 5e-4,
+       sprintf('batch: quality %+.4f [%+.4f, %+.4f] (%d and %d rewards)',
+               $diff, $diff - $half, $diff + $half, $nb, $nr));
+    my $sn = qr/[+\x{2212}-]?[\d.]+/;
+    my @qs = map { num($_) } ($v->{cards}{quality}{value} // '')
+        =~ /($sn)\s*\[($sn),\s*($sn)\]/;
+    ok(@qs == 3 && abs($qs[0] - $diff) < 2e-3
+       && abs($qs[1] - ($diff - $half)) < 2e-3
+       && abs($qs[2] - ($diff + $half)) < 2e-3,
+       'batch: quality shown: ' . join(' ', @qs));
+    ok(abs(num($v->{cards}{savings}{value}) - ($cf - $spend)) < 2e-6,
+       "batch: savings shown: $v->{cards}{savings}{value}");
+}
+
 # a reload: marked where it happened
 
 ok($t->reload(), 'reload');
@@ -573,13 +673,13 @@ sub browse {
     return $res->{views}{1400} // {};
 }
 
-my $v = browse('reload');
+$v = browse('reload');
 is_deeply([map { $_->{label} } @{ $v->{markers} // [] }], [qw(start reload)],
           'reload: marked after the start');
 is($v->{markers}[1]{t}, $reloaded->{policies}{chat}{t}[-1],
    '... at the last point');
 
-# all policies: one row each, the figures summed (batch had no traffic)
+# all policies: one row each, the figures summed
 
 (my $all_url = $url) =~ s/#.*//;
 $all_url .= '#policy=%E2%80%94%20all%20policies%20%E2%80%94';
@@ -591,9 +691,10 @@ is($v->{canvases}, 10, 'all policies: ten charts drawn');
 is_deeply([map { $_->{label} } @{ $v->{markers} // [] }], [qw(start reload)],
           'all policies: the reload marked once');
 my $fp = $v->{figures}{policies} // [];
-ok(@$fp == 2 && abs($v->{figures}{total}{spend} - $fp->[0]{spend}) < 1e-12
-   && $fp->[1]{spend} == 0,
-   "all policies: spend $v->{figures}{total}{spend}, chat's");
+ok(@$fp == 2 && $fp->[1]{spend} > 0
+   && abs($v->{figures}{total}{spend} - $fp->[0]{spend} - $fp->[1]{spend})
+      < 1e-12,
+   "all policies: spend $v->{figures}{total}{spend}, chat's and batch's");
 my $rq = $v->{charts}{requests} // [];
 is(total($rq->[1] // []), $v->{status}{policies}{chat}{requests},
    'all policies: chat\'s requests charted');
