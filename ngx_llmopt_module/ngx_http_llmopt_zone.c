@@ -455,6 +455,9 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_shmtx_lock(&shpool->mutex);
 
+    /* a zone too small is said once, below, with what to do */
+    shpool->log_nomem = 0;
+
     if (sh == NULL) {
         sh = ngx_slab_calloc_locked(shpool, sizeof(ngx_http_llmopt_shctx_t));
         if (sh == NULL) {
@@ -650,6 +653,7 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         goto nomem;
     }
 
+    shpool->log_nomem = 1;
     ngx_shmtx_unlock(&shpool->mutex);
 
     lmcf->sh = sh;
@@ -665,10 +669,13 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
 nomem:
 
+    shpool->log_nomem = 1;
     ngx_shmtx_unlock(&shpool->mutex);
 
     ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                  "llmopt zone \"%V\" is too small for the catalog",
+                  "llmopt zone \"%V\" is too small for the catalog and "
+                  "what it keeps of the last two: \"nginx -t\" names a "
+                  "size that leaves room for reloads",
                   &shm_zone->shm.name);
 
     return NGX_ERROR;

@@ -37,7 +37,7 @@ $t->write_conf(<<'CONF');
 worker_processes 2;
 events { worker_connections 64; }
 http {
-    llmopt_zone name=llmopt size=1m;
+    llmopt_zone name=llmopt size=4m;
     llmopt_catalog %%PREFIX%%/catalog.yaml;
     upstream up_openai { server %%MOCK_OPENAI%%; }
 
