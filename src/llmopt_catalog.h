@@ -243,8 +243,9 @@ double llmopt_model_cost(const llmopt_model_t *model, uint64_t input_tokens,
 
 /*
  * The loader's side of the catalog: src/llmopt_catalog_yaml.c turns YAML
- * into this plain tree (it alone knows libyaml) and hands it to
- * llmopt_catalog_build(), which validates it and fills the catalog.
+ * into this plain tree (it alone knows libyaml), src/llmopt_catalog_load.c
+ * hands it to llmopt_catalog_build(), which validates it section by
+ * section (src/llmopt_catalog_<section>.c) and fills the catalog.
  */
 
 typedef enum {

@@ -3,7 +3,8 @@
  *
  * The YAML side of the catalog loader, the only part of the core that knows
  * libyaml: it loads one document, copies it into a plain node tree with
- * 1-based positions and leaves every check to llmopt_catalog_build().
+ * 1-based positions and leaves every check to llmopt_catalog_build()
+ * (llmopt_catalog_load.c calls both).
  * libyaml allocates for itself; that memory is released before returning.
  */
 
@@ -13,6 +14,7 @@
 #include <yaml.h>
 
 #include "llmopt_catalog.h"
+#include "llmopt_catalog_yaml.h"
 
 
 typedef struct {
@@ -31,31 +33,28 @@ static int llmopt_catalog_yaml_syntax(yaml_parser_t *parser,
     llmopt_err_t *err);
 
 
-int
-llmopt_catalog_load_string(llmopt_catalog_t *cat, const char *name,
-    const char *text, size_t len, const llmopt_alloc_t *alloc,
-    llmopt_err_t *err)
+llmopt_catalog_node_t *
+llmopt_catalog_yaml_parse(const char *text, size_t len,
+    const llmopt_alloc_t *alloc, llmopt_err_t *err)
 {
-    int                     rc;
     yaml_node_t            *top;
     yaml_parser_t           parser;
     yaml_document_t         doc, next;
     llmopt_catalog_node_t  *root;
     llmopt_catalog_yaml_t   ctx;
 
-    memset(cat, 0, sizeof(llmopt_catalog_t));
-
     if (!yaml_parser_initialize(&parser)) {
-        return llmopt_catalog_yaml_fail(err, parser.problem_mark,
+        (void) llmopt_catalog_yaml_fail(err, parser.problem_mark,
                                         "out of memory");
+        return NULL;
     }
 
     yaml_parser_set_input_string(&parser, (const unsigned char *) text, len);
 
     if (!yaml_parser_load(&parser, &doc)) {
-        rc = llmopt_catalog_yaml_syntax(&parser, err);
+        (void) llmopt_catalog_yaml_syntax(&parser, err);
         yaml_parser_delete(&parser);
-        return rc;
+        return NULL;
     }
 
     top = yaml_document_get_root_node(&doc);
@@ -66,26 +65,26 @@ llmopt_catalog_load_string(llmopt_catalog_t *cat, const char *name,
         err->line = 1;
         err->column = 1;
         llmopt_err_set(err, 0, 0, "the catalog is empty");
-        return LLMOPT_ERROR;
+        return NULL;
     }
 
     /* a second document would be silently ignored: refuse it */
 
     if (!yaml_parser_load(&parser, &next)) {
-        rc = llmopt_catalog_yaml_syntax(&parser, err);
+        (void) llmopt_catalog_yaml_syntax(&parser, err);
         yaml_document_delete(&doc);
         yaml_parser_delete(&parser);
-        return rc;
+        return NULL;
     }
 
     if (yaml_document_get_root_node(&next) != NULL) {
-        rc = llmopt_catalog_yaml_fail(err, next.start_mark,
-                                      "the catalog must be one YAML "
-                                      "document, found a second one");
+        (void) llmopt_catalog_yaml_fail(err, next.start_mark,
+                                        "the catalog must be one YAML "
+                                        "document, found a second one");
         yaml_document_delete(&next);
         yaml_document_delete(&doc);
         yaml_parser_delete(&parser);
-        return rc;
+        return NULL;
     }
 
     yaml_document_delete(&next);
@@ -100,11 +99,7 @@ llmopt_catalog_load_string(llmopt_catalog_t *cat, const char *name,
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
 
-    if (root == NULL) {
-        return LLMOPT_ERROR;
-    }
-
-    return llmopt_catalog_build(cat, name, text, len, root, alloc, err);
+    return root;
 }
 
 
