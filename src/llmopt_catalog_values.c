@@ -25,7 +25,6 @@ static int llmopt_catalog_json_scalar(llmopt_catalog_ctx_t *ctx,
     const llmopt_node_t *node, llmopt_catalog_buf_t *buf);
 static void llmopt_catalog_json_string(const char *s, size_t len,
     llmopt_catalog_buf_t *buf);
-static unsigned llmopt_catalog_json_number(const char *s, size_t len);
 static void llmopt_catalog_put(llmopt_catalog_buf_t *buf, const char *s,
     size_t len);
 
@@ -642,7 +641,9 @@ llmopt_catalog_json_scalar(llmopt_catalog_ctx_t *ctx,
         return LLMOPT_OK;
     }
 
-    if (llmopt_catalog_json_number(s, node->scalar.len)) {
+    if (llmopt_json_number_len((const unsigned char *) s, node->scalar.len)
+        == node->scalar.len)
+    {
         llmopt_catalog_put(buf, s, node->scalar.len);
         return LLMOPT_OK;
     }
@@ -678,68 +679,6 @@ llmopt_catalog_json_string(const char *s, size_t len,
     buf->len += llmopt_json_quote(buf->data != NULL
                                   ? (unsigned char *) buf->data + buf->len
                                   : NULL, s, len);
-}
-
-
-/* 1 if s is a number exactly as JSON writes numbers. */
-
-static unsigned
-llmopt_catalog_json_number(const char *s, size_t len)
-{
-    size_t  i, start;
-
-    i = 0;
-
-    if (i < len && s[i] == '-') {
-        i++;
-    }
-
-    if (i < len && s[i] == '0') {
-        i++;
-
-    } else {
-        start = i;
-
-        while (i < len && s[i] >= '0' && s[i] <= '9') {
-            i++;
-        }
-
-        if (i == start) {
-            return 0;
-        }
-    }
-
-    if (i < len && s[i] == '.') {
-        start = ++i;
-
-        while (i < len && s[i] >= '0' && s[i] <= '9') {
-            i++;
-        }
-
-        if (i == start) {
-            return 0;
-        }
-    }
-
-    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-
-        if (i < len && (s[i] == '+' || s[i] == '-')) {
-            i++;
-        }
-
-        start = i;
-
-        while (i < len && s[i] >= '0' && s[i] <= '9') {
-            i++;
-        }
-
-        if (i == start) {
-            return 0;
-        }
-    }
-
-    return i == len;
 }
 
 

@@ -587,57 +587,19 @@ llmopt_json_utf8(llmopt_json_scan_t *s)
 static int
 llmopt_json_number(llmopt_json_scan_t *s)
 {
-    size_t                pos, start, len;
+    size_t                pos, start, len, n;
     const unsigned char  *p;
 
     p = s->buf;
     len = s->len;
     start = s->pos;
-    pos = start;
 
-    if (p[pos] == '-') {
-        pos++;
-    }
-
-    if (pos < len && p[pos] == '0') {
-        pos++;
-
-    } else if (pos < len && p[pos] >= '1' && p[pos] <= '9') {
-        while (pos < len && p[pos] >= '0' && p[pos] <= '9') {
-            pos++;
-        }
-
-    } else {
+    n = llmopt_json_number_len(p + start, len - start);
+    if (n == 0) {
         goto invalid;
     }
 
-    if (pos < len && p[pos] == '.') {
-        pos++;
-
-        if (pos == len || p[pos] < '0' || p[pos] > '9') {
-            goto invalid;
-        }
-
-        while (pos < len && p[pos] >= '0' && p[pos] <= '9') {
-            pos++;
-        }
-    }
-
-    if (pos < len && (p[pos] == 'e' || p[pos] == 'E')) {
-        pos++;
-
-        if (pos < len && (p[pos] == '+' || p[pos] == '-')) {
-            pos++;
-        }
-
-        if (pos == len || p[pos] < '0' || p[pos] > '9') {
-            goto invalid;
-        }
-
-        while (pos < len && p[pos] >= '0' && p[pos] <= '9') {
-            pos++;
-        }
-    }
+    pos = start + n;
 
     /* "01", "1x": jsmn would take them whole as one primitive */
 
@@ -1080,4 +1042,59 @@ llmopt_json_quote(unsigned char *out, const char *s, size_t len)
     }
 
     return n + 1;
+}
+
+
+size_t
+llmopt_json_number_len(const unsigned char *p, size_t len)
+{
+    size_t  pos;
+
+    pos = 0;
+
+    if (pos < len && p[pos] == '-') {
+        pos++;
+    }
+
+    if (pos < len && p[pos] == '0') {
+        pos++;
+
+    } else if (pos < len && p[pos] >= '1' && p[pos] <= '9') {
+        while (pos < len && p[pos] >= '0' && p[pos] <= '9') {
+            pos++;
+        }
+
+    } else {
+        return 0;
+    }
+
+    if (pos < len && p[pos] == '.') {
+        pos++;
+
+        if (pos == len || p[pos] < '0' || p[pos] > '9') {
+            return 0;
+        }
+
+        while (pos < len && p[pos] >= '0' && p[pos] <= '9') {
+            pos++;
+        }
+    }
+
+    if (pos < len && (p[pos] == 'e' || p[pos] == 'E')) {
+        pos++;
+
+        if (pos < len && (p[pos] == '+' || p[pos] == '-')) {
+            pos++;
+        }
+
+        if (pos == len || p[pos] < '0' || p[pos] > '9') {
+            return 0;
+        }
+
+        while (pos < len && p[pos] >= '0' && p[pos] <= '9') {
+            pos++;
+        }
+    }
+
+    return pos;
 }

@@ -144,6 +144,16 @@ void llmopt_json_value_span(const llmopt_json_tok_t *tok, size_t *start,
  */
 size_t llmopt_json_quote(unsigned char *out, const char *s, size_t len);
 
+/*
+ * The JSON number grammar, the one of the core: the length of the number
+ * -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][-+]?[0-9]+)? that p[0 .. len - 1]
+ * starts with, the longest one, or 0 if it starts with none.  What follows
+ * is not looked at ("01" gives 1).  The scanner of llmopt_json_parse() and
+ * the catalog's YAML-to-JSON writer use it; the usage scanner reads counts
+ * byte by byte across buffers and keeps a grammar of its own.
+ */
+size_t llmopt_json_number_len(const unsigned char *p, size_t len);
+
 #if (defined __SSE2__)
 
 /*

@@ -842,6 +842,14 @@ llmopt_usage_json(llmopt_usage_t *u, const unsigned char *p, size_t len,
             break;
 
         case LLMOPT_USAGE_J_NUMBER:
+            /*
+             * Not llmopt_json_number_len(): a number may be cut across
+             * two buffers of the stream and this runs for every byte of
+             * an answer, so the digits are read here, one state per
+             * byte.  Only counts are wanted: a fraction, an exponent or a
+             * sign makes the number unusable (number_bad), not an error.
+             */
+
             if (c >= '0' && c <= '9') {
                 i++;
 

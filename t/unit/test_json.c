@@ -2,7 +2,8 @@
  * Copyright (C) llmopt authors
  *
  * The strict JSON tokenizer: errors with offsets, the token count protocol,
- * nesting, escapes, and token-for-token equality with jsmn.
+ * nesting, escapes, and token-for-token equality with jsmn; the quoter and
+ * the number grammar.
  */
 
 #include <stdlib.h>
@@ -39,6 +40,7 @@ static void test_helpers(void);
 static void test_run(void);
 static void test_escapes(void);
 static void test_quote(void);
+static void test_number_len(void);
 static int test_escape_case(size_t pad, const char *esc, size_t gap,
     const char *esc2, int want, size_t want_offset);
 
@@ -59,6 +61,7 @@ main(void)
     test_run();
     test_escapes();
     test_quote();
+    test_number_len();
 
     return tap_done();
 }
@@ -656,4 +659,38 @@ test_escape_case(size_t pad, const char *esc, size_t gap, const char *esc2,
     }
 
     return 1;
+}
+
+
+/* The number grammar: the longest JSON number a string starts with. */
+
+static void
+test_number_len(void)
+{
+    size_t  i;
+
+    static const struct {
+        const char  *s;
+        size_t       len;
+    } cases[] = {
+        { "0", 1 }, { "-0", 2 }, { "7", 1 }, { "123", 3 }, { "-45", 3 },
+        { "0.5", 3 }, { "1.25e3", 6 }, { "1E+2", 4 }, { "2e-07", 5 },
+        { "01", 1 }, { "1x", 1 }, { "3,", 1 }, { "1.5.2", 3 },
+        { "", 0 }, { "-", 0 }, { "+1", 0 }, { ".5", 0 }, { "1.", 0 },
+        { "1.e3", 0 }, { "1e", 0 }, { "1e+", 0 }, { "-a", 0 }, { "e3", 0 },
+        { "Infinity", 0 }, { "NaN", 0 }, { "0x1f", 1 }
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        is_int(llmopt_json_number_len((const unsigned char *) cases[i].s,
+                                      strlen(cases[i].s)),
+               cases[i].len, "number_len(\"%s\")", cases[i].s);
+    }
+
+    /* the length bounds the read: "12" seen as "1" */
+
+    is_int(llmopt_json_number_len((const unsigned char *) "12", 1), 1,
+           "number_len: reads no byte past len");
+    is_int(llmopt_json_number_len((const unsigned char *) "1.5", 2), 0,
+           "number_len: a fraction cut by len is no number");
 }
