@@ -16,6 +16,7 @@
 #include "llmopt_core.h"
 #include "llmopt_catalog.h"
 #include "llmopt_request.h"
+#include "llmopt_rewrite.h"
 #include "llmopt_features.h"
 #include "llmopt_bandit.h"
 #include "llmopt_rng.h"

@@ -18,6 +18,7 @@
 
 #include "llmopt_core.h"
 #include "llmopt_request.h"
+#include "llmopt_rewrite.h"
 #include "llmopt_features.h"
 #include "llmopt_bandit.h"
 #include "llmopt_rng.h"

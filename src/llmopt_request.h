@@ -2,8 +2,8 @@
  * Copyright (C) llmopt authors
  *
  * Parsing and validating a chat request body (OpenAI chat completions or
- * Anthropic messages) with jsmn, and rewriting fields of its root object
- * while leaving every other byte as it was.
+ * Anthropic messages) with jsmn (llmopt_request.c); rewriting fields of
+ * its root object is llmopt_rewrite.h.
  */
 
 #ifndef _LLMOPT_REQUEST_H_INCLUDED_
@@ -112,29 +112,6 @@ unsigned llmopt_request_words(const llmopt_request_t *req, uint16_t *counts);
  */
 int llmopt_request_member(const llmopt_request_t *req, const char *key,
     size_t key_len, llmopt_span_t *value);
-
-/*
- * Size of the body after setting each root member set[i].key to the raw
- * JSON set[i].json: an existing member's value is replaced (every
- * occurrence, if repeated), a missing one is appended to the root object
- * as ,"key":json right before its closing brace ("key":json alone when
- * the root is empty).  Keys are the member names themselves, written
- * JSON-escaped (llmopt_json_quote()); set[i].json must be valid JSON (not
- * checked).  An entry whose key repeats an earlier entry's is ignored.
- * req is a successful parse.
- */
-size_t llmopt_request_rewrite_size(const llmopt_request_t *req,
-    const llmopt_kv_t *set, unsigned n);
-
-/*
- * Writes the rewritten body into out (llmopt_request_rewrite_size() bytes)
- * and returns the bytes written.  Bytes outside the replaced values and the
- * appended members are copied unchanged.  n is at most
- * LLMOPT_REQUEST_MAX_SET (16); entries beyond are ignored.  out must not
- * overlap the body.  Never allocates.
- */
-size_t llmopt_request_rewrite(const llmopt_request_t *req,
-    const llmopt_kv_t *set, unsigned n, unsigned char *out);
 
 
 #endif /* _LLMOPT_REQUEST_H_INCLUDED_ */

@@ -19,6 +19,7 @@
 #include "llmopt_catalog.h"
 #include "llmopt_json.h"
 #include "llmopt_request.h"
+#include "llmopt_rewrite.h"
 
 
 #define FUZZ_TOKS  4096

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "llmopt_request.h"
+#include "llmopt_rewrite.h"
 #include "llmopt_features.h"
 
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "llmopt_request.h"
+#include "llmopt_rewrite.h"
 #include "tap.h"
 
 

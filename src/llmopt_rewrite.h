@@ -1,0 +1,40 @@
+/*
+ * Copyright (C) llmopt authors
+ *
+ * Rewriting fields of a parsed request's root object while leaving every
+ * other byte as it was (llmopt_rewrite.c).
+ */
+
+#ifndef _LLMOPT_REWRITE_H_INCLUDED_
+#define _LLMOPT_REWRITE_H_INCLUDED_
+
+
+#include "llmopt_core.h"
+#include "llmopt_request.h"
+
+
+/*
+ * Size of the body after setting each root member set[i].key to the raw
+ * JSON set[i].json: an existing member's value is replaced (every
+ * occurrence, if repeated), a missing one is appended to the root object
+ * as ,"key":json right before its closing brace ("key":json alone when
+ * the root is empty).  Keys are the member names themselves, written
+ * JSON-escaped (llmopt_json_quote()); set[i].json must be valid JSON (not
+ * checked).  An entry whose key repeats an earlier entry's is ignored.
+ * req is a successful parse.
+ */
+size_t llmopt_request_rewrite_size(const llmopt_request_t *req,
+    const llmopt_kv_t *set, unsigned n);
+
+/*
+ * Writes the rewritten body into out (llmopt_request_rewrite_size() bytes)
+ * and returns the bytes written.  Bytes outside the replaced values and the
+ * appended members are copied unchanged.  n is at most
+ * LLMOPT_REQUEST_MAX_SET (16); entries beyond are ignored.  out must not
+ * overlap the body.  Never allocates.
+ */
+size_t llmopt_request_rewrite(const llmopt_request_t *req,
+    const llmopt_kv_t *set, unsigned n, unsigned char *out);
+
+
+#endif /* _LLMOPT_REWRITE_H_INCLUDED_ */
