@@ -33,6 +33,8 @@
 #include "llmopt_budget.h"
 #include "llmopt_canary.h"
 
+#include "ngx_http_llmopt_status.h"
+
 
 #define NGX_HTTP_LLMOPT_VERSION       "0.1.0"
 
@@ -595,8 +597,6 @@ ngx_http_llmopt_ctx_t *ngx_http_llmopt_get_ctx(ngx_http_request_t *r);
 void ngx_http_llmopt_cache_free(void);
 ngx_int_t ngx_http_llmopt_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_llmopt_add_variables(ngx_conf_t *cf);
-char *ngx_http_llmopt_status(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 ngx_int_t ngx_http_llmopt_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_llmopt_log_handler(ngx_http_request_t *r);
 void ngx_http_llmopt_settle(ngx_http_request_t *r,
@@ -630,8 +630,6 @@ ngx_int_t ngx_http_llmopt_history_before(ngx_http_llmopt_policy_rt_t *prt,
 ngx_int_t ngx_http_llmopt_dashboard(ngx_http_request_t *r);
 ngx_int_t ngx_http_llmopt_feedback_tenant(ngx_http_llmopt_main_conf_t *lmcf,
     u_char *tenant, size_t len, uint64_t *key);
-ngx_int_t ngx_http_llmopt_page_headers(ngx_http_request_t *r,
-    ngx_uint_t dashboard);
 void ngx_http_llmopt_attempt_failed(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx);
 ngx_msec_t ngx_http_llmopt_retry_after(ngx_http_request_t *r);
