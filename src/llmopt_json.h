@@ -154,6 +154,12 @@ size_t llmopt_json_quote(unsigned char *out, const char *s, size_t len);
  */
 size_t llmopt_json_number_len(const unsigned char *p, size_t len);
 
+/*
+ * The code point of the 4 hex digits at p (of a \u escape) into *cp:
+ * LLMOPT_OK, or LLMOPT_ERROR if one is not a hex digit.
+ */
+int llmopt_json_hex4(const unsigned char *p, unsigned *cp);
+
 #if (defined __SSE2__)
 
 /*
