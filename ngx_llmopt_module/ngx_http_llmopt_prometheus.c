@@ -152,6 +152,8 @@ static u_char *ngx_http_llmopt_prom_redis(u_char *p,
     ngx_http_llmopt_main_conf_t *lmcf);
 static u_char *ngx_http_llmopt_prom_feedback(u_char *p,
     ngx_http_llmopt_main_conf_t *lmcf);
+static u_char *ngx_http_llmopt_prom_family(u_char *p,
+    ngx_http_llmopt_prom_meta_t *meta);
 static u_char *ngx_http_llmopt_prom_labels(u_char *p,
     ngx_http_llmopt_policy_rt_t *prt, ngx_str_t *arm, const char *extra);
 static u_char *ngx_http_llmopt_prom_histogram(u_char *p, const char *name,
@@ -266,11 +268,8 @@ ngx_http_llmopt_prom_policies(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
     prt = lmcf->policies.elts;
 
     for (m = 0; ngx_http_llmopt_prom_policy_meta[m].name; m++) {
-        p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n",
-                        ngx_http_llmopt_prom_policy_meta[m].name,
-                        ngx_http_llmopt_prom_policy_meta[m].help,
-                        ngx_http_llmopt_prom_policy_meta[m].name,
-                        ngx_http_llmopt_prom_policy_meta[m].type);
+        p = ngx_http_llmopt_prom_family(p,
+                                        &ngx_http_llmopt_prom_policy_meta[m]);
 
         for (i = 0; i < lmcf->policies.nelts; i++) {
             st = prt[i].stats;
@@ -346,8 +345,7 @@ ngx_http_llmopt_prom_guard(u_char *p, ngx_http_llmopt_main_conf_t *lmcf,
             continue;
         }
 
-        p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n", meta[m].name,
-                        meta[m].help, meta[m].name, meta[m].type);
+        p = ngx_http_llmopt_prom_family(p, &meta[m]);
 
         for (i = 0; i < lmcf->policies.nelts; i++) {
             st = prt[i].stats;
@@ -496,11 +494,7 @@ ngx_http_llmopt_prom_arms(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
     prt = lmcf->policies.elts;
 
     for (m = 0; ngx_http_llmopt_prom_arm_meta[m].name; m++) {
-        p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n",
-                        ngx_http_llmopt_prom_arm_meta[m].name,
-                        ngx_http_llmopt_prom_arm_meta[m].help,
-                        ngx_http_llmopt_prom_arm_meta[m].name,
-                        ngx_http_llmopt_prom_arm_meta[m].type);
+        p = ngx_http_llmopt_prom_family(p, &ngx_http_llmopt_prom_arm_meta[m]);
 
         for (i = 0; i < lmcf->policies.nelts; i++) {
             for (a = 0; a < prt[i].n_arms; a++) {
@@ -828,6 +822,16 @@ ngx_http_llmopt_prom_feedback(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
     }
 
     return p;
+}
+
+
+/* The HELP and TYPE lines of a metric family. */
+
+static u_char *
+ngx_http_llmopt_prom_family(u_char *p, ngx_http_llmopt_prom_meta_t *meta)
+{
+    return ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n", meta->name,
+                       meta->help, meta->name, meta->type);
 }
 
 
