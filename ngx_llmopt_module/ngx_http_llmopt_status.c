@@ -498,7 +498,8 @@ ngx_http_llmopt_series(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    s = ngx_palloc(r->pool, (NGX_HTTP_LLMOPT_COARSE_SLOTS + 1) * sizeof(void *));
+    s = ngx_palloc(r->pool,
+                   (NGX_HTTP_LLMOPT_COARSE_SLOTS + 1) * sizeof(void *));
     if (s == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
