@@ -521,10 +521,15 @@ ngx_http_llmopt_prom_arm(u_char *p, ngx_uint_t m,
     bc = &prt->policy->bandit;
     as = &st->arms[a];
 
-#define ngx_http_llmopt_prom_line(extra, fmt, v)                              \
+#define ngx_http_llmopt_prom_line(extra, fmt, ...)                            \
     p = ngx_sprintf(p, "%s", ngx_http_llmopt_prom_arm_meta[m].name);          \
     p = ngx_http_llmopt_prom_labels(p, prt, &prt->arms[a].name, extra);       \
-    p = ngx_sprintf(p, " " fmt "\n", v)
+    p = ngx_sprintf(p, " " fmt "\n", __VA_ARGS__)
+
+/* USD from nano-USD, all nine decimals */
+#define ngx_http_llmopt_prom_usd(nusd)                                        \
+    ngx_http_llmopt_prom_line(NULL, "%uA.%09uA", (nusd) / 1000000000,        \
+                              (nusd) % 1000000000)
 
     switch (m) {
     case 0:
@@ -551,11 +556,7 @@ ngx_http_llmopt_prom_arm(u_char *p, ngx_uint_t m,
                                   as->tokens_cached);
         break;
     case 6:
-        p = ngx_sprintf(p, "%s", ngx_http_llmopt_prom_arm_meta[m].name);
-        p = ngx_http_llmopt_prom_labels(p, prt, &prt->arms[a].name, NULL);
-        p = ngx_sprintf(p, " %uA.%09uA\n",
-                        as->cost_nusd / 1000000000,
-                        as->cost_nusd % 1000000000);
+        ngx_http_llmopt_prom_usd(as->cost_nusd);
         break;
     case 7:
         ngx_http_llmopt_prom_line("kind=\"rate_limited\"", "%uA",
@@ -593,11 +594,7 @@ ngx_http_llmopt_prom_arm(u_char *p, ngx_uint_t m,
         ngx_http_llmopt_prom_line(NULL, "%uA", as->cost_estimated);
         break;
     case 15:
-        p = ngx_sprintf(p, "%s", ngx_http_llmopt_prom_arm_meta[m].name);
-        p = ngx_http_llmopt_prom_labels(p, prt, &prt->arms[a].name, NULL);
-        p = ngx_sprintf(p, " %uA.%09uA\n",
-                        as->cost_estimated_nusd / 1000000000,
-                        as->cost_estimated_nusd % 1000000000);
+        ngx_http_llmopt_prom_usd(as->cost_estimated_nusd);
         break;
     default:
         ngx_http_llmopt_prom_line("kind=\"scored\"", "%uL",
@@ -607,6 +604,7 @@ ngx_http_llmopt_prom_arm(u_char *p, ngx_uint_t m,
         break;
     }
 
+#undef ngx_http_llmopt_prom_usd
 #undef ngx_http_llmopt_prom_line
 
     return p;
