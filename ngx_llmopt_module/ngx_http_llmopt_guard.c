@@ -35,53 +35,29 @@ ngx_http_llmopt_breaker_state(ngx_http_llmopt_arm_stats_t *as, uint64_t now)
 
 
 /*
- * Clears allowed[a] of the arms whose circuit is open.  A half-open arm
- * is left out too, unless this request becomes its probe: then *probe is
- * its index (else -1).  Returns the arms still allowed.
+ * Half-open arm a gets its probe at now, unless another is under way
+ * (llmopt_decide() asks, llmopt_decide.h): 1 when this request is it.
  */
 
-ngx_uint_t
-ngx_http_llmopt_breaker_mask(ngx_http_llmopt_policy_rt_t *prt,
-    unsigned char *allowed, uint64_t now, ngx_int_t *probe)
+int
+ngx_http_llmopt_breaker_probe(ngx_http_llmopt_policy_rt_t *prt, ngx_uint_t a,
+    uint64_t now)
 {
-    uint64_t                      until, probing;
-    ngx_uint_t                    a, n;
+    uint64_t                      probing;
     ngx_http_llmopt_arm_stats_t  *as;
 
-    *probe = -1;
-    n = 0;
+    as = &prt->stats->arms[a];
+    probing = as->breaker_probe_until_ms;
 
-    for (a = 0; a < prt->n_arms; a++) {
-        if (!allowed[a]) {
-            continue;
-        }
-
-        as = &prt->stats->arms[a];
-        until = as->breaker_open_until_ms;
-
-        if (until == 0) {
-            n++;
-            continue;
-        }
-
-        allowed[a] = 0;
-
-        if (now < until || *probe >= 0) {
-            continue;
-        }
-
-        probing = as->breaker_probe_until_ms;
-
-        if (now >= probing
-            && ngx_atomic_cmp_set(&as->breaker_probe_until_ms, probing,
-                                  now + NGX_HTTP_LLMOPT_PROBE_MS))
-        {
-            (void) ngx_atomic_fetch_add(&as->breaker_probes, 1);
-            *probe = a;
-        }
+    if (now >= probing
+        && ngx_atomic_cmp_set(&as->breaker_probe_until_ms, probing,
+                              now + NGX_HTTP_LLMOPT_PROBE_MS))
+    {
+        (void) ngx_atomic_fetch_add(&as->breaker_probes, 1);
+        return 1;
     }
 
-    return n;
+    return 0;
 }
 
 

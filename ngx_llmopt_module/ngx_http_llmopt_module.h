@@ -633,8 +633,8 @@ ngx_int_t ngx_http_llmopt_feedback_tenant(ngx_http_llmopt_main_conf_t *lmcf,
 void ngx_http_llmopt_attempt_failed(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx);
 ngx_msec_t ngx_http_llmopt_retry_after(ngx_http_request_t *r);
-ngx_uint_t ngx_http_llmopt_breaker_mask(ngx_http_llmopt_policy_rt_t *prt,
-    unsigned char *allowed, uint64_t now, ngx_int_t *probe);
+int ngx_http_llmopt_breaker_probe(ngx_http_llmopt_policy_rt_t *prt,
+    ngx_uint_t a, uint64_t now);
 void ngx_http_llmopt_breaker_outcome(ngx_http_llmopt_ctx_t *ctx,
     ngx_uint_t failed, uint64_t now, ngx_log_t *log);
 ngx_int_t ngx_http_llmopt_budget_init(ngx_slab_pool_t *shpool,

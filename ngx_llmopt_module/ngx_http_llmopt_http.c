@@ -1,0 +1,139 @@
+
+/*
+ * Copyright (C) llmopt authors
+ *
+ * HTTP helpers of the glue: answers in JSON (an error in the client's
+ * dialect), and the clocks.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <time.h>
+
+#include "ngx_http_llmopt_module.h"
+
+
+/*
+ * An error in the client's dialect:
+ *   OpenAI    {"error":{"message":..,"type":..,"param":null,"code":..}}
+ *   Anthropic {"type":"error","error":{"type":..,"message":..}}
+ */
+
+ngx_int_t
+ngx_http_llmopt_send_error(ngx_http_request_t *r, llmopt_dialect_e dialect,
+    ngx_uint_t status, const char *type, const char *code, u_char *msg,
+    size_t len)
+{
+    size_t        size;
+    ngx_buf_t    *b;
+
+    size = sizeof("{\"type\":\"error\",\"error\":{\"type\":\"\",\"message\":\"\","
+                  "\"param\":null,\"code\":\"\"}}\n")
+           + ngx_strlen(type) + (code ? ngx_strlen(code) : 4)
+           + len + ngx_escape_json(NULL, msg, len);
+
+    b = ngx_create_temp_buf(r->pool, size);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (dialect == LLMOPT_DIALECT_ANTHROPIC) {
+        b->last = ngx_sprintf(b->last,
+                              "{\"type\":\"error\",\"error\":{\"type\":\"%s\","
+                              "\"message\":\"", type);
+        b->last = (u_char *) ngx_escape_json(b->last, msg, len);
+        b->last = ngx_cpymem(b->last, "\"}}\n", sizeof("\"}}\n") - 1);
+
+    } else {
+        b->last = ngx_cpymem(b->last, "{\"error\":{\"message\":\"",
+                             sizeof("{\"error\":{\"message\":\"") - 1);
+        b->last = (u_char *) ngx_escape_json(b->last, msg, len);
+        b->last = ngx_sprintf(b->last, "\",\"type\":\"%s\",\"param\":null,"
+                              "\"code\":", type);
+
+        if (code != NULL) {
+            b->last = ngx_sprintf(b->last, "\"%s\"}}\n", code);
+
+        } else {
+            b->last = ngx_cpymem(b->last, "null}}\n", sizeof("null}}\n") - 1);
+        }
+    }
+
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_last_modified(r);
+    ngx_http_clear_etag(r);
+
+    return ngx_http_llmopt_send_json(r, status, b);
+}
+
+
+/* Sends b, a whole JSON document, as the response with this status. */
+
+ngx_int_t
+ngx_http_llmopt_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_buf_t *b)
+{
+    ngx_str_t  type = ngx_string("application/json");
+
+    return ngx_http_llmopt_send_body(r, status, &type, b);
+}
+
+
+/* Sends b as the whole response, of this status and content type. */
+
+ngx_int_t
+ngx_http_llmopt_send_body(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_buf_t *b)
+{
+    u_char      *semicolon;
+    ngx_int_t    rc;
+    ngx_chain_t  out;
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    r->headers_out.content_type = *type;
+    semicolon = ngx_strlchr(type->data, type->data + type->len, ';');
+    r->headers_out.content_type_len = semicolon ? (size_t) (semicolon
+                                                            - type->data)
+                                                : type->len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+uint64_t
+ngx_http_llmopt_now_ns(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+
+uint64_t
+ngx_http_llmopt_wall_ms(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_REALTIME, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
