@@ -2,7 +2,8 @@
  * Copyright (C) llmopt authors
  *
  * bench-decision: the time of the decision path of the core -- parse,
- * features, choice, rewrite -- for bodies of 2 KB and 100 KB made from real
+ * features, the decision (llmopt_decide: the guardrails, then the bandit's
+ * choice), rewrite -- for bodies of 2 KB and 100 KB made from real
  * RouterBench prompts, 8 arms, d = 16, LinUCB.  Links src/ only.
  *
  *   build/bench-decision [routerbench-dir]
@@ -22,6 +23,8 @@
 #include "llmopt_features.h"
 #include "llmopt_bandit.h"
 #include "llmopt_rng.h"
+#include "llmopt_catalog.h"
+#include "llmopt_decide.h"
 
 
 #define BENCH_ARMS     8
@@ -35,6 +38,10 @@ static size_t bench_body(const char *text, size_t text_len, size_t target,
 static int bench_run(const char *label, const char *body, size_t len,
     double budget_median, double budget_p99);
 static int bench_cmp(const void *a, const void *b);
+static int bench_select(void *data, const double *x,
+    const unsigned char *allowed, llmopt_rng_t *rng,
+    llmopt_choice_t *choice);
+static void *bench_alloc(void *ctx, size_t size);
 static double bench_now(void);
 
 
@@ -67,6 +74,27 @@ static llmopt_feature_spec_t bench_spec;
 static unsigned char        *bench_block;
 static unsigned char         bench_out[256 * 1024];
 
+/* the policy llmopt_decide() applies: 8 arms, LinUCB, a latency SLO */
+static llmopt_catalog_t       bench_cat;
+static const llmopt_policy_t *bench_policy;
+
+static const char  bench_catalog[] =
+    "models:\n"
+    "  m0: {upstream: u, price: {input: 0.1, output: 0.4},"
+    " context_window: 1000000}\n"
+    "  m1: {upstream: u, price: {input: 0.2, output: 0.8}}\n"
+    "  m2: {upstream: u, price: {input: 0.3, output: 1.2}}\n"
+    "  m3: {upstream: u, price: {input: 0.5, output: 2}}\n"
+    "  m4: {upstream: u, price: {input: 1, output: 4}}\n"
+    "  m5: {upstream: u, price: {input: 2, output: 8}}\n"
+    "  m6: {upstream: u, price: {input: 3, output: 12}}\n"
+    "  m7: {upstream: u, price: {input: 5, output: 20}}\n"
+    "policies:\n"
+    "  p:\n"
+    "    algorithm: linucb\n"
+    "    arms: [m0, m1, m2, m3, m4, m5, m6, m7]\n"
+    "    latency_slo: 2000\n";
+
 
 int
 main(int argc, char **argv)
@@ -81,6 +109,23 @@ main(int argc, char **argv)
     const char   *dir;
 
     dir = argc > 1 ? argv[1] : "../shared/data/routerbench";
+
+    {
+        llmopt_alloc_t  alloc = { bench_alloc, NULL };
+
+        memset(&err, 0, sizeof(err));
+
+        if (llmopt_catalog_load_string(&bench_cat, "bench", bench_catalog,
+                                       sizeof(bench_catalog) - 1, &alloc,
+                                       &err)
+            != LLMOPT_OK
+            || (bench_policy = llmopt_catalog_policy(&bench_cat, "p", 1))
+               == NULL)
+        {
+            fprintf(stderr, "bench-decision: catalog: %s\n", err.msg);
+            return 2;
+        }
+    }
 
     text = malloc(4 * 1024 * 1024);
     body = malloc(512 * 1024);
@@ -292,9 +337,13 @@ bench_run(const char *label, const char *body, size_t len,
     llmopt_err_t          err;
     llmopt_rng_t          rng;
     llmopt_kv_t           set[3];
-    llmopt_choice_t       choice;
     llmopt_request_t      req;
+    llmopt_guard_need_t   need;
+    llmopt_decide_in_t    in;
+    llmopt_decide_out_t   out;
     llmopt_feature_ctx_t  fctx;
+    unsigned char         breach[LLMOPT_MAX_ARMS];
+    uint64_t              until[LLMOPT_MAX_ARMS];
     double                x[LLMOPT_FEATURE_MAX_DIM];
     size_t                out_len;
 
@@ -318,6 +367,19 @@ bench_run(const char *label, const char *body, size_t len,
     llmopt_rng_seed(&rng, 1);
     out_len = 0;
 
+    memset(breach, 0, sizeof(breach));
+    memset(until, 0, sizeof(until));
+    memset(&in, 0, sizeof(llmopt_decide_in_t));
+
+    in.catalog = &bench_cat;
+    in.policy = bench_policy;
+    in.x = x;
+    in.slo_breach = breach;
+    in.breaker_until = until;
+    in.canary_share = -1;
+    in.rng = &rng;
+    in.select = bench_select;
+
     for (i = 0; i < BENCH_ROUNDS; i++) {
         t0 = bench_now();
 
@@ -331,9 +393,11 @@ bench_run(const char *label, const char *body, size_t len,
 
         llmopt_features_build(&bench_spec, &req, &fctx, x);
 
-        if (llmopt_bandit_select(&bench_conf, bench_block, x, NULL, &rng,
-                                 &choice)
-            != LLMOPT_OK)
+        llmopt_guard_need(&req, &need);
+        in.need = &need;
+
+        if (llmopt_decide(&in, &out) != LLMOPT_DECIDE_OK
+            || out.reason != LLMOPT_DECIDE_BANDIT)
         {
             fprintf(stderr, "bench-decision: select failed\n");
             return 1;
@@ -396,4 +460,22 @@ bench_now(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
 
     return (double) ts.tv_sec * 1e9 + (double) ts.tv_nsec;
+}
+
+
+/* the bandit's choice, as the glue makes it: from the policy's block */
+
+static int
+bench_select(void *data, const double *x, const unsigned char *allowed,
+    llmopt_rng_t *rng, llmopt_choice_t *choice)
+{
+    return llmopt_bandit_select(&bench_conf, bench_block, x, allowed, rng,
+                                choice);
+}
+
+
+static void *
+bench_alloc(void *ctx, size_t size)
+{
+    return calloc(1, size);
 }

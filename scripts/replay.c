@@ -5,7 +5,8 @@
  * learner from cold start.  Each row's prompt becomes an OpenAI chat body,
  * which is parsed (llmopt_request_parse), turned into features
  * (llmopt_features_build), routed among the 11 models of the data set
- * (llmopt_bandit_select), scored from the chosen model's recorded
+ * by the decision nginx makes (llmopt_decide, its bandit's choice
+ * llmopt_bandit_select), scored from the chosen model's recorded
  * correctness and cost (llmopt_reward) and learned (llmopt_bandit_update).
  * One pass over a shuffled stream per seed; the cost weight of the reward
  * is swept to trace a cost-quality curve.  Links src/ only.
@@ -31,6 +32,7 @@
 #include "llmopt_ring.h"
 #include "llmopt_usage.h"
 #include "llmopt_reward.h"
+#include "llmopt_decide.h"
 
 
 #define REPLAY_MODELS        11
@@ -141,6 +143,11 @@ static double replay_aiq(const replay_point_t *hull, unsigned n, double lo,
     double hi);
 static int replay_point_cmp(const void *a, const void *b);
 static double replay_now(void);
+static int replay_policy(void);
+static int replay_select(void *data, const double *x,
+    const unsigned char *allowed, llmopt_rng_t *rng,
+    llmopt_choice_t *choice);
+static void *replay_alloc(void *ctx, size_t size);
 
 
 static const char  *replay_files[REPLAY_TASKS] = {
@@ -159,6 +166,16 @@ static unsigned       replay_n_rows;
 static unsigned       replay_cap_rows;
 static unsigned       replay_incomplete;
 static unsigned       replay_task_rows[REPLAY_TASKS];
+
+/* the policy llmopt_decide() applies: the data set's models as its arms */
+static llmopt_catalog_t       replay_cat;
+static const llmopt_policy_t *replay_pol;
+
+/* what replay_select() chooses with */
+typedef struct {
+    const llmopt_bandit_conf_t  *conf;
+    const void                  *block;
+} replay_bandit_t;
 
 
 int
@@ -225,6 +242,10 @@ main(int argc, char **argv)
 
     if (conf.export_dir != NULL) {
         return replay_export(&conf) == 0 ? 0 : 1;
+    }
+
+    if (replay_policy() != 0) {
+        return 1;
     }
 
     /* baselines */
@@ -1722,9 +1743,14 @@ replay_run(const replay_conf_t *conf, double weight, uint64_t seed,
     unsigned               i, k, *order;
     llmopt_err_t           err;
     llmopt_rng_t           rng;
-    llmopt_choice_t        choice;
     llmopt_request_t       req;
     replay_row_t          *row;
+    replay_bandit_t        bandit;
+    llmopt_guard_need_t    need;
+    llmopt_decide_in_t     in;
+    llmopt_decide_out_t    out;
+    unsigned char          breach[LLMOPT_MAX_ARMS];
+    uint64_t               until[LLMOPT_MAX_ARMS];
     llmopt_json_tok_t      toks[REPLAY_TOKS];
     llmopt_bandit_conf_t   bconf;
     llmopt_reward_conf_t   rconf;
@@ -1754,6 +1780,25 @@ replay_run(const replay_conf_t *conf, double weight, uint64_t seed,
     llmopt_rng_seed(&rng, seed);
     replay_shuffle(order, seed);
 
+    /* nothing of the zone's state: every circuit closed, no SLO breach */
+
+    memset(breach, 0, sizeof(breach));
+    memset(until, 0, sizeof(until));
+    memset(&in, 0, sizeof(llmopt_decide_in_t));
+
+    bandit.conf = &bconf;
+    bandit.block = block;
+
+    in.catalog = &replay_cat;
+    in.policy = replay_pol;
+    in.x = x;
+    in.slo_breach = breach;
+    in.breaker_until = until;
+    in.canary_share = -1;
+    in.rng = &rng;
+    in.select = replay_select;
+    in.data = &bandit;
+
     correct = 0;
     spent = 0;
 
@@ -1770,14 +1815,17 @@ replay_run(const replay_conf_t *conf, double weight, uint64_t seed,
 
         llmopt_features_build(&conf->spec, &req, NULL, x);
 
-        if (llmopt_bandit_select(&bconf, block, x, NULL, &rng, &choice)
-            != LLMOPT_OK)
+        llmopt_guard_need(&req, &need);
+        in.need = &need;
+
+        if (llmopt_decide(&in, &out) != LLMOPT_DECIDE_OK
+            || out.reason != LLMOPT_DECIDE_BANDIT)
         {
             fprintf(stderr, "replay: select failed\n");
             exit(1);
         }
 
-        k = choice.arm;
+        k = out.arm;
         correct += row->quality[k];
         spent += row->cost[k];
 
@@ -2057,3 +2105,81 @@ replay_now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+
+/*
+ * The policy of the replay for llmopt_decide(): the data set's models as
+ * its arms, in their order, with no guardrail (the data set has neither
+ * context windows nor latencies); the choice is the replay's bandit's.
+ */
+
+static int
+replay_policy(void)
+{
+    int             n;
+    char           *text;
+    size_t          size, len;
+    unsigned        m;
+    llmopt_err_t    err;
+    llmopt_alloc_t  alloc = { replay_alloc, NULL };
+
+    size = 256 + REPLAY_MODELS * 320;
+    text = malloc(size);
+
+    if (text == NULL) {
+        fprintf(stderr, "replay: out of memory\n");
+        return 1;
+    }
+
+    len = snprintf(text, size, "models:\n");
+
+    for (m = 0; m < REPLAY_MODELS; m++) {
+        n = snprintf(text + len, size - len, "  \"%s\": {upstream: u, "
+                     "price: {input: 0, output: 0}}\n", replay_models[m]);
+        len += n;
+    }
+
+    len += snprintf(text + len, size - len, "policies:\n  replay:\n"
+                    "    algorithm: ucb1\n    arms: [");
+
+    for (m = 0; m < REPLAY_MODELS; m++) {
+        len += snprintf(text + len, size - len, "%s\"%s\"", m ? ", " : "",
+                        replay_models[m]);
+    }
+
+    len += snprintf(text + len, size - len, "]\n");
+
+    memset(&err, 0, sizeof(llmopt_err_t));
+
+    if (len >= size
+        || llmopt_catalog_load_string(&replay_cat, "replay", text, len,
+                                      &alloc, &err)
+           != LLMOPT_OK
+        || (replay_pol = llmopt_catalog_policy(&replay_cat, "replay", 6))
+           == NULL)
+    {
+        fprintf(stderr, "replay: the policy of the models: %s\n", err.msg);
+        free(text);
+        return 1;
+    }
+
+    free(text);
+
+    return 0;
+}
+
+
+static int
+replay_select(void *data, const double *x, const unsigned char *allowed,
+    llmopt_rng_t *rng, llmopt_choice_t *choice)
+{
+    replay_bandit_t *b = data;
+
+    return llmopt_bandit_select(b->conf, b->block, x, allowed, rng, choice);
+}
+
+
+static void *
+replay_alloc(void *ctx, size_t size)
+{
+    return calloc(1, size);
+}
