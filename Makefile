@@ -98,7 +98,7 @@ test:
 	scripts/setup
 	$(MAKE) check
 
-check: module $(UNIT_BINS) $(FUZZ_BINS) check-layers
+check: module $(UNIT_BINS) $(FUZZ_BINS) $(BUILD)/replay check-layers
 	LLMOPT_MODULE=$(CURDIR)/$(MODULE) prove -j$(PROVE_JOBS) $(UNIT_BINS) \
 	    $(FUZZ_BINS) t/*.t
 
@@ -118,8 +118,10 @@ itest: module
 $(BUILD)/bench-decision: scripts/bench-decision.c $(BUILD)/libllmopt.a
 	$(CC) $(CORE_CFLAGS) -o $@ $< $(BUILD)/libllmopt.a $(LDLIBS_CORE)
 
-$(BUILD)/replay: scripts/replay.c $(BUILD)/libllmopt.a
-	$(CC) $(CORE_CFLAGS) -o $@ $< $(BUILD)/libllmopt.a $(LDLIBS_CORE)
+$(BUILD)/replay: scripts/replay.c scripts/replay_catalog.c scripts/replay.h \
+                $(BUILD)/libllmopt.a
+	$(CC) $(CORE_CFLAGS) -Iscripts -o $@ scripts/replay.c \
+	    scripts/replay_catalog.c $(BUILD)/libllmopt.a $(LDLIBS_CORE)
 
 $(BUILD)/simulate: scripts/simulate.c $(BUILD)/libllmopt.a
 	$(CC) $(CORE_CFLAGS) -o $@ $< $(BUILD)/libllmopt.a $(LDLIBS_CORE)

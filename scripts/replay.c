@@ -33,6 +33,7 @@
 #include "llmopt_usage.h"
 #include "llmopt_reward.h"
 #include "llmopt_decide.h"
+#include "replay.h"
 
 
 #define REPLAY_MODELS        11
@@ -93,6 +94,11 @@ typedef struct {
     const char            *export_dir;    /* --export: write, no run */
     const char            *measured;      /* --measured: points from
                                              elsewhere (replay --e2e) */
+    const char            *catalog;       /* --catalog, --policy,
+                                             --requests: a catalog's
+                                             decisions (replay_catalog.c) */
+    const char            *policy;
+    const char            *requests;
 } replay_conf_t;
 
 
@@ -201,6 +207,18 @@ main(int argc, char **argv)
 
     if (replay_options(&conf, argc, argv) != 0) {
         return 2;
+    }
+
+    if (conf.catalog != NULL || conf.policy != NULL || conf.requests != NULL) {
+        if (conf.catalog == NULL || conf.policy == NULL
+            || conf.requests == NULL)
+        {
+            fprintf(stderr, "replay: --catalog, --policy and --requests go "
+                    "together\n");
+            return 2;
+        }
+
+        return replay_catalog(conf.catalog, conf.policy, conf.requests);
     }
 
     if (llmopt_feature_spec_finish(&conf.spec, &err) != LLMOPT_OK) {
@@ -780,6 +798,15 @@ replay_options(replay_conf_t *conf, int argc, char **argv)
         } else if (strcmp(opt, "--measured") == 0) {
             conf->measured = val;
 
+        } else if (strcmp(opt, "--catalog") == 0) {
+            conf->catalog = val;
+
+        } else if (strcmp(opt, "--policy") == 0) {
+            conf->policy = val;
+
+        } else if (strcmp(opt, "--requests") == 0) {
+            conf->requests = val;
+
         } else {
             fprintf(stderr, "replay: unknown option %s\n", opt);
             replay_usage();
@@ -928,7 +955,10 @@ replay_usage(void)
         "                     answers) and each seed's order, and stop\n"
         "  --measured FILE    \"weight seed accuracy cost\" lines measured\n"
         "                     elsewhere (replay --e2e): reported beside\n"
-        "                     the in-process run\n");
+        "                     the in-process run\n"
+        "  --catalog FILE --policy NAME --requests FILE\n"
+        "                     the arm the policy decides for each request\n"
+        "                     (one OpenAI body a line), as nginx would\n");
 }
 
 
