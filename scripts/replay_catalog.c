@@ -117,6 +117,8 @@ replay_catalog(const char *catalog, const char *policy, const char *requests)
     f = fopen(requests, "r");
     if (f == NULL) {
         perror(requests);
+        free(line);
+        free(block);
         return 1;
     }
 
@@ -135,6 +137,9 @@ replay_catalog(const char *catalog, const char *policy, const char *requests)
         {
             fprintf(stderr, "replay: %s: request %u: %s\n", requests, n + 1,
                     err.msg);
+            fclose(f);
+            free(line);
+            free(block);
             return 1;
         }
 
