@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 
 #include "ngx_http_llmopt_module.h"
+#include "llmopt_slo.h"
 
 
 #define NGX_HTTP_LLMOPT_TRAINER_BATCH     256
@@ -39,8 +40,6 @@ static ngx_int_t ngx_http_llmopt_lease(ngx_http_llmopt_main_conf_t *lmcf,
 static void ngx_http_llmopt_release(ngx_http_llmopt_main_conf_t *lmcf);
 static void ngx_http_llmopt_expire(ngx_http_llmopt_main_conf_t *lmcf,
     uint64_t now, uint64_t deadline);
-#define NGX_HTTP_LLMOPT_SLO_SAMPLES   200     /* recent latencies */
-#define NGX_HTTP_LLMOPT_SLO_MIN       20      /* before a verdict */
 
 
 #define NGX_HTTP_LLMOPT_DRIFT_IN      8192    /* outcomes a tick */
@@ -61,11 +60,7 @@ typedef struct {
     llmopt_adwin_t       adwin_latency;
     ngx_uint_t           quiet;          /* alarms ignored for these */
 
-    /* the latest latencies, for the latency SLO's p95 */
-    float                lat[NGX_HTTP_LLMOPT_SLO_SAMPLES];
-    ngx_uint_t           lat_n;
-    ngx_uint_t           lat_pos;
-    ngx_uint_t           lat_new;        /* samples since the last p95 */
+    llmopt_slo_t         slo;            /* the latest latencies */
 } ngx_http_llmopt_drift_t;
 
 
@@ -301,9 +296,7 @@ ngx_http_llmopt_drift_init(ngx_http_llmopt_drift_t *d, ngx_uint_t n)
         llmopt_adwin_init(&d[a].adwin_reward, 0.002, 32);
         llmopt_adwin_init(&d[a].adwin_latency, 0.002, 32);
         d[a].quiet = 0;
-        d[a].lat_n = 0;
-        d[a].lat_pos = 0;
-        d[a].lat_new = 0;
+        llmopt_slo_init(&d[a].slo);
     }
 }
 
@@ -318,11 +311,11 @@ static void
 ngx_http_llmopt_slo(ngx_http_llmopt_main_conf_t *lmcf)
 {
     double                        p95;
-    ngx_uint_t                    i, a, breach, level;
+    unsigned                      breach;
+    ngx_uint_t                    i, a, level;
     ngx_http_llmopt_drift_t      *d;
     ngx_http_llmopt_policy_rt_t  *prt;
     ngx_http_llmopt_arm_stats_t  *as;
-    float                         tmp[NGX_HTTP_LLMOPT_SLO_SAMPLES];
 
     if (lmcf->drift == NULL) {
         return;
@@ -340,16 +333,14 @@ ngx_http_llmopt_slo(ngx_http_llmopt_main_conf_t *lmcf)
         for (a = 0; a < prt[i].n_arms; a++) {
             as = &prt[i].stats->arms[a];
 
-            if (d[a].lat_n < NGX_HTTP_LLMOPT_SLO_MIN || !d[a].lat_new) {
+            if (llmopt_slo_verdict(&d[a].slo, prt[i].policy->latency_slo_ms,
+                                   &p95, &breach)
+                != LLMOPT_OK)
+            {
                 continue;
             }
 
-            d[a].lat_new = 0;
-
-            p95 = llmopt_guard_p95(d[a].lat, (unsigned) d[a].lat_n, tmp);
             as->slo_p95_ms = (ngx_atomic_uint_t) p95;
-
-            breach = p95 > (double) prt[i].policy->latency_slo_ms;
 
             if (breach != as->slo_breach) {
                 as->slo_breach = breach;
@@ -474,13 +465,7 @@ ngx_http_llmopt_drift_flush(ngx_http_llmopt_main_conf_t *lmcf)
         l1 = l2 = 0;
 
         if (in->latency_ms >= 0) {
-            d->lat[d->lat_pos] = in->latency_ms;
-            d->lat_pos = (d->lat_pos + 1) % NGX_HTTP_LLMOPT_SLO_SAMPLES;
-            d->lat_new = 1;
-
-            if (d->lat_n < NGX_HTTP_LLMOPT_SLO_SAMPLES) {
-                d->lat_n++;
-            }
+            llmopt_slo_add(&d->slo, in->latency_ms);
 
             lt = in->latency_ms / policy->reward.latency_ref;
             lt = lt > 10 ? 10 : lt;
