@@ -2,12 +2,9 @@
 /*
  * Copyright (C) llmopt authors
  *
- * The circuit breaker of each arm, in the zone: failures in a row
- * (429, 5xx, no answer, a timeout) open it for the policy's cooldown, a
- * 429's Retry-After opens it for that long; once the time is up the arm is
- * half-open and one request at a time is sent to it as a probe: a good
- * answer closes the circuit, a failure opens it again.  Workers update it
- * with atomic operations; a race costs at most one extra probe.
+ * The circuit breaker of each arm, in the zone: its counts, the probe's
+ * claim, and the rules of src/llmopt_breaker.c applied to them.  Workers
+ * update it with atomic operations; a race costs at most one extra probe.
  */
 
 
@@ -17,6 +14,7 @@
 
 #include "ngx_http_llmopt_module.h"
 #include "llmopt_hash.h"
+#include "llmopt_breaker.h"
 
 
 /* how long one probe has before another worker may send one */
@@ -26,11 +24,7 @@
 const char *
 ngx_http_llmopt_breaker_state(ngx_http_llmopt_arm_stats_t *as, uint64_t now)
 {
-    uint64_t  until;
-
-    until = as->breaker_open_until_ms;
-
-    return until == 0 ? "closed" : now < until ? "open" : "half_open";
+    return llmopt_breaker_state(as->breaker_open_until_ms, now);
 }
 
 
@@ -106,28 +100,33 @@ ngx_http_llmopt_breaker_window(ngx_http_llmopt_arm_stats_t *as,
 }
 
 
-/* An answer of the arm came back: close, count or open its circuit. */
+/*
+ * An answer of the arm came back: its counts in the zone, then what
+ * llmopt_breaker_next() says, applied with a compare-and-set.
+ */
 
 void
 ngx_http_llmopt_breaker_outcome(ngx_http_llmopt_ctx_t *ctx, ngx_uint_t failed,
     uint64_t now, ngx_log_t *log)
 {
-    uint64_t                      until, open_for, wn, wf;
-    ngx_uint_t                    n, rate;
+    int                           next;
+    uint64_t                      until;
+    unsigned                      why;
+    llmopt_breaker_seen_t         seen;
     const llmopt_policy_t        *policy;
     ngx_http_llmopt_arm_stats_t  *as;
 
     policy = ctx->policy->policy;
     as = &ctx->policy->stats->arms[ctx->arm];
-    until = as->breaker_open_until_ms;
-    rate = 0;
+
+    seen.open_until_ms = as->breaker_open_until_ms;
+    seen.window_n = 0;
+    seen.window_f = 0;
 
     if (policy->breaker_error_rate > 0) {
         ngx_http_llmopt_breaker_window(as, policy->breaker_window_ms, now,
-                                       failed, &wn, &wf);
-
-        rate = failed && wn >= policy->breaker_min_requests
-               && (double) wf >= policy->breaker_error_rate * (double) wn;
+                                       failed, &seen.window_n,
+                                       &seen.window_f);
     }
 
     if (!failed) {
@@ -135,8 +134,21 @@ ngx_http_llmopt_breaker_outcome(ngx_http_llmopt_ctx_t *ctx, ngx_uint_t failed,
             as->breaker_failures = 0;
         }
 
-        if (until != 0 && now >= until
-            && ngx_atomic_cmp_set(&as->breaker_open_until_ms, until, 0))
+        seen.failures = 0;
+
+    } else {
+        seen.failures = ngx_atomic_fetch_add(&as->breaker_failures, 1) + 1;
+    }
+
+    why = 0;
+    until = 0;
+
+    next = llmopt_breaker_next(policy, &seen, failed, ctx->retry_after, now,
+                               &until, &why);
+
+    if (next == LLMOPT_BREAKER_CLOSE) {
+        if (ngx_atomic_cmp_set(&as->breaker_open_until_ms,
+                               seen.open_until_ms, 0))
         {
             as->breaker_probe_until_ms = 0;
 
@@ -149,36 +161,13 @@ ngx_http_llmopt_breaker_outcome(ngx_http_llmopt_ctx_t *ctx, ngx_uint_t failed,
         return;
     }
 
-    n = ngx_atomic_fetch_add(&as->breaker_failures, 1) + 1;
-
-    open_for = 0;
-
-    if (ctx->retry_after) {
-        /* the provider said when to come back */
-        open_for = ctx->retry_after;
-
-    } else if (until != 0 && now >= until) {
-        /* the probe of a half-open circuit failed */
-        open_for = policy->breaker_cooldown_ms;
-
-    } else if (policy->breaker_failures && n >= policy->breaker_failures) {
-        open_for = policy->breaker_cooldown_ms;
-
-    } else if (rate) {
-        open_for = policy->breaker_cooldown_ms;
-    }
-
-    if (open_for == 0 || (until != 0 && now < until && now + open_for <= until))
+    if (next != LLMOPT_BREAKER_OPEN
+        || !ngx_atomic_cmp_set(&as->breaker_open_until_ms, seen.open_until_ms,
+                               until))
     {
-        return;
+        return;                         /* or another worker opened it */
     }
 
-    if (!ngx_atomic_cmp_set(&as->breaker_open_until_ms, until, now + open_for))
-    {
-        return;                         /* another worker opened it */
-    }
-
-    n = as->breaker_failures;
     as->breaker_failures = 0;
     as->breaker_probe_until_ms = 0;
     as->breaker_win_epoch[0] = 0;          /* the window starts anew */
@@ -188,11 +177,8 @@ ngx_http_llmopt_breaker_outcome(ngx_http_llmopt_ctx_t *ctx, ngx_uint_t failed,
     ngx_log_error(NGX_LOG_WARN, log, 0,
                   "llmopt: policy \"%V\" arm \"%V\": circuit open for %uL ms "
                   "(%s)", &ctx->policy->name,
-                  &ctx->policy->arms[ctx->arm].name, open_for,
-                  ctx->retry_after ? "Retry-After"
-                  : until != 0 ? "the probe failed"
-                  : policy->breaker_failures && n >= policy->breaker_failures
-                    ? "failures in a row" : "error rate");
+                  &ctx->policy->arms[ctx->arm].name, until - now,
+                  llmopt_breaker_why(why));
 }
 
 
