@@ -53,6 +53,7 @@ static ngx_int_t ngx_http_llmopt_drain_start(ngx_http_request_t *r,
 static ngx_int_t ngx_http_llmopt_drain(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx, ngx_chain_t *in);
 static void ngx_http_llmopt_drain_timeout(ngx_event_t *ev);
+static void ngx_http_llmopt_consume(ngx_buf_t *b);
 
 
 const double  ngx_http_llmopt_time_bounds_ms[NGX_HTTP_LLMOPT_TIME_BUCKETS] = {
@@ -334,7 +335,6 @@ static ngx_int_t
 ngx_http_llmopt_drain_start(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx)
 {
-    ngx_buf_t                   *b;
     ngx_chain_t                 *cl;
     ngx_http_llmopt_loc_conf_t  *llcf;
 
@@ -351,15 +351,7 @@ ngx_http_llmopt_drain_start(ngx_http_request_t *r,
     ctx->draining = 1;
 
     for (cl = r->out; cl; cl = cl->next) {
-        b = cl->buf;
-
-        if (ngx_buf_in_memory(b)) {
-            b->pos = b->last;
-        }
-
-        if (b->in_file) {
-            b->file_pos = b->file_last;
-        }
+        ngx_http_llmopt_consume(cl->buf);
     }
 
     r->out = NULL;
@@ -376,6 +368,21 @@ ngx_http_llmopt_drain_start(ngx_http_request_t *r,
     ngx_add_timer(&ctx->drain_event, llcf->drain_timeout);
 
     return NGX_OK;
+}
+
+
+/* A buffer as if sent: its producer may reuse it. */
+
+static void
+ngx_http_llmopt_consume(ngx_buf_t *b)
+{
+    if (ngx_buf_in_memory(b)) {
+        b->pos = b->last;
+    }
+
+    if (b->in_file) {
+        b->file_pos = b->file_last;
+    }
 }
 
 
@@ -396,13 +403,7 @@ ngx_http_llmopt_drain(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
             ngx_http_llmopt_scan(ctx, b);
         }
 
-        if (ngx_buf_in_memory(b)) {
-            b->pos = b->last;
-        }
-
-        if (b->in_file) {
-            b->file_pos = b->file_last;
-        }
+        ngx_http_llmopt_consume(b);
 
         if (b->last_buf && !ctx->body_done) {
             (void) llmopt_usage_finish(ctx->usage, &res);
