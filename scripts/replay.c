@@ -99,6 +99,7 @@ typedef struct {
                                              decisions (replay_catalog.c) */
     const char            *policy;
     const char            *requests;
+    const char            *outcomes;      /* --outcomes: each arm's answer */
 } replay_conf_t;
 
 
@@ -218,7 +219,8 @@ main(int argc, char **argv)
             return 2;
         }
 
-        return replay_catalog(conf.catalog, conf.policy, conf.requests);
+        return replay_catalog(conf.catalog, conf.policy, conf.requests,
+                              conf.outcomes);
     }
 
     if (llmopt_feature_spec_finish(&conf.spec, &err) != LLMOPT_OK) {
@@ -807,6 +809,9 @@ replay_options(replay_conf_t *conf, int argc, char **argv)
         } else if (strcmp(opt, "--requests") == 0) {
             conf->requests = val;
 
+        } else if (strcmp(opt, "--outcomes") == 0) {
+            conf->outcomes = val;
+
         } else {
             fprintf(stderr, "replay: unknown option %s\n", opt);
             replay_usage();
@@ -958,7 +963,10 @@ replay_usage(void)
         "                     the in-process run\n"
         "  --catalog FILE --policy NAME --requests FILE\n"
         "                     the arm the policy decides for each request\n"
-        "                     (one OpenAI body a line), as nginx would\n");
+        "                     (one OpenAI body a line), as nginx would\n"
+        "  --outcomes FILE    with --catalog: \"<arm> <status> <latency ms>\"\n"
+        "                     lines, how each arm answers; the breakers\n"
+        "                     and the latency SLO learn from them\n");
 }
 
 
