@@ -430,7 +430,7 @@ $A->redis_cli('redis', 'RPUSH', $key, 'not', 'ours');
 my $grants0 = status($A)->{policies}{freeze3_0}{budget}{grants};
 my $errors0 = status($A)->{redis}{errors};
 ok(wait_for(sub { $A->read_file('logs/error.log')
-                  =~ /\[error\].*budget key "\{fleet:near\}.*WRONGTYPE/ }, 5),
+                  =~ /\[error\].*budget key "\{fleet:near\}.*WRONGTYPE/ }, 15),
    'a key of the wrong type under a budget\'s name: an [error] line');
 sleep(1);
 my $s = status($A);
