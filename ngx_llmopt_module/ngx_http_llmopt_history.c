@@ -3,9 +3,10 @@
  * Copyright (C) llmopt authors
  *
  * The history of a policy's counters: snapshots the trainer takes every
- * 10 seconds and every minute, kept in two rings in the zone.  Windows
- * (the last minute, the last hour) and the per-minute series are
- * differences of snapshots; the request path does not take part.
+ * 10 seconds, every minute and every 10 minutes, kept in three rings in
+ * the zone (llmopt_history.h).  Windows (the last minute, the last hour)
+ * and the series are differences of snapshots; the request path does
+ * not take part.
  */
 
 
@@ -19,7 +20,7 @@
 static void ngx_http_llmopt_history_take(ngx_http_llmopt_policy_rt_t *prt,
     ngx_http_llmopt_snap_t *slot, uint64_t now);
 static ngx_http_llmopt_snap_t *ngx_http_llmopt_history_slot(
-    ngx_http_llmopt_history_t *h, ngx_uint_t coarse, uint64_t i);
+    ngx_http_llmopt_history_t *h, ngx_uint_t ring, uint64_t i);
 
 
 /* Under the zone's mutex, from init_zone. */
@@ -64,8 +65,7 @@ ngx_http_llmopt_history_init(ngx_slab_pool_t *shpool,
     snap = ngx_http_llmopt_snap_size(n_arms);
 
     size = offsetof(ngx_http_llmopt_history_t, data)
-           + (NGX_HTTP_LLMOPT_FINE_SLOTS + NGX_HTTP_LLMOPT_COARSE_SLOTS)
-             * snap;
+           + LLMOPT_HISTORY_SLOTS * snap;
 
     h = ngx_slab_calloc_locked(shpool, size);
     if (h == NULL) {
@@ -82,35 +82,25 @@ ngx_http_llmopt_history_init(ngx_slab_pool_t *shpool,
 
 
 static ngx_http_llmopt_snap_t *
-ngx_http_llmopt_history_slot(ngx_http_llmopt_history_t *h, ngx_uint_t coarse,
+ngx_http_llmopt_history_slot(ngx_http_llmopt_history_t *h, ngx_uint_t ring,
     uint64_t i)
 {
-    u_char  *p;
-
-    p = h->data;
-
-    if (coarse) {
-        p += NGX_HTTP_LLMOPT_FINE_SLOTS * h->snap_size
-             + (i % NGX_HTTP_LLMOPT_COARSE_SLOTS) * h->snap_size;
-
-    } else {
-        p += (i % NGX_HTTP_LLMOPT_FINE_SLOTS) * h->snap_size;
-    }
-
-    return (ngx_http_llmopt_snap_t *) p;
+    return (ngx_http_llmopt_snap_t *)
+               (h->data + llmopt_history_slot(ring, i) * h->snap_size);
 }
 
 
 /*
- * The trainer, every tick: a snapshot when a 10-second or a minute
- * boundary has passed since the last one of its ring.
+ * The trainer, every tick: a snapshot when a boundary of a ring's
+ * period (10 seconds, a minute, 10 minutes) has passed since the last
+ * one of that ring.
  */
 
 void
 ngx_http_llmopt_history_tick(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now)
 {
     uint64_t                      n, last;
-    ngx_uint_t                    i, coarse, period;
+    ngx_uint_t                    i, ring;
     ngx_http_llmopt_snap_t       *slot;
     ngx_http_llmopt_history_t    *h;
     ngx_http_llmopt_policy_rt_t  *prt;
@@ -124,21 +114,16 @@ ngx_http_llmopt_history_tick(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now)
             continue;
         }
 
-        for (coarse = 0; coarse < 2; coarse++) {
-            n = coarse ? h->coarse_n : h->fine_n;
-            period = coarse ? NGX_HTTP_LLMOPT_COARSE_MS
-                            : NGX_HTTP_LLMOPT_FINE_MS;
+        for (ring = 0; ring < LLMOPT_HISTORY_RINGS; ring++) {
+            n = h->taken[ring];
+            last = n ? ngx_http_llmopt_history_slot(h, ring, n - 1)->time_ms
+                     : 0;
 
-            if (n) {
-                last = ngx_http_llmopt_history_slot(h, coarse, n - 1)
-                       ->time_ms;
-
-                if (now / period == last / period || now < last) {
-                    continue;
-                }
+            if (!llmopt_history_due(ring, n, last, now)) {
+                continue;
             }
 
-            slot = ngx_http_llmopt_history_slot(h, coarse, n);
+            slot = ngx_http_llmopt_history_slot(h, ring, n);
 
             (void) ngx_atomic_fetch_add(&slot->seq, 1);
             ngx_memory_barrier();
@@ -148,12 +133,7 @@ ngx_http_llmopt_history_tick(ngx_http_llmopt_main_conf_t *lmcf, uint64_t now)
             ngx_memory_barrier();
             (void) ngx_atomic_fetch_add(&slot->seq, 1);
 
-            if (coarse) {
-                h->coarse_n = n + 1;
-
-            } else {
-                h->fine_n = n + 1;
-            }
+            h->taken[ring] = n + 1;
         }
     }
 }
@@ -232,16 +212,16 @@ ngx_http_llmopt_history_take(ngx_http_llmopt_policy_rt_t *prt,
 
 
 /*
- * A copy of the snapshot "back" places before the newest of a ring (0:
- * the newest); NGX_DECLINED when there is none or it was being written.
+ * A copy of the snapshot "back" places before the newest of a ring
+ * (LLMOPT_HISTORY_FINE ..; back 0: the newest); NGX_DECLINED when there
+ * is none or it was being written.
  */
 
 ngx_int_t
 ngx_http_llmopt_history_get(ngx_http_llmopt_policy_rt_t *prt,
-    ngx_uint_t coarse, ngx_uint_t back, ngx_http_llmopt_snap_t *snap)
+    ngx_uint_t ring, ngx_uint_t back, ngx_http_llmopt_snap_t *snap)
 {
-    uint64_t                    n, seq;
-    ngx_uint_t                  slots;
+    uint64_t                    i, seq;
     ngx_http_llmopt_snap_t     *slot;
     ngx_http_llmopt_history_t  *h;
 
@@ -251,16 +231,13 @@ ngx_http_llmopt_history_get(ngx_http_llmopt_policy_rt_t *prt,
         return NGX_DECLINED;
     }
 
-    n = coarse ? h->coarse_n : h->fine_n;
-    slots = coarse ? NGX_HTTP_LLMOPT_COARSE_SLOTS : NGX_HTTP_LLMOPT_FINE_SLOTS;
-
     /* the oldest slot may be being overwritten: one place is kept free */
 
-    if (back >= n || back + 1 >= slots) {
+    if (llmopt_history_back(ring, h->taken[ring], back, &i) != LLMOPT_OK) {
         return NGX_DECLINED;
     }
 
-    slot = ngx_http_llmopt_history_slot(h, coarse, n - 1 - back);
+    slot = ngx_http_llmopt_history_slot(h, ring, i);
 
     seq = slot->seq;
     ngx_memory_barrier();
@@ -279,8 +256,9 @@ ngx_http_llmopt_history_get(ngx_http_llmopt_policy_rt_t *prt,
 
 /*
  * The newest snapshot taken at or before time_ms, from the 10-second ring
- * for the last two minutes and the minute ring before that; else the
- * oldest there is.  NGX_DECLINED when there is no history at all.
+ * for the last two minutes, the minute ring for 4 hours and the 10-minute
+ * ring before that; else the oldest there is.  NGX_DECLINED when there
+ * is no history at all.
  */
 
 ngx_int_t
@@ -288,16 +266,15 @@ ngx_http_llmopt_history_before(ngx_http_llmopt_policy_rt_t *prt,
     uint64_t time_ms, ngx_http_llmopt_snap_t *snap)
 {
     ngx_int_t   found;
-    ngx_uint_t  coarse, back, slots;
+    ngx_uint_t  ring, back, slots;
 
     found = NGX_DECLINED;
 
-    for (coarse = 0; coarse < 2; coarse++) {
-        slots = coarse ? NGX_HTTP_LLMOPT_COARSE_SLOTS
-                       : NGX_HTTP_LLMOPT_FINE_SLOTS;
+    for (ring = 0; ring < LLMOPT_HISTORY_RINGS; ring++) {
+        slots = llmopt_history_rings[ring].slots;
 
         for (back = 0; back + 1 < slots; back++) {
-            if (ngx_http_llmopt_history_get(prt, coarse, back, snap)
+            if (ngx_http_llmopt_history_get(prt, ring, back, snap)
                 != NGX_OK)
             {
                 break;
@@ -312,14 +289,13 @@ ngx_http_llmopt_history_before(ngx_http_llmopt_policy_rt_t *prt,
     }
 
     if (found == NGX_OK) {
-        /* younger than the window: the oldest snapshot of either ring */
+        /* younger than the window: the oldest snapshot of any ring */
 
-        for (coarse = 2; coarse-- > 0; /* void */) {
-            slots = coarse ? NGX_HTTP_LLMOPT_COARSE_SLOTS
-                           : NGX_HTTP_LLMOPT_FINE_SLOTS;
+        for (ring = LLMOPT_HISTORY_RINGS; ring-- > 0; /* void */) {
+            slots = llmopt_history_rings[ring].slots;
 
             for (back = slots - 1; back-- > 0; /* void */) {
-                if (ngx_http_llmopt_history_get(prt, coarse, back, snap)
+                if (ngx_http_llmopt_history_get(prt, ring, back, snap)
                     == NGX_OK)
                 {
                     return NGX_OK;

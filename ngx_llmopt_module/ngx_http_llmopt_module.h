@@ -32,6 +32,7 @@
 #include "llmopt_stats.h"
 #include "llmopt_budget.h"
 #include "llmopt_canary.h"
+#include "llmopt_history.h"
 
 #include "ngx_http_llmopt_status.h"
 
@@ -143,17 +144,16 @@ typedef struct {
 
 
 /*
- * History: the trainer copies a policy's cumulative counters into two
- * rings of snapshots, every 10 seconds (for the last-minute windows) and
- * every minute (the per-minute series of the last 4 hours); a point of a
- * series is the difference of two snapshots, so workers pay nothing for
- * it.  Readers copy a snapshot and check its sequence number.
+ * History: the trainer copies a policy's cumulative counters into three
+ * rings of snapshots (llmopt_history.h), every 10 seconds (for the
+ * last-minute windows), every minute (the per-minute series of the last
+ * 4 hours) and every 10 minutes (the last 24 hours); a point of a series
+ * is the difference of two snapshots, so workers pay nothing for it.
+ * Readers copy a snapshot and check its sequence number.
  */
 
-#define NGX_HTTP_LLMOPT_FINE_MS        10000
-#define NGX_HTTP_LLMOPT_FINE_SLOTS     16
-#define NGX_HTTP_LLMOPT_COARSE_MS      60000
-#define NGX_HTTP_LLMOPT_COARSE_SLOTS   241
+#define NGX_HTTP_LLMOPT_FINE_MS                                              \
+    (llmopt_history_rings[LLMOPT_HISTORY_FINE].period_ms)
 
 
 typedef struct {
@@ -190,10 +190,9 @@ typedef struct {
 typedef struct {
     ngx_uint_t                    n_arms;
     size_t                        snap_size;
-    ngx_atomic_t                  fine_n;        /* snapshots written */
-    ngx_atomic_t                  coarse_n;
-    u_char                        data[1];       /* fine slots, then
-                                                    coarse slots */
+    ngx_atomic_t                  taken[LLMOPT_HISTORY_RINGS];
+                                                 /* snapshots, per ring */
+    u_char                        data[1];       /* LLMOPT_HISTORY_SLOTS */
 } ngx_http_llmopt_history_t;
 
 
@@ -624,7 +623,7 @@ void ngx_http_llmopt_history_tick(ngx_http_llmopt_main_conf_t *lmcf,
 ngx_http_llmopt_snap_t *ngx_http_llmopt_history_live(
     ngx_http_llmopt_policy_rt_t *prt, ngx_http_llmopt_snap_t *snap);
 ngx_int_t ngx_http_llmopt_history_get(ngx_http_llmopt_policy_rt_t *prt,
-    ngx_uint_t coarse, ngx_uint_t back, ngx_http_llmopt_snap_t *snap);
+    ngx_uint_t ring, ngx_uint_t back, ngx_http_llmopt_snap_t *snap);
 ngx_int_t ngx_http_llmopt_history_before(ngx_http_llmopt_policy_rt_t *prt,
     uint64_t time_ms, ngx_http_llmopt_snap_t *snap);
 ngx_int_t ngx_http_llmopt_dashboard(ngx_http_request_t *r);

@@ -457,10 +457,12 @@ ngx_http_llmopt_status_learning(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
 
 
 /*
- * The per-minute series of every policy: {"policies":{"p":{"t":[...],
- * "arms":{"a":{"requests":[...],...}}}}}.  Point i covers the minute from
- * t[i] (unix seconds of the snapshot that opens it) to the next snapshot;
- * the last point, open, runs to now.  Documented in README ("Dashboard").
+ * The series of every policy: {"resolution_s":60,"policies":{"p":{"t":
+ * [...],"arms":{"a":{"requests":[...],...}}}}}, per minute from the
+ * minute ring, or with ?resolution=600 per 10 minutes from the day ring.
+ * Point i covers the time from t[i] (unix seconds of the snapshot that
+ * opens it) to the next snapshot; the last point, open, runs to now.
+ * Documented in docs/STATUS.md ("The series").
  */
 
 static const char  *ngx_http_llmopt_series_fields[] = {
@@ -476,21 +478,36 @@ ngx_http_llmopt_series(ngx_http_request_t *r,
 {
     u_char                       *p;
     size_t                        size, snap;
+    ngx_str_t                     arg;
     ngx_buf_t                    *b;
-    ngx_uint_t                    i, a, f, k, n;
+    ngx_uint_t                    i, a, f, k, n, ring, slots;
     ngx_http_llmopt_snap_t      **s, *live;
     ngx_http_llmopt_point_t      *x, *y;
     ngx_http_llmopt_policy_rt_t  *prt;
 
+    ring = LLMOPT_HISTORY_MINUTE;
+
+    if (ngx_http_arg(r, (u_char *) "resolution", 10, &arg) == NGX_OK) {
+        if (arg.len == 3 && ngx_strncmp(arg.data, "600", 3) == 0) {
+            ring = LLMOPT_HISTORY_DAY;
+
+        } else if (arg.len != 2 || ngx_strncmp(arg.data, "60", 2) != 0) {
+            return ngx_http_llmopt_send_error(r, LLMOPT_DIALECT_OPENAI,
+                       NGX_HTTP_BAD_REQUEST, "invalid_request_error",
+                       "invalid_resolution",
+                       (u_char *) "resolution is 60 or 600",
+                       sizeof("resolution is 60 or 600") - 1);
+        }
+    }
+
+    slots = llmopt_history_rings[ring].slots;
     prt = lmcf->policies.elts;
 
     size = 256;
 
     for (i = 0; i < lmcf->policies.nelts; i++) {
-        size += 256 + 6 * prt[i].name.len
-                + NGX_HTTP_LLMOPT_COARSE_SLOTS * 16 * 5
-                + prt[i].n_arms * (6 * 64 + 256
-                                   + NGX_HTTP_LLMOPT_COARSE_SLOTS * 13 * 24);
+        size += 256 + 6 * prt[i].name.len + slots * 16 * 5
+                + prt[i].n_arms * (6 * 64 + 256 + slots * 13 * 24);
     }
 
     b = ngx_create_temp_buf(r->pool, size);
@@ -498,14 +515,14 @@ ngx_http_llmopt_series(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    s = ngx_palloc(r->pool,
-                   (NGX_HTTP_LLMOPT_COARSE_SLOTS + 1) * sizeof(void *));
+    s = ngx_palloc(r->pool, (slots + 1) * sizeof(void *));
     if (s == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = ngx_sprintf(b->last, "{\"resolution_s\":%d,\"time_ms\":%uL,"
-                    "\"policies\":{", NGX_HTTP_LLMOPT_COARSE_MS / 1000,
+                    "\"policies\":{",
+                    (int) (llmopt_history_rings[ring].period_ms / 1000),
                     ngx_http_llmopt_wall_ms());
 
     for (i = 0; i < lmcf->policies.nelts; i++) {
@@ -517,7 +534,7 @@ ngx_http_llmopt_series(ngx_http_request_t *r,
 
         s[0] = NULL;
 
-        for (k = NGX_HTTP_LLMOPT_COARSE_SLOTS - 1; k-- > 0; /* void */) {
+        for (k = slots - 1; k-- > 0; /* void */) {
             if (s[n] == NULL) {
                 /* a slot not taken is tried again for the next one */
                 s[n] = ngx_palloc(r->pool, snap);
@@ -528,7 +545,8 @@ ngx_http_llmopt_series(ngx_http_request_t *r,
                 s[n + 1] = NULL;
             }
 
-            if (ngx_http_llmopt_history_get(&prt[i], 1, k, s[n]) == NGX_OK
+            if (ngx_http_llmopt_history_get(&prt[i], ring, k, s[n])
+                == NGX_OK
                 && (n == 0 || s[n]->time_ms > s[n - 1]->time_ms))
             {
                 n++;

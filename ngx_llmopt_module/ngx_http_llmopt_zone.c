@@ -833,8 +833,7 @@ ngx_http_llmopt_zone_need(ngx_http_llmopt_main_conf_t *lmcf, size_t *need,
         per += ngx_http_llmopt_slab_bytes(sizeof(ngx_http_llmopt_stats_t));
         per += ngx_http_llmopt_slab_bytes(
                    offsetof(ngx_http_llmopt_history_t, data)
-                   + (NGX_HTTP_LLMOPT_FINE_SLOTS
-                      + NGX_HTTP_LLMOPT_COARSE_SLOTS)
+                   + LLMOPT_HISTORY_SLOTS
                      * ngx_http_llmopt_snap_size(prt[i].n_arms));
 
         if (prt[i].policy->budgeted) {

@@ -5,7 +5,8 @@
 #   - the JSON status holds the figures the client can compute itself:
 #     requests, traffic shares, rewards with their interval, outcomes;
 #     percentiles, zone and trainer figures are there and sane;
-#   - the per-minute series add up to the status counters exactly;
+#   - the per-minute and the 10-minute series add up to the status
+#     counters exactly;
 #   - format by ?format= or by the Accept header; no secret anywhere;
 #   - headless Chromium loads the dashboard at 1400 and 360 px without a
 #     console error or anything wider than the window; its seven charts
@@ -15,7 +16,8 @@
 #     quality difference with its interval and feedback coverage equal
 #     what this client computes from the answers it got and the scores it
 #     sent; screenshots are kept (build/artefacts/dashboard-1400.png and
-#     -360.png, or under $LLMOPT_ARTEFACTS).
+#     -360.png, or under $LLMOPT_ARTEFACTS); its 24 h range draws the
+#     10-minute series.
 
 use strict;
 use warnings;
@@ -286,6 +288,33 @@ for my $arm (sort keys %MODEL) {
     is(total($x->{errors}), $a->{errors}{rate_limited}, "$arm: series errors");
 }
 
+# the 10-minute series (24 hours): the same counters, in fewer points
+
+my $day = status('?format=series&resolution=600');
+my $dp = $day->{policies}{chat};
+is($day->{resolution_s}, 600, 'day series: one point in 10 minutes');
+ok(@{ $dp->{t} } >= 1 && @{ $dp->{t} } <= @{ $sp->{t} },
+   scalar(@{ $dp->{t} }) . ' point(s), no more than the minute series\'');
+ok($dp->{t}[0] <= $sp->{t}[0], 'day series: from the start of the history');
+
+for my $arm (sort keys %MODEL) {
+    my $x = $dp->{arms}{$arm};
+    my $a = $p->{arms}{$arm};
+    is(total($x->{requests}), $a->{requests}, "$arm: day series requests");
+    is(total($x->{rewards}), $a->{reward}{n}, "$arm: day series rewards");
+    ok(abs(total($x->{cost_usd}) - $a->{cost_usd}) < 1e-6,
+       "$arm: day series cost");
+    is(total($x->{errors}), $a->{errors}{rate_limited},
+       "$arm: day series errors");
+}
+
+{
+    my $r = $t->http('GET', '/status?format=series&resolution=120');
+    is($r->{status}, 400, 'resolution=120: 400');
+    is(eval { decode_json($r->{body})->{error}{code} }, 'invalid_resolution',
+       '... a JSON error');
+}
+
 # formats: ?format= wins, else Accept
 
 my $r = $t->http('GET', '/status',
@@ -417,6 +446,8 @@ for my $width (1400, 360) {
        "$width px: nothing wider than the window ($d->{scroll_width})");
     is($d->{clipped}, 0, "$width px: no chart wider than its box");
     is($d->{policy}, 'chat', "$width px: policy chat");
+    is($d->{resolution}, 60, "$width px: all the data: the minute series");
+    is($d->{titles}[0], 'Requests per minute', "$width px: ... so titled");
     is($d->{canvases}, 10, "$width px: ten charts drawn");
     is($d->{summary_rows}, 3, "$width px: a table row per arm");
     is_deeply($d->{arms}, \@arms, "$width px: the arms");
@@ -698,6 +729,41 @@ ok(@$fp == 2 && $fp->[1]{spend} > 0
 my $rq = $v->{charts}{requests} // [];
 is(total($rq->[1] // []), $v->{status}{policies}{chat}{requests},
    'all policies: chat\'s requests charted');
+
+# the 24 h range: the charts draw the 10-minute series
+
+my $day_before = status('?format=series&resolution=600');
+$v = browse('day', "$batch_url#policy=chat&range=86400");
+my $day_after = status('?format=series&resolution=600');
+is($v->{range}, 86400, '24 h: the range chosen');
+is($v->{resolution}, 600, '24 h: the 10-minute series drawn');
+is_deeply([grep { /minute/ } @{ $v->{titles} // [] }],
+          ['Requests per 10 minutes', 'Spend per 10 minutes, USD',
+           'Errors per 10 minutes',
+           'Breaker not closed (1) at the end of each 10 minutes',
+           'Failovers and ring drops per 10 minutes',
+           'Trainer lag at the end of each 10 minutes, ms'],
+          '24 h: the charts say so');
+{
+    my $dp = $day_after->{policies}{chat};
+    $dp = $day_before->{policies}{chat}
+        if !eq_array($v->{charts}{requests}[0] // [], $dp->{t});
+    is_deeply($v->{charts}{requests}[0], $dp->{t},
+              "24 h: the day series' times (" . scalar(@{ $dp->{t} })
+              . ' point(s))');
+    my $match = 1;
+    for my $k (0 .. $#arms) {
+        my $x = $dp->{arms}{ $arms[$k] };
+        $match &&= eq_array($v->{charts}{requests}[ $k + 1 ], $x->{requests})
+                   && eq_array($v->{charts}{errors}[ $k + 1 ], $x->{errors});
+    }
+    ok($match, '24 h: requests and errors per arm: the day series\'');
+    my $shown = 0;
+    $shown += total($v->{charts}{requests}[ $_ + 1 ]) for 0 .. $#arms;
+    is($shown, $v->{status}{policies}{chat}{requests},
+       "24 h: all $shown requests charted");
+    is_deeply($v->{charts}{lag}[1], $dp->{lag_ms}, '24 h: the lag too');
+}
 
 # a restart: the counters start again, the learned state is restored and
 # shown (the model's updates and mean), not 0 and "-"

@@ -76,7 +76,10 @@ try {
             const clipped = [...document.querySelectorAll('.uplot')]
                 .filter((u) => u.scrollWidth > u.clientWidth + 1).length;
             return { policy: d.policy, updated: d.updated, errors: d.errors,
-                     status: d.status,
+                     status: d.status, range: d.range,
+                     resolution: d.resolution,
+                     titles: [...document.querySelectorAll('.chart h3')]
+                         .map((h) => h.textContent.replace(/\s+/g, ' ')),
                      charts: d.charts, arms: d.data.names,
                      markers: d.markers,
                      figures: d.figures, cards, rows, clipped,
