@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "llmopt_features.h"
+#include "llmopt_request_scan.h"
 #include "llmopt_hash.h"
 
 

@@ -2,8 +2,9 @@
  * Copyright (C) llmopt authors
  *
  * Parsing and validating a chat request body (OpenAI chat completions or
- * Anthropic messages) with jsmn (llmopt_request.c); rewriting fields of
- * its root object is llmopt_rewrite.h.
+ * Anthropic messages) with jsmn (llmopt_request.c); the scan of its
+ * prompt is llmopt_request_scan.h, rewriting fields of its root object
+ * llmopt_rewrite.h.
  */
 
 #ifndef _LLMOPT_REQUEST_H_INCLUDED_
@@ -28,15 +29,6 @@ typedef struct {
 } llmopt_span_t;
 
 
-/*
- * The prompt scan (has_code and the word buckets) reads at most the first
- * LLMOPT_REQUEST_SCAN_HEAD and the last LLMOPT_REQUEST_SCAN_TAIL bytes of
- * the prompt; words are hashed into LLMOPT_REQUEST_WORD_BUCKETS counters,
- * which the "words" feature folds into its own bucket count.
- */
-#define LLMOPT_REQUEST_SCAN_HEAD      1024
-#define LLMOPT_REQUEST_SCAN_TAIL      512
-#define LLMOPT_REQUEST_WORD_BUCKETS   64
 #define LLMOPT_REQUEST_MAX_SET        16
 
 
@@ -95,14 +87,6 @@ typedef struct {
 int llmopt_request_parse(llmopt_request_t *req, llmopt_dialect_e dialect,
     const unsigned char *body, size_t len, llmopt_json_tok_t *toks,
     unsigned ntoks, unsigned max_depth, llmopt_err_t *err);
-
-/*
- * The words of the prompt scan's windows, hashed into
- * counts[0 .. LLMOPT_REQUEST_WORD_BUCKETS - 1] (set to 0 first); returns
- * how many words there were.  Only the "words" feature needs them, so the
- * parse leaves them out.
- */
-unsigned llmopt_request_words(const llmopt_request_t *req, uint16_t *counts);
 
 /*
  * Finds member key of the root object (escapes in the body's keys are

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "llmopt_request.h"
+#include "llmopt_request_scan.h"
 #include "tap.h"
 
 

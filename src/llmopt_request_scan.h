@@ -1,0 +1,41 @@
+/*
+ * Copyright (C) llmopt authors
+ *
+ * The prompt scan of a parsed request (llmopt_request_scan.c): whether
+ * its prompt holds code, and its words for the "words" feature.
+ */
+
+#ifndef _LLMOPT_REQUEST_SCAN_H_INCLUDED_
+#define _LLMOPT_REQUEST_SCAN_H_INCLUDED_
+
+
+#include "llmopt_request.h"
+
+
+/*
+ * The prompt scan (has_code and the word buckets) reads at most the first
+ * LLMOPT_REQUEST_SCAN_HEAD and the last LLMOPT_REQUEST_SCAN_TAIL bytes of
+ * the prompt; words are hashed into LLMOPT_REQUEST_WORD_BUCKETS counters,
+ * which the "words" feature folds into its own bucket count.
+ */
+#define LLMOPT_REQUEST_SCAN_HEAD      1024
+#define LLMOPT_REQUEST_SCAN_TAIL      512
+#define LLMOPT_REQUEST_WORD_BUCKETS   64
+
+
+/*
+ * 1 when the scan's windows of req's prompt hold a code marker (docs/
+ * FEATURES.md), else 0: what llmopt_request_parse() sets has_code to.
+ */
+unsigned llmopt_request_has_code(const llmopt_request_t *req);
+
+/*
+ * The words of the prompt scan's windows, hashed into
+ * counts[0 .. LLMOPT_REQUEST_WORD_BUCKETS - 1] (set to 0 first); returns
+ * how many words there were.  Only the "words" feature needs them, so the
+ * parse leaves them out.
+ */
+unsigned llmopt_request_words(const llmopt_request_t *req, uint16_t *counts);
+
+
+#endif /* _LLMOPT_REQUEST_SCAN_H_INCLUDED_ */
