@@ -135,6 +135,15 @@ void llmopt_json_value_span(const llmopt_json_tok_t *tok, size_t *start,
     size_t *end);
 
 /*
+ * Writes the string token tok of buf with its escapes decoded (UTF-8) into
+ * out and returns the bytes written; with out NULL only counts them (never
+ * more than the token's raw length).  The buffer must have been validated
+ * by llmopt_json_parse().
+ */
+size_t llmopt_json_unescape(unsigned char *out, const unsigned char *buf,
+    const llmopt_json_tok_t *tok);
+
+/*
  * Writes s[0 .. len - 1] as a JSON string, quotes included, into out and
  * returns the bytes written; with out NULL only counts them (at most
  * 6 * len + 2).  '"', '\\' and every control byte (0x00-0x1f, 0x7f) are

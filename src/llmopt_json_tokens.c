@@ -2,8 +2,9 @@
  * Copyright (C) llmopt authors
  *
  * The tokens of a parse, read: skipping a value, its kind, strings compared
- * and decoded, integers, members of an object, a value's span; and the one
- * JSON string writer of the core, llmopt_json_quote().
+ * and decoded (llmopt_json_unescape()), integers, members of an object, a
+ * value's span; and the one JSON string writer of the core,
+ * llmopt_json_quote().
  */
 
 
@@ -210,6 +211,51 @@ llmopt_json_decode(const unsigned char *p, const unsigned char *end,
     out[3] = (unsigned char) (0x80 | (cp & 0x3f));
 
     return 4;
+}
+
+
+size_t
+llmopt_json_unescape(unsigned char *out, const unsigned char *buf,
+    const llmopt_json_tok_t *tok)
+{
+    size_t                n, run, got;
+    unsigned char         utf8[4];
+    const unsigned char  *p, *end, *bs;
+
+    p = buf + tok->start;
+    end = buf + tok->end;
+    n = 0;
+
+    while (p < end) {
+        bs = memchr(p, '\\', (size_t) (end - p));
+        run = (size_t) ((bs != NULL ? bs : end) - p);
+
+        if (out != NULL) {
+            memcpy(out + n, p, run);
+        }
+
+        n += run;
+        p += run;
+
+        if (p == end) {
+            break;
+        }
+
+        got = llmopt_json_decode(p, end, utf8);
+
+        if (got == 0) {
+            break;
+        }
+
+        if (out != NULL) {
+            memcpy(out + n, utf8, got);
+        }
+
+        n += got;
+        p += (p[1] != 'u') ? 2 : (got == 4 ? 12 : 6);
+    }
+
+    return n;
 }
 
 
