@@ -26,7 +26,8 @@ CORE_OBJS  := $(patsubst src/%.c,$(BUILD)/core/%.o,$(CORE_SRCS))
 UNIT_SRCS  := $(wildcard t/unit/*.c)
 UNIT_BINS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 GLUE_SRCS  := $(wildcard ngx_llmopt_module/*.c ngx_llmopt_module/*.h)
-FUZZ_NAMES := fuzz_request fuzz_usage fuzz_catalog fuzz_feedback
+FUZZ_NAMES := fuzz_request fuzz_usage fuzz_catalog fuzz_feedback \
+              fuzz_translate
 FUZZ_BINS  := $(patsubst %,$(BUILD)/fuzz-replay/%,$(FUZZ_NAMES))
 MODULE     := $(NGX_BUILD)/objs/ngx_http_llmopt_module.so
 
