@@ -113,23 +113,9 @@ llmopt_xlate_an_options(llmopt_xlate_req_t *r, int root)
     d = &r->d;
     out = r->out;
 
-    i = llmopt_xlate_member(d, root, "max_tokens");
-    if (i >= 0) {
-        llmopt_xlate_lit(out, ",\"max_completion_tokens\":");
-        llmopt_xlate_raw(out, d, i);
-    }
-
-    i = llmopt_xlate_member(d, root, "temperature");
-    if (i >= 0) {
-        llmopt_xlate_lit(out, ",\"temperature\":");
-        llmopt_xlate_raw(out, d, i);
-    }
-
-    i = llmopt_xlate_member(d, root, "top_p");
-    if (i >= 0) {
-        llmopt_xlate_lit(out, ",\"top_p\":");
-        llmopt_xlate_raw(out, d, i);
-    }
+    llmopt_xlate_copy(out, d, root, "max_tokens", "max_completion_tokens");
+    llmopt_xlate_copy(out, d, root, "temperature", "temperature");
+    llmopt_xlate_copy(out, d, root, "top_p", "top_p");
 
     i = llmopt_xlate_member(d, root, "stop_sequences");
     if (i >= 0) {
@@ -143,11 +129,9 @@ llmopt_xlate_an_options(llmopt_xlate_req_t *r, int root)
 
     /* the client's message_delta needs the usage: always ask for it */
 
-    i = llmopt_xlate_member(d, root, "stream");
+    i = llmopt_xlate_copy(out, d, root, "stream", "stream");
     if (i >= 0) {
         r->x->stream = (d->buf[d->toks[i].start] == 't');
-        llmopt_xlate_lit(out, ",\"stream\":");
-        llmopt_xlate_raw(out, d, i);
 
         if (r->x->stream) {
             llmopt_xlate_lit(out, ",\"stream_options\":"

@@ -16,6 +16,9 @@ static int llmopt_xlate_oa_system(llmopt_xlate_req_t *r, int msgs);
 static int llmopt_xlate_oa_messages(llmopt_xlate_req_t *r, int msgs);
 static int llmopt_xlate_oa_part(llmopt_xlate_req_t *r, int part,
     const char *path);
+static int llmopt_xlate_oa_inner(llmopt_xlate_req_t *r, int part,
+    const char *const *keys, const char *name, const char *const *inner,
+    const char *path, char *sub, int *rc);
 static int llmopt_xlate_oa_data_url(llmopt_xlate_req_t *r, int url,
     const char *path);
 static int llmopt_xlate_oa_tool_calls(llmopt_xlate_req_t *r, int calls,
@@ -103,17 +106,8 @@ llmopt_xlate_oa_to_an(llmopt_xlate_req_t *r)
                                 "and the catalog gives it no default");
     }
 
-    i = llmopt_xlate_member(d, 0, "temperature");
-    if (i >= 0) {
-        llmopt_xlate_lit(out, ",\"temperature\":");
-        llmopt_xlate_raw(out, d, i);
-    }
-
-    i = llmopt_xlate_member(d, 0, "top_p");
-    if (i >= 0) {
-        llmopt_xlate_lit(out, ",\"top_p\":");
-        llmopt_xlate_raw(out, d, i);
-    }
+    llmopt_xlate_copy(out, d, 0, "temperature", "temperature");
+    llmopt_xlate_copy(out, d, 0, "top_p", "top_p");
 
     i = llmopt_xlate_member(d, 0, "stop");
     if (llmopt_xlate_kind(d, i) == LLMOPT_JSON_STRING) {
@@ -129,11 +123,9 @@ llmopt_xlate_oa_to_an(llmopt_xlate_req_t *r)
         return llmopt_xlate_bad(r, "stop", "must be a string or an array");
     }
 
-    i = llmopt_xlate_member(d, 0, "stream");
+    i = llmopt_xlate_copy(out, d, 0, "stream", "stream");
     if (i >= 0) {
         r->x->stream = (d->buf[d->toks[i].start] == 't');
-        llmopt_xlate_lit(out, ",\"stream\":");
-        llmopt_xlate_raw(out, d, i);
     }
 
     opts = llmopt_xlate_member(d, 0, "stream_options");
@@ -478,16 +470,9 @@ llmopt_xlate_oa_part(llmopt_xlate_req_t *r, int part, const char *path)
     }
 
     if (llmopt_xlate_is(d, type, "image_url")) {
-        rc = llmopt_xlate_keys(r, part, image_keys, path);
-        if (rc != LLMOPT_OK) {
-            return rc;
-        }
-
-        llmopt_xlate_path(sub, "%s.image_url", path);
-        v = llmopt_xlate_member(d, part, "image_url");
-
-        rc = llmopt_xlate_keys(r, v, url_keys, sub);
-        if (rc != LLMOPT_OK) {
+        v = llmopt_xlate_oa_inner(r, part, image_keys, "image_url", url_keys,
+                                  path, sub, &rc);
+        if (v < 0) {
             return rc;
         }
 
@@ -508,9 +493,7 @@ llmopt_xlate_oa_part(llmopt_xlate_req_t *r, int part, const char *path)
 
         llmopt_xlate_lit(out, "{\"type\":\"image\",\"source\":");
 
-        if (d->toks[url].end - d->toks[url].start >= 5
-            && memcmp(d->buf + d->toks[url].start, "data:", 5) == 0)
-        {
+        if (llmopt_xlate_is_data_url(d, url)) {
             rc = llmopt_xlate_oa_data_url(r, url, sub);
             if (rc != LLMOPT_OK) {
                 return rc;
@@ -527,24 +510,14 @@ llmopt_xlate_oa_part(llmopt_xlate_req_t *r, int part, const char *path)
     }
 
     if (llmopt_xlate_is(d, type, "file")) {
-        rc = llmopt_xlate_keys(r, part, file_keys, path);
-        if (rc != LLMOPT_OK) {
-            return rc;
-        }
-
-        llmopt_xlate_path(sub, "%s.file", path);
-        v = llmopt_xlate_member(d, part, "file");
-
-        rc = llmopt_xlate_keys(r, v, data_keys, sub);
-        if (rc != LLMOPT_OK) {
+        v = llmopt_xlate_oa_inner(r, part, file_keys, "file", data_keys, path,
+                                  sub, &rc);
+        if (v < 0) {
             return rc;
         }
 
         url = llmopt_xlate_member(d, v, "file_data");
-        if (llmopt_xlate_kind(d, url) != LLMOPT_JSON_STRING
-            || d->toks[url].end - d->toks[url].start < 5
-            || memcmp(d->buf + d->toks[url].start, "data:", 5) != 0)
-        {
+        if (!llmopt_xlate_is_data_url(d, url)) {
             return llmopt_xlate_bad(r, sub, "needs \"file_data\" as a data "
                                     "URL (file ids have no counterpart)");
         }
@@ -573,6 +546,35 @@ llmopt_xlate_oa_part(llmopt_xlate_req_t *r, int part, const char *path)
     }
 
     return rc;
+}
+
+
+/*
+ * A part's keys, then its object member name (path "path.name" into sub)
+ * and that one's keys: the member's index, or -1 with *rc the error.
+ */
+
+static int
+llmopt_xlate_oa_inner(llmopt_xlate_req_t *r, int part,
+    const char *const *keys, const char *name, const char *const *inner,
+    const char *path, char *sub, int *rc)
+{
+    int  v;
+
+    *rc = llmopt_xlate_keys(r, part, keys, path);
+    if (*rc != LLMOPT_OK) {
+        return -1;
+    }
+
+    llmopt_xlate_path(sub, "%s.%s", path, name);
+    v = llmopt_xlate_member(&r->d, part, name);
+
+    *rc = llmopt_xlate_keys(r, v, inner, sub);
+    if (*rc != LLMOPT_OK) {
+        return -1;
+    }
+
+    return v;
 }
 
 

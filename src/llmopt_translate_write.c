@@ -146,6 +146,34 @@ llmopt_xlate_member(const llmopt_xlate_doc_t *d, int obj, const char *key)
 }
 
 
+int
+llmopt_xlate_copy(llmopt_xlate_out_t *out, const llmopt_xlate_doc_t *d,
+    int obj, const char *key, const char *to)
+{
+    int  i;
+
+    i = llmopt_xlate_member(d, obj, key);
+
+    if (i >= 0) {
+        llmopt_xlate_lit(out, ",\"");
+        llmopt_xlate_put(out, to, strlen(to));
+        llmopt_xlate_lit(out, "\":");
+        llmopt_xlate_raw(out, d, i);
+    }
+
+    return i;
+}
+
+
+int
+llmopt_xlate_is_data_url(const llmopt_xlate_doc_t *d, int i)
+{
+    return llmopt_xlate_kind(d, i) == LLMOPT_JSON_STRING
+           && d->toks[i].end - d->toks[i].start >= 5
+           && memcmp(d->buf + d->toks[i].start, "data:", 5) == 0;
+}
+
+
 llmopt_json_kind_e
 llmopt_xlate_kind(const llmopt_xlate_doc_t *d, int i)
 {

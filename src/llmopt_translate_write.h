@@ -51,6 +51,11 @@ void llmopt_xlate_unescape(llmopt_xlate_out_t *out,
 /* ',' unless *first, which it clears */
 void llmopt_xlate_sep(llmopt_xlate_out_t *out, int *first);
 
+/* member key of obj, if there, as ,"to":value; its index or -1 */
+int llmopt_xlate_copy(llmopt_xlate_out_t *out, const llmopt_xlate_doc_t *d,
+    int obj, const char *key, const char *to);
+/* 1 if token i is a string that starts "data:" */
+int llmopt_xlate_is_data_url(const llmopt_xlate_doc_t *d, int i);
 /* value of member key of object obj, -1 when absent or null */
 int llmopt_xlate_member(const llmopt_xlate_doc_t *d, int obj,
     const char *key);
