@@ -4,7 +4,8 @@
  * bench-decision: the time of the decision path of the core -- parse,
  * features, the decision (llmopt_decide: the guardrails, then the bandit's
  * choice), rewrite -- for bodies of 2 KB and 100 KB made from real
- * RouterBench prompts, 8 arms, d = 16, LinUCB.  Links src/ only.
+ * RouterBench prompts, 8 arms, d = 16, LinUCB; and the same with the
+ * sparse learner (llmopt_sparse.h) choosing instead.  Links src/ only.
  *
  *   build/bench-decision [routerbench-dir]
  *
@@ -25,6 +26,7 @@
 #include "llmopt_rng.h"
 #include "llmopt_catalog.h"
 #include "llmopt_decide.h"
+#include "llmopt_sparse.h"
 
 
 #define BENCH_ARMS     8
@@ -73,6 +75,13 @@ static llmopt_bandit_conf_t  bench_conf;
 static llmopt_feature_spec_t bench_spec;
 static unsigned char        *bench_block;
 static unsigned char         bench_out[256 * 1024];
+
+/* the sparse learner's rows: its table, and the request select reads */
+static llmopt_sparse_conf_t      bench_sparse_conf;
+static void                     *bench_sparse_table;
+static llmopt_sparse_features_t  bench_sparse_f;
+static const llmopt_request_t   *bench_req;
+static unsigned                  bench_sparse;
 
 /* the policy llmopt_decide() applies: 8 arms, LinUCB, a latency SLO */
 static llmopt_catalog_t       bench_cat;
@@ -202,6 +211,30 @@ main(int argc, char **argv)
 
     len = bench_body(text, text_len, 100 * 1024, body, 512 * 1024);
     rc |= bench_run("100 KB", body, len, 100000, 0);
+
+    /* the sparse learner: text features and SquareCB instead of LinUCB */
+
+    llmopt_sparse_conf_defaults(&bench_sparse_conf);
+    bench_sparse_conf.n_arms = BENCH_ARMS;
+    bench_sparse_conf.d = bench_spec.d;
+
+    bench_sparse_table = malloc(llmopt_sparse_size(&bench_sparse_conf));
+    if (bench_sparse_table == NULL) {
+        return 2;
+    }
+
+    llmopt_sparse_init(&bench_sparse_conf, bench_sparse_table);
+    bench_sparse = 1;
+
+    printf("bench-decision: the same, sparse (bits %u, ngrams %u), "
+           "%zu bytes of weights\n", bench_sparse_conf.bits,
+           bench_sparse_conf.ngrams, llmopt_sparse_size(&bench_sparse_conf));
+
+    len = bench_body(text, text_len, 2 * 1024, body, 512 * 1024);
+    rc |= bench_run("sparse 2 KB", body, len, 5000, 0);
+
+    len = bench_body(text, text_len, 100 * 1024, body, 512 * 1024);
+    rc |= bench_run("sparse 100 KB", body, len, 30000, 0);
 
     printf("targets:\n");
 
@@ -395,6 +428,7 @@ bench_run(const char *label, const char *body, size_t len,
 
         llmopt_guard_need(&req, &need);
         in.need = &need;
+        bench_req = &req;
 
         if (llmopt_decide(&in, &out) != LLMOPT_DECIDE_OK
             || out.reason != LLMOPT_DECIDE_BANDIT)
@@ -417,7 +451,7 @@ bench_run(const char *label, const char *body, size_t len,
     median = bench_ns[BENCH_ROUNDS / 2];
     p99 = bench_ns[BENCH_ROUNDS * 99 / 100];
 
-    printf("  %-7s body %6zu B  median %8.2f us  p99 %8.2f us", label, len,
+    printf("  %-13s body %6zu B  median %8.2f us  p99 %8.2f us", label, len,
            median / 1000, p99 / 1000);
 
     printf("   median/budget %.2f", median / budget_median);
@@ -469,6 +503,19 @@ static int
 bench_select(void *data, const double *x, const unsigned char *allowed,
     llmopt_rng_t *rng, llmopt_choice_t *choice)
 {
+    llmopt_sparse_carry_t  carry;
+
+    if (bench_sparse) {
+        llmopt_sparse_features(&bench_sparse_conf,
+                               bench_req->body + bench_req->prompt.start,
+                               bench_req->prompt.end - bench_req->prompt.start,
+                               NULL, 0, x, &bench_sparse_f);
+
+        return llmopt_sparse_select(&bench_sparse_conf, bench_sparse_table,
+                                    &bench_sparse_f, x, allowed, rng, choice,
+                                    &carry);
+    }
+
     return llmopt_bandit_select(&bench_conf, bench_block, x, allowed, rng,
                                 choice);
 }
