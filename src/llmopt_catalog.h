@@ -16,6 +16,7 @@
 #include "llmopt_request.h"
 #include "llmopt_features.h"
 #include "llmopt_bandit.h"
+#include "llmopt_sparse.h"
 #include "llmopt_budget.h"
 
 
@@ -129,6 +130,11 @@ typedef struct {
     llmopt_dialect_e       dialect;          /* api of every arm's model */
     llmopt_bandit_conf_t   bandit;           /* n_arms and d are set */
     llmopt_feature_spec_t  features;         /* finished: d is set */
+    unsigned               sparse_on;        /* algorithm sparse: the
+                                                sparse learner decides,
+                                                "bandit" (epsilon_greedy)
+                                                keeps the arms' counts */
+    llmopt_sparse_conf_t   sparse;           /* with sparse_on */
 
     llmopt_arm_t          *arms;
     unsigned               n_arms;

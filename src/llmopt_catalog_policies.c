@@ -32,7 +32,8 @@ static const char *const  llmopt_catalog_policy_keys[] = {
     "word_buckets", "reward", "feedback_wait", "feedback_tenant",
     "fallback", "max_cost",
     "breaker", "drift", "latency_slo", "latency_slo_action",
-    "latency_slo_penalty", "budget", "canary", "unscored", "baseline", NULL
+    "latency_slo_penalty", "budget", "canary", "unscored", "baseline",
+    "sparse", NULL
 };
 
 enum {
@@ -63,6 +64,7 @@ enum {
     LLMOPT_POLICY_CANARY,
     LLMOPT_POLICY_UNSCORED,
     LLMOPT_POLICY_BASELINE,
+    LLMOPT_POLICY_SPARSE,
     LLMOPT_POLICY_LAST
 };
 
@@ -201,6 +203,9 @@ llmopt_catalog_policy_entry(llmopt_catalog_ctx_t *ctx,
         != LLMOPT_OK
         || llmopt_catalog_bandit(ctx, policy, f, where) != LLMOPT_OK
         || llmopt_catalog_features(ctx, policy, key, f, where) != LLMOPT_OK
+        || llmopt_catalog_sparse(ctx, policy, f[LLMOPT_POLICY_ALGORITHM].value,
+                                 &f[LLMOPT_POLICY_SPARSE], where)
+           != LLMOPT_OK
         || llmopt_catalog_reward(ctx, policy, &f[LLMOPT_POLICY_REWARD], where)
            != LLMOPT_OK
         || llmopt_catalog_fallback(ctx, policy, &f[LLMOPT_POLICY_FALLBACK],
@@ -369,14 +374,17 @@ llmopt_catalog_bandit(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
         return LLMOPT_ERROR;
     }
 
-    alg = llmopt_algorithm_lookup(name.data, name.len);
+    /* sparse decides with llmopt_sparse; epsilon_greedy keeps the counts */
+    policy->sparse_on = (name.len == 6 && memcmp(name.data, "sparse", 6) == 0);
+    alg = policy->sparse_on ? LLMOPT_ALG_EPSILON_GREEDY
+                            : llmopt_algorithm_lookup(name.data, name.len);
 
     if (alg < 0) {
         return llmopt_catalog_fail(ctx, f[LLMOPT_POLICY_ALGORITHM].value,
                                    "unknown algorithm \"%s\" in %s "
                                    "(expected linucb, lin_ts, thompson, "
-                                   "ucb1, epsilon_greedy or static)",
-                                   name.data, where);
+                                   "ucb1, epsilon_greedy, static or "
+                                   "sparse)", name.data, where);
     }
 
     memset(conf, 0, sizeof(llmopt_bandit_conf_t));

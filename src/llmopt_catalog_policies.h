@@ -18,5 +18,17 @@
 int llmopt_catalog_policies(llmopt_catalog_ctx_t *ctx,
     const llmopt_catalog_field_t *f);
 
+/*
+ * The "sparse" mapping of policy (bits, ngrams, learning_rate,
+ * exploration) into policy->sparse; arms and features are known by now.
+ * Checked whatever the algorithm; policy->sparse is all 0 unless it is
+ * sparse.
+ * llmopt_catalog_sparse.c.
+ */
+
+int llmopt_catalog_sparse(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
+    const llmopt_node_t *algorithm, llmopt_catalog_field_t *f,
+    const char *where);
+
 
 #endif /* _LLMOPT_CATALOG_POLICIES_H_INCLUDED_ */

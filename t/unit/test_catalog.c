@@ -21,6 +21,7 @@
 
 
 static int test_load(const char *text);
+static void test_sparse(void);
 static void test_error(const char *text, unsigned line, unsigned column,
     const char *msg, const char *name);
 static const llmopt_kv_t *test_param(const llmopt_arm_t *arm,
@@ -59,6 +60,7 @@ main(void)
     test_demo();
     test_errors();
     test_params();
+    test_sparse();
     test_env();
     test_names();
     test_yaml();
@@ -919,6 +921,74 @@ test_error(const char *text, unsigned line, unsigned column, const char *msg,
         printf("#   got: %d %u:%u: %s\n#   expected: %u:%u: ...%s...\n",
                rc, err.line, err.column, err.msg, line, column, msg);
     }
+}
+
+
+/* algorithm sparse: its mapping, defaults and errors */
+
+static void
+test_sparse(void)
+{
+    const llmopt_policy_t  *p;
+
+    is_int(test_load(MODELS "policies: {p: {algorithm: sparse, arms: [m, n], "
+                     "features: [bias, input_tokens]}}\n"),
+           LLMOPT_OK, "sparse loads with its defaults");
+    p = llmopt_catalog_policy(&cat, "p", 1);
+    ok(p != NULL && p->sparse_on, "sparse_on");
+    ok(p != NULL && p->sparse.bits == 18 && p->sparse.ngrams == 2
+       && p->sparse.learning_rate == 0.5 && p->sparse.exploration == 10
+       && p->sparse.n_arms == 2 && p->sparse.d == 2,
+       "defaults: bits 18, ngrams 2, rate 0.5, exploration 10; arms, d");
+    ok(p != NULL && p->bandit.algorithm == LLMOPT_ALG_EPSILON_GREEDY,
+       "the arms' counts in an epsilon_greedy block");
+
+    is_int(test_load(MODELS "policies: {p: {algorithm: sparse, arms: [m], "
+                     "sparse: {bits: 12, ngrams: 1, learning_rate: 0.1, "
+                     "exploration: 50}}}\n"),
+           LLMOPT_OK, "sparse with its keys");
+    p = llmopt_catalog_policy(&cat, "p", 1);
+    ok(p != NULL && p->sparse.bits == 12 && p->sparse.ngrams == 1
+       && p->sparse.learning_rate == 0.1 && p->sparse.exploration == 50,
+       "keys read");
+
+    is_int(test_load(MODELS "policies: {p: {algorithm: ucb1, arms: [m]}}\n"),
+           LLMOPT_OK, "ucb1");
+    p = llmopt_catalog_policy(&cat, "p", 1);
+    ok(p != NULL && !p->sparse_on && p->sparse.bits == 0, "not sparse");
+
+    is_int(test_load(MODELS "policies: {p: {algorithm: ucb1, arms: [m], "
+                     "sparse: {bits: 12}}}\n"),
+           LLMOPT_OK, "a sparse mapping with another algorithm is ignored");
+    p = llmopt_catalog_policy(&cat, "p", 1);
+    ok(p != NULL && !p->sparse_on && p->sparse.bits == 0, "and unused");
+    test_error(MODELS "policies: {p: {algorithm: ucb1, arms: [m], "
+               "sparse: {bits: 30}}}\n", 4, 59, "must be an integer from 10 "
+               "to 24", "but checked");
+    test_error(MODELS "policies: {p: {algorithm: sparse, arms: [m], "
+               "sparse: {bits: 30}}}\n", 4, 61,
+               "\"bits\" in sparse of policy \"p\" must be an integer "
+               "from 10 to 24", "bits out of range");
+    test_error(MODELS "policies: {p: {algorithm: sparse, arms: [m], "
+               "sparse: {ngrams: 3}}}\n", 4, 63, "must be 1 or 2",
+               "ngrams 3");
+    test_error(MODELS "policies: {p: {algorithm: sparse, arms: [m], "
+               "sparse: {learning_rate: 0}}}\n", 4, 70,
+               "must be a number in (0, 10]", "learning_rate 0");
+    test_error(MODELS "policies: {p: {algorithm: sparse, arms: [m], "
+               "sparse: {exploration: -1}}}\n", 4, 68,
+               "must be a number in (0, 1000000]", "exploration -1");
+    test_error(MODELS "policies: {p: {algorithm: sparse, arms: [m], "
+               "sparse: {x: 1}}}\n", 4, 55,
+               "unknown key \"x\" in sparse of policy \"p\"",
+               "unknown sparse key");
+    test_error(MODELS "policies: {p: {algorithm: sparse, arms: [m], "
+               "sparse: 3}}\n", 4, 54,
+               "\"sparse\" in policy \"p\" must be a mapping",
+               "sparse not a mapping");
+    is_int(test_load(MODELS "policies: {p: {algorithm: sparse, arms: [m], "
+                     "alpha: 2}}\n"),
+           LLMOPT_OK, "hyperparameters of other algorithms are ignored");
 }
 
 
