@@ -387,6 +387,8 @@ llmopt_request_root_member(llmopt_request_walk_t *w, unsigned key,
         }
 
         w->system_top_bytes = 0;
+        w->req->system.start = 0;
+        w->req->system.end = 0;
 
         if (tok->type == JSMN_PRIMITIVE && w->body[tok->start] == 'n') {
             return LLMOPT_OK;
@@ -399,7 +401,7 @@ llmopt_request_root_member(llmopt_request_walk_t *w, unsigned key,
 
         return llmopt_request_text(w, value, "system", -1,
                                    &w->system_top_bytes,
-                                   NULL);
+                                   &w->req->system);
 
     default:
         return LLMOPT_OK;
@@ -437,6 +439,11 @@ llmopt_request_messages(llmopt_request_walk_t *w, unsigned value)
     w->req->prompt.end = 0;
     w->message_bytes = 0;
     w->system_message_bytes = 0;
+
+    if (w->req->dialect == LLMOPT_DIALECT_OPENAI) {
+        w->req->system.start = 0;
+        w->req->system.end = 0;
+    }
 
     i = value + 1;
 
@@ -545,6 +552,12 @@ llmopt_request_message(llmopt_request_walk_t *w, unsigned msg,
             || llmopt_json_str_eq(w->body, &w->toks[role], "developer", 9)))
     {
         w->system_message_bytes += bytes;
+
+        if (longest.end - longest.start
+            > w->req->system.end - w->req->system.start)
+        {
+            w->req->system = longest;
+        }
 
     } else if (longest.end > longest.start
                && llmopt_json_str_eq(w->body, &w->toks[role], "user", 4))

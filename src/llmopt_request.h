@@ -68,6 +68,13 @@ typedef struct {
      * text, as raw JSON string bytes (escapes not decoded), no quotes.
      */
     llmopt_span_t        prompt;
+
+    /*
+     * The system prompt: the longest text of the "system" and "developer"
+     * messages (OpenAI) or of the top-level "system" (Anthropic), raw
+     * JSON string bytes like the prompt's.
+     */
+    llmopt_span_t        system;
 } llmopt_request_t;
 
 

@@ -118,6 +118,8 @@ test_openai(void)
     is_int(req.has_code, 0, "no code");
     ok(test_span_is(&req, req.prompt, "Describe it"),
        "prompt: the text of the last user message");
+    ok(test_span_is(&req, req.system, "Be brief."),
+       "system: the first longest system or developer text");
     is_int(llmopt_request_words(&req, test_words), 2,
            "two words in the prompt");
     ok(req.ntoks > 50 && req.toks == test_toks, "tokens kept");
@@ -185,6 +187,8 @@ test_anthropic(void)
     is_int(req.stream, 0, "stream false");
     ok(test_span_is(&req, req.prompt, "Hello there"),
        "prompt: a tool result has no text, the earlier user text stays");
+    ok(test_span_is(&req, req.system, "You are terse."),
+       "system: the top-level system's text");
 
     json = "{\"system\":\"Sys prompt\",\"messages\":[{\"role\":\"system\","
            "\"content\":\"not special here\"},{\"role\":\"user\",\"content\":"
@@ -193,6 +197,8 @@ test_anthropic(void)
     is_int(test_parse(&req, LLMOPT_DIALECT_ANTHROPIC, json, &err), LLMOPT_OK,
            "anthropic ignores OpenAI-only members");
     is_int(req.system_bytes, 10, "only the top-level system counts");
+    ok(test_span_is(&req, req.system, "Sys prompt"),
+       "system span: not the message of role system");
     is_int(req.text_bytes, 10 + 16 + 1, "text bytes");
 
     json = "{\"system\":42,\"messages\":[{\"role\":\"user\","
