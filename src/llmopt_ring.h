@@ -19,6 +19,7 @@
 
 #include "llmopt_core.h"
 #include "llmopt_features.h"
+#include "llmopt_sparse.h"
 
 
 #define LLMOPT_REQUEST_ID_LEN     16           /* bytes, binary */
@@ -45,11 +46,13 @@ typedef enum {
 
 
 /*
- * One learning event, 344 bytes.  Fixed-width fields only, so that the
- * layout is the same in every process.  An OUTCOME event is filled by the
- * worker that served the request; a FEEDBACK event carries the request id,
- * the score in "quality" and the arrival time in "done_ms", the rest may
- * be 0 (policy and arm are not known to the feedback endpoint).
+ * One learning event, 496 bytes.  Fixed-width fields only, so that the
+ * layout is the same in every process.  An OUTCOME event is filled by
+ * the worker that served the request, with, for a sparse policy, what its
+ * update needs in "sparse" (n = 0 for the others); a FEEDBACK event
+ * carries the request id, the score in "quality" and the arrival time in
+ * "done_ms", the rest may be 0 (policy and arm are not known to the
+ * feedback endpoint).
  */
 
 typedef struct {
@@ -77,6 +80,7 @@ typedef struct {
                                             unknown */
     float            ttft_ms;            /* decision to first content
                                             byte; < 0: unknown */
+    llmopt_sparse_carry_t  sparse;       /* algorithm sparse */
     float            x[LLMOPT_FEATURE_MAX_DIM];   /* features, x[0 .. d-1] */
 } llmopt_event_t;
 

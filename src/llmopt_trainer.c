@@ -8,6 +8,7 @@
 
 #include "llmopt_trainer.h"
 #include "llmopt_bandit.h"
+#include "llmopt_sparse.h"
 
 
 void
@@ -92,6 +93,11 @@ llmopt_trainer_learn(llmopt_trainer_t *t, const llmopt_event_t *ev,
 
     llmopt_bandit_update(&tp->policy->bandit, tp->work, ev->arm, x,
                          rw.reward);
+
+    if (tp->sparse != NULL && tp->policy->sparse_on) {
+        llmopt_sparse_update(&tp->policy->sparse, tp->sparse, ev->arm,
+                             &ev->sparse, ev->x, rw.reward);
+    }
 
     tp->dirty = 1;
     tp->updates++;

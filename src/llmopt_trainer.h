@@ -54,6 +54,10 @@ typedef struct {
     unsigned                dirty;         /* work differs from shared */
     llmopt_arm_tally_t     *tally;         /* n_arms entries, or NULL */
 
+    /* algorithm sparse: the shared table, learned in place (its readers
+       take no lock, llmopt_sparse.h), or NULL */
+    void                   *sparse;
+
     /* what other instances learned (one block of their merged additive
        statistics, llmopt_bandit_merge), or NULL; publish then shares
        work merged with it, made in scratch (size bytes) */

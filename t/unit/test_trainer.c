@@ -25,6 +25,7 @@ static void make_event(llmopt_event_t *ev, uint64_t catalog, unsigned arm,
 static double arm_pulls(const llmopt_policy_t *p, const void *block,
     unsigned arm);
 static void test_unscored(void);
+static void test_sparse(void);
 
 
 
@@ -247,6 +248,7 @@ main(void)
     free(ring_mem);
 
     test_unscored();
+    test_sparse();
 
     test_free_all();
 
@@ -405,6 +407,98 @@ test_unscored(void)
     llmopt_bandit_select(&p->bandit, tp.shared, x, NULL, &rng, &choice);
     is_int(choice.arm, 0, "the scored arm wins");
 
+    free(tp.shared);
+    free(tp.work);
+}
+
+
+/*
+ * A sparse policy: the trainer learns the event's carry into the shared
+ * table in place (no copy, no publish), and the arms' counts in the
+ * epsilon_greedy block as for any policy.
+ */
+
+static const char  sparse_text[] =
+    "models:\n"
+    "  big:   {upstream: u, model: big, price: {input: 10, output: 30}}\n"
+    "  small: {upstream: u, model: small, price: {input: 0.1, output: 0.4}}\n"
+    "policies:\n"
+    "  chat:\n"
+    "    algorithm: sparse\n"
+    "    arms: [{model: big}, {model: small}]\n"
+    "    features: [bias, has_code]\n"
+    "    sparse: {bits: 12}\n"
+    "    reward: {quality: 1, cost: 0, latency: 0}\n";
+
+
+static void
+test_sparse(void)
+{
+    int                        rc;
+    void                      *table;
+    double                     x[2], score[2];
+    const char                *prompt = "hello sparse world";
+    llmopt_err_t               err;
+    llmopt_rng_t               rng;
+    llmopt_event_t             ev;
+    llmopt_choice_t            choice;
+    llmopt_catalog_t           cat;
+    llmopt_seqlock_t           lock;
+    llmopt_trainer_t           t;
+    llmopt_trainer_policy_t    tp;
+    llmopt_sparse_features_t  *f;
+    const llmopt_policy_t     *p;
+
+    memset(&err, 0, sizeof(err));
+
+    rc = llmopt_catalog_load_string(&cat, "sparse.yaml", sparse_text,
+                                    sizeof(sparse_text) - 1,
+                                    &test_allocator, &err);
+    is_int(rc, LLMOPT_OK, "sparse catalog loads: %s", err.msg);
+
+    p = &cat.policies[0];
+    ok(p->sparse_on && p->sparse.bits == 12, "a sparse policy");
+
+    memset(&tp, 0, sizeof(tp));
+    tp.policy = p;
+    tp.lock = &lock;
+    tp.size = llmopt_bandit_size(&p->bandit);
+    tp.shared = calloc(1, tp.size);
+    tp.work = calloc(1, tp.size);
+    table = malloc(llmopt_sparse_size(&p->sparse));
+    f = malloc(sizeof(llmopt_sparse_features_t));
+    tp.sparse = table;
+
+    llmopt_seqlock_init(&lock);
+    llmopt_bandit_init(&p->bandit, tp.shared);
+    llmopt_sparse_init(&p->sparse, table);
+    llmopt_trainer_init(&t, NULL, cat.version, &tp, 1);
+    llmopt_rng_seed(&rng, 5);
+
+    x[0] = 1;
+    x[1] = 0;
+    llmopt_sparse_features(&p->sparse, (const unsigned char *) prompt,
+                           strlen(prompt), NULL, 0, x, f);
+
+    make_event(&ev, cat.version, 1, 2, 0, 200);
+    ev.quality = 1;
+    is_int(llmopt_sparse_select(&p->sparse, table, f, x, NULL, &rng, &choice,
+                                &ev.sparse),
+           LLMOPT_OK, "chosen");
+    is_int(ev.sparse.n, 5, "3 words and 2 pairs carried");
+    ev.arm = 1;
+
+    is_int(llmopt_trainer_learn(&t, &ev, NULL), LLMOPT_OK, "learned");
+    is_int(llmopt_sparse_updates(table), 1, "the table learned it in place");
+    is_num(arm_pulls(p, tp.work, 1), 1, 0, "the arm's count too");
+
+    llmopt_sparse_scores(&p->sparse, table, f, x, score);
+    ok(score[1] > 0.4 && score[1] < 0.5,
+       "one step: about halfway to the reward, rate 0.5 (%.3f)", score[1]);
+    is_num(score[0], 0, 0, "the other arm untouched");
+
+    free(f);
+    free(table);
     free(tp.shared);
     free(tp.work);
 }
