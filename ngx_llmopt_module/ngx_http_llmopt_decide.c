@@ -18,6 +18,7 @@
 #include "ngx_http_llmopt_module.h"
 #include "ngx_http_llmopt_handler.h"
 #include "ngx_http_llmopt_decide.h"
+#include "ngx_http_llmopt_sparse.h"
 #include "llmopt_decide.h"
 
 
@@ -25,6 +26,7 @@ typedef struct {
     ngx_http_request_t           *r;
     ngx_http_llmopt_ctx_t        *ctx;
     ngx_http_llmopt_policy_rt_t  *prt;
+    llmopt_request_t             *req;
     ngx_str_t                    *tenant;
     llmopt_guard_need_t          *need;
     int64_t                      *est;
@@ -122,6 +124,7 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     dd.r = r;
     dd.ctx = ctx;
     dd.prt = prt;
+    dd.req = req;
     dd.tenant = &tenant;
     dd.need = &need;
     dd.est = est;
@@ -212,6 +215,7 @@ ngx_http_llmopt_decide_again(ngx_http_request_t *r,
     dd.r = r;
     dd.ctx = ctx;
     dd.prt = prt;
+    dd.req = req;
     dd.need = &need;
 
     ngx_http_llmopt_decide_state(&dd, &in, breach, until);
@@ -296,6 +300,13 @@ ngx_http_llmopt_decide_select(void *data, const double *x,
     ngx_http_llmopt_policy_rt_t  *prt;
 
     prt = dd->prt;
+
+    if (prt->policy->sparse_on) {
+        /* its own table, read without the seqlock */
+        return ngx_http_llmopt_sparse_select(dd->ctx, dd->req, x, allowed,
+                                             rng, choice);
+    }
+
     block = prt->block;
     params = NULL;
     rc = LLMOPT_DECLINED;

@@ -881,6 +881,8 @@ ngx_http_llmopt_settle(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
         ev->x[i] = (float) ctx->x[i];
     }
 
+    ev->sparse = ctx->sparse;
+
     if (ctx->explore) {
         ev->flags |= LLMOPT_EVENT_EXPLORE;
     }

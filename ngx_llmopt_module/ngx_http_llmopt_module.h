@@ -86,8 +86,15 @@ typedef struct {
     u_char                        arm[LLMOPT_MAX_ARMS]
                                      [LLMOPT_CATALOG_NAME_MAX + 1];
     size_t                        size;          /* of params */
+    size_t                        sparse;        /* algorithm sparse: the
+                                                    bytes of its table at
+                                                    params + size; 0 */
     u_char                        params[1];     /* llmopt_bandit_size() */
 } ngx_http_llmopt_block_t;
+
+/* a block's sparse table (llmopt_sparse.h), or NULL */
+#define ngx_http_llmopt_block_sparse(b)                                      \
+    ((b)->sparse ? (void *) ((b)->params + (b)->size) : NULL)
 
 
 /*
@@ -539,6 +546,7 @@ typedef struct {
     double                        propensity;
     double                        x[LLMOPT_FEATURE_MAX_DIM];
     ngx_uint_t                    d;
+    llmopt_sparse_carry_t         sparse;        /* algorithm sparse */
     uint64_t                      decision_ns;
     off_t                         body_in;
     off_t                         body_out;

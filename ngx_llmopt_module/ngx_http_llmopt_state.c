@@ -11,6 +11,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_llmopt_module.h"
+#include "ngx_http_llmopt_sparse.h"
 #include "llmopt_snapshot.h"
 
 
@@ -627,7 +628,7 @@ ngx_http_llmopt_state_checkpoint(ngx_http_llmopt_main_conf_t *lmcf,
     np = lmcf->policies.nelts;
     prt = lmcf->policies.elts;
 
-    e = ngx_alloc((7 * np + 1) * sizeof(llmopt_snapshot_entry_t), log);
+    e = ngx_alloc((8 * np + 1) * sizeof(llmopt_snapshot_entry_t), log);
     if (e == NULL) {
         return NGX_ERROR;
     }
@@ -643,11 +644,13 @@ ngx_http_llmopt_state_checkpoint(ngx_http_llmopt_main_conf_t *lmcf,
     /* the fleet's part of the model (llmopt_redis), "fleet:<policy>";
        the budgets' accounts, so that a restart does not spend a day's
        cap again, "budget:<policy>"; the canaries, "canary:<policy>";
-       the names of the arms and the attic, "arms:", "attic0:", "attic1:" */
+       the names of the arms and the attic, "arms:", "attic0:", "attic1:";
+       the sparse policies' tables, "sparse:<policy>" */
 
     extra = ngx_http_llmopt_fleet_entries(lmcf, &e[np], log);
     extra += ngx_http_llmopt_guard_entries(lmcf, &e[np + extra], log);
     extra += ngx_http_llmopt_arm_entries(lmcf, &e[np + extra], log);
+    extra += ngx_http_llmopt_sparse_entries(lmcf, &e[np + extra], log);
     np += extra;
 
     size = llmopt_snapshot_size(e, np);
@@ -850,6 +853,7 @@ ngx_http_llmopt_state_restore(ngx_log_t *log,
 
     ngx_http_llmopt_fleet_restore(lmcf, e, ne, log);
     ngx_http_llmopt_guard_restore(lmcf, e, ne, log);
+    ngx_http_llmopt_sparse_restore(lmcf, e, ne, log);
 
     lmcf->sh->trainer.restored = restored;
 

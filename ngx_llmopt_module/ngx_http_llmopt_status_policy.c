@@ -47,6 +47,7 @@ size_t
 ngx_http_llmopt_status_policy_size(ngx_http_llmopt_policy_rt_t *prt)
 {
     return NGX_HTTP_LLMOPT_STATUS_POLICY + 6 * prt->name.len
+           + (prt->policy->sparse_on ? 128 : 0)
            + prt->n_arms * (NGX_HTTP_LLMOPT_STATUS_ARM
                             + NGX_HTTP_LLMOPT_STATUS_THETA
                             + NGX_HTTP_LLMOPT_STATUS_EXP);
@@ -133,7 +134,8 @@ ngx_http_llmopt_status_policy(ngx_http_request_t *r, u_char *p,
                     "\"too_large\":%uA,\"media_type\":%uA,"
                     "\"constraint\":%uA,\"budget\":%uA},"
                     "\"explore_share\":%.4f,",
-                    llmopt_algorithm_name(bc->algorithm),
+                    prt->policy->sparse_on
+                    ? "sparse" : llmopt_algorithm_name(bc->algorithm),
                     prt->policy->dialect == LLMOPT_DIALECT_ANTHROPIC
                     ? "anthropic" : "openai", prt->shape,
                     (ngx_uint_t) bc->d, st->requests, st->passthrough,
@@ -144,6 +146,17 @@ ngx_http_llmopt_status_policy(ngx_http_request_t *r, u_char *p,
                     st->rejected[NGX_HTTP_LLMOPT_REJECT_CONSTRAINT],
                     st->rejected[NGX_HTTP_LLMOPT_REJECT_BUDGET],
                     decisions ? (double) explore / decisions : 0.0);
+
+    if (prt->policy->sparse_on && prt->block->sparse) {
+        /* the sparse learner's table; the counts below are its arms' */
+        p = ngx_sprintf(p, "\"sparse\":{\"bits\":%ui,\"ngrams\":%ui,"
+                        "\"bytes\":%uz,\"updates\":%uL},",
+                        (ngx_uint_t) prt->policy->sparse.bits,
+                        (ngx_uint_t) prt->policy->sparse.ngrams,
+                        prt->block->sparse,
+                        llmopt_sparse_updates(
+                            ngx_http_llmopt_block_sparse(prt->block)));
+    }
 
     p = ngx_http_llmopt_status_times(p, "decision_us", st->decision,
                                      ngx_http_llmopt_decision_bounds_ns,

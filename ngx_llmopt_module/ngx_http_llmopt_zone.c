@@ -17,7 +17,8 @@
 
 
 static ngx_http_llmopt_block_t *ngx_http_llmopt_new_block(
-    ngx_slab_pool_t *shpool, ngx_http_llmopt_policy_rt_t *prt);
+    ngx_slab_pool_t *shpool, ngx_http_llmopt_policy_rt_t *prt,
+    ngx_uint_t sparse);
 static ngx_uint_t ngx_http_llmopt_find_arm(ngx_http_llmopt_block_t *block,
     ngx_str_t *name);
 static ngx_int_t ngx_http_llmopt_remap_stats(ngx_slab_pool_t *shpool,
@@ -47,7 +48,7 @@ ngx_http_llmopt_zone_shape(ngx_http_llmopt_policy_rt_t *prt)
 {
     uint32_t                crc;
     ngx_uint_t              i;
-    uint32_t                v[6];
+    uint32_t                v[6], sparse[4];
     double                  prior[2];
     const llmopt_policy_t  *policy;
 
@@ -65,9 +66,21 @@ ngx_http_llmopt_zone_shape(ngx_http_llmopt_policy_rt_t *prt)
     prior[0] = policy->bandit.lambda;
     prior[1] = policy->bandit.prior_mean;
 
+    /* algorithm sparse: its table's shape (the same epsilon_greedy block
+       otherwise); other policies' shapes are as they always were */
+
+    sparse[0] = policy->sparse_on;
+    sparse[1] = policy->sparse.bits;
+    sparse[2] = policy->sparse.ngrams;
+    sparse[3] = (uint32_t) llmopt_sparse_size(&policy->sparse);
+
     ngx_crc32_init(crc);
     ngx_crc32_update(&crc, (u_char *) &v[0], sizeof(v[0]));
     ngx_crc32_update(&crc, (u_char *) prior, sizeof(prior));
+
+    if (policy->sparse_on) {
+        ngx_crc32_update(&crc, (u_char *) sparse, sizeof(sparse));
+    }
 
     if (llmopt_bandit_linear_model(&policy->bandit)) {
         /* its A and b are of these features */
@@ -89,6 +102,10 @@ ngx_http_llmopt_zone_shape(ngx_http_llmopt_policy_rt_t *prt)
     ngx_crc32_update(&crc, (u_char *) policy->features.ids,
                      policy->features.n * sizeof(policy->features.ids[0]));
 
+    if (policy->sparse_on) {
+        ngx_crc32_update(&crc, (u_char *) sparse, sizeof(sparse));
+    }
+
     for (i = 0; i < policy->n_arms; i++) {
         ngx_crc32_update(&crc, (u_char *) policy->arms[i].name.data,
                          policy->arms[i].name.len + 1);
@@ -100,19 +117,25 @@ ngx_http_llmopt_zone_shape(ngx_http_llmopt_policy_rt_t *prt)
 }
 
 
+/*
+ * A block of prt's parameters; with "sparse", a sparse policy's table
+ * follows them (the block readers use; the Redis copies have none).
+ */
+
 static ngx_http_llmopt_block_t *
 ngx_http_llmopt_new_block(ngx_slab_pool_t *shpool,
-    ngx_http_llmopt_policy_rt_t *prt)
+    ngx_http_llmopt_policy_rt_t *prt, ngx_uint_t sparse)
 {
-    size_t                    size;
+    size_t                    size, table;
     ngx_uint_t                a;
     ngx_http_llmopt_block_t  *block;
 
     size = llmopt_bandit_size(&prt->policy->bandit);
+    table = sparse ? ngx_http_llmopt_sparse_bytes(prt->policy) : 0;
 
     block = ngx_slab_calloc_locked(shpool,
                                  offsetof(ngx_http_llmopt_block_t, params)
-                                 + size);
+                                 + size + table);
     if (block == NULL) {
         return NULL;
     }
@@ -120,6 +143,7 @@ ngx_http_llmopt_new_block(ngx_slab_pool_t *shpool,
     block->shape = prt->shape;
     block->layout = prt->layout;
     block->size = size;
+    block->sparse = table;
     block->n_arms = prt->n_arms;
 
     for (a = 0; a < prt->n_arms; a++) {
@@ -129,7 +153,19 @@ ngx_http_llmopt_new_block(ngx_slab_pool_t *shpool,
 
     llmopt_bandit_init(&prt->policy->bandit, block->params);
 
+    if (table) {
+        llmopt_sparse_init(&prt->policy->sparse,
+                           ngx_http_llmopt_block_sparse(block));
+    }
+
     return block;
+}
+
+
+size_t
+ngx_http_llmopt_sparse_bytes(const llmopt_policy_t *policy)
+{
+    return policy->sparse_on ? llmopt_sparse_size(&policy->sparse) : 0;
 }
 
 
@@ -526,7 +562,7 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             old[j].block = NULL;
 
         } else if (j < sh->n_policies) {
-            block = ngx_http_llmopt_new_block(shpool, &prt[i]);
+            block = ngx_http_llmopt_new_block(shpool, &prt[i], 1);
             if (block == NULL) {
                 goto nomem;
             }
@@ -569,7 +605,7 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             old[j].block = NULL;
 
         } else {
-            block = ngx_http_llmopt_new_block(shpool, &prt[i]);
+            block = ngx_http_llmopt_new_block(shpool, &prt[i], 1);
             if (block == NULL) {
                 goto nomem;
             }
@@ -585,7 +621,7 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
         if (lmcf->redis != NULL && dir[i].local == NULL) {
             /* what this instance learned: all of the model so far */
-            dir[i].local = ngx_http_llmopt_new_block(shpool, &prt[i]);
+            dir[i].local = ngx_http_llmopt_new_block(shpool, &prt[i], 0);
             if (dir[i].local == NULL) {
                 goto nomem;
             }
@@ -597,7 +633,7 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         if (lmcf->redis != NULL && dir[i].others == NULL) {
             /* the fleet's part, kept here so that a new trainer (reload,
                respawn) serves the merged model while Redis is away */
-            dir[i].others = ngx_http_llmopt_new_block(shpool, &prt[i]);
+            dir[i].others = ngx_http_llmopt_new_block(shpool, &prt[i], 0);
             if (dir[i].others == NULL) {
                 goto nomem;
             }
@@ -827,9 +863,15 @@ ngx_http_llmopt_zone_need(ngx_http_llmopt_main_conf_t *lmcf, size_t *need,
     prt = lmcf->policies.elts;
 
     for (i = 0; i < lmcf->policies.nelts; i++) {
-        per += copies * ngx_http_llmopt_slab_bytes(
-                            offsetof(ngx_http_llmopt_block_t, params)
-                            + llmopt_bandit_size(&prt[i].policy->bandit));
+        /* the readers' block, a sparse table after it; the Redis copies */
+        per += ngx_http_llmopt_slab_bytes(
+                   offsetof(ngx_http_llmopt_block_t, params)
+                   + llmopt_bandit_size(&prt[i].policy->bandit)
+                   + ngx_http_llmopt_sparse_bytes(prt[i].policy));
+        per += (copies - 1) * ngx_http_llmopt_slab_bytes(
+                                  offsetof(ngx_http_llmopt_block_t, params)
+                                  + llmopt_bandit_size(
+                                        &prt[i].policy->bandit));
         per += ngx_http_llmopt_slab_bytes(sizeof(ngx_http_llmopt_stats_t));
         per += ngx_http_llmopt_slab_bytes(
                    offsetof(ngx_http_llmopt_history_t, data)

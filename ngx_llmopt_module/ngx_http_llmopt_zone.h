@@ -34,6 +34,9 @@ void ngx_http_llmopt_zone_carry(ngx_http_llmopt_block_t *to,
     ngx_http_llmopt_policy_rt_t *prt, ngx_http_llmopt_block_t **from,
     ngx_log_t *log);
 
+/* The bytes of policy's sparse table in its block; 0 when not sparse. */
+size_t ngx_http_llmopt_sparse_bytes(const llmopt_policy_t *policy);
+
 /* At start: copies of a and b (from the state file) become prt's attic. */
 void ngx_http_llmopt_zone_attic(ngx_http_llmopt_main_conf_t *lmcf,
     ngx_http_llmopt_policy_rt_t *prt, ngx_http_llmopt_block_t *a,
