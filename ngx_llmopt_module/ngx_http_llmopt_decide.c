@@ -159,6 +159,13 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     ctx->probe = out.probe;
     ctx->canary = out.canary;
 
+    if (policy->sparse_on
+        && (out.reason != LLMOPT_DECIDE_BANDIT || out.shadow))
+    {
+        /* served by another rule: the table learns of the arm served */
+        ngx_http_llmopt_sparse_served(ctx, req, &prt->rng);
+    }
+
     if (out.reason == LLMOPT_DECIDE_PINNED) {
         ctx->pinned = 1;
         (void) ngx_atomic_fetch_add(&prt->stats->pinned, 1);
@@ -233,6 +240,10 @@ ngx_http_llmopt_decide_again(ngx_http_request_t *r,
     ctx->arm = out.arm;
     ctx->propensity = out.propensity;
     ctx->explore = out.explore;
+
+    if (prt->policy->sparse_on && out.reason != LLMOPT_DECIDE_BANDIT) {
+        ngx_http_llmopt_sparse_served(ctx, req, &prt->rng);
+    }
 
     (void) ngx_atomic_fetch_add(&prt->stats->arm_requests[ctx->arm], 1);
 

@@ -20,6 +20,10 @@
 #define NGX_HTTP_LLMOPT_SPARSE_KIND  "sparse:"
 
 
+/* about 12 KB: a worker decides one request at a time */
+static llmopt_sparse_features_t  ngx_http_llmopt_sparse_f;
+
+
 int
 ngx_http_llmopt_sparse_select(ngx_http_llmopt_ctx_t *ctx,
     const llmopt_request_t *req, const double *x,
@@ -28,9 +32,6 @@ ngx_http_llmopt_sparse_select(ngx_http_llmopt_ctx_t *ctx,
     void                         *table;
     const llmopt_policy_t        *policy;
     ngx_http_llmopt_policy_rt_t  *prt;
-
-    /* about 12 KB: one worker decides one request at a time */
-    static llmopt_sparse_features_t  f;
 
     prt = ctx->policy;
     policy = prt->policy;
@@ -45,10 +46,47 @@ ngx_http_llmopt_sparse_select(ngx_http_llmopt_ctx_t *ctx,
     llmopt_sparse_features(&policy->sparse, req->body + req->prompt.start,
                            req->prompt.end - req->prompt.start,
                            req->body + req->system.start,
-                           req->system.end - req->system.start, x, &f);
+                           req->system.end - req->system.start, x,
+                           &ngx_http_llmopt_sparse_f);
 
-    return llmopt_sparse_select(&policy->sparse, table, &f, x, allowed, rng,
+    return llmopt_sparse_select(&policy->sparse, table,
+                                &ngx_http_llmopt_sparse_f, x, allowed, rng,
                                 choice, &ctx->sparse);
+}
+
+
+void
+ngx_http_llmopt_sparse_served(ngx_http_llmopt_ctx_t *ctx,
+    const llmopt_request_t *req, llmopt_rng_t *rng)
+{
+    void                         *table;
+    double                        score[LLMOPT_MAX_ARMS];
+    const llmopt_policy_t        *policy;
+    ngx_http_llmopt_policy_rt_t  *prt;
+
+    prt = ctx->policy;
+    policy = prt->policy;
+    table = ngx_http_llmopt_block_sparse(prt->block);
+
+    ngx_memzero(&ctx->sparse, sizeof(llmopt_sparse_carry_t));
+
+    if (table == NULL || ctx->arm >= policy->n_arms
+        || llmopt_sparse_check(&policy->sparse, table) != LLMOPT_OK)
+    {
+        return;
+    }
+
+    llmopt_sparse_features(&policy->sparse, req->body + req->prompt.start,
+                           req->prompt.end - req->prompt.start,
+                           req->body + req->system.start,
+                           req->system.end - req->system.start, ctx->x,
+                           &ngx_http_llmopt_sparse_f);
+
+    llmopt_sparse_scores(&policy->sparse, table, &ngx_http_llmopt_sparse_f,
+                         ctx->x, score);
+
+    llmopt_sparse_carry(&ngx_http_llmopt_sparse_f, score[ctx->arm], rng,
+                        &ctx->sparse);
 }
 
 

@@ -30,6 +30,14 @@ int ngx_http_llmopt_sparse_select(ngx_http_llmopt_ctx_t *ctx,
     llmopt_choice_t *choice);
 
 /*
+ * The carry of ctx->arm when the sparse learner did not choose it (a pin,
+ * a probe, a canary, shadow's fallback, the fallback arm): the served arm
+ * teaches the table all the same.
+ */
+void ngx_http_llmopt_sparse_served(ngx_http_llmopt_ctx_t *ctx,
+    const llmopt_request_t *req, llmopt_rng_t *rng);
+
+/*
  * The state file: an entry "sparse:<policy>" of each sparse policy, its
  * table read in place (the trainer, its writer, runs the checkpoint).
  * Each entry owns its name (ngx_free()).  Returns the entries made in e.

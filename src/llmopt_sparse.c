@@ -548,8 +548,7 @@ llmopt_sparse_select(const llmopt_sparse_conf_t *conf, const void *table,
 {
     int       best;
     double    u, sum, score[LLMOPT_MAX_ARMS], prob[LLMOPT_MAX_ARMS];
-    unsigned  a, i, j, n, chosen;
-    uint32_t  pick[LLMOPT_SPARSE_MAX_FEATURES];
+    unsigned  a, chosen;
 
     llmopt_sparse_scores(conf, table, f, x, score);
 
@@ -581,13 +580,24 @@ llmopt_sparse_select(const llmopt_sparse_conf_t *conf, const void *table,
     choice->score = score[chosen];
     choice->explore = chosen != (unsigned) best;
 
-    if (carry == NULL) {
-        return LLMOPT_OK;
+    if (carry != NULL) {
+        llmopt_sparse_carry(f, score[chosen], rng, carry);
     }
+
+    return LLMOPT_OK;
+}
+
+
+void
+llmopt_sparse_carry(const llmopt_sparse_features_t *f, double score,
+    llmopt_rng_t *rng, llmopt_sparse_carry_t *carry)
+{
+    unsigned  a, i, j, n;
+    uint32_t  pick[LLMOPT_SPARSE_MAX_FEATURES];
 
     memset(carry, 0, sizeof(llmopt_sparse_carry_t));
 
-    carry->score = (float) score[chosen];
+    carry->score = (float) score;
     carry->value[0] = f->value[0];
     carry->value[1] = f->value[1];
     carry->dense_norm = f->dense_norm;
@@ -597,7 +607,7 @@ llmopt_sparse_select(const llmopt_sparse_conf_t *conf, const void *table,
         memcpy(carry->bucket, f->bucket, f->n * sizeof(uint32_t));
         carry->n = (uint8_t) f->n;
         carry->n_prompt = (uint8_t) f->n_prompt;
-        return LLMOPT_OK;
+        return;
     }
 
     /*
@@ -636,8 +646,6 @@ llmopt_sparse_select(const llmopt_sparse_conf_t *conf, const void *table,
             carry->bucket[j++] = f->bucket[pick[i]];
         }
     }
-
-    return LLMOPT_OK;
 }
 
 
@@ -656,8 +664,10 @@ llmopt_sparse_update(const llmopt_sparse_conf_t *conf, void *table,
 
     head = table;
 
-    if (arm >= conf->n_arms || llmopt_sparse_check(conf, table) != LLMOPT_OK)
+    if (arm >= conf->n_arms || !(carry->dense_norm > 0)
+        || llmopt_sparse_check(conf, table) != LLMOPT_OK)
     {
+        /* an empty carry: the request's features were never taken */
         return;
     }
 

@@ -154,6 +154,15 @@ int llmopt_sparse_select(const llmopt_sparse_conf_t *conf, const void *table,
     llmopt_sparse_carry_t *carry);
 
 /*
+ * Fills *carry for an arm of score "score" chosen otherwise (a pin, a
+ * probe, a canary, shadow's fallback), or by llmopt_sparse_select(): a
+ * sample is drawn from rng when f has more than LLMOPT_SPARSE_CARRY text
+ * features.
+ */
+void llmopt_sparse_carry(const llmopt_sparse_features_t *f, double score,
+    llmopt_rng_t *rng, llmopt_sparse_carry_t *carry);
+
+/*
  * The probabilities SquareCB gives each arm for these scores
  * (prob[0 .. n_arms - 1], 0 for an arm not allowed); returns the best
  * allowed arm, or -1 when none is allowed.
@@ -165,9 +174,10 @@ int llmopt_sparse_probabilities(const llmopt_sparse_conf_t *conf,
 /*
  * Learns reward (clamped to [0, 1]) for arm from an event's carry and its
  * dense features x (conf->d floats): squared loss, one AdaGrad step for
- * each weight of the arm the features touch.  The score is computed again
- * when the carry holds every feature, else the carried one is used.  The
- * single writer only.  O(LLMOPT_SPARSE_CARRY + d).
+ * each weight of the arm the features touch.  An empty carry (all 0: no
+ * features were taken for the request) teaches nothing.  The score is
+ * computed again when the carry holds every feature, else the carried one
+ * is used.  The single writer only.  O(LLMOPT_SPARSE_CARRY + d).
  */
 void llmopt_sparse_update(const llmopt_sparse_conf_t *conf, void *table,
     unsigned arm, const llmopt_sparse_carry_t *carry, const float *x,

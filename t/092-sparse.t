@@ -77,6 +77,7 @@ http {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             add_header X-Arm $llmopt_arm always;
+            llmopt_pin_header X-LLMOpt-Arm;
         }
         location = /feedback { llmopt_feedback; }
         location = /status { llmopt_status; }
@@ -192,6 +193,32 @@ ok($t->reload(), 'reload');
 $s = status();
 is($s->{policies}{chat}{sparse}{updates}, $WARM, 'the reload kept the table');
 measure('after a reload');
+
+# a pinned request is not the learner's choice, yet its arm was served:
+# its score teaches the table too (its event carries the request's words)
+
+my $pinned = 0;
+for my $i (1 .. 10) {
+    my $r = $t->http('POST', '/v1/chat/completions',
+                     headers => { 'Content-Type' => 'application/json',
+                                  'X-LLMOpt-Arm' => 'alpha' },
+                     body => encode_json({ model => 'auto',
+                                           messages => [{ role => 'user',
+                                             content => prompt('maths') }]
+                                         }));
+    next unless ($r->{headers}{'x-arm'} // '') eq 'alpha';
+    my $f = $t->http('POST', '/feedback',
+                     headers => { 'Content-Type' => 'application/json' },
+                     body => encode_json({ id => $r->{headers}
+                                                   {'x-llmopt-request-id'},
+                                           score => 1 }));
+    $pinned++ if $f->{status} == 200;
+}
+is($pinned, 10, 'pinned: 10 answers of alpha scored');
+$s = wait_updates($WARM + 10);
+is($s->{policies}{chat}{sparse}{updates}, $WARM + 10,
+   'the pinned answers were learned into the table');
+$WARM += 10;
 
 # a restart: the quit writes the state file (the measurements' outcomes,
 # never scored, are skipped), the start reads it back

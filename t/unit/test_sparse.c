@@ -324,7 +324,7 @@ test_learns(void)
 
     char                   prompt[256];
     void                  *table;
-    double                 x[1] = { 1 }, reward;
+    double                 x[1] = { 1 }, reward, score[2];
     unsigned               i, v, good[2], seen[2];
     llmopt_rng_t           rng;
     llmopt_choice_t        choice;
@@ -370,6 +370,18 @@ test_learns(void)
     ok(good[1] >= 0.9 * seen[1], "vocabulary 1: %u of %u to arm 1",
        good[1], seen[1]);
     is_int(llmopt_sparse_updates(table), 3000, "updates counted");
+
+    memset(&carry, 0, sizeof(carry));
+    llmopt_sparse_update(&conf, table, 0, &carry, (float[]) { 1 }, 1);
+    is_int(llmopt_sparse_updates(table), 3000,
+           "an empty carry (no features taken) teaches nothing");
+
+    feats(&conf, "integral of a sonnet", NULL, &f);
+    llmopt_sparse_scores(&conf, table, &f, x, score);
+    llmopt_sparse_carry(&f, score[1], &rng, &carry);
+    is_int(carry.n, 7, "a carry for an arm chosen otherwise: 4 words, "
+           "3 pairs");
+    is_num(carry.score, (float) score[1], 0, "with that arm's score");
 
     free(table);
 }
