@@ -57,7 +57,7 @@ policies:
     unscored: skip      # the measurements, never scored, teach nothing
 YAML
 
-$t->write_conf(<<'CONF');
+my $CONF = <<'CONF';
 %%MODULE%%
 worker_processes 2;
 events { worker_connections 256; }
@@ -85,6 +85,24 @@ http {
 }
 CONF
 
+# the zone holds the table: nginx -t asks for room for it
+
+sub conf {
+    my ($size) = @_;
+    (my $c = $CONF) =~ s/size=8m/size=$size/;
+    return $c;
+}
+
+my ($rc, $out) = $t->nginx_t(conf('256k'));
+my ($need) = $out =~ /it needs size=(\d+)k/;
+ok($rc != 0 && $need, 'nginx -t with a 256k zone fails and says the size '
+                      . 'needed') or diag($out);
+ok(($need // 0) * 1024 > 64 + 8 * 65536,
+   "the size needed (${\($need // 0)}k) holds the 512 KB table");
+($rc, $out) = $t->nginx_t(conf("${need}k"));
+is($rc, 0, "nginx -t with size=${need}k passes") or diag($out);
+
+$t->write_conf($CONF);
 $t->start();
 
 sub status {
