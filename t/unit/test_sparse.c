@@ -150,7 +150,7 @@ test_features(void)
 
     feats(&conf, big, NULL, &f);
     ok(f.n <= LLMOPT_SPARSE_MAX_FEATURES && f.n > 500,
-       "100 KB: %u features, capped", f.n);
+       "100 KB: %u features, bounded by the windows", f.n);
 
     feats(&conf, big + 100 * 1024 - 200, NULL, &g);
     ok(g.n > 10, "a tail alone has features");
