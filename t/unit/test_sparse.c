@@ -7,6 +7,9 @@
  */
 
 #include <stdlib.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 
 #include "tap.h"
 #include "llmopt_sparse.h"
@@ -387,6 +390,84 @@ test_learns(void)
 }
 
 
+/*
+ * One writer, one reader, no lock, in two processes over shared memory:
+ * while a child updates the table 20,000 times, the parent chooses; every
+ * choice has a propensity in (0, 1] that is the probability of its scores
+ * (they sum to 1), and every score stays within what the updates allow.
+ */
+
+static void
+test_concurrent(void)
+{
+    void                  *table;
+    pid_t                  pid;
+    double                 x[1] = { 1 }, score[2], prob[2];
+    unsigned               i, bad, seen;
+    int                    status;
+    llmopt_rng_t           rng;
+    llmopt_choice_t        choice;
+    llmopt_sparse_conf_t   conf;
+    llmopt_sparse_carry_t  carry;
+
+    llmopt_sparse_conf_defaults(&conf);
+    conf.n_arms = 2;
+    conf.d = 1;
+    conf.bits = 12;
+
+    table = mmap(NULL, llmopt_sparse_size(&conf), PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ok(table != MAP_FAILED, "shared table");
+
+    if (table == MAP_FAILED) {
+        return;
+    }
+
+    llmopt_sparse_init(&conf, table);
+    feats(&conf, "the same words every time", "and a system", &f);
+    llmopt_rng_seed(&rng, 9);
+    llmopt_sparse_select(&conf, table, &f, x, NULL, &rng, &choice, &carry);
+
+    pid = fork();
+
+    if (pid == 0) {
+        for (i = 0; i < 20000; i++) {
+            llmopt_sparse_update(&conf, table, i % 2, &carry,
+                                 (float[]) { 1 }, (i % 2) ? 0.9 : 0.1);
+        }
+
+        _exit(0);
+    }
+
+    bad = 0;
+    seen = 0;
+
+    while (llmopt_sparse_updates(table) < 20000 && seen < 10000000) {
+        llmopt_sparse_select(&conf, table, &f, x, NULL, &rng, &choice,
+                             NULL);
+        llmopt_sparse_scores(&conf, table, &f, x, score);
+        llmopt_sparse_probabilities(&conf, table, score, NULL, prob);
+
+        bad += !(choice.propensity > 0 && choice.propensity <= 1)
+               || !(fabs(prob[0] + prob[1] - 1) < 1e-9)
+               || !(fabs(score[0]) < 2 && fabs(score[1]) < 2);
+        seen++;
+    }
+
+    waitpid(pid, &status, 0);
+
+    ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the writer ended");
+    is_int(bad, 0, "%u choices during 20,000 updates: none out of bounds",
+           seen);
+
+    llmopt_sparse_scores(&conf, table, &f, x, score);
+    ok(fabs(score[0] - 0.1) < 0.05 && fabs(score[1] - 0.9) < 0.05,
+       "the writer's last model: %.3f, %.3f", score[0], score[1]);
+
+    munmap(table, llmopt_sparse_size(&conf));
+}
+
+
 int
 main(void)
 {
@@ -395,6 +476,7 @@ main(void)
     test_probabilities();
     test_carry();
     test_learns();
+    test_concurrent();
 
     return tap_done();
 }
