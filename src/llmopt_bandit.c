@@ -73,6 +73,8 @@ static unsigned llmopt_bandit_roulette(const llmopt_bandit_conf_t *conf,
     llmopt_rng_t *rng);
 static unsigned llmopt_bandit_nth_allowed(const llmopt_bandit_conf_t *conf,
     const unsigned char *allowed, unsigned nth);
+static double llmopt_bandit_floor(const llmopt_bandit_conf_t *conf,
+    const void *block);
 static double llmopt_bandit_exact(const llmopt_bandit_conf_t *conf,
     const llmopt_bandit_draw_t *draw, unsigned arm);
 static void llmopt_bandit_derive(const llmopt_bandit_conf_t *conf,
@@ -136,6 +138,7 @@ llmopt_bandit_conf_defaults(llmopt_bandit_conf_t *conf)
     conf->prior_alpha = 1.0;
     conf->prior_beta = 1.0;
     conf->exploration_floor = 0.0;
+    conf->exploration_decay = LLMOPT_BANDIT_DECAY;
     conf->forgetting = 1.0;
     conf->seed = 0;
 
@@ -182,6 +185,11 @@ llmopt_bandit_conf_check(const llmopt_bandit_conf_t *conf, llmopt_err_t *err)
                  && conf->exploration_floor <= 1))
     {
         bad = "the exploration floor is not from 0 to 1";
+
+    } else if (!(conf->exploration_decay >= 0
+                 && conf->exploration_decay <= 1))
+    {
+        bad = "the exploration decay is not from 0 to 1";
 
     } else if (!(conf->forgetting > 0 && conf->forgetting <= 1)) {
         bad = "forgetting is not in (0, 1]";
@@ -497,7 +505,8 @@ llmopt_bandit_scores(const llmopt_bandit_conf_t *conf, const void *block,
             break;
 
         default: /* LLMOPT_ALG_EPSILON_GREEDY */
-            draw->mean[i] = n > 0 ? s / n : 0;
+            /* untried arms first, as ucb1: a mean of 0 would never be */
+            draw->mean[i] = *rec.pulls >= 1 && n > 0 ? s / n : INFINITY;
             draw->score[i] = draw->mean[i];
             break;
         }
@@ -595,6 +604,45 @@ llmopt_bandit_nth_allowed(const llmopt_bandit_conf_t *conf,
 
 
 /*
+ * The share of uniform picks: the exploration floor, and for a learning
+ * algorithm at least exploration_decay / sqrt(n) of the answers n it has
+ * learned from (all arms, discounted), so that an arm whose first answers
+ * were bad is still tried now and then, less and less (about 2 c sqrt(n)
+ * uniform picks in n decisions).  Reads the counts as select does: a torn
+ * read gives a floor in [0, 1] all the same.
+ */
+
+static double
+llmopt_bandit_floor(const llmopt_bandit_conf_t *conf, const void *block)
+{
+    double               f, decay, n, plays;
+    unsigned             i;
+    llmopt_bandit_arm_t  rec;
+
+    f = conf->exploration_floor;
+    f = f > 0 ? (f < 1 ? f : 1) : 0;
+    decay = conf->exploration_decay;
+
+    if (!(decay > 0) || conf->algorithm == LLMOPT_ALG_STATIC) {
+        return f;
+    }
+
+    plays = 0;
+
+    for (i = 0; i < conf->n_arms; i++) {
+        llmopt_bandit_arm(conf, block, i, &rec);
+        n = *rec.n;
+        plays += n > 0 ? n : 0;         /* also NaN */
+    }
+
+    decay /= sqrt(plays > 1 ? plays : 1);
+    decay = decay < 1 ? decay : 1;
+
+    return decay > f ? decay : f;
+}
+
+
+/*
  * The probability that the algorithm itself (floor aside) picks arm, for
  * the deterministic and the explicitly randomised algorithms; -1 for the
  * sampling ones.
@@ -674,8 +722,7 @@ llmopt_bandit_select(const llmopt_bandit_conf_t *conf, const void *block,
         break;
     }
 
-    f = conf->exploration_floor;
-    f = f > 0 ? (f < 1 ? f : 1) : 0;
+    f = llmopt_bandit_floor(conf, block);
 
     if (f > 0 && llmopt_rng_uniform(rng) < f) {
         arm = llmopt_bandit_nth_allowed(conf, allowed,
@@ -758,8 +805,7 @@ llmopt_bandit_propensity(const llmopt_bandit_conf_t *conf,
         p = wins / samples;
     }
 
-    f = conf->exploration_floor;
-    f = f > 0 ? (f < 1 ? f : 1) : 0;
+    f = llmopt_bandit_floor(conf, block);
 
     return (1.0 - f) * p + f / draw.allowed;
 }

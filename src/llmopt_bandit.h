@@ -25,6 +25,9 @@
 
 #define LLMOPT_MAX_ARMS        32
 #define LLMOPT_BANDIT_MAX_DIM  64       /* d of a linear policy */
+#define LLMOPT_BANDIT_DECAY    0.5      /* exploration_decay: about
+                                           2 c sqrt(n) uniform picks in n
+                                           decisions (docs/ALGORITHMS.md) */
 
 
 typedef enum {
@@ -48,6 +51,10 @@ typedef struct {
     double              prior_alpha;        /* thompson Beta prior */
     double              prior_beta;
     double              exploration_floor;  /* f: share of uniform picks */
+    double              exploration_decay;  /* c: at least c / sqrt(n) of
+                                               uniform picks after n
+                                               answers, all arms' counts
+                                               (learning algorithms) */
     double              forgetting;         /* 1 = none, else (0, 1) */
     double              prior_mean;         /* linear: the prior mean of
                                                the reward, put on feature
@@ -100,9 +107,9 @@ const char *llmopt_algorithm_name(llmopt_algorithm_e alg);
 
 /*
  * Fills conf with defaults: algorithm linucb, n_arms and d 0, alpha 1,
- * lambda 1, epsilon 0.1, Beta prior 1/1, exploration floor 0, forgetting 1
- * (none), seed 0, every weight 1.  The caller then sets algorithm, n_arms
- * and d.
+ * lambda 1, epsilon 0.1, Beta prior 1/1, exploration floor 0, exploration
+ * decay LLMOPT_BANDIT_DECAY, forgetting 1 (none), seed 0, every weight 1.
+ * The caller then sets algorithm, n_arms and d.
  */
 void llmopt_bandit_conf_defaults(llmopt_bandit_conf_t *conf);
 
@@ -149,7 +156,10 @@ void llmopt_bandit_arm(const llmopt_bandit_conf_t *conf, const void *block,
  * when no arm is allowed (or, for static, no allowed arm has a positive
  * weight), LLMOPT_ERROR when conf is unusable or does not match the block.
  * With exploration floor f > 0 the algorithm's choice is replaced, with
- * probability f, by a uniform pick among the allowed arms.  Reads the block
+ * probability f, by a uniform pick among the allowed arms; a learning
+ * algorithm's floor is at least exploration_decay / sqrt(n), n the sum of
+ * all arms' (discounted) answer counts in the block, so that no arm's
+ * estimate is left behind for good (lock-in); the propensity counts it.  Reads the block
  * only; never allocates; O(n_arms d^2) for linear algorithms, O(n_arms)
  * otherwise.  rng is the caller's (one per process).
  */

@@ -27,7 +27,7 @@
 
 static const char *const  llmopt_catalog_policy_keys[] = {
     "algorithm", "alpha", "lambda", "epsilon", "prior", "prior_mean",
-    "exploration_floor",
+    "exploration_floor", "exploration_decay",
     "forgetting", "seed", "arms", "features", "tenant_buckets",
     "word_buckets", "reward", "feedback_wait", "feedback_tenant",
     "fallback", "max_cost",
@@ -44,6 +44,7 @@ enum {
     LLMOPT_POLICY_PRIOR,
     LLMOPT_POLICY_PRIOR_MEAN,
     LLMOPT_POLICY_EXPLORATION_FLOOR,
+    LLMOPT_POLICY_EXPLORATION_DECAY,
     LLMOPT_POLICY_FORGETTING,
     LLMOPT_POLICY_SEED,
     LLMOPT_POLICY_ARMS,
@@ -412,6 +413,11 @@ llmopt_catalog_bandit(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
                                      where, 0, 0, 1.0 / policy->n_arms, 0,
                                      "a number from 0 to 1 / arms",
                                      &conf->exploration_floor)
+               != LLMOPT_OK)
+        || (f[LLMOPT_POLICY_EXPLORATION_DECAY].value != NULL
+            && llmopt_catalog_number(ctx, &f[LLMOPT_POLICY_EXPLORATION_DECAY],
+                                     where, 0, 0, 1, 0, "a number from 0 to 1",
+                                     &conf->exploration_decay)
                != LLMOPT_OK)
         || (f[LLMOPT_POLICY_FORGETTING].value != NULL
             && llmopt_catalog_number(ctx, &f[LLMOPT_POLICY_FORGETTING], where,

@@ -62,6 +62,7 @@ policies:
   judged:
     algorithm: thompson
     seed: 5
+    exploration_decay: 0    # exploitation alone is asserted below
     arms: [poor, good]
     reward: {quality: 1, cost: 0, latency: 0}
   flaky:

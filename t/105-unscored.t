@@ -25,6 +25,7 @@ my $policy = <<'YAML';
     lambda: 1
     arms: [good, cheap]
     features: [bias]
+    exploration_decay: 0
     reward: {quality: 0.8, cost: 0.1, latency: 0.1}
     feedback_wait: 300
 YAML
@@ -162,7 +163,8 @@ cmp_ok(arm('proxy', 'cheap')->{mean_reward} // 0, '>',
        arm('proxy', 'good')->{mean_reward} // 1,
        'proxy: which score cheap above good');
 
-# where the next requests go
+# where the next requests go (the policies explore no more: no decaying
+# floor, exploration_decay: 0, so that this is exploitation alone)
 
 my $N = 10;
 for my $p (sort keys %policies) {

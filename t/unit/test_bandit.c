@@ -30,6 +30,9 @@ static void test_learns_context_free(llmopt_algorithm_e alg, double share);
 static void test_mask(void);
 static void test_propensities(void);
 static void test_floor(void);
+static void test_decay(void);
+static void test_lock_in(llmopt_algorithm_e alg);
+static void test_epsilon_untried(void);
 static void test_ucb1_untried(void);
 static void test_sherman_morrison(void);
 static void test_rebuild(void);
@@ -58,6 +61,9 @@ main(void)
     test_mask();
     test_propensities();
     test_floor();
+    test_decay();
+    test_lock_in(LLMOPT_ALG_LINUCB);
+    test_epsilon_untried();
     test_ucb1_untried();
     test_sherman_morrison();
     test_rebuild();
@@ -194,7 +200,9 @@ test_conf(void)
     ok(conf.algorithm == LLMOPT_ALG_LINUCB && conf.alpha == 1.0
        && conf.lambda == 1.0 && conf.epsilon == 0.1
        && conf.prior_alpha == 1.0 && conf.prior_beta == 1.0
-       && conf.exploration_floor == 0 && conf.forgetting == 1.0
+       && conf.exploration_floor == 0
+       && conf.exploration_decay == LLMOPT_BANDIT_DECAY
+       && conf.forgetting == 1.0
        && conf.seed == 0 && conf.weights[0] == 1.0
        && conf.weights[LLMOPT_MAX_ARMS - 1] == 1.0,
        "defaults as documented");
@@ -497,6 +505,7 @@ test_propensities(void)
 
     block = block_for(&conf, LLMOPT_ALG_EPSILON_GREEDY, 4, 2);
     conf.epsilon = 0.2;
+    conf.exploration_decay = 0;         /* the algorithm's own: test_decay */
 
     for (i = 0; i < 50; i++) {
         llmopt_bandit_update(&conf, block, i % 4, x, (i % 4) * 0.25);
@@ -536,6 +545,7 @@ test_propensities(void)
     /* linucb without floor: deterministic */
 
     block = block_for(&conf, LLMOPT_ALG_LINUCB, 3, 2);
+    conf.exploration_decay = 0;
     llmopt_bandit_update(&conf, block, 1, x, 1.0);
     llmopt_bandit_update(&conf, block, 0, x, 0.0);
     llmopt_bandit_update(&conf, block, 2, x, 0.0);
@@ -577,6 +587,177 @@ test_propensities(void)
            "lin_ts: estimate matches the frequency (%.3f)", p[2]);
     ok(llmopt_bandit_propensity(&conf, block, x, NULL, 0, &rng, 0) < 0,
        "lin_ts: no samples, no estimate");
+
+    free(block);
+}
+
+
+/*
+ * The decaying floor: c / sqrt(n) of uniform picks after n answers (all
+ * arms), counted in the propensity exactly; none for static.
+ */
+
+static void
+test_decay(void)
+{
+    int                    t, consistent;
+    void                  *block;
+    double                 x[1] = { 1 }, f, sum;
+    unsigned               arm, counts[4] = { 0 };
+    llmopt_rng_t           rng;
+    llmopt_choice_t        choice;
+    llmopt_bandit_conf_t   conf;
+
+    llmopt_rng_seed(&rng, 52);
+
+    block = block_for(&conf, LLMOPT_ALG_LINUCB, 4, 1);
+    conf.exploration_decay = 0.8;
+
+    for (t = 0; t < 25; t++) {
+        llmopt_bandit_update(&conf, block, 2, x, 1.0);
+        llmopt_bandit_update(&conf, block, t % 4 == 2 ? 0 : t % 4, x, 0.0);
+        llmopt_bandit_update(&conf, block, 1, x, 0.0);
+        llmopt_bandit_update(&conf, block, 3, x, 0.0);
+    }
+
+    f = 0.8 / sqrt(100.0);              /* 100 answers */
+    consistent = 1;
+
+    for (t = 0; t < 40000; t++) {
+        llmopt_bandit_select(&conf, block, x, NULL, &rng, &choice);
+        counts[choice.arm]++;
+        consistent &= choice.arm == 2
+                      ? fabs(choice.propensity - (1 - f + f / 4)) < 1e-12
+                      : fabs(choice.propensity - f / 4) < 1e-12;
+    }
+
+    ok(consistent, "decay: select's propensity is (1 - f) p + f / k, "
+       "f = c / sqrt(n)");
+    is_num(counts[0] / 40000.0, f / 4, 0.004, "decay: each other arm ~f/k");
+
+    sum = 0;
+    for (arm = 0; arm < 4; arm++) {
+        sum += llmopt_bandit_propensity(&conf, block, x, NULL, arm, &rng, 0);
+    }
+
+    is_num(sum, 1.0, 1e-12, "decay: propensities sum to 1");
+
+    /* a floor above the decayed one wins */
+
+    conf.exploration_floor = 0.2;
+    is_num(llmopt_bandit_propensity(&conf, block, x, NULL, 0, &rng, 0),
+           0.2 / 4, 1e-12, "decay: the larger of floor and c / sqrt(n)");
+
+    free(block);
+
+    /* static: its weights are the policy, no decay */
+
+    block = block_for(&conf, LLMOPT_ALG_STATIC, 2, 1);
+    conf.weights[0] = 1;
+    conf.weights[1] = 0;
+    is_num(llmopt_bandit_propensity(&conf, block, x, NULL, 1, &rng, 0), 0, 0,
+           "decay: none for static");
+    free(block);
+}
+
+
+/*
+ * Lock-in: arm 0 is right 85 % of the time, arm 1 75 %; arm 0's first
+ * answers are wrong.  Without the decaying floor the estimate of arm 0
+ * stays where its first answers put it and arm 1 is chosen for the rest
+ * of the run; with it, arm 0 is tried again and wins the second half.
+ */
+
+static void
+test_lock_in(llmopt_algorithm_e alg)
+{
+    int                    t, run;
+    void                  *block;
+    double                 x[1] = { 1 }, r;
+    unsigned               late[2];
+    llmopt_rng_t           rng, world;
+    llmopt_choice_t        choice;
+    llmopt_bandit_conf_t   conf;
+    static const char     *what[2] = { "without decay", "with decay" };
+
+    for (run = 0; run < 2; run++) {
+        llmopt_rng_seed(&rng, 61);
+        llmopt_rng_seed(&world, 62);
+
+        block = block_for(&conf, alg, 2, 1);
+        conf.alpha = 0.5;
+        conf.lambda = 0.1;
+        conf.exploration_decay = run ? LLMOPT_BANDIT_DECAY : 0;
+
+        conf.prior_mean = 0.9;
+        conf.prior_index = 0;
+        llmopt_bandit_init(&conf, block);
+
+        llmopt_bandit_update(&conf, block, 0, x, 0.0);
+        llmopt_bandit_update(&conf, block, 0, x, 0.0);
+        llmopt_bandit_update(&conf, block, 1, x, 1.0);
+
+        late[0] = late[1] = 0;
+
+        for (t = 0; t < 3000; t++) {
+            llmopt_bandit_select(&conf, block, x, NULL, &rng, &choice);
+            r = llmopt_rng_uniform(&world)
+                < (choice.arm == 0 ? 0.85 : 0.75) ? 1.0 : 0.0;
+            llmopt_bandit_update(&conf, block, choice.arm, x, r);
+
+            if (t >= 1500) {
+                late[choice.arm]++;
+            }
+        }
+
+        printf("# %s %s: second half, arm 0 %u, arm 1 %u\n",
+             llmopt_algorithm_name(alg), what[run], late[0], late[1]);
+
+        if (run == 0) {
+            ok(late[0] < 150, "%s %s: locked in on the worse arm",
+               llmopt_algorithm_name(alg), what[run]);
+
+        } else {
+            ok(late[0] > 1200, "%s %s: the better arm wins the second "
+               "half", llmopt_algorithm_name(alg), what[run]);
+        }
+
+        free(block);
+    }
+}
+
+
+/* epsilon_greedy tries an untried arm before it exploits a tried one */
+
+static void
+test_epsilon_untried(void)
+{
+    void                  *block;
+    double                 x[1] = { 1 };
+    llmopt_rng_t           rng;
+    llmopt_choice_t        choice;
+    llmopt_bandit_conf_t   conf;
+
+    llmopt_rng_seed(&rng, 63);
+
+    block = block_for(&conf, LLMOPT_ALG_EPSILON_GREEDY, 3, 1);
+    conf.epsilon = 0;
+    conf.exploration_decay = 0;
+
+    llmopt_bandit_update(&conf, block, 0, x, 0.9);
+    llmopt_bandit_select(&conf, block, x, NULL, &rng, &choice);
+    ok(choice.arm != 0 && choice.propensity == 0.5,
+       "epsilon_greedy: an untried arm first, the untried ones tied");
+
+    llmopt_bandit_update(&conf, block, 1, x, 0.1);
+    llmopt_bandit_select(&conf, block, x, NULL, &rng, &choice);
+    ok(choice.arm == 2 && choice.propensity == 1.0,
+       "epsilon_greedy: then the last untried arm");
+
+    llmopt_bandit_update(&conf, block, 2, x, 0.5);
+    llmopt_bandit_select(&conf, block, x, NULL, &rng, &choice);
+    ok(choice.arm == 0 && !choice.explore,
+       "epsilon_greedy: then the best mean");
 
     free(block);
 }

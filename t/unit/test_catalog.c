@@ -428,6 +428,10 @@ test_errors(void)
                "weight: 0}]}}\n", 4, 41, "all have weight 0",
                "static weights all zero");
     test_error(MODELS "policies: {p: {algorithm: ucb1, arms: [m, n], "
+               "exploration_decay: 1.5}}\n", 4, 66,
+               "\"exploration_decay\" in policy \"p\" must be a number from "
+               "0 to 1", "exploration decay above 1");
+    test_error(MODELS "policies: {p: {algorithm: ucb1, arms: [m, n], "
                "exploration_floor: 0.6}}\n", 4, 66,
                "\"exploration_floor\" in policy \"p\" must be a number from "
                "0 to 1 / arms", "exploration floor above 1 / arms");
