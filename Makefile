@@ -119,10 +119,13 @@ itest: module
 $(BUILD)/bench-decision: scripts/bench-decision.c $(BUILD)/libllmopt.a
 	$(CC) $(CORE_CFLAGS) -o $@ $< $(BUILD)/libllmopt.a $(LDLIBS_CORE)
 
-$(BUILD)/replay: scripts/replay.c scripts/replay_catalog.c scripts/replay.h \
-                $(BUILD)/libllmopt.a
-	$(CC) $(CORE_CFLAGS) -Iscripts -o $@ scripts/replay.c \
-	    scripts/replay_catalog.c $(BUILD)/libllmopt.a $(LDLIBS_CORE)
+REPLAY_SRCS := scripts/replay.c scripts/replay_data.c scripts/replay_run.c \
+               scripts/replay_report.c scripts/replay_export.c \
+               scripts/replay_catalog.c
+
+$(BUILD)/replay: $(REPLAY_SRCS) scripts/replay.h $(BUILD)/libllmopt.a
+	$(CC) $(CORE_CFLAGS) -Iscripts -o $@ $(REPLAY_SRCS) \
+	    $(BUILD)/libllmopt.a $(LDLIBS_CORE)
 
 $(BUILD)/simulate: scripts/simulate.c $(BUILD)/libllmopt.a
 	$(CC) $(CORE_CFLAGS) -o $@ $< $(BUILD)/libllmopt.a $(LDLIBS_CORE)

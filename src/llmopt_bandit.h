@@ -159,9 +159,9 @@ void llmopt_bandit_arm(const llmopt_bandit_conf_t *conf, const void *block,
  * probability f, by a uniform pick among the allowed arms; a learning
  * algorithm's floor is at least exploration_decay / sqrt(n), n the sum of
  * all arms' (discounted) answer counts in the block, so that no arm's
- * estimate is left behind for good (lock-in); the propensity counts it.  Reads the block
- * only; never allocates; O(n_arms d^2) for linear algorithms, O(n_arms)
- * otherwise.  rng is the caller's (one per process).
+ * estimate is left behind for good (lock-in); the propensity counts it.
+ * Reads the block only; never allocates; O(n_arms d^2) for linear
+ * algorithms, O(n_arms) otherwise.  rng is the caller's (one per process).
  */
 int llmopt_bandit_select(const llmopt_bandit_conf_t *conf, const void *block,
     const double *x, const unsigned char *allowed, llmopt_rng_t *rng,
