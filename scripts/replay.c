@@ -442,7 +442,7 @@ static int
 replay_measured(const replay_conf_t *conf, replay_op_t *ops)
 {
     double     e[2][REPLAY_MAX_SEEDS], c[2][REPLAY_MAX_SEEDS];
-    double     me[2], se[2], mc[2], sc[2], d, s;
+    double     me[2], se[2], mc[2], sc[2], d, s, dc, sdc;
     unsigned   j, k, n, within;
 
     if (replay_measured_read(conf->measured) != 0) {
@@ -455,8 +455,9 @@ replay_measured(const replay_conf_t *conf, replay_op_t *ops)
     printf("measured end to end (%s) beside the in-process run of the "
            "same rows, order, weights and seeds (mean of %u seeds):\n",
            conf->measured, n);
-    printf("  %5s %10s %10s   %10s %10s   %8s %6s\n", "w", "e2e acc",
-           "e2e cost", "core acc", "core cost", "d acc", "d/se");
+    printf("  %5s %10s %10s   %10s %10s   %8s %6s %9s %6s\n", "w",
+           "e2e acc", "e2e cost", "core acc", "core cost", "d acc", "d/se",
+           "d cost $", "d/se");
 
     for (j = 0; j < conf->n_weights; j++) {
         for (k = 0; k < n; k++) {
@@ -483,11 +484,13 @@ replay_measured(const replay_conf_t *conf, replay_op_t *ops)
 
         d = me[0] - me[1];
         s = sqrt(se[0] * se[0] + se[1] * se[1]);
+        dc = mc[0] - mc[1];
+        sdc = sqrt(sc[0] * sc[0] + sc[1] * sc[1]);
         within += s > 0 && fabs(d) <= 2 * s;
 
-        printf("  %5.3f %10.4f %10.3f   %10.4f %10.3f   %+8.4f %6.1f\n",
-               ops[j].weight, me[0], mc[0], me[1], mc[1], d,
-               s > 0 ? d / s : 0.0);
+        printf("  %5.3f %10.4f %10.3f   %10.4f %10.3f   %+8.4f %6.1f %+9.3f "
+               "%6.1f\n", ops[j].weight, me[0], mc[0], me[1], mc[1], d,
+               s > 0 ? d / s : 0.0, dc, sdc > 0 ? dc / sdc : 0.0);
     }
 
     printf("  accuracy within noise (|d| <= 2 standard errors of the "
