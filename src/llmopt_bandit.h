@@ -25,7 +25,7 @@
 
 #define LLMOPT_MAX_ARMS        32
 #define LLMOPT_BANDIT_MAX_DIM  64       /* d of a linear policy */
-#define LLMOPT_BANDIT_DECAY    0.5      /* exploration_decay: about
+#define LLMOPT_BANDIT_DECAY    1.0      /* exploration_decay: about
                                            2 c sqrt(n) uniform picks in n
                                            decisions (docs/ALGORITHMS.md) */
 

@@ -55,6 +55,9 @@ policies:
     seed: 11
     arms: [strong, cheap]
     features: [bias, has_code]
+    # B must decide as A from the synced state alone: no decaying floor,
+    # whose uniform picks each instance draws on its own
+    exploration_decay: 0
     reward: {quality: 1, cost: 0, latency: 0}
     feedback_wait: 600000
 YAML
