@@ -12,7 +12,9 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_llmopt_module.h"
+#include "ngx_http_llmopt_common.h"
+#include "ngx_http_llmopt_http.h"
+#include "ngx_http_llmopt_dashboard.h"
 
 #include <ngx_http_llmopt_page.h>         /* generated in objs/ */
 

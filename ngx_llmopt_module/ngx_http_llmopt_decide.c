@@ -15,10 +15,14 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_llmopt_module.h"
+#include "ngx_http_llmopt_common.h"
+#include "ngx_http_llmopt_feedback.h"
+#include "ngx_http_llmopt_guard.h"
 #include "ngx_http_llmopt_handler.h"
+#include "ngx_http_llmopt_http.h"
 #include "ngx_http_llmopt_decide.h"
 #include "ngx_http_llmopt_sparse.h"
+
 #include "llmopt_decide.h"
 
 

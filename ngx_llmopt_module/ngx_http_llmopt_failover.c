@@ -14,9 +14,12 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_llmopt_module.h"
-#include "ngx_http_llmopt_handler.h"
+#include "ngx_http_llmopt_common.h"
 #include "ngx_http_llmopt_decide.h"
+#include "ngx_http_llmopt_filter.h"
+#include "ngx_http_llmopt_guard.h"
+#include "ngx_http_llmopt_handler.h"
+#include "ngx_http_llmopt_http.h"
 #include "ngx_http_llmopt_rewrite.h"
 #include "ngx_http_llmopt_failover.h"
 

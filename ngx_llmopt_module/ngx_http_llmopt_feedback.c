@@ -23,7 +23,11 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "ngx_http_llmopt_module.h"
+#include "ngx_http_llmopt_common.h"
+#include "ngx_http_llmopt_http.h"
+#include "ngx_http_llmopt_zone.h"
+#include "ngx_http_llmopt_feedback.h"
+
 #include "llmopt_feedback.h"
 
 

@@ -20,7 +20,13 @@
 
 #include <math.h>
 
-#include "ngx_http_llmopt_module.h"
+#include "ngx_http_llmopt_common.h"
+#include "ngx_http_llmopt_feedback.h"
+#include "ngx_http_llmopt_guard.h"
+#include "ngx_http_llmopt_handler.h"
+#include "ngx_http_llmopt_http.h"
+#include "ngx_http_llmopt_zone.h"
+#include "ngx_http_llmopt_filter.h"
 
 
 static ngx_int_t ngx_http_llmopt_header_filter(ngx_http_request_t *r);
@@ -796,30 +802,6 @@ ngx_http_llmopt_header_score(ngx_http_request_t *r, ngx_str_t *name)
     }
 
     return v;
-}
-
-
-ngx_int_t
-ngx_http_llmopt_add_header(ngx_http_request_t *r, char *name, u_char *value,
-    size_t len)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
-    h->value.data = value;
-    h->value.len = len;
-
-    return NGX_OK;
 }
 
 

@@ -12,9 +12,13 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_llmopt_module.h"
-#include "llmopt_hash.h"
+#include "ngx_http_llmopt_common.h"
+#include "ngx_http_llmopt_http.h"
+#include "ngx_http_llmopt_zone.h"
+#include "ngx_http_llmopt_guard.h"
+
 #include "llmopt_breaker.h"
+#include "llmopt_hash.h"
 
 
 /* how long one probe has before another worker may send one */

@@ -19,11 +19,13 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
-#include "ngx_http_llmopt_module.h"
-#include "ngx_http_llmopt_handler.h"
+#include "ngx_http_llmopt_common.h"
 #include "ngx_http_llmopt_decide.h"
-#include "ngx_http_llmopt_rewrite.h"
 #include "ngx_http_llmopt_failover.h"
+#include "ngx_http_llmopt_guard.h"
+#include "ngx_http_llmopt_http.h"
+#include "ngx_http_llmopt_rewrite.h"
+#include "ngx_http_llmopt_handler.h"
 
 
 static void ngx_http_llmopt_out_free(ngx_http_llmopt_ctx_t *ctx);
@@ -327,53 +329,6 @@ ngx_http_llmopt_create_ctx(ngx_http_request_t *r)
     ngx_http_set_ctx(r, ctx, ngx_http_llmopt_module);
 
     return ctx;
-}
-
-
-/*
- * Calls fn for each header of list named name (case-blind; every header
- * when name is NULL) until fn returns something else than NGX_OK, and
- * returns that; NGX_OK when the list ends.
- */
-
-ngx_int_t
-ngx_http_llmopt_headers(ngx_list_t *list, ngx_str_t *name,
-    ngx_http_llmopt_header_pt fn, void *data)
-{
-    ngx_int_t         rc;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &list->part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NGX_OK;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (name != NULL
-            && (h[i].key.len != name->len
-                || ngx_strncasecmp(h[i].key.data, name->data, name->len)
-                   != 0))
-        {
-            continue;
-        }
-
-        rc = fn(&h[i], data);
-
-        if (rc != NGX_OK) {
-            return rc;
-        }
-    }
 }
 
 

@@ -12,8 +12,23 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_llmopt_module.h"
+#include "ngx_http_llmopt_common.h"
 
+
+/*
+ * The PRECONTENT phase handler: a routed location's request walk, or its
+ * failover (ngx_http_llmopt_failover.c).
+ */
+ngx_int_t ngx_http_llmopt_handler(ngx_http_request_t *r);
+
+/*
+ * The request's context, also after an internal redirect cleared r->ctx
+ * (it is kept in a pool cleanup); NULL when llmopt made none.
+ */
+ngx_http_llmopt_ctx_t *ngx_http_llmopt_get_ctx(ngx_http_request_t *r);
+
+/* What the process's caches of request memory hold, freed as it exits. */
+void ngx_http_llmopt_cache_free(void);
 
 /*
  * Parses body (len bytes) in the request's dialect into req, growing the

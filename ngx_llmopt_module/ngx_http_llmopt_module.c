@@ -11,7 +11,18 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_llmopt_module.h"
+#include "ngx_http_llmopt_common.h"
+#include "ngx_http_llmopt_feedback.h"
+#include "ngx_http_llmopt_filter.h"
+#include "ngx_http_llmopt_handler.h"
+#include "ngx_http_llmopt_http.h"
+#include "ngx_http_llmopt_redis.h"
+#include "ngx_http_llmopt_status.h"
+#include "ngx_http_llmopt_trainer.h"
+#include "ngx_http_llmopt_variables.h"
+#include "ngx_http_llmopt_zone.h"
+
+#include "llmopt_rewrite.h"
 
 
 static void *ngx_http_llmopt_create_main_conf(ngx_conf_t *cf);
@@ -67,13 +78,6 @@ static ngx_conf_num_bounds_t  ngx_http_llmopt_depth_bounds = {
     ngx_conf_check_num_bounds, 2, 1024
 };
 
-
-/* the path a routed location's POSTs go to, by dialect */
-
-static ngx_str_t  ngx_http_llmopt_endpoints[] = {
-    ngx_string("/chat/completions"),       /* LLMOPT_DIALECT_OPENAI */
-    ngx_string("/messages")                /* LLMOPT_DIALECT_ANTHROPIC */
-};
 
 static const char  *ngx_http_llmopt_dialects[] = { "openai", "anthropic" };
 
@@ -529,7 +533,7 @@ ngx_http_llmopt_check_route(ngx_conf_t *cf, ngx_http_llmopt_loc_conf_t *conf,
                       &clcf->name, ngx_http_llmopt_dialects[named],
                       &conf->route_file, conf->route_line,
                       ngx_http_llmopt_dialects[named],
-                      &ngx_http_llmopt_endpoints[dialect]);
+                      ngx_http_llmopt_endpoint(dialect));
         return NGX_CONF_ERROR;
     }
 
@@ -621,10 +625,8 @@ ngx_http_llmopt_name_dialect(ngx_http_core_loc_conf_t *clcf)
         return -1;
     }
 
-    for (d = 0; d < sizeof(ngx_http_llmopt_endpoints) / sizeof(ngx_str_t);
-         d++)
-    {
-        e = &ngx_http_llmopt_endpoints[d];
+    for (d = LLMOPT_DIALECT_OPENAI; d <= LLMOPT_DIALECT_ANTHROPIC; d++) {
+        e = ngx_http_llmopt_endpoint(d);
 
         if (clcf->name.len >= e->len
             && ngx_strncmp(clcf->name.data + clcf->name.len - e->len,
@@ -636,13 +638,6 @@ ngx_http_llmopt_name_dialect(ngx_http_core_loc_conf_t *clcf)
     }
 
     return -1;
-}
-
-
-ngx_str_t *
-ngx_http_llmopt_endpoint(llmopt_dialect_e dialect)
-{
-    return &ngx_http_llmopt_endpoints[dialect];
 }
 
 

@@ -31,7 +31,10 @@
 
 #include <hiredis/hiredis.h>
 
-#include "ngx_http_llmopt_module.h"
+#include "ngx_http_llmopt_common.h"
+#include "ngx_http_llmopt_http.h"
+#include "ngx_http_llmopt_zone.h"
+#include "ngx_http_llmopt_redis.h"
 
 
 #define NGX_HTTP_LLMOPT_REDIS_BACKOFF_MIN   250
@@ -56,7 +59,7 @@ typedef struct {
 } ngx_http_llmopt_redis_node_t;
 
 
-typedef struct {
+struct ngx_http_llmopt_redis_s {
     ngx_http_llmopt_redis_node_t  nodes[NGX_HTTP_LLMOPT_REDIS_NODES];
     ngx_uint_t                    n_nodes;
     ngx_uint_t                    up;            /* last exchange good */
@@ -81,7 +84,7 @@ typedef struct {
     size_t                        size;
 
     ngx_log_t                    *log;
-} ngx_http_llmopt_redis_t;
+};
 
 
 static redisContext *ngx_http_llmopt_redis_ctx(

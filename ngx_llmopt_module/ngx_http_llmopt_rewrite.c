@@ -17,9 +17,12 @@
 #include <sys/random.h>
 #endif
 
-#include "ngx_http_llmopt_module.h"
+#include "ngx_http_llmopt_common.h"
 #include "ngx_http_llmopt_handler.h"
+#include "ngx_http_llmopt_http.h"
 #include "ngx_http_llmopt_rewrite.h"
+
+#include "llmopt_rewrite.h"
 
 
 static ngx_int_t ngx_http_llmopt_stream_options(ngx_http_request_t *r,

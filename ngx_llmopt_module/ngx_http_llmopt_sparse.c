@@ -13,7 +13,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_llmopt_module.h"
+#include "ngx_http_llmopt_common.h"
+#include "ngx_http_llmopt_zone.h"
 #include "ngx_http_llmopt_sparse.h"
 
 

@@ -9,6 +9,13 @@
 #define _NGX_HTTP_LLMOPT_STATE_H_INCLUDED_
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_llmopt_common.h"
+
+
 /*
  * Writes the state file from the trainer's copies (and the fleet's part,
  * budgets, canaries, the zone's attic): a temporary file synced and

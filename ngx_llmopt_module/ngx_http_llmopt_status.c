@@ -15,10 +15,14 @@
 
 #include <math.h>
 
-#include "ngx_http_llmopt_module.h"
+#include "ngx_http_llmopt_common.h"
+#include "ngx_http_llmopt_dashboard.h"
+#include "ngx_http_llmopt_history.h"
+#include "ngx_http_llmopt_http.h"
 #include "ngx_http_llmopt_prometheus.h"
-#include "ngx_http_llmopt_status.h"
 #include "ngx_http_llmopt_status_policy.h"
+#include "ngx_http_llmopt_zone.h"
+#include "ngx_http_llmopt_status.h"
 
 
 static ngx_int_t ngx_http_llmopt_status_handler(ngx_http_request_t *r);
@@ -161,46 +165,6 @@ ngx_http_llmopt_status_handler(ngx_http_request_t *r)
     b->last = ngx_sprintf(b->last, "}\n");
 
     return ngx_http_llmopt_send_json(r, NGX_HTTP_OK, b);
-}
-
-
-/*
- * The headers of every answer of llmopt's own endpoints (llmopt_status in
- * each format, its dashboard, llmopt_feedback): a browser must neither
- * frame them (a dashboard in another site's frame could be clicked through)
- * nor read them as another type than the one sent.  The dashboard may run
- * its inline script and style and ask its own origin for data, nothing
- * else; any other answer is data, which may load nothing.
- */
-
-ngx_int_t
-ngx_http_llmopt_page_headers(ngx_http_request_t *r, ngx_uint_t dashboard)
-{
-    ngx_str_t  csp;
-
-    if (dashboard) {
-        ngx_str_set(&csp, "default-src 'none'; script-src 'unsafe-inline'; "
-                          "style-src 'unsafe-inline'; connect-src 'self'; "
-                          "img-src 'self' data:; frame-ancestors 'none'");
-
-    } else {
-        ngx_str_set(&csp, "default-src 'none'; frame-ancestors 'none'");
-    }
-
-    if (ngx_http_llmopt_add_header(r, "X-Content-Type-Options",
-                                   (u_char *) "nosniff", 7)
-        != NGX_OK
-        || ngx_http_llmopt_add_header(r, "X-Frame-Options",
-                                      (u_char *) "DENY", 4)
-           != NGX_OK
-        || ngx_http_llmopt_add_header(r, "Content-Security-Policy",
-                                      csp.data, csp.len)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
 }
 
 

@@ -13,8 +13,15 @@
 
 #include <math.h>
 
-#include "ngx_http_llmopt_module.h"
+#include "ngx_http_llmopt_common.h"
+#include "ngx_http_llmopt_filter.h"
+#include "ngx_http_llmopt_guard.h"
+#include "ngx_http_llmopt_history.h"
+#include "ngx_http_llmopt_http.h"
+#include "ngx_http_llmopt_zone.h"
 #include "ngx_http_llmopt_status_policy.h"
+
+#include "llmopt_stats.h"
 
 
 static u_char *ngx_http_llmopt_status_arm(u_char *p,

@@ -13,7 +13,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_llmopt_module.h"
+#include "ngx_http_llmopt_common.h"
 
 
 /* The bytes ngx_http_llmopt_status_policy() may write for prt, at most. */

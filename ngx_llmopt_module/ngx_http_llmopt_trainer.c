@@ -19,7 +19,16 @@
 
 #include <sys/resource.h>
 
-#include "ngx_http_llmopt_module.h"
+#include "ngx_http_llmopt_common.h"
+#include "ngx_http_llmopt_guard.h"
+#include "ngx_http_llmopt_history.h"
+#include "ngx_http_llmopt_http.h"
+#include "ngx_http_llmopt_redis.h"
+#include "ngx_http_llmopt_state.h"
+#include "ngx_http_llmopt_zone.h"
+#include "ngx_http_llmopt_trainer.h"
+
+#include "llmopt_drift.h"
 #include "llmopt_slo.h"
 
 
@@ -45,15 +54,15 @@ static void ngx_http_llmopt_expire(ngx_http_llmopt_main_conf_t *lmcf,
 #define NGX_HTTP_LLMOPT_DRIFT_IN      8192    /* outcomes a tick */
 
 
-typedef struct {
+struct ngx_http_llmopt_drift_in_s {
     uint16_t             policy;
     uint16_t             arm;
     float                surprise;       /* reward - the model's estimate */
     float                latency_ms;     /* < 0: unknown */
-} ngx_http_llmopt_drift_in_t;
+};
 
 
-typedef struct {
+struct ngx_http_llmopt_drift_s {
     llmopt_ph_t          ph_reward;
     llmopt_adwin_t       adwin_reward;
     llmopt_ph_t          ph_latency;
@@ -61,7 +70,7 @@ typedef struct {
     ngx_uint_t           quiet;          /* alarms ignored for these */
 
     llmopt_slo_t         slo;            /* the latest latencies */
-} ngx_http_llmopt_drift_t;
+};
 
 
 static void ngx_http_llmopt_drift_init(ngx_http_llmopt_drift_t *d,

@@ -11,7 +11,10 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_llmopt_module.h"
+#include "ngx_http_llmopt_common.h"
+#include "ngx_http_llmopt_filter.h"
+#include "ngx_http_llmopt_handler.h"
+#include "ngx_http_llmopt_variables.h"
 
 
 typedef enum {

@@ -10,7 +10,11 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_llmopt_module.h"
+#include "ngx_http_llmopt_common.h"
+#include "ngx_http_llmopt_guard.h"
+#include "ngx_http_llmopt_history.h"
+#include "ngx_http_llmopt_state.h"
+#include "ngx_http_llmopt_zone.h"
 
 
 #define NGX_HTTP_LLMOPT_NO_ARM  ((ngx_uint_t) -1)
