@@ -18,8 +18,8 @@
 #include "ngx_http_llmopt_decide.h"
 #include "ngx_http_llmopt_filter.h"
 #include "ngx_http_llmopt_guard.h"
-#include "ngx_http_llmopt_handler.h"
 #include "ngx_http_llmopt_http.h"
+#include "ngx_http_llmopt_request.h"
 #include "ngx_http_llmopt_rewrite.h"
 #include "ngx_http_llmopt_failover.h"
 

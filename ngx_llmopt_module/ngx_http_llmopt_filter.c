@@ -23,8 +23,8 @@
 #include "ngx_http_llmopt_common.h"
 #include "ngx_http_llmopt_feedback.h"
 #include "ngx_http_llmopt_guard.h"
-#include "ngx_http_llmopt_handler.h"
 #include "ngx_http_llmopt_http.h"
+#include "ngx_http_llmopt_request.h"
 #include "ngx_http_llmopt_zone.h"
 #include "ngx_http_llmopt_filter.h"
 

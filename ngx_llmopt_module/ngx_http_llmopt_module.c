@@ -17,10 +17,12 @@
 #include "ngx_http_llmopt_handler.h"
 #include "ngx_http_llmopt_http.h"
 #include "ngx_http_llmopt_redis.h"
+#include "ngx_http_llmopt_request.h"
 #include "ngx_http_llmopt_status.h"
 #include "ngx_http_llmopt_trainer.h"
 #include "ngx_http_llmopt_variables.h"
 #include "ngx_http_llmopt_zone.h"
+#include "ngx_http_llmopt_zone_init.h"
 
 #include "llmopt_rewrite.h"
 

@@ -18,8 +18,8 @@
 #endif
 
 #include "ngx_http_llmopt_common.h"
-#include "ngx_http_llmopt_handler.h"
 #include "ngx_http_llmopt_http.h"
+#include "ngx_http_llmopt_request.h"
 #include "ngx_http_llmopt_rewrite.h"
 
 #include "llmopt_rewrite.h"

@@ -13,7 +13,7 @@
 
 #include "ngx_http_llmopt_common.h"
 #include "ngx_http_llmopt_filter.h"
-#include "ngx_http_llmopt_handler.h"
+#include "ngx_http_llmopt_request.h"
 #include "ngx_http_llmopt_variables.h"
 
 

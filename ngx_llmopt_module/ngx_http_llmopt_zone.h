@@ -342,14 +342,6 @@ struct ngx_http_llmopt_shctx_s {
 void ngx_http_llmopt_zone_shape(ngx_http_llmopt_policy_rt_t *prt);
 
 /*
- * The bytes a zone of lmcf's catalog and events/pending settings needs at
- * start, and what leaves room for reloads that change every policy's arms
- * (old blocks wait for old workers; removed arms wait in the attic).
- */
-void ngx_http_llmopt_zone_need(ngx_http_llmopt_main_conf_t *lmcf,
-    size_t *need, size_t *roomy);
-
-/*
  * Fills the fresh block "to" of prt arm by arm, by name, from the first of
  * from[0 .. 2] (the replaced block, then the attic; each may be NULL) that
  * has the arm in the same layout; logs each arm that starts anew, at
@@ -367,7 +359,26 @@ void ngx_http_llmopt_zone_attic(ngx_http_llmopt_main_conf_t *lmcf,
     ngx_http_llmopt_policy_rt_t *prt, ngx_http_llmopt_block_t *a,
     ngx_http_llmopt_block_t *b);
 
-ngx_int_t ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data);
+/*
+ * A block for prt's arms, zeroed but for its header, with a sparse
+ * policy's table after its parameters when sparse is 1 (the block readers
+ * use; the Redis copies have none); NULL: no room.
+ */
+ngx_http_llmopt_block_t *ngx_http_llmopt_new_block(ngx_slab_pool_t *shpool,
+    ngx_http_llmopt_policy_rt_t *prt, ngx_uint_t sparse);
+
+/*
+ * Under the zone's mutex: the counters of policy prt whose arms changed
+ * since old, each arm's at its new index (old's retired), or old's own
+ * when no arm moved.
+ */
+ngx_int_t ngx_http_llmopt_remap_stats(ngx_slab_pool_t *shpool,
+    ngx_http_llmopt_shctx_t *sh, ngx_http_llmopt_shpolicy_t *old,
+    ngx_http_llmopt_policy_rt_t *prt, ngx_http_llmopt_stats_t **stats);
+
+/* Under the zone's mutex: a policy the new catalog dropped is retired. */
+void ngx_http_llmopt_drop_policy(ngx_http_llmopt_shctx_t *sh,
+    ngx_http_llmopt_shpolicy_t *old, ngx_log_t *log);
 
 /* Under the zone's mutex: addr is freed two reloads from now. */
 void ngx_http_llmopt_retire(ngx_http_llmopt_shctx_t *sh, void *addr);
