@@ -19,6 +19,7 @@
 #include "ngx_http_llmopt_filter.h"
 #include "ngx_http_llmopt_guard.h"
 #include "ngx_http_llmopt_http.h"
+#include "ngx_http_llmopt_outcome.h"
 #include "ngx_http_llmopt_request.h"
 #include "ngx_http_llmopt_rewrite.h"
 #include "ngx_http_llmopt_failover.h"

@@ -15,6 +15,7 @@
 #include "ngx_http_llmopt_feedback.h"
 #include "ngx_http_llmopt_filter.h"
 #include "ngx_http_llmopt_handler.h"
+#include "ngx_http_llmopt_outcome.h"
 #include "ngx_http_llmopt_http.h"
 #include "ngx_http_llmopt_redis.h"
 #include "ngx_http_llmopt_request.h"

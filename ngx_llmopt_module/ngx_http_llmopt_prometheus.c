@@ -13,9 +13,9 @@
 #include <ngx_http.h>
 
 #include "ngx_http_llmopt_common.h"
-#include "ngx_http_llmopt_filter.h"
 #include "ngx_http_llmopt_guard.h"
 #include "ngx_http_llmopt_http.h"
+#include "ngx_http_llmopt_outcome.h"
 #include "ngx_http_llmopt_zone.h"
 #include "ngx_http_llmopt_prometheus.h"
 

@@ -14,10 +14,10 @@
 #include <math.h>
 
 #include "ngx_http_llmopt_common.h"
-#include "ngx_http_llmopt_filter.h"
 #include "ngx_http_llmopt_guard.h"
 #include "ngx_http_llmopt_history.h"
 #include "ngx_http_llmopt_http.h"
+#include "ngx_http_llmopt_outcome.h"
 #include "ngx_http_llmopt_zone.h"
 #include "ngx_http_llmopt_status_policy.h"
 

@@ -12,7 +12,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_llmopt_common.h"
-#include "ngx_http_llmopt_filter.h"
+#include "ngx_http_llmopt_outcome.h"
 #include "ngx_http_llmopt_request.h"
 #include "ngx_http_llmopt_variables.h"
 
