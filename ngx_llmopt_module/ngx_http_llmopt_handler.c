@@ -25,7 +25,7 @@
 
 
 static void ngx_http_llmopt_body_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_llmopt_route(ngx_http_request_t *r,
+static ngx_int_t ngx_http_llmopt_walk(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx);
 static ngx_int_t ngx_http_llmopt_body(ngx_http_request_t *r,
     u_char **body, size_t *len);
@@ -320,7 +320,7 @@ ngx_http_llmopt_body_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_llmopt_get_ctx(r);
 
-    rc = ngx_http_llmopt_route(r, ctx);
+    rc = ngx_http_llmopt_walk(r, ctx);
 
     if (rc == NGX_DONE) {
         /* an error response was sent and the request finalized (and may
@@ -345,8 +345,13 @@ ngx_http_llmopt_body_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * The walk once the body is read: parse, decide, rewrite, the upstream
+ * headers.  NGX_OK, or the status of the answer sent instead.
+ */
+
 static ngx_int_t
-ngx_http_llmopt_route(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
+ngx_http_llmopt_walk(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
 {
     size_t                       len;
     u_char                      *body;
