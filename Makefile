@@ -93,7 +93,7 @@ check-layers:
 	@! grep -lE '#include[[:space:]]*<yaml.h>' src/*.c \
 	    | grep -v 'src/llmopt_catalog_yaml.c' \
 	    || { echo "only src/llmopt_catalog_yaml.c may include yaml.h"; exit 1; }
-	@scripts/check-includes ngx_llmopt_module scripts
+	@scripts/check-includes src ngx_llmopt_module scripts
 
 # "make test" works on a fresh machine: it installs what is missing first
 test:

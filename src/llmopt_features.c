@@ -273,7 +273,8 @@ llmopt_features_build(const llmopt_feature_spec_t *spec,
                 folded[b] = 0;
             }
 
-            (void) llmopt_request_words(req, words);
+            (void) llmopt_request_words(req->body, req->prompt.start,
+                                        req->prompt.end, words);
 
             for (b = 0; b < LLMOPT_REQUEST_WORD_BUCKETS; b++) {
                 folded[b % buckets] += words[b];

@@ -186,7 +186,8 @@ llmopt_request_parse(llmopt_request_t *req, llmopt_dialect_e dialect,
 
     /* has_code; the words only when a feature asks for them */
 
-    req->has_code = llmopt_request_has_code(req);
+    req->has_code = llmopt_request_has_code(req->body, req->prompt.start,
+                                            req->prompt.end);
 
     return LLMOPT_OK;
 }

@@ -2,12 +2,18 @@
  * Copyright (C) llmopt authors
  *
  * The prompt scan behind the features (llmopt_request_scan.h): one
- * bounded pass over the head and the tail of a parsed request's prompt
- * for its words, hashed into buckets, and its code markers.
+ * bounded pass over the head and the tail of a prompt (the raw JSON
+ * string bytes body[start .. end - 1] of a parsed request) for its words,
+ * hashed into buckets, and its code markers.  It knows bytes, not the
+ * request: llmopt_request.c calls it, not the other way round.
  */
 
 
 #include <string.h>
+
+#if (defined __SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "llmopt_request_scan.h"
 #include "llmopt_hash.h"
@@ -24,8 +30,8 @@ typedef struct {
 } llmopt_request_scan_t;
 
 
-static void llmopt_request_scan_prompt(const llmopt_request_t *req,
-    llmopt_request_scan_t *sc);
+static void llmopt_request_scan_prompt(const unsigned char *body,
+    size_t start, size_t end, llmopt_request_scan_t *sc);
 static void llmopt_request_scan(llmopt_request_scan_t *sc, size_t pos,
     size_t end);
 static int llmopt_request_markers(const unsigned char *body, size_t pos,
@@ -77,12 +83,12 @@ static const unsigned char  llmopt_request_word_byte[256] = {
 
 
 unsigned
-llmopt_request_has_code(const llmopt_request_t *req)
+llmopt_request_has_code(const unsigned char *body, size_t start, size_t end)
 {
     llmopt_request_scan_t  sc;
 
     sc.counts = NULL;
-    llmopt_request_scan_prompt(req, &sc);
+    llmopt_request_scan_prompt(body, start, end, &sc);
 
     return sc.has_code;
 }
@@ -96,15 +102,12 @@ llmopt_request_has_code(const llmopt_request_t *req)
  */
 
 static void
-llmopt_request_scan_prompt(const llmopt_request_t *req,
-    llmopt_request_scan_t *sc)
+llmopt_request_scan_prompt(const unsigned char *body, size_t start,
+    size_t end, llmopt_request_scan_t *sc)
 {
-    size_t  start, end, head_end, tail_start;
+    size_t  head_end, tail_start;
 
-    start = req->prompt.start;
-    end = req->prompt.end;
-
-    sc->body = req->body;
+    sc->body = body;
     sc->prompt_end = end;
     sc->n_words = 0;
     sc->has_code = 0;
@@ -126,8 +129,8 @@ llmopt_request_scan_prompt(const llmopt_request_t *req,
     tail_start = end - LLMOPT_REQUEST_SCAN_TAIL;
 
     while (tail_start < end
-           && (llmopt_request_word_byte[req->body[tail_start]] != 0
-               || req->body[tail_start - 1] == '\\'))
+           && (llmopt_request_word_byte[body[tail_start]] != 0
+               || body[tail_start - 1] == '\\'))
     {
         tail_start++;
     }
@@ -285,14 +288,15 @@ llmopt_request_markers(const unsigned char *body, size_t pos, size_t end)
 
 
 unsigned
-llmopt_request_words(const llmopt_request_t *req, uint16_t *counts)
+llmopt_request_words(const unsigned char *body, size_t start, size_t end,
+    uint16_t *counts)
 {
     llmopt_request_scan_t  sc;
 
     memset(counts, 0, LLMOPT_REQUEST_WORD_BUCKETS * sizeof(uint16_t));
 
     sc.counts = counts;
-    llmopt_request_scan_prompt(req, &sc);
+    llmopt_request_scan_prompt(body, start, end, &sc);
 
     return sc.n_words;
 }

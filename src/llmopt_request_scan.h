@@ -2,14 +2,16 @@
  * Copyright (C) llmopt authors
  *
  * The prompt scan of a parsed request (llmopt_request_scan.c): whether
- * its prompt holds code, and its words for the "words" feature.
+ * its prompt holds code, and its words for the "words" feature.  The
+ * prompt is given as the body and its span (llmopt_request_t's body and
+ * prompt.start, prompt.end: raw JSON string bytes, escapes not decoded).
  */
 
 #ifndef _LLMOPT_REQUEST_SCAN_H_INCLUDED_
 #define _LLMOPT_REQUEST_SCAN_H_INCLUDED_
 
 
-#include "llmopt_request.h"
+#include "llmopt_core.h"
 
 
 /*
@@ -24,18 +26,21 @@
 
 
 /*
- * 1 when the scan's windows of req's prompt hold a code marker (docs/
- * FEATURES.md), else 0: what llmopt_request_parse() sets has_code to.
+ * 1 when the scan's windows of the prompt body[start .. end - 1] hold a
+ * code marker (docs/FEATURES.md), else 0: what llmopt_request_parse()
+ * sets has_code to.
  */
-unsigned llmopt_request_has_code(const llmopt_request_t *req);
+unsigned llmopt_request_has_code(const unsigned char *body, size_t start,
+    size_t end);
 
 /*
- * The words of the prompt scan's windows, hashed into
- * counts[0 .. LLMOPT_REQUEST_WORD_BUCKETS - 1] (set to 0 first); returns
- * how many words there were.  Only the "words" feature needs them, so the
- * parse leaves them out.
+ * The words of the prompt scan's windows of body[start .. end - 1],
+ * hashed into counts[0 .. LLMOPT_REQUEST_WORD_BUCKETS - 1] (set to 0
+ * first); returns how many words there were.  Only the "words" feature
+ * needs them, so the parse leaves them out.
  */
-unsigned llmopt_request_words(const llmopt_request_t *req, uint16_t *counts);
+unsigned llmopt_request_words(const unsigned char *body, size_t start,
+    size_t end, uint16_t *counts);
 
 
 #endif /* _LLMOPT_REQUEST_SCAN_H_INCLUDED_ */

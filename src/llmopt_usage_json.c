@@ -10,7 +10,6 @@
 
 #include <string.h>
 
-#include "llmopt_usage.h"
 #include "llmopt_usage_json.h"
 
 

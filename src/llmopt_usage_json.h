@@ -10,7 +10,7 @@
 #define _LLMOPT_USAGE_JSON_H_INCLUDED_
 
 
-#include "llmopt_usage.h"
+#include "llmopt_usage_types.h"
 
 
 /* JSON scanner states */

@@ -120,7 +120,8 @@ test_openai(void)
        "prompt: the text of the last user message");
     ok(test_span_is(&req, req.system, "Be brief."),
        "system: the first longest system or developer text");
-    is_int(llmopt_request_words(&req, test_words), 2,
+    is_int(llmopt_request_words(req.body, req.prompt.start,
+                                req.prompt.end, test_words), 2,
            "two words in the prompt");
     ok(req.ntoks > 50 && req.toks == test_toks, "tokens kept");
 
@@ -422,7 +423,8 @@ test_code(void)
                     "\"content\":\"Hello HELLO hello\\nworld\"}]}");
     is_int(test_parse(&req, LLMOPT_DIALECT_OPENAI, json, &err), LLMOPT_OK,
            "words prompt");
-    is_int(llmopt_request_words(&req, test_words), 4,
+    is_int(llmopt_request_words(req.body, req.prompt.start,
+                                req.prompt.end, test_words), 4,
            "escapes separate words");
 
     for (i = 0; i < LLMOPT_REQUEST_WORD_BUCKETS; i++) {
