@@ -40,13 +40,7 @@ static int llmopt_request_code_at(const unsigned char *p,
     const unsigned char *end);
 
 
-/*
- * Bytes that continue a word in the prompt scan, lowercased; 0 for
- * separators.  Letters, digits, '_' (the blank of fill-in-the-blank
- * prompts) and the bytes of UTF-8 sequences are word bytes.
- */
-
-static const unsigned char  llmopt_request_word_byte[256] = {
+const unsigned char  llmopt_request_word_byte[256] = {
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,

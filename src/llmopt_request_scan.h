@@ -26,6 +26,15 @@
 
 
 /*
+ * Bytes that continue a word, lowercased; 0 for separators.  Letters,
+ * digits, '_' (the blank of fill-in-the-blank prompts) and the bytes of
+ * UTF-8 sequences are word bytes.  The prompt scan's and the sparse
+ * learner's (llmopt_sparse.c) words are made of them.
+ */
+extern const unsigned char  llmopt_request_word_byte[256];
+
+
+/*
  * 1 when the scan's windows of the prompt body[start .. end - 1] hold a
  * code marker (docs/FEATURES.md), else 0: what llmopt_request_parse()
  * sets has_code to.
