@@ -28,24 +28,12 @@ llmopt_reward_arm(const llmopt_reward_conf_t *conf, const llmopt_event_t *ev,
     double arm_quality, llmopt_reward_t *out)
 {
     int     failed;
-    double  wq, wc, wl, sum, q;
+    double  q;
 
     memset(out, 0, sizeof(llmopt_reward_t));
 
     if (ev->kind != LLMOPT_EVENT_OUTCOME || ev->status == 499) {
         return LLMOPT_DECLINED;
-    }
-
-    wq = llmopt_reward_weight(conf->quality);
-    wc = llmopt_reward_weight(conf->cost);
-    wl = llmopt_reward_weight(conf->latency);
-    sum = wq + wc + wl;
-
-    if (!(sum > 0) || isinf(sum)) {
-        wq = 1;
-        wc = 0;
-        wl = 0;
-        sum = 1;
     }
 
     q = llmopt_reward_proxy(ev->status, ev->finish, ev->flags, &failed);
@@ -87,8 +75,8 @@ llmopt_reward_arm(const llmopt_reward_conf_t *conf, const llmopt_event_t *ev,
     out->latency = llmopt_reward_latency_term(ev->latency_ms,
                                               conf->latency_ref);
 
-    out->reward = llmopt_reward_clamp((wq * out->quality + wc * out->cost
-                                       + wl * out->latency) / sum);
+    out->reward = llmopt_reward_mix(conf, out->quality, out->cost,
+                                    out->latency);
 
     if ((ev->flags & LLMOPT_EVENT_SLO) && conf->slo_penalty > 0
         && conf->slo_penalty <= 1)
@@ -98,6 +86,29 @@ llmopt_reward_arm(const llmopt_reward_conf_t *conf, const llmopt_event_t *ev,
     }
 
     return LLMOPT_OK;
+}
+
+
+double
+llmopt_reward_mix(const llmopt_reward_conf_t *conf, double quality,
+    double cost, double latency)
+{
+    double  wq, wc, wl, sum;
+
+    wq = llmopt_reward_weight(conf->quality);
+    wc = llmopt_reward_weight(conf->cost);
+    wl = llmopt_reward_weight(conf->latency);
+    sum = wq + wc + wl;
+
+    if (!(sum > 0) || isinf(sum)) {
+        wq = 1;
+        wc = 0;
+        wl = 0;
+        sum = 1;
+    }
+
+    return llmopt_reward_clamp((wq * quality + wc * cost + wl * latency)
+                               / sum);
 }
 
 

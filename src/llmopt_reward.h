@@ -81,6 +81,15 @@ int llmopt_reward_arm(const llmopt_reward_conf_t *conf,
     const llmopt_event_t *ev, double arm_quality, llmopt_reward_t *out);
 
 /*
+ * The reward of the three terms, each in [0, 1], under conf's weights
+ * (normalised as llmopt_reward() does), in [0, 1]: what llmopt_reward()
+ * gives before the SLO penalty, and what a cascade expects of an answer
+ * it has not seen.
+ */
+double llmopt_reward_mix(const llmopt_reward_conf_t *conf, double quality,
+    double cost, double latency);
+
+/*
  * The cost term, ref / (ref + cost): 1 for a free call, 0.5 at the
  * reference, towards 0 for dearer calls.  ref is USD (the default when not
  * > 0 and finite); an unknown cost (negative, NaN) scores
