@@ -26,6 +26,7 @@ static void test_model(void);
 static void test_forced(void);
 static void test_threshold(void);
 static void test_bounds(void);
+static void test_loop(void);
 static void make_example(llmopt_rng_t *rng, double *x, double *y);
 static void set_input(llmopt_cascade_input_t *in,
     llmopt_cascade_tier_t *tiers);
@@ -637,6 +638,86 @@ test_bounds(void)
 }
 
 
+/*
+ * The whole loop from a cold start: a cheap tier whose hedged answers
+ * (a third of them) are wrong, a strong tier that is right; the model
+ * learns only from escalations (the strong answer labels the cheap one by
+ * agreement) and feedback on what it accepts; after 2,000 requests it
+ * escalates most wrong answers and few right ones.
+ */
+
+static void
+test_loop(void)
+{
+    double                       x[LLMOPT_CASCADE_DIM], req[4];
+    unsigned                     i, k, wrong, n[2], escalated[2];
+    fixture_t                    f;
+    llmopt_err_t                 err;
+    llmopt_cascade_answer_t      ans;
+    llmopt_cascade_extractor_t   rx;
+
+    static const char  *right_text = "The answer is B.";
+    static const char  *wrong_text = "I think it might be C, not sure.";
+    static const char  *strong_text = "B";
+
+    fixture_init(&f, 17, 0.5);          /* p 0.5: the cold start */
+    llmopt_cascade_conf_default(&f.conf);
+    f.reward.quality = 0.8;
+    f.reward.cost = 0.2;
+    f.reward.cost_ref = 0.01;
+
+    llmopt_cascade_extractor_init(&rx, "([A-J])[^A-Za-z]*$", &err);
+
+    memset(n, 0, sizeof(n));
+    memset(escalated, 0, sizeof(escalated));
+
+    for (i = 0; i < 2000; i++) {
+        wrong = llmopt_rng_below(&f.rng, 3) == 0;
+
+        memset(&ans, 0, sizeof(ans));
+        ans.text = wrong ? wrong_text : right_text;
+        ans.len = strlen(ans.text);
+        ans.finish = LLMOPT_FINISH_STOP;
+        ans.format = LLMOPT_CASCADE_FORMAT_LETTER;
+
+        for (k = 0; k < 4; k++) {
+            req[k] = llmopt_rng_normal(&f.rng);
+        }
+
+        ans.request = req;
+        ans.request_d = 4;
+
+        llmopt_cascade_signals(&rx, &ans, x);
+        memcpy(f.x, x, sizeof(x));
+        set_input(&f.in, f.tiers);
+        f.tiers[1].quality = 0.95;
+        f.tiers[1].cost = 0.02;
+        decide(&f);
+
+        if (i >= 1500) {
+            n[wrong]++;
+            escalated[wrong] += f.out.escalate;
+        }
+
+        if (f.out.escalate) {
+            llmopt_cascade_learn(&f.m, &f.conf, x,
+                                 llmopt_cascade_agree(&rx, ans.text, ans.len,
+                                                      strong_text, 1),
+                                 1);
+        } else {
+            llmopt_cascade_learn(&f.m, &f.conf, x, !wrong, 1);
+        }
+    }
+
+    ok(escalated[1] >= 0.8 * n[1], "wrong answers escalated: %u of %u",
+       escalated[1], n[1]);
+    ok(escalated[0] <= 0.2 * n[0], "right answers escalated: %u of %u",
+       escalated[0], n[0]);
+
+    llmopt_cascade_extractor_free(&rx);
+}
+
+
 int
 main(void)
 {
@@ -648,6 +729,7 @@ main(void)
     test_forced();
     test_threshold();
     test_bounds();
+    test_loop();
 
     return tap_done();
 }
