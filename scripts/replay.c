@@ -43,6 +43,8 @@ typedef struct {
                                              --requests: a catalog's
                                              decisions (replay_catalog.c) */
     const char            *outcomes;      /* --outcomes: each arm's answer */
+    const char            *cascade;       /* --cascade TIERS: the cascade
+                                             beside the router */
     replay_policy_conf_t   policy;
 } replay_conf_t;
 
@@ -54,9 +56,13 @@ static int replay_weights(replay_conf_t *conf, const char *list);
 static void replay_usage(void);
 static int replay_measured(const replay_conf_t *conf, replay_op_t *ops);
 static double replay_now(void);
+static int replay_cascade_sweep(const replay_conf_t *conf,
+    const replay_data_t *data, const replay_policy_t *rp,
+    replay_report_conf_t *rc);
 
 
 static replay_op_t  replay_ops[REPLAY_MAX_WEIGHTS];
+static replay_op_t  replay_cascade_ops[REPLAY_MAX_WEIGHTS];
 
 
 int
@@ -99,7 +105,8 @@ main(int argc, char **argv)
     for (i = 0; i < conf.n_data; i++) {
         if (replay_data_add(&data, conf.data[i],
                             conf.export_dir != NULL ? replay_export_row
-                                                    : NULL, NULL)
+                            : conf.cascade != NULL ? replay_cascade_keep
+                            : NULL, NULL)
             != 0)
         {
             return 1;
@@ -141,7 +148,12 @@ main(int argc, char **argv)
     rc.ops = replay_ops;
     rc.elapsed = replay_now() - t0;
 
-    return replay_report(&data, &rp, &rc) == 0 ? 0 : 1;
+    if (replay_report(&data, &rp, &rc) != 0) {
+        return 1;
+    }
+
+    return conf.cascade != NULL ? replay_cascade_sweep(&conf, &data, &rp, &rc)
+                                : 0;
 }
 
 
@@ -307,6 +319,9 @@ replay_options(replay_conf_t *conf, int argc, char **argv)
         } else if (strcmp(opt, "--outcomes") == 0) {
             conf->outcomes = val;
 
+        } else if (strcmp(opt, "--cascade") == 0) {
+            conf->cascade = val;
+
         } else {
             fprintf(stderr, "replay: unknown option %s\n", opt);
             replay_usage();
@@ -327,6 +342,44 @@ replay_options(replay_conf_t *conf, int argc, char **argv)
     }
 
     return 0;
+}
+
+
+/* --cascade: the same sweep and report of the cascade, after the router's */
+
+static int
+replay_cascade_sweep(const replay_conf_t *conf, const replay_data_t *data,
+    const replay_policy_t *rp, replay_report_conf_t *rc)
+{
+    double                t0;
+    unsigned              j, k;
+    replay_cascade_t      cc;
+    llmopt_reward_conf_t  rconf;
+
+    if (replay_cascade_tiers(&cc, data, conf->cascade) != 0) {
+        return 1;
+    }
+
+    t0 = replay_now();
+
+    for (j = 0; j < conf->n_weights; j++) {
+        replay_cascade_ops[j].weight = conf->weights[j];
+        replay_reward_conf(rp, conf->weights[j], &rconf);
+
+        for (k = 0; k < conf->seeds; k++) {
+            replay_cascade_run(&cc, data, &rconf, k + 1,
+                               &replay_cascade_ops[j].run[k]);
+        }
+    }
+
+    printf("\ncascade %s (replay_cascade.c), the same weights and seeds:\n",
+           conf->cascade);
+
+    rc->json = NULL;
+    rc->ops = replay_cascade_ops;
+    rc->elapsed = replay_now() - t0;
+
+    return replay_report(data, rp, rc) == 0 ? 0 : 1;
 }
 
 
@@ -403,6 +456,9 @@ replay_usage(void)
         "  --seeds N          seeds 1..N, up to 100 (20)\n"
         "  --weights LIST     cost weights w to sweep, comma-separated\n"
         "  --json FILE        the report as JSON too\n"
+        "  --cascade TIERS    the cascade core too, beside the router:\n"
+        "                     tiers by commas, a pair by \"+\"\n"
+        "                     (mixtral+yi,gpt-4: docs/CASCADE.md)\n"
         "without --catalog, the policy derived from the data set:\n"
         "  --algorithm NAME   linucb (default), lin_ts, thompson, ucb1,\n"
         "                     epsilon_greedy\n"

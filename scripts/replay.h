@@ -19,6 +19,7 @@
 #include "llmopt_catalog.h"
 #include "llmopt_features.h"
 #include "llmopt_reward.h"
+#include "llmopt_cascade.h"
 
 
 #define REPLAY_MAX_MODELS    LLMOPT_MAX_ARMS
@@ -148,6 +149,14 @@ int replay_data_add(replay_data_t *data, const char *path,
     const replay_row_t *row, char **fields, const unsigned *r_col),
     void *ctx);
 
+/*
+ * The text of a RouterBench cell: a Python list literal of strings is
+ * their decoded texts joined by new lines, anything else the cell as it
+ * is.  Returns a malloc()ed NUL-terminated copy, its length in *len; NULL
+ * when out of memory.
+ */
+char *replay_text(const char *literal, size_t *len);
+
 /* The index of a model's name in data, or -1. */
 int replay_data_model(const replay_data_t *data, const char *name);
 
@@ -227,6 +236,37 @@ int replay_measured_find(double weight, unsigned seed, double *accuracy,
  */
 int replay_catalog(const char *catalog, const char *policy,
     const char *requests, const char *outcomes);
+
+
+/* --cascade: the tiers, each one model or a pair (replay_cascade.c) */
+
+typedef struct {
+    unsigned                    n_tiers;
+    unsigned                    model[LLMOPT_CASCADE_MAX_TIERS][2];
+    unsigned                    pair[LLMOPT_CASCADE_MAX_TIERS];  /* 1, 2 */
+    llmopt_cascade_conf_t       conf;
+    llmopt_cascade_extractor_t  ex;         /* normalised text */
+} replay_cascade_t;
+
+/*
+ * Parses "a+b,c": tiers separated by commas, a pair's two models by "+",
+ * each a model of data.  Returns -1 on an error (printed), else 0.
+ */
+int replay_cascade_tiers(replay_cascade_t *cc, const replay_data_t *data,
+    const char *spec);
+
+/* replay_data_add()'s answers callback: keeps every row's answers */
+int replay_cascade_keep(void *ctx, const replay_data_t *data,
+    const replay_row_t *row, char **fields, const unsigned *r_col);
+
+/*
+ * One online pass of the cascade from a cold start over the rows in the
+ * order of seed's shuffle, deciding with rconf's weights; res's regret is
+ * 0 (the cascade has no fixed arm to compare with).
+ */
+void replay_cascade_run(const replay_cascade_t *cc,
+    const replay_data_t *data, const llmopt_reward_conf_t *rconf,
+    uint64_t seed, replay_result_t *res);
 
 
 #endif /* _REPLAY_H_INCLUDED_ */

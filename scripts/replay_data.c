@@ -726,6 +726,64 @@ fail:
 }
 
 
+char *
+replay_text(const char *literal, size_t *len)
+{
+    char        *text, *w;
+    size_t       n;
+    const char  *p;
+
+    n = strlen(literal);
+    text = malloc(n + 1);
+
+    if (text == NULL) {
+        return NULL;
+    }
+
+    p = literal;
+
+    while (*p == ' ') {
+        p++;
+    }
+
+    if (*p++ == '[') {
+        w = text;
+
+        for ( ;; ) {
+            while (*p == ' ' || *p == '\n' || *p == ',') {
+                p++;
+            }
+
+            if (*p == ']' && p[1] == '\0') {
+                *w = '\0';
+                *len = (size_t) (w - text);
+                return text;
+            }
+
+            if (w > text) {
+                *w++ = '\n';
+            }
+
+            n = replay_py_string(&p, w);
+
+            if (n == (size_t) -1) {
+                break;
+            }
+
+            w += n;
+        }
+    }
+
+    /* not a list of string literals: the text as it is */
+
+    n = strlen(literal);
+    memcpy(text, literal, n + 1);
+    *len = n;
+
+    return text;
+}
+
+
 /*
  * Decodes one Python string literal ('...' or "...") at *p into out as
  * UTF-8, moving *p past it.  Returns the bytes written, (size_t) -1 when
