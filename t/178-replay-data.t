@@ -18,14 +18,7 @@ my $t = Llmopt::Test->new();
 my $root = $t->root;
 my $prefix = $t->prefix;
 
-is(system("make -s -C $root build/replay >/dev/null"), 0, 'build/replay');
-
-sub replay {
-    my (@args) = @_;
-    my $cmd = join(' ', "$root/build/replay", @args);
-    my $out = `$cmd 2>&1`;
-    return ($? >> 8, $out);
-}
+sub replay { return $t->replay(@_) }
 
 # a 3-model set: "cheap" right on the short prompts, "dear" always right,
 # "mid" in between; prompts as RouterBench writes them (a Python list) and

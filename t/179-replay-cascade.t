@@ -15,17 +15,9 @@ use Test::More;
 use Llmopt::Test;
 
 my $t = Llmopt::Test->new();
-my $root = $t->root;
 my $prefix = $t->prefix;
 
-is(system("make -s -C $root build/replay >/dev/null"), 0, 'build/replay');
-
-sub replay {
-    my (@args) = @_;
-    my $cmd = join(' ', "$root/build/replay", @args);
-    my $out = `$cmd 2>&1`;
-    return ($? >> 8, $out);
-}
+sub replay { return $t->replay(@_) }
 
 my (@rows, $wrong);
 my $state = 11;

@@ -163,6 +163,21 @@ sub _release_ports {
     Llmopt::Ports::release($self->{locks});
 }
 
+# --- the replay -------------------------------------------------------------
+
+# Runs build/replay (made first, once) with @args, joined by spaces as a
+# shell command; returns its exit status and its output, stderr too.
+
+sub replay {
+    my ($self, @args) = @_;
+    $self->{replay_built} //=
+        system("make -s -C $ROOT build/replay >/dev/null") == 0;
+    die "build/replay does not build\n" unless $self->{replay_built};
+    my $cmd = join(' ', "$ROOT/build/replay", @args);
+    my $out = `$cmd 2>&1`;
+    return ($? >> 8, $out);
+}
+
 # --- files ------------------------------------------------------------------
 
 sub path {
