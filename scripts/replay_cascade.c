@@ -14,7 +14,7 @@
 
 #include "llmopt_core.h"
 #include "llmopt_cascade.h"
-#include "llmopt_usage.h"
+#include "llmopt_usage_types.h"
 #include "replay.h"
 
 

@@ -11,7 +11,7 @@
 
 #include "llmopt_cascade.h"
 #include "llmopt_features.h"
-#include "llmopt_usage.h"
+#include "llmopt_usage_types.h"
 
 
 /* A normalised view of a text, read one byte at a time. */

@@ -12,7 +12,7 @@
 
 #include "tap.h"
 #include "llmopt_cascade.h"
-#include "llmopt_usage.h"
+#include "llmopt_usage_types.h"
 
 
 #define S(s)  s, sizeof(s) - 1
