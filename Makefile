@@ -122,7 +122,8 @@ $(BUILD)/bench-decision: scripts/bench-decision.c $(BUILD)/libllmopt.a
 
 REPLAY_SRCS := scripts/replay.c scripts/replay_data.c scripts/replay_run.c \
                scripts/replay_report.c scripts/replay_export.c \
-               scripts/replay_catalog.c scripts/replay_cascade.c
+               scripts/replay_catalog.c scripts/replay_cascade.c \
+               scripts/replay_learner.c
 
 $(BUILD)/replay: $(REPLAY_SRCS) scripts/replay.h $(BUILD)/libllmopt.a
 	$(CC) $(CORE_CFLAGS) -Iscripts -o $@ $(REPLAY_SRCS) \

@@ -181,6 +181,10 @@ replay_options(replay_conf_t *conf, int argc, char **argv)
     pc->decay = -1;
     pc->cost_ref = 0.003;
     pc->word_buckets = 0;
+    pc->bits = -1;              /* the sparse learner's: the catalog's */
+    pc->ngrams = -1;
+    pc->learning_rate = -1;
+    pc->exploration = -1;
 
     if (replay_weights(conf, "0.04,0.06,0.08,0.09,0.1,0.11,0.12,0.13,0.14,"
                              "0.15,0.16,0.17,0.18,0.19,0.2,0.21,0.22,0.24,"
@@ -222,7 +226,9 @@ replay_options(replay_conf_t *conf, int argc, char **argv)
         } else if (strcmp(opt, "--algorithm") == 0) {
             id = llmopt_algorithm_lookup(val, strlen(val));
 
-            if (id < 0 || id == LLMOPT_ALG_STATIC) {
+            if (strcmp(val, "sparse") != 0
+                && (id < 0 || id == LLMOPT_ALG_STATIC))
+            {
                 fprintf(stderr, "replay: unknown algorithm \"%s\"\n", val);
                 return -1;
             }
@@ -262,6 +268,29 @@ replay_options(replay_conf_t *conf, int argc, char **argv)
         } else if (strcmp(opt, "--cost-ref") == 0) {
             if (replay_number(opt, val, 1e-12, HUGE_VAL, &pc->cost_ref) != 0)
             {
+                return -1;
+            }
+
+        } else if (strcmp(opt, "--bits") == 0) {
+            if (replay_number(opt, val, LLMOPT_SPARSE_BITS_MIN,
+                              LLMOPT_SPARSE_BITS_MAX, &pc->bits)
+                != 0)
+            {
+                return -1;
+            }
+
+        } else if (strcmp(opt, "--ngrams") == 0) {
+            if (replay_number(opt, val, 1, 2, &pc->ngrams) != 0) {
+                return -1;
+            }
+
+        } else if (strcmp(opt, "--learning-rate") == 0) {
+            if (replay_number(opt, val, 1e-12, 10, &pc->learning_rate) != 0) {
+                return -1;
+            }
+
+        } else if (strcmp(opt, "--exploration") == 0) {
+            if (replay_number(opt, val, 1e-12, 1e6, &pc->exploration) != 0) {
                 return -1;
             }
 
@@ -461,7 +490,7 @@ replay_usage(void)
         "                     (mixtral+yi,gpt-4: docs/CASCADE.md)\n"
         "without --catalog, the policy derived from the data set:\n"
         "  --algorithm NAME   linucb (default), lin_ts, thompson, ucb1,\n"
-        "                     epsilon_greedy\n"
+        "                     epsilon_greedy, sparse\n"
         "  --alpha X          linucb width, lin_ts scale (0.5), ucb1\n"
         "                     width (0.3)\n"
         "  --ridge X          ridge prior of the linear bandits (0.1)\n"
@@ -474,6 +503,8 @@ replay_usage(void)
         "                     (bias,input_tokens,messages,has_code,\n"
         "                     has_tools,hour)\n"
         "  --words K          buckets of the words feature\n"
+        "  --bits N, --ngrams N, --learning-rate X, --exploration X\n"
+        "                     sparse's settings (the catalog's defaults)\n"
         "for the end-to-end replay (scripts/replay --e2e):\n"
         "  --export DIR       write the rows and each seed's order, stop\n"
         "  --measured FILE    \"weight seed accuracy cost\" lines measured\n"

@@ -20,6 +20,10 @@
 #include "llmopt_features.h"
 #include "llmopt_reward.h"
 #include "llmopt_cascade.h"
+#include "llmopt_request.h"
+#include "llmopt_rng.h"
+#include "llmopt_sparse.h"
+#include "llmopt_decide.h"
 
 
 #define REPLAY_MAX_MODELS    LLMOPT_MAX_ARMS
@@ -108,6 +112,10 @@ typedef struct {
     double                 cost_ref;
     const char            *features;    /* NULL: the default list */
     unsigned               word_buckets;
+    double                 bits;        /* sparse's; < 0: not given */
+    double                 ngrams;
+    double                 learning_rate;
+    double                 exploration;
     const char            *catalog;     /* --catalog: its --policy */
     const char            *policy;
 } replay_policy_conf_t;
@@ -192,6 +200,50 @@ void replay_shuffle(unsigned *order, unsigned n, uint64_t seed);
  */
 void replay_run(const replay_policy_t *rp, const replay_data_t *data,
     double w, uint64_t seed, replay_result_t *res);
+
+
+/*
+ * What nginx's zone and trainer hold for a policy (replay_learner.c): the
+ * bandit's block and, for algorithm sparse, its table.  req is the
+ * request being decided, set before llmopt_decide(); f and carry are the
+ * sparse learner's features and the event's carry.
+ */
+
+typedef struct {
+    const llmopt_policy_t       *pol;
+    const llmopt_bandit_conf_t  *bconf;
+    void                        *block;
+    void                        *table;     /* NULL: not sparse */
+    const llmopt_request_t      *req;
+    llmopt_sparse_features_t     f;
+    llmopt_sparse_carry_t        carry;
+} replay_learner_t;
+
+/* A cold start of pol with bconf (its seed may differ); -1: no memory. */
+int replay_learner_init(replay_learner_t *l, const llmopt_policy_t *pol,
+    const llmopt_bandit_conf_t *bconf);
+void replay_learner_free(replay_learner_t *l);
+
+/* llmopt_decide()'s select callback, data a replay_learner_t: nginx's. */
+int replay_learner_select(void *data, const double *x,
+    const unsigned char *allowed, llmopt_rng_t *rng,
+    llmopt_choice_t *choice);
+
+/*
+ * After llmopt_decide(): an arm of a sparse policy served by another rule
+ * than its choice (a pin, a probe, a canary, shadow's fallback, the
+ * fallback) gets its carry from the request and the arm's score, as
+ * nginx gives it.
+ */
+void replay_learner_decided(replay_learner_t *l,
+    const llmopt_decide_out_t *out, const double *x, llmopt_rng_t *rng);
+
+/*
+ * The trainer's update of the arm's reward: the bandit's with x, then,
+ * for a sparse policy, the table's from the carry and x as floats.
+ */
+void replay_learner_update(replay_learner_t *l, unsigned arm,
+    const double *x, double reward);
 
 
 /*

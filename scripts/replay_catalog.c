@@ -34,12 +34,6 @@
 #define REPLAY_CATALOG_STEP  1000               /* ms between requests */
 
 
-typedef struct {
-    const llmopt_bandit_conf_t  *conf;
-    const void                  *block;
-} replay_catalog_bandit_t;
-
-
 /* How each arm answers, and what its breaker and SLO have seen. */
 
 typedef struct {
@@ -50,9 +44,6 @@ typedef struct {
 } replay_catalog_arm_t;
 
 
-static int replay_catalog_select(void *data, const double *x,
-    const unsigned char *allowed, llmopt_rng_t *rng,
-    llmopt_choice_t *choice);
 static void *replay_catalog_alloc(void *ctx, size_t size);
 static int replay_catalog_outcomes(const char *file,
     const llmopt_policy_t *pol, replay_catalog_arm_t *arms);
@@ -70,7 +61,6 @@ replay_catalog(const char *catalog, const char *policy, const char *requests,
 {
     FILE                     *f;
     char                     *line;
-    void                     *block;
     size_t                    len;
     unsigned                  n;
     llmopt_err_t              err;
@@ -82,7 +72,7 @@ replay_catalog(const char *catalog, const char *policy, const char *requests,
     llmopt_decide_in_t        in;
     llmopt_decide_out_t       out;
     const llmopt_policy_t    *pol;
-    replay_catalog_bandit_t   bandit;
+    static replay_learner_t   learner;
     double                    x[LLMOPT_FEATURE_MAX_DIM];
     unsigned char             breach[LLMOPT_MAX_ARMS];
     uint64_t                  until[LLMOPT_MAX_ARMS];
@@ -104,15 +94,14 @@ replay_catalog(const char *catalog, const char *policy, const char *requests,
 
     /* the policy's block from a cold start, its rng seeded as nginx does */
 
-    block = calloc(1, llmopt_bandit_size(&pol->bandit));
     line = malloc(REPLAY_CATALOG_LINE);
 
-    if (block == NULL || line == NULL) {
+    if (line == NULL || replay_learner_init(&learner, pol, &pol->bandit) != 0)
+    {
         fprintf(stderr, "replay: out of memory\n");
         return 1;
     }
 
-    llmopt_bandit_init(&pol->bandit, block);
     llmopt_rng_seed(&rng, pol->bandit.seed);
 
     if (pol->bandit.seed == 0) {
@@ -125,7 +114,7 @@ replay_catalog(const char *catalog, const char *policy, const char *requests,
 
     if (replay_catalog_outcomes(outcomes, pol, arms) != 0) {
         free(line);
-        free(block);
+        replay_learner_free(&learner);
         return 1;
     }
 
@@ -134,9 +123,6 @@ replay_catalog(const char *catalog, const char *policy, const char *requests,
                 "is not replayed, only failures in a row\n", policy);
     }
     memset(&in, 0, sizeof(llmopt_decide_in_t));
-
-    bandit.conf = &pol->bandit;
-    bandit.block = block;
 
     in.catalog = &cat;
     in.policy = pol;
@@ -147,14 +133,14 @@ replay_catalog(const char *catalog, const char *policy, const char *requests,
     in.breaker_until = until;
     in.canary_share = -1;
     in.rng = &rng;
-    in.select = replay_catalog_select;
-    in.data = &bandit;
+    in.select = replay_learner_select;
+    in.data = &learner;
 
     f = fopen(requests, "r");
     if (f == NULL) {
         perror(requests);
         free(line);
-        free(block);
+        replay_learner_free(&learner);
         return 1;
     }
 
@@ -175,18 +161,20 @@ replay_catalog(const char *catalog, const char *policy, const char *requests,
                     err.msg);
             fclose(f);
             free(line);
-            free(block);
+            replay_learner_free(&learner);
             return 1;
         }
 
         llmopt_features_build(&pol->features, &req, NULL, x);
         llmopt_guard_need(&req, &need);
+        learner.req = &req;
 
         in.now_ms = REPLAY_CATALOG_T0 + (uint64_t) n * REPLAY_CATALOG_STEP;
 
         switch (llmopt_decide(&in, &out)) {
 
         case LLMOPT_DECIDE_OK:
+            replay_learner_decided(&learner, &out, x, &rng);
             printf("%u %.*s %.6f\n", n + 1, (int) pol->arms[out.arm].name.len,
                    pol->arms[out.arm].name.data, out.propensity);
 
@@ -209,19 +197,9 @@ replay_catalog(const char *catalog, const char *policy, const char *requests,
 
     fclose(f);
     free(line);
-    free(block);
+    replay_learner_free(&learner);
 
     return 0;
-}
-
-
-static int
-replay_catalog_select(void *data, const double *x,
-    const unsigned char *allowed, llmopt_rng_t *rng, llmopt_choice_t *choice)
-{
-    replay_catalog_bandit_t *b = data;
-
-    return llmopt_bandit_select(b->conf, b->block, x, allowed, rng, choice);
 }
 
 

@@ -333,24 +333,33 @@ replay_print(const replay_data_t *data, const replay_policy_t *rp,
         printf(" (%.3f $, %.4f)", fig->hull[i].cost, fig->hull[i].accuracy);
     }
 
-    printf("\n\nrouter: policy \"%.*s\", %s, alpha %g",
-           (int) pol->name.len, pol->name.data,
-           llmopt_algorithm_name(pol->bandit.algorithm), pol->bandit.alpha);
+    if (pol->sparse_on) {
+        printf("\n\nrouter: policy \"%.*s\", sparse, bits %u, ngrams %u, "
+               "learning rate %g, exploration %g", (int) pol->name.len,
+               pol->name.data, pol->sparse.bits, pol->sparse.ngrams,
+               pol->sparse.learning_rate, pol->sparse.exploration);
 
-    if (llmopt_bandit_linear_model(&pol->bandit)) {
-        printf(", lambda %g, prior mean %g", pol->bandit.lambda,
-               pol->bandit.prior_mean);
+    } else {
+        printf("\n\nrouter: policy \"%.*s\", %s, alpha %g",
+               (int) pol->name.len, pol->name.data,
+               llmopt_algorithm_name(pol->bandit.algorithm),
+               pol->bandit.alpha);
+
+        if (llmopt_bandit_linear_model(&pol->bandit)) {
+            printf(", lambda %g, prior mean %g", pol->bandit.lambda,
+                   pol->bandit.prior_mean);
+        }
+
+        if (pol->bandit.algorithm == LLMOPT_ALG_EPSILON_GREEDY) {
+            printf(", epsilon %g", pol->bandit.epsilon);
+        }
+
+        if (pol->bandit.exploration_floor > 0) {
+            printf(", exploration floor %g", pol->bandit.exploration_floor);
+        }
+
+        printf(", exploration decay %g", pol->bandit.exploration_decay);
     }
-
-    if (pol->bandit.algorithm == LLMOPT_ALG_EPSILON_GREEDY) {
-        printf(", epsilon %g", pol->bandit.epsilon);
-    }
-
-    if (pol->bandit.exploration_floor > 0) {
-        printf(", exploration floor %g", pol->bandit.exploration_floor);
-    }
-
-    printf(", exploration decay %g", pol->bandit.exploration_decay);
 
     printf("; features [");
 
@@ -463,7 +472,9 @@ replay_json(const replay_data_t *data, const replay_policy_t *rp,
     replay_json_string(f, rp->pol->name.data);
     fprintf(f, ",\"algorithm\":\"%s\",\"seeds\":%u,\"stuck_regret\":%g,\n"
             "\"best\":{\"model\":",
-            llmopt_algorithm_name(rp->pol->bandit.algorithm), rc->seeds,
+            rp->pol->sparse_on
+            ? "sparse" : llmopt_algorithm_name(rp->pol->bandit.algorithm),
+            rc->seeds,
             REPLAY_STUCK_REGRET);
     replay_json_string(f, data->models[fig->best]);
     fprintf(f, ",\"accuracy\":%.6f,\"cost\":%.6f},\n\"oracle\":{"

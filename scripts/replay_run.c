@@ -3,8 +3,8 @@
  *
  * replay's policy and its online pass: the policy of a catalog, or one
  * derived from the data set, decides each row through llmopt_decide() as
- * nginx does, is scored by llmopt_reward() and learns through
- * llmopt_bandit_update().  Links src/ only.
+ * nginx does, is scored by llmopt_reward() and learns as the trainer
+ * does (replay_learner.c).  Links src/ only.
  */
 
 #include <stdio.h>
@@ -29,17 +29,8 @@
 #define REPLAY_POLICY_TEXT   8192
 
 
-typedef struct {
-    const llmopt_bandit_conf_t  *conf;
-    const void                  *block;
-} replay_bandit_t;
-
-
 static int replay_policy_text(char *text, size_t size,
     const replay_data_t *data, const replay_policy_conf_t *pc);
-static int replay_select(void *data, const double *x,
-    const unsigned char *allowed, llmopt_rng_t *rng,
-    llmopt_choice_t *choice);
 static void *replay_alloc(void *ctx, size_t size);
 
 
@@ -161,7 +152,7 @@ replay_policy_text(char *text, size_t size, const replay_data_t *data,
     int          linear;
     size_t       len;
     unsigned     m;
-    const char  *alg;
+    const char  *alg, *sep;
 
 #define replay_put(...)                                                      \
     do {                                                                     \
@@ -213,6 +204,32 @@ replay_policy_text(char *text, size_t size, const replay_data_t *data,
 
     if (pc->word_buckets > 0) {
         replay_put("    word_buckets: %u\n", pc->word_buckets);
+    }
+
+    if (strcmp(alg, "sparse") == 0) {
+        sep = "";
+        replay_put("    sparse: {");
+
+        if (pc->bits >= 0) {
+            replay_put("bits: %u", (unsigned) pc->bits);
+            sep = ", ";
+        }
+
+        if (pc->ngrams >= 0) {
+            replay_put("%sngrams: %u", sep, (unsigned) pc->ngrams);
+            sep = ", ";
+        }
+
+        if (pc->learning_rate >= 0) {
+            replay_put("%slearning_rate: %.17g", sep, pc->learning_rate);
+            sep = ", ";
+        }
+
+        if (pc->exploration >= 0) {
+            replay_put("%sexploration: %.17g", sep, pc->exploration);
+        }
+
+        replay_put("}\n");
     }
 
     if (pc->cost_ref > 0) {
@@ -316,7 +333,6 @@ void
 replay_run(const replay_policy_t *rp, const replay_data_t *data, double w,
     uint64_t seed, replay_result_t *res)
 {
-    void                  *block;
     double                 x[LLMOPT_FEATURE_MAX_DIM], correct, spent, r;
     double                 got, fixed[LLMOPT_MAX_ARMS], best;
     unsigned               i, a, m, half, *order;
@@ -324,7 +340,6 @@ replay_run(const replay_policy_t *rp, const replay_data_t *data, double w,
     llmopt_rng_t           rng;
     llmopt_request_t       req;
     replay_row_t          *row;
-    replay_bandit_t        bandit;
     llmopt_guard_need_t    need;
     llmopt_decide_in_t     in;
     llmopt_decide_out_t    out;
@@ -332,21 +347,21 @@ replay_run(const replay_policy_t *rp, const replay_data_t *data, double w,
     uint64_t               until[LLMOPT_MAX_ARMS];
     llmopt_bandit_conf_t   bconf;
     llmopt_reward_conf_t   rconf;
+    static replay_learner_t  learner;
 
     bconf = rp->pol->bandit;
     bconf.seed = seed;
 
     replay_reward_conf(rp, w, &rconf);
 
-    block = malloc(llmopt_bandit_size(&bconf));
     order = malloc(data->n_rows * sizeof(unsigned));
 
-    if (block == NULL || order == NULL) {
+    if (order == NULL || replay_learner_init(&learner, rp->pol, &bconf) != 0)
+    {
         fprintf(stderr, "replay: out of memory\n");
         exit(1);
     }
 
-    llmopt_bandit_init(&bconf, block);
     llmopt_rng_seed(&rng, seed);
     replay_shuffle(order, data->n_rows, seed);
 
@@ -356,9 +371,6 @@ replay_run(const replay_policy_t *rp, const replay_data_t *data, double w,
     memset(until, 0, sizeof(until));
     memset(&in, 0, sizeof(llmopt_decide_in_t));
 
-    bandit.conf = &bconf;
-    bandit.block = block;
-
     in.catalog = &rp->cat;
     in.policy = rp->pol;
     in.x = x;
@@ -367,8 +379,8 @@ replay_run(const replay_policy_t *rp, const replay_data_t *data, double w,
     in.breaker_until = until;
     in.canary_share = -1;
     in.rng = &rng;
-    in.select = replay_select;
-    in.data = &bandit;
+    in.select = replay_learner_select;
+    in.data = &learner;
 
     correct = 0;
     spent = 0;
@@ -395,11 +407,14 @@ replay_run(const replay_policy_t *rp, const replay_data_t *data, double w,
 
         llmopt_guard_need(&req, &need);
         in.need = &need;
+        learner.req = &req;
 
         if (llmopt_decide(&in, &out) != LLMOPT_DECIDE_OK) {
             fprintf(stderr, "replay: the policy decided nothing\n");
             exit(1);
         }
+
+        replay_learner_decided(&learner, &out, x, &rng);
 
         a = out.arm;
         m = rp->column[a];
@@ -419,7 +434,7 @@ replay_run(const replay_policy_t *rp, const replay_data_t *data, double w,
             a = out.arm;
         }
 
-        llmopt_bandit_update(&bconf, block, a, x, r);
+        replay_learner_update(&learner, a, x, r);
     }
 
     best = fixed[0];
@@ -433,18 +448,8 @@ replay_run(const replay_policy_t *rp, const replay_data_t *data, double w,
     res->regret = data->n_rows > half ? (best - got) / (data->n_rows - half)
                                       : 0;
     res->stuck = res->regret > REPLAY_STUCK_REGRET;
-    free(block);
+    replay_learner_free(&learner);
     free(order);
-}
-
-
-static int
-replay_select(void *data, const double *x, const unsigned char *allowed,
-    llmopt_rng_t *rng, llmopt_choice_t *choice)
-{
-    replay_bandit_t *b = data;
-
-    return llmopt_bandit_select(b->conf, b->block, x, allowed, rng, choice);
 }
 
 
