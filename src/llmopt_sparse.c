@@ -82,7 +82,7 @@ llmopt_sparse_conf_defaults(llmopt_sparse_conf_t *conf)
     conf->bits = LLMOPT_SPARSE_BITS;
     conf->ngrams = 2;
     conf->learning_rate = 0.5;
-    conf->exploration = 10;
+    conf->exploration = 20;
 }
 
 

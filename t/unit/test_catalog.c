@@ -941,9 +941,9 @@ test_sparse(void)
     p = llmopt_catalog_policy(&cat, "p", 1);
     ok(p != NULL && p->sparse_on, "sparse_on");
     ok(p != NULL && p->sparse.bits == 18 && p->sparse.ngrams == 2
-       && p->sparse.learning_rate == 0.5 && p->sparse.exploration == 10
+       && p->sparse.learning_rate == 0.5 && p->sparse.exploration == 20
        && p->sparse.n_arms == 2 && p->sparse.d == 2,
-       "defaults: bits 18, ngrams 2, rate 0.5, exploration 10; arms, d");
+       "defaults: bits 18, ngrams 2, rate 0.5, exploration 20; arms, d");
     ok(p != NULL && p->bandit.algorithm == LLMOPT_ALG_EPSILON_GREEDY,
        "the arms' counts in an epsilon_greedy block");
 

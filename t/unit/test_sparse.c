@@ -198,8 +198,10 @@ test_probabilities(void)
     score[2] = 0.1;
     is_int(llmopt_sparse_probabilities(&conf, table, score, NULL, prob), 0,
            "best arm");
-    is_num(prob[1], 1 / (3 + 10 * 0.4), 1e-12, "SquareCB: 1/(K + gamma gap)");
-    is_num(prob[2], 1 / (3 + 10 * 0.8), 1e-12, "and the worse one");
+    is_num(prob[1], 1 / (3 + conf.exploration * 0.4), 1e-12,
+           "SquareCB: 1/(K + gamma gap)");
+    is_num(prob[2], 1 / (3 + conf.exploration * 0.8), 1e-12,
+           "and the worse one");
 
     is_int(llmopt_sparse_probabilities(&conf, table, score, allowed, prob), 0,
            "best allowed");
