@@ -63,12 +63,7 @@ struct ngx_http_llmopt_drift_in_s {
 
 
 struct ngx_http_llmopt_drift_s {
-    llmopt_ph_t          ph_reward;
-    llmopt_adwin_t       adwin_reward;
-    llmopt_ph_t          ph_latency;
-    llmopt_adwin_t       adwin_latency;
-    ngx_uint_t           quiet;          /* alarms ignored for these */
-
+    llmopt_drift_watch_t watch;          /* src/llmopt_drift.c */
     llmopt_slo_t         slo;            /* the latest latencies */
 };
 
@@ -81,8 +76,7 @@ static void ngx_http_llmopt_learned(void *data, const llmopt_event_t *ev,
     const llmopt_reward_t *rw);
 static void ngx_http_llmopt_drift_alarm(ngx_http_llmopt_main_conf_t *lmcf,
     ngx_http_llmopt_policy_rt_t *prt, llmopt_trainer_policy_t *tp,
-    ngx_http_llmopt_drift_t *d, ngx_uint_t arm, ngx_uint_t kind, int sign,
-    const char *detector);
+    ngx_uint_t arm, const llmopt_drift_alarm_t *alarm);
 
 
 static ngx_str_t  ngx_http_llmopt_trainer_dir = ngx_string("llmopt");
@@ -286,26 +280,13 @@ ngx_http_llmopt_trainer_prepare(ngx_cycle_t *cycle,
 }
 
 
-/* Page-Hinkley on an arm's rewards and latencies, anew */
-
-static void
-ngx_http_llmopt_ph_init(ngx_http_llmopt_drift_t *d)
-{
-    llmopt_ph_init(&d->ph_reward, 0.005, 50, 30);
-    llmopt_ph_init(&d->ph_latency, 0.005, 50, 30);
-}
-
-
 static void
 ngx_http_llmopt_drift_init(ngx_http_llmopt_drift_t *d, ngx_uint_t n)
 {
     ngx_uint_t  a;
 
     for (a = 0; a < n; a++) {
-        ngx_http_llmopt_ph_init(&d[a]);
-        llmopt_adwin_init(&d[a].adwin_reward, 0.002, 32);
-        llmopt_adwin_init(&d[a].adwin_latency, 0.002, 32);
-        d[a].quiet = 0;
+        llmopt_drift_watch_init(&d[a].watch);
         llmopt_slo_init(&d[a].slo);
     }
 }
@@ -385,8 +366,6 @@ ngx_http_llmopt_learned(void *data, const llmopt_event_t *ev,
     ngx_http_llmopt_main_conf_t *lmcf = data;
 
     double                        expected;
-    unsigned                      i;
-    llmopt_bandit_arm_t           view;
     llmopt_trainer_policy_t      *tp;
     ngx_http_llmopt_drift_in_t   *in;
     ngx_http_llmopt_policy_rt_t  *prt;
@@ -421,18 +400,8 @@ ngx_http_llmopt_learned(void *data, const llmopt_event_t *ev,
     /* the surprise now, cheaply; the detectors run after publishing, so
        that a trainer killed mid-tick loses as little as before */
 
-    llmopt_bandit_arm(&policy->bandit, tp->work, ev->arm, &view);
-
-    if (view.theta != NULL) {
-        expected = 0;
-
-        for (i = 0; i < ev->d && i < policy->bandit.d; i++) {
-            expected += view.theta[i] * ev->x[i];
-        }
-
-    } else {
-        expected = llmopt_bandit_arm_mean(&policy->bandit, tp->work, ev->arm);
-    }
+    expected = llmopt_drift_expected(&policy->bandit, tp->work, ev->arm,
+                                     ev->x, ev->d);
 
     if (lmcf->n_drift_in == NGX_HTTP_LLMOPT_DRIFT_IN) {
         ngx_http_llmopt_drift_flush(lmcf);
@@ -451,9 +420,8 @@ ngx_http_llmopt_learned(void *data, const llmopt_event_t *ev,
 static void
 ngx_http_llmopt_drift_flush(ngx_http_llmopt_main_conf_t *lmcf)
 {
-    int                           r1, r2, l1, l2;
-    double                        lt;
     ngx_uint_t                    k;
+    llmopt_drift_alarm_t          alarm;
     llmopt_trainer_policy_t      *tp;
     ngx_http_llmopt_drift_t      *d;
     ngx_http_llmopt_drift_in_t   *in;
@@ -469,34 +437,14 @@ ngx_http_llmopt_drift_flush(ngx_http_llmopt_main_conf_t *lmcf)
         tp = &lmcf->tpolicies[in->policy];
         d = &((ngx_http_llmopt_drift_t *) lmcf->drift[in->policy])[in->arm];
 
-        r1 = llmopt_ph_add(&d->ph_reward, in->surprise);
-        r2 = llmopt_adwin_add(&d->adwin_reward, in->surprise);
-
-        l1 = l2 = 0;
-
         if (in->latency_ms >= 0) {
             llmopt_slo_add(&d->slo, in->latency_ms);
-
-            lt = in->latency_ms / policy->reward.latency_ref;
-            lt = lt > 10 ? 10 : lt;
-            l1 = llmopt_ph_add(&d->ph_latency, lt);
-            l2 = llmopt_adwin_add(&d->adwin_latency, lt);
         }
 
-        if (d->quiet) {
-            d->quiet--;
-            continue;
-        }
-
-        if (r1 || r2) {
-            ngx_http_llmopt_drift_alarm(lmcf, prt, tp, d, in->arm, 0,
-                                        r1 ? r1 : r2,
-                                        r1 ? "Page-Hinkley" : "ADWIN");
-
-        } else if (l1 || l2) {
-            ngx_http_llmopt_drift_alarm(lmcf, prt, tp, d, in->arm, 1,
-                                        l1 ? l1 : l2,
-                                        l1 ? "Page-Hinkley" : "ADWIN");
+        if (llmopt_drift_watch_add(&d->watch, in->surprise, in->latency_ms,
+                                   policy->reward.latency_ref, &alarm))
+        {
+            ngx_http_llmopt_drift_alarm(lmcf, prt, tp, in->arm, &alarm);
         }
     }
 
@@ -504,50 +452,44 @@ ngx_http_llmopt_drift_flush(ngx_http_llmopt_main_conf_t *lmcf)
 }
 
 
+/* An alarm of arm: counted, logged, and the policy's response. */
+
 static void
 ngx_http_llmopt_drift_alarm(ngx_http_llmopt_main_conf_t *lmcf,
     ngx_http_llmopt_policy_rt_t *prt, llmopt_trainer_policy_t *tp,
-    ngx_http_llmopt_drift_t *d, ngx_uint_t arm, ngx_uint_t kind, int sign,
-    const char *detector)
+    ngx_uint_t arm, const llmopt_drift_alarm_t *alarm)
 {
-    const char             *what;
+    uint64_t                until;
+    ngx_uint_t              latency;
     const llmopt_policy_t  *policy;
 
     policy = prt->policy;
+    latency = alarm->of == LLMOPT_DRIFT_OF_LATENCY;
 
-    (void) ngx_atomic_fetch_add(&prt->stats->arms[arm].drift_alarms[kind], 1);
-
-    what = policy->drift_response == LLMOPT_DRIFT_RESET ? "its model reset"
-           : policy->drift_response == LLMOPT_DRIFT_FORGET
-             ? "its model forgets"
-           : policy->drift_response == LLMOPT_DRIFT_EXPLORE
-             ? "the policy explores more for a while"
-             : "no response configured";
+    (void) ngx_atomic_fetch_add(&prt->stats->arms[arm].drift_alarms[latency],
+                                1);
 
     ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                   "llmopt: policy \"%V\" arm \"%V\": drift, its %s %s "
                   "(%s); %s", &prt->name, &prt->arms[arm].name,
-                  kind ? "latency" : "reward",
-                  kind ? (sign > 0 ? "rose" : "fell")
-                       : (sign > 0 ? "beats its model" : "falls short of its "
-                                                         "model"),
-                  detector, what);
+                  latency ? "latency" : "reward",
+                  latency ? (alarm->sign > 0 ? "rose" : "fell")
+                          : (alarm->sign > 0 ? "beats its model"
+                                             : "falls short of its model"),
+                  alarm->detector,
+                  llmopt_drift_response_words(policy->drift_response));
 
-    if (policy->drift_response == LLMOPT_DRIFT_EXPLORE) {
-        prt->stats->explore_until_ms = ngx_http_llmopt_wall_ms()
-                                       + policy->drift_explore_ms;
+    until = 0;
 
-    } else if (policy->drift_response != LLMOPT_DRIFT_NONE) {
-        llmopt_bandit_forget_arm(&policy->bandit, tp->work, (unsigned) arm,
-                                 policy->drift_response == LLMOPT_DRIFT_RESET
-                                 ? 0 : policy->drift_keep);
+    if (llmopt_drift_respond(policy, tp->work, (unsigned) arm,
+                             ngx_http_llmopt_wall_ms(), &until))
+    {
         tp->dirty = 1;
     }
 
-    /* let the detectors settle on what comes next */
-
-    ngx_http_llmopt_ph_init(d);
-    d->quiet = 100;
+    if (until != 0) {
+        prt->stats->explore_until_ms = until;
+    }
 }
 
 

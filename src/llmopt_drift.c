@@ -280,3 +280,135 @@ llmopt_adwin_cut(llmopt_adwin_t *a)
 
     return 0;
 }
+
+
+/* the watch of an arm */
+
+static void
+llmopt_drift_watch_restart(llmopt_drift_watch_t *w)
+{
+    llmopt_ph_init(&w->ph_reward, 0.005, 50, 30);
+    llmopt_ph_init(&w->ph_latency, 0.005, 50, 30);
+}
+
+
+void
+llmopt_drift_watch_init(llmopt_drift_watch_t *w)
+{
+    llmopt_drift_watch_restart(w);
+    llmopt_adwin_init(&w->adwin_reward, 0.002, 32);
+    llmopt_adwin_init(&w->adwin_latency, 0.002, 32);
+    w->quiet = 0;
+}
+
+
+double
+llmopt_drift_expected(const llmopt_bandit_conf_t *conf, const void *block,
+    unsigned arm, const float *x, unsigned d)
+{
+    double               expected;
+    unsigned             i;
+    llmopt_bandit_arm_t  view;
+
+    llmopt_bandit_arm(conf, block, arm, &view);
+
+    if (view.theta == NULL) {
+        return llmopt_bandit_arm_mean(conf, block, arm);
+    }
+
+    expected = 0;
+
+    for (i = 0; i < d && i < conf->d; i++) {
+        expected += view.theta[i] * x[i];
+    }
+
+    return expected;
+}
+
+
+int
+llmopt_drift_watch_add(llmopt_drift_watch_t *w, double surprise,
+    double latency_ms, double latency_ref, llmopt_drift_alarm_t *alarm)
+{
+    int     r1, r2, l1, l2;
+    double  lt;
+
+    r1 = llmopt_ph_add(&w->ph_reward, surprise);
+    r2 = llmopt_adwin_add(&w->adwin_reward, surprise);
+
+    l1 = l2 = 0;
+
+    if (latency_ms >= 0) {
+        lt = latency_ms / latency_ref;
+        lt = lt > 10 ? 10 : lt;
+        l1 = llmopt_ph_add(&w->ph_latency, lt);
+        l2 = llmopt_adwin_add(&w->adwin_latency, lt);
+    }
+
+    if (w->quiet) {
+        w->quiet--;
+        return 0;
+    }
+
+    if (r1 || r2) {
+        alarm->of = LLMOPT_DRIFT_OF_REWARD;
+        alarm->sign = r1 ? r1 : r2;
+        alarm->detector = r1 ? "Page-Hinkley" : "ADWIN";
+
+    } else if (l1 || l2) {
+        alarm->of = LLMOPT_DRIFT_OF_LATENCY;
+        alarm->sign = l1 ? l1 : l2;
+        alarm->detector = l1 ? "Page-Hinkley" : "ADWIN";
+
+    } else {
+        return 0;
+    }
+
+    /* let the detectors settle on what comes next */
+
+    llmopt_drift_watch_restart(w);
+    w->quiet = LLMOPT_DRIFT_QUIET;
+
+    return 1;
+}
+
+
+int
+llmopt_drift_respond(const llmopt_policy_t *policy, void *block,
+    unsigned arm, uint64_t now, uint64_t *explore_until_ms)
+{
+    switch (policy->drift_response) {
+
+    case LLMOPT_DRIFT_EXPLORE:
+        *explore_until_ms = now + policy->drift_explore_ms;
+        return 0;
+
+    case LLMOPT_DRIFT_RESET:
+        llmopt_bandit_forget_arm(&policy->bandit, block, arm, 0);
+        return 1;
+
+    case LLMOPT_DRIFT_FORGET:
+        llmopt_bandit_forget_arm(&policy->bandit, block, arm,
+                                 policy->drift_keep);
+        return 1;
+
+    default:
+        return 0;
+    }
+}
+
+
+const char *
+llmopt_drift_response_words(unsigned response)
+{
+    switch (response) {
+    case LLMOPT_DRIFT_RESET:
+        return "its model reset";
+    case LLMOPT_DRIFT_FORGET:
+        return "its model forgets";
+    case LLMOPT_DRIFT_EXPLORE:
+        return "the policy explores more for a while";
+    default:
+        return "no response configured";
+    }
+}
