@@ -565,71 +565,50 @@ ngx_http_llmopt_budget_spend(ngx_http_request_t *r,
     }
 }
 
-
-/* A policy's canary starts anew when its configuration is new. */
+/*
+ * The canary rollout of each policy, in the zone: the stage machine of
+ * src/llmopt_canary.c handed the zone's copy and the clock, its changes
+ * logged.  The trainer alone writes it; workers read its share.
+ */
 
 void
 ngx_http_llmopt_canary_init(ngx_http_llmopt_stats_t *st,
     ngx_http_llmopt_policy_rt_t *prt)
 {
-    uint64_t                     h;
+    ngx_str_t                   *name;
     const llmopt_canary_conf_t  *c;
 
     c = &prt->policy->canary;
+    name = c->arm >= 0 ? &prt->arms[c->arm].name : NULL;
 
-    if (c->arm < 0) {
-        st->canary.state = LLMOPT_CANARY_OFF;
-        st->canary.conf = 0;
-        return;
-    }
-
-    h = llmopt_hash64(prt->arms[c->arm].name.data, prt->arms[c->arm].name.len,
-                      0x63616e617279ULL);
-    h = llmopt_hash64(c, sizeof(llmopt_canary_conf_t), h);
-
-    if (st->canary.conf == h && st->canary.state != LLMOPT_CANARY_OFF) {
-        return;                                /* a reload: it goes on */
-    }
-
-    ngx_memzero(st->canary.side, sizeof(st->canary.side));
-    st->canary.why[0] = '\0';
-    st->canary.stage = 0;
-    st->canary.since_ms = ngx_http_llmopt_wall_ms();
-    st->canary.conf = h;
-    st->canary.state = c->n_stages > 1 ? LLMOPT_CANARY_RUNNING
-                                       : LLMOPT_CANARY_COMPLETE;
+    llmopt_canary_start(&st->canary, c,
+                        name != NULL ? (const char *) name->data : NULL,
+                        name != NULL ? name->len : 0,
+                        ngx_http_llmopt_wall_ms());
 }
 
 
-/* The share of the policy's traffic its canary arm gets now. */
+ngx_int_t
+ngx_http_llmopt_canary_restore(ngx_http_llmopt_policy_rt_t *prt,
+    const llmopt_canary_t *saved)
+{
+    if (llmopt_canary_restore(&prt->stats->canary, &prt->policy->canary,
+                              saved)
+        != LLMOPT_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
 
 double
 ngx_http_llmopt_canary_share(ngx_http_llmopt_policy_rt_t *prt)
 {
-    ngx_uint_t                   state, stage;
-    const llmopt_canary_conf_t  *c;
-
-    c = &prt->policy->canary;
-    state = prt->stats->canary.state;
-    stage = prt->stats->canary.stage;
-
-    if (c->arm < 0 || state == LLMOPT_CANARY_OFF) {
-        return -1;
-    }
-
-    if (state == LLMOPT_CANARY_ROLLED_BACK) {
-        return 0;
-    }
-
-    return c->stages[ngx_min(stage, c->n_stages - 1)];
+    return llmopt_canary_share(&prt->stats->canary, &prt->policy->canary);
 }
 
-
-/*
- * The trainer, for every reward learned of a policy with a running
- * canary: the answer counts on its side of the stage; once both sides
- * have enough, the gate decides.
- */
 
 void
 ngx_http_llmopt_canary_learned(ngx_http_llmopt_policy_rt_t *prt,
@@ -637,56 +616,27 @@ ngx_http_llmopt_canary_learned(ngx_http_llmopt_policy_rt_t *prt,
     ngx_log_t *log)
 {
     int                          v;
-    ngx_uint_t                   stage;
-    ngx_http_llmopt_stats_t     *st;
+    llmopt_canary_t             *cs;
     const llmopt_canary_conf_t  *c;
-    char                         why[sizeof(st->canary.why)];
 
     c = &prt->policy->canary;
-    st = prt->stats;
+    cs = &prt->stats->canary;
 
-    if (c->arm < 0 || st->canary.state != LLMOPT_CANARY_RUNNING
-        || ev->time_ms < st->canary.since_ms)
-    {
-        return;
-    }
-
-    llmopt_canary_add(&st->canary.side[ev->arm == (unsigned) c->arm ? 0 : 1],
-                      rw->quality, ev->cost, ev->latency_ms);
-
-    v = llmopt_canary_verdict(c, &st->canary.side[0], &st->canary.side[1],
-                              why, sizeof(why));
-
-    if (v == LLMOPT_CANARY_WAIT) {
-        return;
-    }
-
-    ngx_memcpy(st->canary.why, why, sizeof(why));
-    st->canary.changes++;
+    v = llmopt_canary_learned(cs, c, ev->arm, rw->quality, ev->cost,
+                              ev->latency_ms, ev->time_ms, now);
 
     if (v == LLMOPT_CANARY_ROLLBACK) {
-        st->canary.state = LLMOPT_CANARY_ROLLED_BACK;
-
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "llmopt: policy \"%V\": canary arm \"%V\" rolled back "
                       "at %.0f%%: %s", &prt->name, &prt->arms[c->arm].name,
-                      c->stages[st->canary.stage] * 100, why);
-        return;
+                      c->stages[cs->stage] * 100, cs->why);
+
+    } else if (v == LLMOPT_CANARY_ADVANCE) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "llmopt: policy \"%V\": canary arm \"%V\" %s %.0f%% "
+                      "(%s)", &prt->name, &prt->arms[c->arm].name,
+                      cs->state == LLMOPT_CANARY_COMPLETE ? "rolled out at"
+                                                          : "advanced to",
+                      c->stages[cs->stage] * 100, cs->why);
     }
-
-    stage = st->canary.stage + 1;
-
-    ngx_memzero(st->canary.side, sizeof(st->canary.side));
-    st->canary.since_ms = now;
-    st->canary.stage = stage;
-
-    if (stage + 1 >= c->n_stages) {
-        st->canary.state = LLMOPT_CANARY_COMPLETE;
-    }
-
-    ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                  "llmopt: policy \"%V\": canary arm \"%V\" %s %.0f%% (%s)",
-                  &prt->name, &prt->arms[c->arm].name,
-                  stage + 1 >= c->n_stages ? "rolled out at" : "advanced to",
-                  c->stages[stage] * 100, why);
 }

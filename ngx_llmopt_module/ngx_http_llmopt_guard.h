@@ -73,6 +73,10 @@ void ngx_http_llmopt_budget_spend(ngx_http_request_t *r,
 void ngx_http_llmopt_canary_init(ngx_http_llmopt_stats_t *st,
     ngx_http_llmopt_policy_rt_t *prt);
 
+/* A canary the state file kept, taken if it is of this configuration. */
+ngx_int_t ngx_http_llmopt_canary_restore(ngx_http_llmopt_policy_rt_t *prt,
+    const llmopt_canary_t *saved);
+
 /* The share of the policy's traffic its canary arm gets now. */
 double ngx_http_llmopt_canary_share(ngx_http_llmopt_policy_rt_t *prt);
 

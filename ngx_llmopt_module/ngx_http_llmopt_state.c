@@ -11,6 +11,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_llmopt_common.h"
+#include "ngx_http_llmopt_guard.h"
 #include "ngx_http_llmopt_sparse.h"
 #include "ngx_http_llmopt_zone.h"
 #include "ngx_http_llmopt_state.h"
@@ -251,14 +252,14 @@ ngx_http_llmopt_guard_entries(ngx_http_llmopt_main_conf_t *lmcf,
 
         copy = ngx_http_llmopt_state_entry(&e[n], "canary", &prt[i].name,
                                            NGX_HTTP_LLMOPT_CANARY_SHAPE,
-                                           sizeof(ngx_http_llmopt_canary_t),
+                                           sizeof(llmopt_canary_t),
                                            log);
         if (copy == NULL) {
             continue;
         }
 
         ngx_memcpy(copy, &prt[i].stats->canary,
-                   sizeof(ngx_http_llmopt_canary_t));
+                   sizeof(llmopt_canary_t));
         n++;
     }
 
@@ -290,7 +291,7 @@ ngx_http_llmopt_guard_restore(ngx_http_llmopt_main_conf_t *lmcf,
 {
     size_t                          acct;
     ngx_uint_t                      i, k;
-    ngx_http_llmopt_canary_t        cs;
+    llmopt_canary_t                 cs;
     ngx_http_llmopt_budget_t       *b;
     llmopt_budget_account_t        *a;
     const llmopt_snapshot_entry_t  *found;
@@ -353,16 +354,9 @@ ngx_http_llmopt_guard_restore(ngx_http_llmopt_main_conf_t *lmcf,
 
         ngx_memcpy(&cs, found->params, sizeof(cs));
 
-        if (cs.conf != prt[i].stats->canary.conf
-            || cs.stage >= prt[i].policy->canary.n_stages
-            || cs.state < LLMOPT_CANARY_RUNNING
-            || cs.state > LLMOPT_CANARY_ROLLED_BACK)
-        {
+        if (ngx_http_llmopt_canary_restore(&prt[i], &cs) != NGX_OK) {
             continue;
         }
-
-        cs.why[sizeof(cs.why) - 1] = '\0';
-        prt[i].stats->canary = cs;
 
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
                       "llmopt_state_file \"%V\": the canary of policy "

@@ -599,8 +599,8 @@ ngx_http_llmopt_status_canary(u_char *p, ngx_http_llmopt_policy_rt_t *prt)
     }
 
     p = ngx_sprintf(p, ",\"last\":");
-    p = ngx_http_llmopt_json_str(p, st->canary.why,
-                                 ngx_strnlen(st->canary.why,
+    p = ngx_http_llmopt_json_str(p, (u_char *) st->canary.why,
+                                 ngx_strnlen((u_char *) st->canary.why,
                                              sizeof(st->canary.why)));
 
     *p++ = '}';

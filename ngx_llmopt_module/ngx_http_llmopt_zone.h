@@ -192,22 +192,6 @@ typedef struct {
 } ngx_http_llmopt_budget_t;
 
 
-/*
- * A policy's canary rollout, run by the trainer (workers read state and
- * stage); the state file keeps it as it is.
- */
-
-typedef struct {
-    ngx_atomic_t                  state;         /* LLMOPT_CANARY_* */
-    ngx_atomic_t                  stage;
-    ngx_atomic_t                  since_ms;      /* the stage began */
-    ngx_atomic_t                  changes;       /* gates passed or failed */
-    uint64_t                      conf;          /* hash of its conf */
-    llmopt_canary_side_t          side[2];       /* canary, the others */
-    u_char                        why[192];      /* the last gate */
-} ngx_http_llmopt_canary_t;
-
-
 /* Counters of a policy in the zone, updated with atomic adds. */
 
 struct ngx_http_llmopt_stats_s {
@@ -232,7 +216,8 @@ struct ngx_http_llmopt_stats_s {
 
     ngx_http_llmopt_budget_t     *budget;        /* NULL: no budget */
 
-    ngx_http_llmopt_canary_t      canary;
+    llmopt_canary_t               canary;        /* the trainer's; the state
+                                                    file keeps it */
 };
 
 

@@ -1,12 +1,15 @@
 /*
  * Copyright (C) llmopt authors
  *
- * The gate of a canary stage (see llmopt_canary.h).
+ * A canary rollout's stages and the gate of a stage (llmopt_canary.h).
  */
 
 
 #include <stdio.h>
+#include <string.h>
 
+#include "llmopt_core.h"
+#include "llmopt_hash.h"
 #include "llmopt_canary.h"
 
 
@@ -108,4 +111,135 @@ llmopt_canary_state_name(unsigned state)
     default:
         return "off";
     }
+}
+
+
+uint64_t
+llmopt_canary_conf_hash(const llmopt_canary_conf_t *conf, const char *name,
+    size_t name_len)
+{
+    uint64_t  h;
+
+    h = llmopt_hash64(name, name_len, 0x63616e617279ULL);
+
+    return llmopt_hash64(conf, sizeof(llmopt_canary_conf_t), h);
+}
+
+
+void
+llmopt_canary_start(llmopt_canary_t *c, const llmopt_canary_conf_t *conf,
+    const char *name, size_t name_len, uint64_t now)
+{
+    uint64_t  h;
+
+    if (conf->arm < 0) {
+        c->state = LLMOPT_CANARY_OFF;
+        c->conf = 0;
+        return;
+    }
+
+    h = llmopt_canary_conf_hash(conf, name, name_len);
+
+    if (c->conf == h && c->state != LLMOPT_CANARY_OFF) {
+        return;                                /* a reload: it goes on */
+    }
+
+    memset(c->side, 0, sizeof(c->side));
+    c->why[0] = '\0';
+    c->stage = 0;
+    c->since_ms = now;
+    c->conf = h;
+    c->state = conf->n_stages > 1 ? LLMOPT_CANARY_RUNNING
+                                  : LLMOPT_CANARY_COMPLETE;
+}
+
+
+int
+llmopt_canary_restore(llmopt_canary_t *c, const llmopt_canary_conf_t *conf,
+    const llmopt_canary_t *saved)
+{
+    if (conf->arm < 0
+        || saved->conf != c->conf
+        || saved->stage >= conf->n_stages
+        || saved->state < LLMOPT_CANARY_RUNNING
+        || saved->state > LLMOPT_CANARY_ROLLED_BACK)
+    {
+        return LLMOPT_DECLINED;
+    }
+
+    memcpy(c, saved, sizeof(llmopt_canary_t));
+    c->why[sizeof(c->why) - 1] = '\0';
+
+    return LLMOPT_OK;
+}
+
+
+double
+llmopt_canary_share(const llmopt_canary_t *c,
+    const llmopt_canary_conf_t *conf)
+{
+    uint64_t  state, stage;
+
+    state = c->state;
+    stage = c->stage;
+
+    if (conf->arm < 0 || state == LLMOPT_CANARY_OFF) {
+        return -1;
+    }
+
+    if (state == LLMOPT_CANARY_ROLLED_BACK) {
+        return 0;
+    }
+
+    return conf->stages[stage < conf->n_stages ? stage : conf->n_stages - 1];
+}
+
+
+int
+llmopt_canary_learned(llmopt_canary_t *c, const llmopt_canary_conf_t *conf,
+    unsigned arm, double quality, double cost, double latency_ms,
+    uint64_t time_ms, uint64_t now)
+{
+    int       v;
+    uint64_t  stage;
+    char      why[LLMOPT_CANARY_WHY];
+
+    if (conf->arm < 0 || c->state != LLMOPT_CANARY_RUNNING
+        || time_ms < c->since_ms)
+    {
+        return LLMOPT_CANARY_WAIT;
+    }
+
+    llmopt_canary_add(&c->side[arm == (unsigned) conf->arm ? 0 : 1],
+                      quality, cost, latency_ms);
+
+    /* the gate writes its reason into a buffer of its own: the last
+       gate's stays readable until this one decides */
+
+    v = llmopt_canary_verdict(conf, &c->side[0], &c->side[1], why,
+                              sizeof(why));
+
+    if (v == LLMOPT_CANARY_WAIT) {
+        return v;
+    }
+
+    memcpy(c->why, why, sizeof(why));
+    c->changes++;
+
+    if (v == LLMOPT_CANARY_ROLLBACK) {
+        c->state = LLMOPT_CANARY_ROLLED_BACK;
+        return v;
+    }
+
+    stage = c->stage + 1;
+
+    memset(c->side, 0, sizeof(c->side));
+    c->since_ms = now;
+    c->stage = stage;
+
+    if (stage + 1 >= conf->n_stages) {
+        c->state = LLMOPT_CANARY_COMPLETE;
+    }
+
+    return v;
 }
