@@ -17,7 +17,9 @@
 
 #include "ngx_http_llmopt_common.h"
 #include "ngx_http_llmopt_feedback.h"
-#include "ngx_http_llmopt_guard.h"
+#include "ngx_http_llmopt_breaker.h"
+#include "ngx_http_llmopt_budget.h"
+#include "ngx_http_llmopt_canary.h"
 #include "ngx_http_llmopt_http.h"
 #include "ngx_http_llmopt_request.h"
 #include "ngx_http_llmopt_decide.h"

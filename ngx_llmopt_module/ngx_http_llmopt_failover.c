@@ -17,7 +17,7 @@
 #include "ngx_http_llmopt_common.h"
 #include "ngx_http_llmopt_decide.h"
 #include "ngx_http_llmopt_filter.h"
-#include "ngx_http_llmopt_guard.h"
+#include "ngx_http_llmopt_budget.h"
 #include "ngx_http_llmopt_http.h"
 #include "ngx_http_llmopt_outcome.h"
 #include "ngx_http_llmopt_request.h"

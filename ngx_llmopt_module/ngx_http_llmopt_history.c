@@ -15,7 +15,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_llmopt_common.h"
-#include "ngx_http_llmopt_guard.h"
+#include "ngx_http_llmopt_breaker.h"
 #include "ngx_http_llmopt_http.h"
 #include "ngx_http_llmopt_zone.h"
 #include "ngx_http_llmopt_history.h"

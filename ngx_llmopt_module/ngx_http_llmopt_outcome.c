@@ -19,7 +19,8 @@
 #include <math.h>
 
 #include "ngx_http_llmopt_common.h"
-#include "ngx_http_llmopt_guard.h"
+#include "ngx_http_llmopt_breaker.h"
+#include "ngx_http_llmopt_budget.h"
 #include "ngx_http_llmopt_http.h"
 #include "ngx_http_llmopt_request.h"
 #include "ngx_http_llmopt_zone.h"

@@ -13,7 +13,8 @@
 #include <ngx_http.h>
 
 #include "ngx_http_llmopt_common.h"
-#include "ngx_http_llmopt_guard.h"
+#include "ngx_http_llmopt_budget.h"
+#include "ngx_http_llmopt_canary.h"
 #include "ngx_http_llmopt_http.h"
 #include "ngx_http_llmopt_outcome.h"
 #include "ngx_http_llmopt_zone.h"

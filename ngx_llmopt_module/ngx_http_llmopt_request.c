@@ -19,7 +19,7 @@
 #endif
 
 #include "ngx_http_llmopt_common.h"
-#include "ngx_http_llmopt_guard.h"
+#include "ngx_http_llmopt_budget.h"
 #include "ngx_http_llmopt_http.h"
 #include "ngx_http_llmopt_request.h"
 

@@ -11,7 +11,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_llmopt_common.h"
-#include "ngx_http_llmopt_guard.h"
+#include "ngx_http_llmopt_canary.h"
 #include "ngx_http_llmopt_sparse.h"
 #include "ngx_http_llmopt_zone.h"
 #include "ngx_http_llmopt_state.h"

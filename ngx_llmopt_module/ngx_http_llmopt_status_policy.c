@@ -14,7 +14,9 @@
 #include <math.h>
 
 #include "ngx_http_llmopt_common.h"
-#include "ngx_http_llmopt_guard.h"
+#include "ngx_http_llmopt_breaker.h"
+#include "ngx_http_llmopt_budget.h"
+#include "ngx_http_llmopt_canary.h"
 #include "ngx_http_llmopt_history.h"
 #include "ngx_http_llmopt_http.h"
 #include "ngx_http_llmopt_outcome.h"

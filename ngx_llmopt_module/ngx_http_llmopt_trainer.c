@@ -20,7 +20,7 @@
 #include <sys/resource.h>
 
 #include "ngx_http_llmopt_common.h"
-#include "ngx_http_llmopt_guard.h"
+#include "ngx_http_llmopt_canary.h"
 #include "ngx_http_llmopt_history.h"
 #include "ngx_http_llmopt_http.h"
 #include "ngx_http_llmopt_redis.h"

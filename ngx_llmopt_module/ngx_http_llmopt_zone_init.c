@@ -15,7 +15,8 @@
 #include <ngx_http.h>
 
 #include "ngx_http_llmopt_common.h"
-#include "ngx_http_llmopt_guard.h"
+#include "ngx_http_llmopt_budget.h"
+#include "ngx_http_llmopt_canary.h"
 #include "ngx_http_llmopt_history.h"
 #include "ngx_http_llmopt_state.h"
 #include "ngx_http_llmopt_zone.h"
