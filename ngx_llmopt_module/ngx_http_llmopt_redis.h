@@ -2,8 +2,8 @@
 /*
  * Copyright (C) llmopt authors
  *
- * llmopt_redis: the trainer's exchanges with Redis
- * (ngx_http_llmopt_redis.c).
+ * llmopt_redis (ngx_http_llmopt_redis.c): the directive and what the
+ * trainer calls.
  */
 
 #ifndef _NGX_HTTP_LLMOPT_REDIS_H_INCLUDED_
@@ -15,7 +15,6 @@
 #include <ngx_http.h>
 
 #include "ngx_http_llmopt_common.h"
-#include "llmopt_reward.h"
 
 
 /*
@@ -32,22 +31,9 @@ char *ngx_http_llmopt_redis_check(ngx_conf_t *cf,
 /* In the trainer's process, once: its memory for Redis. */
 void ngx_http_llmopt_redis_start(ngx_http_llmopt_main_conf_t *lmcf);
 
-/* Every tick of the lease holder, after learning: exchanges when due. */
+/* Every tick of the lease holder, after learning: what is due. */
 void ngx_http_llmopt_redis_tick(ngx_http_llmopt_main_conf_t *lmcf,
     uint64_t now, ngx_log_t *log);
-
-/* The lease is new: work starts from what this instance learned. */
-void ngx_http_llmopt_redis_lease(ngx_http_llmopt_main_conf_t *lmcf);
-
-/* The trainer learned a reward: kept for the stream. */
-void ngx_http_llmopt_redis_learned(void *data, const llmopt_event_t *ev,
-    const llmopt_reward_t *rw);
-
-/* After learning: what this instance learned, into the zone. */
-void ngx_http_llmopt_redis_keep(ngx_http_llmopt_main_conf_t *lmcf);
-
-/* The trainer is going away: close the connections. */
-void ngx_http_llmopt_redis_exit(ngx_http_llmopt_main_conf_t *lmcf);
 
 
 #endif /* _NGX_HTTP_LLMOPT_REDIS_H_INCLUDED_ */

@@ -24,6 +24,8 @@
 #include "ngx_http_llmopt_history.h"
 #include "ngx_http_llmopt_http.h"
 #include "ngx_http_llmopt_redis.h"
+#include "ngx_http_llmopt_redis_stream.h"
+#include "ngx_http_llmopt_redis_sync.h"
 #include "ngx_http_llmopt_state.h"
 #include "ngx_http_llmopt_zone.h"
 #include "ngx_http_llmopt_trainer.h"
