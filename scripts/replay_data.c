@@ -888,43 +888,16 @@ replay_py_string(const char **p, char *out)
 }
 
 
-/* UTF-8 of a code point; a surrogate or one beyond U+10FFFF gives U+FFFD. */
+/* A code point of an escape as UTF-8; an impossible one as U+FFFD. */
 
 static size_t
 replay_utf8(unsigned long cp, char *out)
 {
-    unsigned char  *u;
-
-    u = (unsigned char *) out;
-
     if ((cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
         cp = 0xfffd;
     }
 
-    if (cp < 0x80) {
-        u[0] = (unsigned char) cp;
-        return 1;
-    }
-
-    if (cp < 0x800) {
-        u[0] = (unsigned char) (0xc0 | (cp >> 6));
-        u[1] = (unsigned char) (0x80 | (cp & 0x3f));
-        return 2;
-    }
-
-    if (cp < 0x10000) {
-        u[0] = (unsigned char) (0xe0 | (cp >> 12));
-        u[1] = (unsigned char) (0x80 | ((cp >> 6) & 0x3f));
-        u[2] = (unsigned char) (0x80 | (cp & 0x3f));
-        return 3;
-    }
-
-    u[0] = (unsigned char) (0xf0 | (cp >> 18));
-    u[1] = (unsigned char) (0x80 | ((cp >> 12) & 0x3f));
-    u[2] = (unsigned char) (0x80 | ((cp >> 6) & 0x3f));
-    u[3] = (unsigned char) (0x80 | (cp & 0x3f));
-
-    return 4;
+    return llmopt_json_utf8_put((unsigned) cp, (unsigned char *) out);
 }
 
 

@@ -169,6 +169,13 @@ size_t llmopt_json_number_len(const unsigned char *p, size_t len);
  */
 int llmopt_json_hex4(const unsigned char *p, unsigned *cp);
 
+/*
+ * Code point cp (< 0x110000) as UTF-8 at out (room for 4 bytes); returns
+ * its bytes.  cp is written as it is: a caller that may hold a surrogate
+ * or a value past 0x10ffff replaces it first.
+ */
+size_t llmopt_json_utf8_put(unsigned cp, unsigned char *out);
+
 #if (defined __SSE2__)
 
 /*

@@ -187,6 +187,13 @@ llmopt_json_decode(const unsigned char *p, const unsigned char *end,
         cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
     }
 
+    return llmopt_json_utf8_put(cp, out);
+}
+
+
+size_t
+llmopt_json_utf8_put(unsigned cp, unsigned char *out)
+{
     if (cp < 0x80) {
         out[0] = (unsigned char) cp;
         return 1;
