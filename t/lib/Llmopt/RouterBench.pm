@@ -4,8 +4,9 @@ package Llmopt::RouterBench;
 # (mbpp_test.csv, arc_challenge_test.csv, winograde_test.csv).  Tests read
 # the sample shipped in t/data/prompts (t/data/README.md); the full-size
 # replays and benchmarks call full() first, which switches to RouterBench
-# itself when it is there: $LLMOPT_ROUTERBENCH, else ../shared/data/routerbench
-# beside the checkout (read in place, never copied).  Core Perl only.
+# itself when the directory $LLMOPT_ROUTERBENCH names holds it (read in
+# place, never copied; the scripts that want it set the variable's
+# default).  Without it the sample stays.  Core Perl only.
 
 use strict;
 use warnings;
@@ -17,19 +18,19 @@ use File::Spec;
 my $ROOT = abs_path(File::Spec->catdir(dirname(__FILE__), '..', '..', '..'));
 
 our $SAMPLE = File::Spec->catdir($ROOT, 't', 'data', 'prompts');
-our $FULL = $ENV{LLMOPT_ROUTERBENCH}
-            // File::Spec->catdir(dirname($ROOT), 'shared', 'data',
-                                  'routerbench');
 our $DIR = $SAMPLE;
 
 my @SETS = qw(mbpp_test.csv arc_challenge_test.csv winograde_test.csv);
 
-# Makes prompts() and rows() read the full RouterBench set when it is there:
+# Makes prompts() and rows() read the full RouterBench set when
+# $LLMOPT_ROUTERBENCH names a directory that holds it:
 # returns its directory, or undef (and the sample stays) when it is not.
 
 sub full {
-    return undef if grep { !-r File::Spec->catfile($FULL, $_) } @SETS;
-    $DIR = $FULL;
+    my $full = $ENV{LLMOPT_ROUTERBENCH};
+    return undef unless defined $full && length $full;
+    return undef if grep { !-r File::Spec->catfile($full, $_) } @SETS;
+    $DIR = $full;
     return $DIR;
 }
 
