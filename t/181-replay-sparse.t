@@ -117,25 +117,7 @@ my @replay = map { chomp; [split / /] } `$cmd`;
 is($?, 0, 'build/replay --catalog ran');
 is(scalar @replay, scalar @bodies, 'a decision per request');
 
-my ($same_arm, $same_p, $first) = (0, 0, undef);
-
-for my $i (0 .. $#bodies) {
-    my ($n, $arm, $p) = @{ $replay[$i] // [] };
-
-    if (defined $arm && $arm eq $nginx[$i][0]) {
-        $same_arm++;
-    } else {
-        $first //= "request " . ($i + 1) . ": nginx $nginx[$i][0], replay "
-                   . ($arm // 'none');
-    }
-
-    $same_p++ if defined $p && $nginx[$i][1] ne '-'
-                 && abs($p - $nginx[$i][1]) < 1e-6;
-}
-
-is($same_arm, scalar @bodies, 'the same arm for every request'
-                              . ($first ? " (first difference: $first)" : ''));
-is($same_p, scalar @bodies, 'the same propensity for every request');
+Llmopt::Test::same_decisions(\@nginx, \@replay);
 
 $t->done();
 done_testing();

@@ -178,6 +178,34 @@ sub replay {
     return ($? >> 8, $out);
 }
 
+# Two tests: nginx's decisions ([arm, propensity] per request, "-" when a
+# header was missing) and the replay's (["n", arm, propensity] lines of
+# build/replay --catalog) name the same arm, and the same propensity
+# within 1e-6, for every request; the first arm that differs is named.
+sub same_decisions {
+    my ($nginx, $replay) = @_;
+    my ($same_arm, $same_p, $first) = (0, 0, undef);
+
+    for my $i (0 .. $#$nginx) {
+        my ($n, $arm, $p) = @{ $replay->[$i] // [] };
+
+        if (defined $arm && $arm eq $nginx->[$i][0]) {
+            $same_arm++;
+        } else {
+            $first //= "request " . ($i + 1) . ": nginx $nginx->[$i][0], "
+                       . "replay " . ($arm // 'none');
+        }
+
+        $same_p++ if defined $p && $nginx->[$i][1] ne '-'
+                     && abs($p - $nginx->[$i][1]) < 1e-6;
+    }
+
+    is($same_arm, scalar @$nginx, 'the same arm for every request'
+                                  . ($first ? " (first difference: $first)"
+                                            : ''));
+    is($same_p, scalar @$nginx, 'the same propensity for every request');
+}
+
 # --- files ------------------------------------------------------------------
 
 sub path {
