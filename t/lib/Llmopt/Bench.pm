@@ -131,11 +131,9 @@ CONF
     return $port;
 }
 
-# A wrk Lua script posting 32 bodies of about 2 KB of RouterBench prompts
-# in turn; its done() prints "RESULT requests duration_us p50_us p99_us
-# socket_errors non2xx".  Returns (path, average body bytes).
+# 32 chat bodies of about 2 KB of RouterBench prompts, JSON texts.
 
-sub bodies {
+sub body_list {
     my ($self) = @_;
     Llmopt::RouterBench::full();
     my @prompts = Llmopt::RouterBench::prompts(300);
@@ -155,6 +153,16 @@ sub bodies {
         push @bodies, JSON::PP->new->canonical->encode({ model => 'auto',
             max_tokens => 64, messages => \@msgs });
     }
+    return @bodies;
+}
+
+# A wrk Lua script posting the 32 bodies of body_list() in turn; its
+# done() prints "RESULT requests duration_us p50_us p99_us socket_errors
+# non2xx".  Returns (path, average body bytes).
+
+sub bodies {
+    my ($self) = @_;
+    my @bodies = $self->body_list();
 
     my $lua = "local bodies = {\n"
               . join('', map { my $b = $_; $b =~ s/([\\"])/\\$1/g;
