@@ -438,13 +438,11 @@ llmopt_catalog_bandit(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
         return LLMOPT_ERROR;
     }
 
-    if (f[LLMOPT_POLICY_PRIOR_MEAN].value != NULL
-        && conf->algorithm != LLMOPT_ALG_LINUCB
+    if (conf->algorithm != LLMOPT_ALG_LINUCB
         && conf->algorithm != LLMOPT_ALG_LIN_TS)
     {
-        return llmopt_catalog_fail(ctx, f[LLMOPT_POLICY_PRIOR_MEAN].value,
-                                   "\"prior_mean\" in %s applies to linucb "
-                                   "and lin_ts only", where);
+        /* checked above, unused by this algorithm: ignored */
+        conf->prior_mean = 0;
     }
 
     if (f[LLMOPT_POLICY_PRIOR].value != NULL) {

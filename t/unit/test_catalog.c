@@ -993,6 +993,15 @@ test_sparse(void)
     is_int(test_load(MODELS "policies: {p: {algorithm: sparse, arms: [m], "
                      "alpha: 2}}\n"),
            LLMOPT_OK, "hyperparameters of other algorithms are ignored");
+
+    is_int(test_load(MODELS "policies: {p: {algorithm: thompson, arms: [m], "
+                     "prior_mean: 0.9}}\n"),
+           LLMOPT_OK, "prior_mean with thompson loads");
+    p = llmopt_catalog_policy(&cat, "p", 1);
+    ok(p != NULL && p->bandit.prior_mean == 0, "and is unused");
+    test_error(MODELS "policies: {p: {algorithm: thompson, arms: [m], "
+               "prior_mean: 2}}\n", 4, 60, "a number from 0 to 1",
+               "but checked");
 }
 
 
