@@ -424,9 +424,15 @@ is($A->redis_cli('redis', 'ZRANGE', "'{fleet:near}:budget:live'", 0, -1),
 
 # --- another program's key under a budget's name -----------------------------
 
+# in one step: A's next sync (every 200 ms) would make the hash anew
+# between a DEL and an RPUSH of their own, and the RPUSH then fail
 my $key = "'{fleet:near}:budget:d$DAY:all'";
-$A->redis_cli('redis', 'DEL', $key);
-$A->redis_cli('redis', 'RPUSH', $key, 'not', 'ours');
+$A->redis_cli('redis', 'EVAL',
+              q{"redis.call('DEL', KEYS[1]); }
+              . q{return redis.call('RPUSH', KEYS[1], 'not', 'ours')"},
+              1, $key);
+is($A->redis_cli('redis', 'TYPE', $key), 'list',
+   'another program made a list of the key');
 my $grants0 = status($A)->{policies}{freeze3_0}{budget}{grants};
 my $errors0 = status($A)->{redis}{errors};
 ok(wait_for(sub { $A->read_file('logs/error.log')
