@@ -243,6 +243,8 @@ typedef struct {
     off_t                         body_out;
     u_char                       *out;           /* the rewritten body, */
     ngx_uint_t                    out_class;     /*   from the cache */
+    u_char                       *in;            /* the client's body in */
+    ngx_uint_t                    in_class;      /*   one piece, cached */
     u_char                        request_id[32];
     u_char                        id[LLMOPT_REQUEST_ID_LEN];
     uint64_t                      feedback_tenant;  /* whose feedback the

@@ -28,7 +28,7 @@ static void ngx_http_llmopt_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_llmopt_walk(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx);
 static ngx_int_t ngx_http_llmopt_body(ngx_http_request_t *r,
-    u_char **body, size_t *len);
+    ngx_http_llmopt_ctx_t *ctx, u_char **body, size_t *len);
 static ngx_int_t ngx_http_llmopt_is_json(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_llmopt_own_path(ngx_http_request_t *r,
     llmopt_dialect_e dialect);
@@ -371,7 +371,7 @@ ngx_http_llmopt_walk(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
     ctx->cost = -1;
     ctx->reward = -1;
 
-    rc = ngx_http_llmopt_body(r, &body, &len);
+    rc = ngx_http_llmopt_body(r, ctx, &body, &len);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -427,7 +427,8 @@ ngx_http_llmopt_walk(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
  */
 
 static ngx_int_t
-ngx_http_llmopt_body(ngx_http_request_t *r, u_char **body, size_t *len)
+ngx_http_llmopt_body(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
+    u_char **body, size_t *len)
 {
     off_t         size;
     u_char       *p;
@@ -460,7 +461,7 @@ ngx_http_llmopt_body(ngx_http_request_t *r, u_char **body, size_t *len)
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(r->pool, size);
+    p = ngx_http_llmopt_in_buf(r, ctx, size);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -24,7 +24,10 @@
 #include "ngx_http_llmopt_request.h"
 
 
+static ngx_uint_t ngx_http_llmopt_class(size_t size);
+static void ngx_http_llmopt_class_put(u_char *p, ngx_uint_t k);
 static void ngx_http_llmopt_out_free(ngx_http_llmopt_ctx_t *ctx);
+static void ngx_http_llmopt_in_free(ngx_http_llmopt_ctx_t *ctx);
 static void ngx_http_llmopt_ctx_cleanup(void *data);
 
 
@@ -59,19 +62,24 @@ ngx_http_llmopt_get_ctx(ngx_http_request_t *r)
 
 
 /*
- * Per worker caches of request memory: contexts, and buffers for rewritten
- * bodies in classes of 4, 8, 16, 32 and 64 KB.  They come from the cache
- * and go back to it when the request's pool is destroyed, so that a routed
- * request takes from malloc what a plain proxied one does.  Pool blocks of
- * their own would make the heap swing under load, and glibc then gives the
- * heap's top back to the kernel and faults it in again, which costs more
- * than all of llmopt's work where page-table updates are slow (virtual
- * machines).  A cache keeps at most 128 contexts (about 200 KB) and 256 KB
- * a class.
+ * Per worker caches of request memory: contexts, and buffers for bodies
+ * (a rewritten body, and the copy of a client's body nginx read in parts
+ * or into a file) in classes of 4 KB, 8 KB, ... 16 MB.  They come from the
+ * cache and go back to it when the request's pool is destroyed, so that a
+ * routed request takes from malloc what a plain proxied one does.  Pool
+ * blocks of their own would make the heap swing under load, and glibc then
+ * gives the heap's top back to the kernel and faults it in again, which
+ * costs more than all of llmopt's work where page-table updates are slow
+ * (virtual machines); a body of 128 KB or more would be a mapping of its
+ * own each time, every page of it faulted in (about 0.5 ms for 1 MB).  A
+ * cache keeps at most 128 contexts (about 200 KB), 256 KB of each class up
+ * to 64 KB and one buffer of each larger class: a worker holds at most
+ * about 1.5 MB plus 4 x the largest body it was sent (llmopt_max_body
+ * bounds it).
  */
 
 #define NGX_HTTP_LLMOPT_CTX_KEEP     128
-#define NGX_HTTP_LLMOPT_OUT_CLASSES  5
+#define NGX_HTTP_LLMOPT_OUT_CLASSES  13
 #define NGX_HTTP_LLMOPT_OUT_MIN      4096
 #define NGX_HTTP_LLMOPT_OUT_KEEP     (256 * 1024)
 
@@ -184,7 +192,7 @@ ngx_http_llmopt_cache_free(void)
 
 
 /*
- * A buffer for a rewritten body of size bytes: from the cache up to 64 KB
+ * A buffer for a rewritten body of size bytes: from the cache up to 16 MB
  * (its class kept in the context, the one such buffer a context holds at a
  * time), from the pool beyond.
  */
@@ -193,7 +201,6 @@ ngx_buf_t *
 ngx_http_llmopt_out_buf(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     size_t size)
 {
-    size_t       cap;
     u_char      *p;
     ngx_buf_t   *b;
     ngx_uint_t   k;
@@ -201,15 +208,7 @@ ngx_http_llmopt_out_buf(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     /* a failover's second rewrite: the first attempt is over */
     ngx_http_llmopt_out_free(ctx);
 
-    cap = NGX_HTTP_LLMOPT_OUT_MIN;
-
-    for (k = 0; k < NGX_HTTP_LLMOPT_OUT_CLASSES; k++) {
-        if (size <= cap) {
-            break;
-        }
-
-        cap <<= 1;
-    }
+    k = ngx_http_llmopt_class(size);
 
     if (k == NGX_HTTP_LLMOPT_OUT_CLASSES) {
         return ngx_create_temp_buf(r->pool, size);
@@ -220,7 +219,8 @@ ngx_http_llmopt_out_buf(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
         return NULL;
     }
 
-    p = ngx_http_llmopt_cache_get(&ngx_http_llmopt_out_cache[k], cap,
+    p = ngx_http_llmopt_cache_get(&ngx_http_llmopt_out_cache[k],
+                                  NGX_HTTP_LLMOPT_OUT_MIN << k,
                                   r->connection->log);
     if (p == NULL) {
         return NULL;
@@ -232,10 +232,80 @@ ngx_http_llmopt_out_buf(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     b->start = p;
     b->pos = p;
     b->last = p;
-    b->end = p + cap;
+    b->end = p + (NGX_HTTP_LLMOPT_OUT_MIN << k);
     b->temporary = 1;
 
     return b;
+}
+
+
+/*
+ * Memory for the client's body in one piece, size bytes: from the cache up
+ * to 16 MB (the context's one such buffer), from the pool beyond.
+ */
+
+u_char *
+ngx_http_llmopt_in_buf(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
+    size_t size)
+{
+    u_char      *p;
+    ngx_uint_t   k;
+
+    ngx_http_llmopt_in_free(ctx);
+
+    k = ngx_http_llmopt_class(size);
+
+    if (k == NGX_HTTP_LLMOPT_OUT_CLASSES) {
+        return ngx_pnalloc(r->pool, size);
+    }
+
+    p = ngx_http_llmopt_cache_get(&ngx_http_llmopt_out_cache[k],
+                                  NGX_HTTP_LLMOPT_OUT_MIN << k,
+                                  r->connection->log);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ctx->in = p;
+    ctx->in_class = k;
+
+    return p;
+}
+
+
+/* The class of a buffer of size bytes; NGX_HTTP_LLMOPT_OUT_CLASSES: none. */
+
+static ngx_uint_t
+ngx_http_llmopt_class(size_t size)
+{
+    size_t      cap;
+    ngx_uint_t  k;
+
+    cap = NGX_HTTP_LLMOPT_OUT_MIN;
+
+    for (k = 0; k < NGX_HTTP_LLMOPT_OUT_CLASSES; k++) {
+        if (size <= cap) {
+            break;
+        }
+
+        cap <<= 1;
+    }
+
+    return k;
+}
+
+
+/* gives a buffer back to its class: 256 KB of a class, or one buffer */
+
+static void
+ngx_http_llmopt_class_put(u_char *p, ngx_uint_t k)
+{
+    size_t  size;
+
+    size = NGX_HTTP_LLMOPT_OUT_MIN << k;
+
+    ngx_http_llmopt_cache_put(&ngx_http_llmopt_out_cache[k], p, size,
+                              ngx_max(NGX_HTTP_LLMOPT_OUT_KEEP / size, 1));
 }
 
 
@@ -244,20 +314,22 @@ ngx_http_llmopt_out_buf(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
 static void
 ngx_http_llmopt_out_free(ngx_http_llmopt_ctx_t *ctx)
 {
-    ngx_uint_t  k;
-
-    if (ctx->out == NULL) {
-        return;
+    if (ctx->out != NULL) {
+        ngx_http_llmopt_class_put(ctx->out, ctx->out_class);
+        ctx->out = NULL;
     }
+}
 
-    k = ctx->out_class;
 
-    /* a class keeps NGX_HTTP_LLMOPT_OUT_KEEP bytes at most */
-    ngx_http_llmopt_cache_put(&ngx_http_llmopt_out_cache[k], ctx->out,
-                              NGX_HTTP_LLMOPT_OUT_MIN << k,
-                              NGX_HTTP_LLMOPT_OUT_KEEP
-                              / (NGX_HTTP_LLMOPT_OUT_MIN << k));
-    ctx->out = NULL;
+/* the same for the copy of the client's body */
+
+static void
+ngx_http_llmopt_in_free(ngx_http_llmopt_ctx_t *ctx)
+{
+    if (ctx->in != NULL) {
+        ngx_http_llmopt_class_put(ctx->in, ctx->in_class);
+        ctx->in = NULL;
+    }
 }
 
 
@@ -273,6 +345,7 @@ ngx_http_llmopt_ctx_cleanup(void *data)
     }
 
     ngx_http_llmopt_out_free(ctx);
+    ngx_http_llmopt_in_free(ctx);
 
     ngx_http_llmopt_cache_put(&ngx_http_llmopt_ctx_cache, ctx,
                               sizeof(ngx_http_llmopt_ctx_t),

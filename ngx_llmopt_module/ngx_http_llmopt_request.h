@@ -49,5 +49,12 @@ ngx_int_t ngx_http_llmopt_reject(ngx_http_request_t *r,
 ngx_buf_t *ngx_http_llmopt_out_buf(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx, size_t size);
 
+/*
+ * Memory of at least size bytes for the client's body in one piece, of the
+ * cache, the request's until it ends; NULL: out of memory.
+ */
+u_char *ngx_http_llmopt_in_buf(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, size_t size);
+
 
 #endif /* _NGX_HTTP_LLMOPT_REQUEST_H_INCLUDED_ */

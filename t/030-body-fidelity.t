@@ -3,7 +3,8 @@
 # code requests, multiple choice, fill in the blank, with quotes, newlines,
 # backslashes and UTF-8) the upstream receives the client's body byte for
 # byte except the rewritten fields, with the right Content-Length, for
-# bodies nginx keeps in memory and for bodies it spills to a temp file.
+# bodies nginx keeps in memory and for bodies it spills to a temp file,
+# and for large bodies one after another (the worker's reused buffers).
 
 use strict;
 use warnings;
@@ -203,6 +204,27 @@ my $r = $t->http('POST', '/file/v1/chat/completions',
 is($r->{status}, 200, 'large body through a temp file');
 is($t->mock_last('openai')->{body}, expected($huge),
    'large body rewritten exactly');
+
+# large bodies one after another in memory (the part that came with the
+# headers and the rest: llmopt copies them into one piece) and through the
+# file: the worker's buffers of a size class are reused, larger then
+# smaller bodies of one class and of others, and no byte of an earlier
+# body shows in a later one
+for my $where (qw(mem file)) {
+    my ($n, $ok) = (0, 0);
+    for my $kb (900, 600, 700, 130, 300, 950, 65, 900) {
+        my $body = body_for($n++, substr($all x 40, 0, $kb * 1000));
+        my $r = $t->http('POST', "/$where/v1/chat/completions",
+                         headers => { 'Content-Type' => 'application/json' },
+                         body => $body);
+        my $up = $t->mock_last('openai');
+        diag("$where $kb KB: status $r->{status}") if $r->{status} != 200;
+        $ok++ if $r->{status} == 200 && defined $up
+                 && $up->{body} eq expected($body)
+                 && $up->{headers}{'content-length'} == length($up->{body});
+    }
+    is($ok, 8, "$where: 8 large bodies of reused sizes rewritten exactly");
+}
 
 $t->done();
 done_testing();
