@@ -73,6 +73,13 @@ llmopt_policy_arm(const llmopt_policy_t *policy, const char *name,
 }
 
 
+llmopt_dialect_e
+llmopt_model_dialect(const llmopt_model_t *model, llmopt_dialect_e client)
+{
+    return model->api_client ? client : model->api;
+}
+
+
 double
 llmopt_model_cost(const llmopt_model_t *model, uint64_t input_tokens,
     uint64_t cached_tokens, uint64_t output_tokens)

@@ -25,6 +25,7 @@
 #define LLMOPT_CATALOG_MAX_PARAMS  15     /* params of one arm */
 #define LLMOPT_CATALOG_MAX_DEPTH   32     /* nesting of YAML collections */
 #define LLMOPT_CATALOG_MAX_NODES   100000 /* YAML nodes, aliases expanded */
+#define LLMOPT_CATALOG_MAX_TOKENS  4096   /* a model's max_tokens default */
 
 
 typedef struct {
@@ -39,6 +40,15 @@ typedef struct {
     llmopt_str_t           model;            /* provider's model id */
     llmopt_str_t           model_json;       /* the same, as a JSON string */
     llmopt_dialect_e       api;
+    unsigned               api_client:1;     /* no api, none from the
+                                                upstream's name: the
+                                                client's dialect */
+    unsigned               drop_unsupported:1;  /* translated requests
+                                                leave out what has no
+                                                counterpart */
+    int64_t                max_tokens;       /* what a translated request
+                                                to Anthropic asks for when
+                                                the client says nothing */
 
     double                 price_input;      /* USD per 1M tokens */
     double                 price_output;
@@ -127,7 +137,11 @@ const char *llmopt_unscored_name(unsigned unscored);
 
 typedef struct {
     llmopt_str_t           name;
-    llmopt_dialect_e       dialect;          /* api of every arm's model */
+    llmopt_dialect_e       dialect;          /* the client's when the
+                                                location does not say: the
+                                                first arm's with an api */
+    unsigned               mixed:1;          /* arms of both apis */
+    unsigned               drop_unsupported:1;  /* for every arm */
     llmopt_bandit_conf_t   bandit;           /* n_arms and d are set */
     llmopt_feature_spec_t  features;         /* finished: d is set */
     unsigned               sparse_on;        /* algorithm sparse: the
@@ -238,6 +252,13 @@ const llmopt_model_t *llmopt_catalog_model(const llmopt_catalog_t *cat,
 /* The index of the arm with that name in policy, or -1. */
 int llmopt_policy_arm(const llmopt_policy_t *policy, const char *name,
     size_t len);
+
+/*
+ * The dialect model speaks upstream for a client of dialect client: its
+ * api, or the client's when it has none.
+ */
+llmopt_dialect_e llmopt_model_dialect(const llmopt_model_t *model,
+    llmopt_dialect_e client);
 
 /*
  * The cost in USD of a call that read input_tokens (of which cached_tokens

@@ -49,8 +49,7 @@ llmopt_catalog_arms(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
 {
     unsigned              i, named[LLMOPT_MAX_ARMS];
     const llmopt_node_t  *seq;
-    llmopt_dialect_e      api;
-    const llmopt_model_t *model;
+    const llmopt_model_t *model, *first;
 
     seq = f->value;
 
@@ -96,24 +95,29 @@ llmopt_catalog_arms(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
         return LLMOPT_ERROR;
     }
 
-    /* the body is rewritten, not translated: one api per policy */
+    /*
+     * The client's dialect where the location does not say: the first arm
+     * with an api of its own tells it (openai when none has one); a policy
+     * whose arms speak both is "mixed", its locations must say.
+     */
 
-    api = ctx->cat->models[policy->arms[0].model].api;
-    policy->dialect = api;
+    policy->dialect = LLMOPT_DIALECT_OPENAI;
+    policy->mixed = 0;
+    first = NULL;
 
-    for (i = 1; i < policy->n_arms; i++) {
+    for (i = 0; i < policy->n_arms; i++) {
         model = &ctx->cat->models[policy->arms[i].model];
 
-        if (model->api != api) {
-            return llmopt_catalog_fail(ctx, seq->items[i], "arm \"%s\" of %s "
-                                       "uses api %s, arm \"%s\" uses %s: the "
-                                       "arms of a policy must share one api",
-                                       policy->arms[i].name.data, where,
-                                       model->api == LLMOPT_DIALECT_OPENAI
-                                       ? "openai" : "anthropic",
-                                       policy->arms[0].name.data,
-                                       api == LLMOPT_DIALECT_OPENAI
-                                       ? "openai" : "anthropic");
+        if (model->api_client) {
+            continue;
+        }
+
+        if (first == NULL) {
+            first = model;
+            policy->dialect = model->api;
+
+        } else if (model->api != first->api) {
+            policy->mixed = 1;
         }
     }
 

@@ -1,8 +1,9 @@
 /*
  * Copyright (C) llmopt authors
  *
- * The "models" section of the catalog: each model's upstream, id, API,
- * price, context window and headers (with ${VAR} expanded).
+ * The "models" section of the catalog: each model's upstream, id, API
+ * (and what translating to it needs), price, context window and headers
+ * (with ${VAR} expanded).
  */
 
 
@@ -22,7 +23,8 @@
 /* Keys of each kind of mapping; the enums below index them. */
 
 static const char *const  llmopt_catalog_model_keys[] = {
-    "upstream", "model", "api", "price", "context_window", "headers", NULL
+    "upstream", "model", "api", "price", "context_window", "headers",
+    "max_tokens", "drop_unsupported", NULL
 };
 
 enum {
@@ -32,6 +34,8 @@ enum {
     LLMOPT_MODEL_PRICE,
     LLMOPT_MODEL_CONTEXT_WINDOW,
     LLMOPT_MODEL_HEADERS,
+    LLMOPT_MODEL_MAX_TOKENS,
+    LLMOPT_MODEL_DROP_UNSUPPORTED,
     LLMOPT_MODEL_LAST
 };
 
@@ -50,6 +54,10 @@ enum {
 static int llmopt_catalog_model_entry(llmopt_catalog_ctx_t *ctx,
     llmopt_model_t *model, const llmopt_node_t *key,
     const llmopt_node_t *value);
+static int llmopt_catalog_api(llmopt_catalog_ctx_t *ctx,
+    llmopt_model_t *model, const llmopt_catalog_field_t *f,
+    const char *where);
+static int llmopt_catalog_says(const char *upstream, const char *word);
 static int llmopt_catalog_price(llmopt_catalog_ctx_t *ctx,
     llmopt_model_t *model, const llmopt_catalog_field_t *f);
 static int llmopt_catalog_headers(llmopt_catalog_ctx_t *ctx,
@@ -99,7 +107,6 @@ llmopt_catalog_model_entry(llmopt_catalog_ctx_t *ctx, llmopt_model_t *model,
     char                   *json;
     size_t                  n;
     uint64_t                context_window;
-    llmopt_str_t            api;
     llmopt_catalog_field_t  f[LLMOPT_MODEL_LAST];
     char                    where[LLMOPT_CATALOG_WHERE_LEN];
 
@@ -172,27 +179,8 @@ llmopt_catalog_model_entry(llmopt_catalog_ctx_t *ctx, llmopt_model_t *model,
     model->model_json.data = json;
     model->model_json.len = n;
 
-    model->api = LLMOPT_DIALECT_OPENAI;
-
-    if (f[LLMOPT_MODEL_API].value != NULL) {
-        if (llmopt_catalog_string(ctx, &f[LLMOPT_MODEL_API], where, &api)
-            != LLMOPT_OK)
-        {
-            return LLMOPT_ERROR;
-        }
-
-        if (strcmp(api.data, "openai") == 0) {
-            model->api = LLMOPT_DIALECT_OPENAI;
-
-        } else if (strcmp(api.data, "anthropic") == 0) {
-            model->api = LLMOPT_DIALECT_ANTHROPIC;
-
-        } else {
-            return llmopt_catalog_fail(ctx, f[LLMOPT_MODEL_API].value,
-                                       "unknown api \"%s\" in %s (expected "
-                                       "openai or anthropic)", api.data,
-                                       where);
-        }
+    if (llmopt_catalog_api(ctx, model, f, where) != LLMOPT_OK) {
+        return LLMOPT_ERROR;
     }
 
     if (f[LLMOPT_MODEL_PRICE].value == NULL) {
@@ -224,6 +212,99 @@ llmopt_catalog_model_entry(llmopt_catalog_ctx_t *ctx, llmopt_model_t *model,
     }
 
     return LLMOPT_OK;
+}
+
+
+/*
+ * "api" (openai or anthropic); without one, anthropic when the upstream's
+ * name says so, else the client's.  "max_tokens" and "drop_unsupported",
+ * for requests translated to it.
+ */
+
+static int
+llmopt_catalog_api(llmopt_catalog_ctx_t *ctx, llmopt_model_t *model,
+    const llmopt_catalog_field_t *f, const char *where)
+{
+    unsigned      drop;
+    uint64_t      max_tokens;
+    llmopt_str_t  api;
+
+    model->api = LLMOPT_DIALECT_OPENAI;
+    model->api_client = 0;
+
+    if (f[LLMOPT_MODEL_API].value == NULL) {
+        if (llmopt_catalog_says(model->upstream.data, "anthropic")) {
+            model->api = LLMOPT_DIALECT_ANTHROPIC;
+
+        } else {
+            model->api_client = 1;
+        }
+
+    } else {
+        if (llmopt_catalog_string(ctx, &f[LLMOPT_MODEL_API], where, &api)
+            != LLMOPT_OK)
+        {
+            return LLMOPT_ERROR;
+        }
+
+        if (strcmp(api.data, "openai") == 0) {
+            model->api = LLMOPT_DIALECT_OPENAI;
+
+        } else if (strcmp(api.data, "anthropic") == 0) {
+            model->api = LLMOPT_DIALECT_ANTHROPIC;
+
+        } else {
+            return llmopt_catalog_fail(ctx, f[LLMOPT_MODEL_API].value,
+                                       "unknown api \"%s\" in %s (expected "
+                                       "openai or anthropic)", api.data,
+                                       where);
+        }
+    }
+
+    model->max_tokens = LLMOPT_CATALOG_MAX_TOKENS;
+
+    if (f[LLMOPT_MODEL_MAX_TOKENS].value != NULL) {
+        if (llmopt_catalog_uint(ctx, &f[LLMOPT_MODEL_MAX_TOKENS], where, 1,
+                                INT32_MAX, "an integer > 0", &max_tokens)
+            != LLMOPT_OK)
+        {
+            return LLMOPT_ERROR;
+        }
+
+        model->max_tokens = (int64_t) max_tokens;
+    }
+
+    drop = 0;
+
+    if (llmopt_catalog_bool(ctx, &f[LLMOPT_MODEL_DROP_UNSUPPORTED], where,
+                            &drop)
+        != LLMOPT_OK)
+    {
+        return LLMOPT_ERROR;
+    }
+
+    model->drop_unsupported = drop;
+
+    return LLMOPT_OK;
+}
+
+
+/* whether the upstream's name holds word, case-blind ("up_Anthropic") */
+
+static int
+llmopt_catalog_says(const char *upstream, const char *word)
+{
+    size_t  n;
+
+    n = strlen(word);
+
+    for ( /* void */ ; *upstream != '\0'; upstream++) {
+        if (strncasecmp(upstream, word, n) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

@@ -33,7 +33,7 @@ static const char *const  llmopt_catalog_policy_keys[] = {
     "fallback", "max_cost",
     "breaker", "drift", "latency_slo", "latency_slo_action",
     "latency_slo_penalty", "budget", "canary", "unscored", "baseline",
-    "sparse", NULL
+    "sparse", "drop_unsupported", NULL
 };
 
 enum {
@@ -66,6 +66,7 @@ enum {
     LLMOPT_POLICY_UNSCORED,
     LLMOPT_POLICY_BASELINE,
     LLMOPT_POLICY_SPARSE,
+    LLMOPT_POLICY_DROP_UNSUPPORTED,
     LLMOPT_POLICY_LAST
 };
 
@@ -156,7 +157,7 @@ llmopt_catalog_policy_entry(llmopt_catalog_ctx_t *ctx,
     llmopt_policy_t *policy, const llmopt_node_t *key,
     const llmopt_node_t *value)
 {
-    unsigned                k;
+    unsigned                k, drop;
     uint64_t                wait;
     const char             *action;
     llmopt_str_t            name;
@@ -215,6 +216,19 @@ llmopt_catalog_policy_entry(llmopt_catalog_ctx_t *ctx,
     {
         return LLMOPT_ERROR;
     }
+
+    /* translated requests of every arm leave out what has no counterpart */
+
+    drop = 0;
+
+    if (llmopt_catalog_bool(ctx, &f[LLMOPT_POLICY_DROP_UNSUPPORTED], where,
+                            &drop)
+        != LLMOPT_OK)
+    {
+        return LLMOPT_ERROR;
+    }
+
+    policy->drop_unsupported = drop;
 
     if (f[LLMOPT_POLICY_FEEDBACK_WAIT].value != NULL) {
         if (llmopt_catalog_uint(ctx, &f[LLMOPT_POLICY_FEEDBACK_WAIT], where,

@@ -305,6 +305,35 @@ llmopt_catalog_number(llmopt_catalog_ctx_t *ctx,
 
 
 int
+llmopt_catalog_bool(llmopt_catalog_ctx_t *ctx,
+    const llmopt_catalog_field_t *f, const char *where, unsigned *out)
+{
+    const llmopt_node_t  *node;
+
+    node = f->value;
+
+    if (node == NULL) {
+        return LLMOPT_OK;
+    }
+
+    if (node->type == LLMOPT_CATALOG_SCALAR && node->plain) {
+        if (strcmp(node->scalar.data, "true") == 0) {
+            *out = 1;
+            return LLMOPT_OK;
+        }
+
+        if (strcmp(node->scalar.data, "false") == 0) {
+            *out = 0;
+            return LLMOPT_OK;
+        }
+    }
+
+    return llmopt_catalog_fail(ctx, node, "\"%s\" in %s must be true or "
+                               "false", f->key->scalar.data, where);
+}
+
+
+int
 llmopt_catalog_uint(llmopt_catalog_ctx_t *ctx,
     const llmopt_catalog_field_t *f, const char *where, uint64_t lo,
     uint64_t hi, const char *expect, uint64_t *out)

@@ -84,6 +84,9 @@ int llmopt_catalog_number(llmopt_catalog_ctx_t *ctx,
     const llmopt_catalog_field_t *f, const char *where, double lo,
     unsigned lo_open, double hi, unsigned hi_open, const char *expect,
     double *out);
+/* true or false into *out; an absent field (f->value NULL) leaves it */
+int llmopt_catalog_bool(llmopt_catalog_ctx_t *ctx,
+    const llmopt_catalog_field_t *f, const char *where, unsigned *out);
 int llmopt_catalog_uint(llmopt_catalog_ctx_t *ctx,
     const llmopt_catalog_field_t *f, const char *where, uint64_t lo,
     uint64_t hi, const char *expect, uint64_t *out);

@@ -491,10 +491,6 @@ test_errors(void)
     test_error("models:\n  m: {upstream: u, api: grpc, price: {input: 1, "
                "output: 2}}\n", 2, 25, "unknown api \"grpc\"",
                "unknown api");
-    test_error("models:\n  m: {upstream: u, api: anthropic, price: {input: 1, "
-               "output: 2}}\n  n: {upstream: u, price: {input: 1, "
-               "output: 2}}\npolicies: {p: {algorithm: ucb1, arms: [m, n]}}\n",
-               4, 43, "must share one api", "mixed apis in a policy");
     test_error("models:\n  m: {upstream: \"\", price: {input: 1, output: 2}}\n",
                2, 17, "\"upstream\" in model \"m\" must be a non-empty string",
                "empty upstream");
