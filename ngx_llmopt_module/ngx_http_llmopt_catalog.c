@@ -417,6 +417,9 @@ ngx_http_llmopt_prepare_arm(ngx_conf_t *cf, ngx_http_llmopt_main_conf_t *lmcf,
     arm->model.len = model->model.len;
     arm->upstream.data = (u_char *) model->upstream.data;
     arm->upstream.len = model->upstream.len;
+    arm->spec = model;
+    arm->drop_unsupported = model->drop_unsupported
+                            || policy->drop_unsupported;
 
     if (carm->n_params + 1 > sizeof(arm->set) / sizeof(arm->set[0])) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

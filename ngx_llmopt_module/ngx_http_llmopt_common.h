@@ -59,6 +59,9 @@ typedef struct ngx_http_llmopt_redis_s     ngx_http_llmopt_redis_t;
 typedef struct ngx_http_llmopt_drift_s     ngx_http_llmopt_drift_t;
 typedef struct ngx_http_llmopt_drift_in_s  ngx_http_llmopt_drift_in_t;
 
+/* A translated request's (ngx_http_llmopt_translate.h). */
+typedef struct ngx_http_llmopt_xlate_s     ngx_http_llmopt_xlate_t;
+
 
 /* llmopt_redis */
 
@@ -85,6 +88,9 @@ typedef struct {
     ngx_str_t                     name;
     ngx_str_t                     model;         /* provider's id */
     ngx_str_t                     upstream;
+    const llmopt_model_t         *spec;          /* the catalog's model */
+    unsigned                      drop_unsupported:1;  /* the model's or
+                                                    the policy's */
     llmopt_kv_t                   set[16];       /* "model" + params */
     ngx_uint_t                    n_set;
     ngx_array_t                   headers;       /* ngx_keyval_t */
@@ -179,6 +185,9 @@ typedef struct {
     ngx_str_t                     policy_name;
     ngx_http_llmopt_policy_rt_t  *policy;
     ngx_int_t                     dialect;       /* -1 = by location */
+    llmopt_dialect_e              client;        /* the clients' dialect:
+                                                    dialect=, the name or
+                                                    the policy's */
     ngx_http_complex_value_t     *tenant;
     size_t                        max_body;
     ngx_uint_t                    max_depth;
@@ -276,6 +285,10 @@ typedef struct {
     llmopt_usage_t                usage_mem;
     u_char                       *hold;          /* held stream bytes */
     size_t                        held;
+    ngx_http_llmopt_xlate_t      *xlate;         /* NULL: never translated */
+    ngx_str_t                     client_uri;    /* r->uri as it came, */
+    unsigned                      client_unparsed:1;  /* valid_unparsed */
+    unsigned                      uri_kept:1;    /*   once an arm's set */
 
     /* settled at the end */
     ngx_uint_t                    upstream_status;

@@ -6,7 +6,9 @@
  * a 429's Retry-After and an evaluator's quality header and hands the
  * client its request id; the body filter scans the response for usage as
  * it passes (llmopt_usage.c), without buffering it, and removes the usage
- * chunk the router asked for.  A client that leaves once the answer is
+ * chunk the router asked for; a translated answer goes through the
+ * translation (ngx_http_llmopt_translate.c).  A client that leaves once
+ * the answer is
  * under way does not end it: the rest is read, unsent, to its usage
  * (llmopt_drain_timeout).  The end of the answer is the outcome's
  * (ngx_http_llmopt_outcome.c).
@@ -22,6 +24,7 @@
 #include "ngx_http_llmopt_http.h"
 #include "ngx_http_llmopt_outcome.h"
 #include "ngx_http_llmopt_request.h"
+#include "ngx_http_llmopt_translate.h"
 #include "ngx_http_llmopt_filter.h"
 
 
@@ -29,6 +32,8 @@ static ngx_int_t ngx_http_llmopt_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_llmopt_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_llmopt_strip(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
+static ngx_int_t ngx_http_llmopt_translated(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
 static ngx_int_t ngx_http_llmopt_emit(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx, const u_char *p, size_t pass,
@@ -73,7 +78,9 @@ static ngx_int_t
 ngx_http_llmopt_header_filter(ngx_http_request_t *r)
 {
     u_char                       *p;
+    ngx_int_t                     rc;
     ngx_str_t                    *type;
+    llmopt_dialect_e              upstream;
     ngx_http_llmopt_ctx_t        *ctx;
     ngx_http_llmopt_loc_conf_t   *llcf;
     ngx_http_llmopt_main_conf_t  *lmcf;
@@ -107,9 +114,24 @@ ngx_http_llmopt_header_filter(ngx_http_request_t *r)
         ctx->strip = 0;
     }
 
+    /* the usage is read in the upstream's own dialect */
+
+    upstream = ctx->dialect;
+    rc = NGX_OK;
+
+    if (ctx->xlate != NULL && ctx->xlate->on) {
+        upstream = ctx->xlate->x.upstream;
+        ctx->strip = 0;
+
+        rc = ngx_http_llmopt_xlate_header(r, ctx);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+
     ctx->usage = &ctx->usage_mem;
 
-    llmopt_usage_init(ctx->usage, ctx->dialect, ctx->sse, ctx->strip);
+    llmopt_usage_init(ctx->usage, upstream, ctx->sse, ctx->strip);
 
     if (ctx->strip) {
         /* the body gets shorter: a stream is chunked anyway */
@@ -163,6 +185,11 @@ ngx_http_llmopt_header_filter(ngx_http_request_t *r)
         }
     }
 
+    if (rc == NGX_DECLINED) {
+        /* a translated JSON answer: sent whole, by the body filter */
+        return NGX_OK;
+    }
+
     return ngx_http_next_header_filter(r);
 }
 
@@ -189,7 +216,13 @@ ngx_http_llmopt_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         return ngx_http_next_body_filter(r, in);
     }
 
-    if (ctx->strip) {
+    if (ctx->xlate != NULL && ctx->xlate->on) {
+        rc = ngx_http_llmopt_translated(r, ctx, in, &out);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+    } else if (ctx->strip) {
         if (ngx_http_llmopt_strip(r, ctx, in, &out) != NGX_OK) {
             return NGX_ERROR;
         }
@@ -219,7 +252,16 @@ ngx_http_llmopt_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         }
     }
 
+    if (out == NULL && ctx->xlate != NULL && ctx->xlate->on) {
+        /* nothing translated yet */
+        return NGX_OK;
+    }
+
     rc = ngx_http_next_body_filter(r, out);
+
+    if (ctx->xlate != NULL && ctx->xlate->on) {
+        ngx_http_llmopt_xlate_sent(r, ctx, out);
+    }
 
     if (rc == NGX_ERROR && r->connection->error && !ctx->body_done) {
         /* the client is gone: the answer is read on, to its usage */
@@ -469,6 +511,63 @@ ngx_http_llmopt_scan(ngx_http_llmopt_ctx_t *ctx, ngx_buf_t *b)
     }
 
     ngx_http_llmopt_first_token(ctx);
+}
+
+
+/*
+ * A translated answer: the usage is scanned in the upstream's bytes, which
+ * the translation then takes; at their end the outcome is recorded before
+ * the last bytes go out, and a JSON answer's header goes first.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_translated(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
+    ngx_chain_t *in, ngx_chain_t **out)
+{
+    ngx_int_t            rc;
+    ngx_buf_t           *b;
+    ngx_chain_t         *cl, **last;
+    llmopt_usage_out_t   res;
+
+    *out = NULL;
+    last = out;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        ngx_http_llmopt_scan(ctx, b);
+
+        if (ngx_http_llmopt_xlate_buf(r, ctx, b, &last) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (!b->last_buf) {
+            continue;
+        }
+
+        (void) llmopt_usage_finish(ctx->usage, &res);
+        ctx->body_done = 1;
+
+        ngx_http_llmopt_outcome(r, ctx);
+
+        if (ngx_http_llmopt_xlate_end(r, ctx, &last) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ctx->xlate->held) {
+            ctx->xlate->held = 0;
+
+            rc = ngx_http_next_header_filter(r);
+
+            if (rc == NGX_ERROR || rc > NGX_OK) {
+                return rc;
+            }
+        }
+
+        break;
+    }
+
+    return NGX_OK;
 }
 
 

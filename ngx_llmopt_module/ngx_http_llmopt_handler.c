@@ -80,8 +80,8 @@ ngx_http_llmopt_handler(ngx_http_request_t *r)
     ctx->policy = llcf->policy;
     ctx->status = NGX_DONE;
 
-    /* the arms of a policy all speak one API: the client must speak it */
-    ctx->dialect = ctx->policy->policy->dialect;
+    /* the client's dialect; an arm of the other one is translated */
+    ctx->dialect = llcf->client;
 
     ngx_http_llmopt_request_id(r, ctx);
 
@@ -398,15 +398,11 @@ ngx_http_llmopt_walk(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
         return rc;
     }
 
-    if (ctx->shadow) {
-        /* the client's body as it is, to the default arm */
-        ctx->body_out = ctx->body_in;
+    /* in shadow mode the client's body, as it is or translated */
 
-    } else {
-        rc = ngx_http_llmopt_rewrite(r, ctx, &req);
-        if (rc != NGX_OK) {
-            return rc;
-        }
+    rc = ngx_http_llmopt_rewrite(r, ctx, &req);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (ngx_http_llmopt_set_headers(r, ctx, &ctx->policy->arms[ctx->arm])

@@ -234,7 +234,7 @@ ngx_http_llmopt_passthrough(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * What a routed location needs at run time, checked once its directives
- * are all read: a dialect its policy speaks, a proxy_pass, and upstreams
+ * are all read: the dialect of its clients, a proxy_pass, and upstreams
  * that proxy_pass can reach.  Also the Allow headers of its 405s.
  */
 
@@ -252,33 +252,40 @@ ngx_http_llmopt_check_route(ngx_conf_t *cf, ngx_http_llmopt_loc_conf_t *conf,
     ngx_http_core_loc_conf_t  *clcf;
 
     policy = conf->policy->policy;
-    dialect = policy->dialect;
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
-    if (conf->dialect >= 0 && conf->dialect != (ngx_int_t) dialect) {
+    /*
+     * The client's dialect: dialect=, else the location's name, else the
+     * policy's.  An arm of the other one gets its request translated.
+     */
+
+    named = ngx_http_llmopt_name_dialect(clcf);
+
+    if (conf->dialect >= 0 && named >= 0 && named != conf->dialect) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "llmopt_route: policy \"%V\" speaks the %s API, "
-                      "not the one of \"dialect=\" in %V:%ui",
-                      &conf->policy_name, ngx_http_llmopt_dialects[dialect],
+                      "llmopt_route: \"dialect=%s\" in location \"%V\", "
+                      "which is an %s endpoint, in %V:%ui",
+                      ngx_http_llmopt_dialects[conf->dialect], &clcf->name,
+                      ngx_http_llmopt_dialects[named], &conf->route_file,
+                      conf->route_line);
+        return NGX_CONF_ERROR;
+    }
+
+    dialect = conf->dialect >= 0 ? (ngx_uint_t) conf->dialect
+              : named >= 0 ? (ngx_uint_t) named : policy->dialect;
+
+    if (conf->dialect < 0 && named < 0 && policy->mixed) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "llmopt_route: policy \"%V\" has arms of both the "
+                      "openai and the anthropic API, and location \"%V\" "
+                      "does not say which one its clients speak: add "
+                      "\"dialect=openai\" or \"dialect=anthropic\", in "
+                      "%V:%ui", &conf->policy_name, &clcf->name,
                       &conf->route_file, conf->route_line);
         return NGX_CONF_ERROR;
     }
 
-    named = ngx_http_llmopt_name_dialect(clcf);
-
-    if (named >= 0 && named != (ngx_int_t) dialect) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "llmopt_route: policy \"%V\" speaks the %s API, but "
-                      "location \"%V\" is an %s endpoint in %V:%ui: route "
-                      "it with a policy of %s models, or put this policy in "
-                      "a location whose path ends in \"%V\"",
-                      &conf->policy_name, ngx_http_llmopt_dialects[dialect],
-                      &clcf->name, ngx_http_llmopt_dialects[named],
-                      &conf->route_file, conf->route_line,
-                      ngx_http_llmopt_dialects[named],
-                      ngx_http_llmopt_endpoint(dialect));
-        return NGX_CONF_ERROR;
-    }
+    conf->client = dialect;
 
     if (clcf->handler == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,

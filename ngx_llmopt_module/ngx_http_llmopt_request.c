@@ -386,9 +386,17 @@ ngx_int_t
 ngx_http_llmopt_parse(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     llmopt_request_t *req, u_char *body, size_t len)
 {
+    return ngx_http_llmopt_parse_as(r, ctx, req, ctx->dialect, body, len);
+}
+
+
+ngx_int_t
+ngx_http_llmopt_parse_as(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
+    llmopt_request_t *req, llmopt_dialect_e dialect, u_char *body,
+    size_t len)
+{
     int                           rc;
     llmopt_err_t                  err;
-    llmopt_json_tok_t            *toks;
     ngx_http_llmopt_loc_conf_t   *llcf;
     ngx_http_llmopt_main_conf_t  *lmcf;
 
@@ -398,14 +406,12 @@ ngx_http_llmopt_parse(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     ngx_memzero(&err, sizeof(llmopt_err_t));
 
     for ( ;; ) {
-        rc = llmopt_request_parse(req, ctx->dialect, body, len, lmcf->toks,
+        rc = llmopt_request_parse(req, dialect, body, len, lmcf->toks,
                                   lmcf->ntoks, llcf->max_depth, &err);
 
         if (rc != LLMOPT_AGAIN) {
             break;
         }
-
-        /* the worker's token array grows once and is kept */
 
         if (req->tokens_needed > NGX_HTTP_LLMOPT_MAX_TOKENS) {
             return ngx_http_llmopt_reject(r, ctx,
@@ -415,18 +421,9 @@ ngx_http_llmopt_parse(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
                        "The request body has too many JSON values.");
         }
 
-        toks = ngx_alloc(req->tokens_needed * sizeof(llmopt_json_tok_t),
-                         r->connection->log);
-        if (toks == NULL) {
+        if (ngx_http_llmopt_tokens(r, req->tokens_needed) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        if (lmcf->ntoks > 1024) {
-            ngx_free(lmcf->toks);
-        }
-
-        lmcf->toks = toks;
-        lmcf->ntoks = req->tokens_needed;
     }
 
     if (rc == LLMOPT_OK) {
@@ -441,6 +438,36 @@ ngx_http_llmopt_parse(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
                                   err.type ? err.type
                                            : "invalid_request_error",
                                   NULL, err.msg);
+}
+
+
+/* the worker's token array grows once and is kept */
+
+ngx_int_t
+ngx_http_llmopt_tokens(ngx_http_request_t *r, ngx_uint_t n)
+{
+    llmopt_json_tok_t            *toks;
+    ngx_http_llmopt_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
+
+    if (n <= lmcf->ntoks) {
+        return NGX_OK;
+    }
+
+    toks = ngx_alloc(n * sizeof(llmopt_json_tok_t), r->connection->log);
+    if (toks == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (lmcf->ntoks > 1024) {
+        ngx_free(lmcf->toks);
+    }
+
+    lmcf->toks = toks;
+    lmcf->ntoks = n;
+
+    return NGX_OK;
 }
 
 

@@ -37,6 +37,17 @@ ngx_int_t ngx_http_llmopt_parse(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx, llmopt_request_t *req, u_char *body,
     size_t len);
 
+/* The same in dialect: a translated body, as its upstream reads it. */
+ngx_int_t ngx_http_llmopt_parse_as(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, llmopt_request_t *req,
+    llmopt_dialect_e dialect, u_char *body, size_t len);
+
+/*
+ * The worker's JSON token array (main conf toks) with room for n tokens:
+ * NGX_OK, or NGX_ERROR out of memory.  What it held is gone.
+ */
+ngx_int_t ngx_http_llmopt_tokens(ngx_http_request_t *r, ngx_uint_t n);
+
 /*
  * Refuses the request (kind: NGX_HTTP_LLMOPT_REJECT_*) with an error of
  * status in its dialect, counted; gives back a budget reservation.

@@ -3,9 +3,12 @@
  * Copyright (C) llmopt authors
  *
  * What goes upstream for the arm decided: the body rewritten for its
- * model and settings (an OpenAI stream asked for its usage chunk), the
- * headers built anew from the client's for its provider (credentials of
- * the client kept from it), the request id and the W3C trace context.
+ * model and settings (an OpenAI stream asked for its usage chunk), first
+ * translated when the arm speaks another dialect than the client
+ * (ngx_http_llmopt_translate.c), the headers built anew from the client's
+ * for its provider (credentials of the client kept from it, or carried
+ * over into the other dialect's header), the request id and the W3C trace
+ * context.
  */
 
 
@@ -21,8 +24,13 @@
 #include "ngx_http_llmopt_http.h"
 #include "ngx_http_llmopt_request.h"
 #include "ngx_http_llmopt_rewrite.h"
+#include "ngx_http_llmopt_translate.h"
 
 #include "llmopt_rewrite.h"
+
+
+/* what a translated request to Anthropic says when the client did not */
+#define NGX_HTTP_LLMOPT_ANTHROPIC_VERSION  "2023-06-01"
 
 
 static ngx_int_t ngx_http_llmopt_stream_options(ngx_http_request_t *r,
@@ -32,6 +40,12 @@ static ngx_int_t ngx_http_llmopt_found_header(ngx_table_elt_t *h,
 static ngx_uint_t ngx_http_llmopt_credential(ngx_str_t *key);
 static ngx_uint_t ngx_http_llmopt_named(ngx_str_t *key, ngx_keyval_t *kv,
     ngx_uint_t n);
+static ngx_int_t ngx_http_llmopt_push_header(ngx_http_request_t *r,
+    ngx_str_t *key, ngx_str_t *value);
+static ngx_uint_t ngx_http_llmopt_foreign(ngx_str_t *key,
+    llmopt_dialect_e upstream);
+static ngx_int_t ngx_http_llmopt_carry_credential(ngx_http_request_t *r,
+    ngx_table_elt_t *h, llmopt_dialect_e upstream);
 static u_char *ngx_http_llmopt_random(ngx_http_request_t *r, size_t n);
 
 
@@ -54,9 +68,29 @@ ngx_http_llmopt_rewrite(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
 
     set = arm->set;
     n = arm->n_set;
+    ctx->strip = 0;
 
-    if (ctx->dialect == LLMOPT_DIALECT_OPENAI && req->stream
-        && !req->include_usage && n < LLMOPT_REQUEST_MAX_SET)
+    /* another dialect: req is the translation, the arm's params follow */
+
+    rc = ngx_http_llmopt_xlate_request(r, ctx, req);
+
+    if (rc != NGX_OK && rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (ctx->shadow) {
+        if (rc == NGX_DECLINED) {
+            /* the client's body as it is, to the default arm */
+            ctx->body_out = ctx->body_in;
+            return NGX_OK;
+        }
+
+        /* translated, the arm's model: the client's means nothing there */
+        n = 1;
+
+    } else if (rc == NGX_DECLINED && ctx->dialect == LLMOPT_DIALECT_OPENAI
+               && req->stream && !req->include_usage
+               && n < LLMOPT_REQUEST_MAX_SET)
     {
         /* ask for the usage chunk; the body filter takes it out again */
 
@@ -260,6 +294,13 @@ ngx_http_llmopt_named(ngx_str_t *key, ngx_keyval_t *kv, ngx_uint_t n)
  * from the client's headers as they came, so that a failover to another
  * arm keeps nothing of the first one's.
  *
+ * An arm of the other dialect (a translated request) gets no header of
+ * the client's dialect (anthropic-* to OpenAI, openai-* to Anthropic) nor
+ * Accept-Encoding (the answer is translated as it comes); the client's
+ * credential, when the arm has none, in the arm's header (Authorization:
+ * Bearer <key> <-> x-api-key: <key>); and an Anthropic upstream an
+ * anthropic-version when neither side set one.
+ *
  * The client's headers are found through ctx->client_headers, a copy of
  * the first part of their list taken before the first rebuild: the parts
  * and their elements stay in the pool untouched, and nothing pushes onto
@@ -272,14 +313,20 @@ ngx_http_llmopt_set_headers(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     ngx_http_llmopt_arm_t *arm)
 {
     ngx_str_t                   *pin;
-    ngx_uint_t                   i, n, credentials;
+    ngx_uint_t                   i, n, credentials, versioned, translated;
     ngx_keyval_t                *kv;
+    llmopt_dialect_e             upstream;
     ngx_list_part_t             *part;
     ngx_table_elt_t             *h, *copy;
     ngx_http_llmopt_loc_conf_t  *llcf;
 
+    static ngx_str_t  version = ngx_string("anthropic-version");
+
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_llmopt_module);
     pin = &llcf->pin_header;
+
+    upstream = ngx_http_llmopt_arm_dialect(ctx, arm);
+    translated = !ctx->passthrough && upstream != ctx->dialect;
 
     kv = arm->headers.elts;
     credentials = 0;
@@ -288,9 +335,11 @@ ngx_http_llmopt_set_headers(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
         credentials |= ngx_http_llmopt_credential(&kv[i].key);
     }
 
+    versioned = ngx_http_llmopt_named(&version, kv, arm->headers.nelts);
+
     if (!ctx->headers_kept) {
 
-        if (arm->headers.nelts == 0 && pin->len == 0) {
+        if (arm->headers.nelts == 0 && pin->len == 0 && !translated) {
             /* the client's headers as they are */
             return NGX_OK;
         }
@@ -299,13 +348,13 @@ ngx_http_llmopt_set_headers(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
         ctx->headers_kept = 1;
     }
 
-    n = arm->headers.nelts;
+    n = arm->headers.nelts + 1;
 
     for (part = &ctx->client_headers; part != NULL; part = part->next) {
         n += part->nelts;
     }
 
-    if (ngx_list_init(&r->headers_in.headers, r->pool, ngx_max(n, 1),
+    if (ngx_list_init(&r->headers_in.headers, r->pool, n,
                       sizeof(ngx_table_elt_t))
         != NGX_OK)
     {
@@ -322,7 +371,9 @@ ngx_http_llmopt_set_headers(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
                 || (credentials && ngx_http_llmopt_credential(&h[i].key))
                 || (pin->len == h[i].key.len
                     && ngx_strncasecmp(pin->data, h[i].key.data, pin->len)
-                       == 0))
+                       == 0)
+                || (translated
+                    && ngx_http_llmopt_foreign(&h[i].key, upstream)))
             {
                 continue;
             }
@@ -333,28 +384,152 @@ ngx_http_llmopt_set_headers(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
             }
 
             *copy = h[i];
+
+            if (translated && !credentials
+                && ngx_http_llmopt_carry_credential(r, copy, upstream)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            if (h[i].key.len == version.len
+                && ngx_strncasecmp(h[i].key.data, version.data, version.len)
+                   == 0)
+            {
+                versioned = 1;
+            }
         }
     }
 
     for (i = 0; i < arm->headers.nelts; i++) {
-
-        copy = ngx_list_push(&r->headers_in.headers);
-        if (copy == NULL) {
+        if (ngx_http_llmopt_push_header(r, &kv[i].key, &kv[i].value)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
+    }
 
-        copy->hash = 1;
-        copy->key = kv[i].key;
-        copy->value = kv[i].value;
-        copy->lowcase_key = ngx_pnalloc(r->pool, kv[i].key.len);
-        if (copy->lowcase_key == NULL) {
+    if (translated && upstream == LLMOPT_DIALECT_ANTHROPIC && !versioned) {
+        static ngx_str_t  dated = ngx_string(NGX_HTTP_LLMOPT_ANTHROPIC_VERSION);
+
+        if (ngx_http_llmopt_push_header(r, &version, &dated) != NGX_OK) {
             return NGX_ERROR;
         }
+    }
 
-        ngx_strlow(copy->lowcase_key, kv[i].key.data, kv[i].key.len);
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llmopt_push_header(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *copy;
+
+    copy = ngx_list_push(&r->headers_in.headers);
+    if (copy == NULL) {
+        return NGX_ERROR;
+    }
+
+    copy->hash = 1;
+    copy->key = *key;
+    copy->value = *value;
+    copy->lowcase_key = ngx_pnalloc(r->pool, key->len);
+    if (copy->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_strlow(copy->lowcase_key, key->data, key->len);
 #if (nginx_version >= 1023000)
-        copy->next = NULL;
+    copy->next = NULL;
 #endif
+
+    return NGX_OK;
+}
+
+
+/*
+ * Headers a translated request does not send: those of the client's own
+ * dialect (the other provider's versions, betas, organisations), and
+ * Accept-Encoding, so that the answer comes uncompressed.
+ */
+
+static ngx_uint_t
+ngx_http_llmopt_foreign(ngx_str_t *key, llmopt_dialect_e upstream)
+{
+    ngx_str_t  *prefix;
+
+    static ngx_str_t  prefixes[] = {
+        ngx_string("anthropic-"),           /* to an OpenAI upstream */
+        ngx_string("openai-")               /* to an Anthropic upstream */
+    };
+
+    if (key->len == sizeof("accept-encoding") - 1
+        && ngx_strncasecmp(key->data, (u_char *) "accept-encoding",
+                           key->len)
+           == 0)
+    {
+        return 1;
+    }
+
+    prefix = &prefixes[upstream == LLMOPT_DIALECT_OPENAI ? 0 : 1];
+
+    return key->len >= prefix->len
+           && ngx_strncasecmp(key->data, prefix->data, prefix->len) == 0;
+}
+
+
+/*
+ * The client's credential in the upstream dialect's header: an Anthropic
+ * upstream's "x-api-key: <key>" from "Authorization: Bearer <key>", an
+ * OpenAI upstream's "Authorization: Bearer <key>" from "x-api-key: <key>".
+ * Other headers stay as they are.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_carry_credential(ngx_http_request_t *r, ngx_table_elt_t *h,
+    llmopt_dialect_e upstream)
+{
+    u_char  *p;
+
+    static ngx_str_t  bearer = ngx_string("Bearer ");
+
+    if (upstream == LLMOPT_DIALECT_ANTHROPIC
+        && h->key.len == sizeof("authorization") - 1
+        && ngx_strncasecmp(h->key.data, (u_char *) "authorization",
+                           h->key.len)
+           == 0
+        && h->value.len > bearer.len
+        && ngx_strncasecmp(h->value.data, bearer.data, bearer.len) == 0)
+    {
+        ngx_str_set(&h->key, "x-api-key");
+        h->lowcase_key = (u_char *) "x-api-key";
+        h->hash = ngx_hash_key(h->lowcase_key, h->key.len);
+        h->value.data += bearer.len;
+        h->value.len -= bearer.len;
+
+        return NGX_OK;
+    }
+
+    if (upstream == LLMOPT_DIALECT_OPENAI
+        && h->key.len == sizeof("x-api-key") - 1
+        && ngx_strncasecmp(h->key.data, (u_char *) "x-api-key", h->key.len)
+           == 0)
+    {
+        p = ngx_pnalloc(r->pool, bearer.len + h->value.len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p, bearer.data, bearer.len);
+        ngx_memcpy(p + bearer.len, h->value.data, h->value.len);
+
+        ngx_str_set(&h->key, "Authorization");
+        h->lowcase_key = (u_char *) "authorization";
+        h->hash = ngx_hash_key(h->lowcase_key, h->key.len);
+        h->value.data = p;
+        h->value.len = bearer.len + h->value.len;
     }
 
     return NGX_OK;

@@ -86,14 +86,18 @@ my @conf_errors = (
       qr/invalid parameter "foo=1"/ ],
     [ 'route bad parameter', $demo, 'llmopt_route chat foo;',
       qr/invalid parameter "foo"/ ],
-    [ 'dialect mismatch', $demo, 'llmopt_route messages dialect=openai;',
-      qr/speaks the anthropic API/ ],
     [ 'missing catalog file',
       'llmopt_zone name=z size=1m; llmopt_catalog /nonexistent/c.yaml;', '',
       qr{llmopt_catalog "/nonexistent/c.yaml":0:0: } ],
     [ 'bad max_depth', $demo, 'llmopt_route chat; llmopt_max_depth 0;',
       qr/value must be between 2 and 1024/ ],
 );
+
+# a policy of anthropic models for openai clients: translated, not an error
+$t->write_conf(conf_for($demo, 'llmopt_route messages dialect=openai;'));
+($rc, $out) = $t->nginx_t();
+is($rc, 0, 'dialect=openai on a policy of anthropic models passes')
+    or diag($out);
 
 for my $c (@conf_errors) {
     my ($what, $http, $loc, $re) = @$c;

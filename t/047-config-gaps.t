@@ -74,23 +74,12 @@ my @refused = (
        location @fo { llmopt_failover; }',
       qr/\[emerg\] .* "llmopt_failover" \s in \s a \s location \s without
          \s "proxy_pass" \s $where: .* add \s "proxy_pass/x ],
-    [ 'anthropic policy behind /chat/completions',
-      'location /v1/chat/completions { llmopt_route messages;
-           proxy_pass http://$llmopt_upstream; }',
-      qr/\[emerg\] .* policy \s "messages" \s speaks \s the \s anthropic
-         \s API, .* location \s "\/v1\/chat\/completions" \s is \s an \s
-         openai \s endpoint \s $where: .* "\/messages"/x ],
-    [ 'openai policy behind = /v1/messages',
-      'location = /v1/messages { llmopt_route chat;
-           proxy_pass http://$llmopt_upstream; }',
-      qr/\[emerg\] .* policy \s "chat" \s speaks \s the \s openai \s API,
-         .* location \s "\/v1\/messages" \s is \s an \s anthropic \s
-         endpoint \s $where: .* "\/chat\/completions"/x ],
     [ 'dialect= against the location',
       'location /v1/messages { llmopt_route chat dialect=openai;
            proxy_pass http://$llmopt_upstream; }',
-      qr/\[emerg\] .* location \s "\/v1\/messages" \s is \s an \s
-         anthropic \s endpoint/x ],
+      qr/\[emerg\] .* "dialect=openai" \s in \s location \s
+         "\/v1\/messages", \s which \s is \s an \s anthropic \s
+         endpoint/x ],
     [ 'an upstream nothing can resolve',
       'location /v1/chat/completions { llmopt_route typoed;
            proxy_pass http://$llmopt_upstream; }',
@@ -122,6 +111,12 @@ for my $c (@refused) {
 }
 
 my @accepted = (
+    [ 'anthropic policy behind /chat/completions (translated)',
+      'location /v1/chat/completions { llmopt_route messages;
+           proxy_pass http://$llmopt_upstream; }' ],
+    [ 'openai policy behind = /v1/messages (translated)',
+      'location = /v1/messages { llmopt_route chat;
+           proxy_pass http://$llmopt_upstream; }' ],
     [ 'a prefix location of both endpoints',
       'location /v1/ { llmopt_route chat;
            proxy_pass http://$llmopt_upstream; }' ],
@@ -211,7 +206,7 @@ like($out, qr/"llmopt_route" requires "llmopt_catalog" in \Q$inc\E:6$/m,
 $t->write_file('conf/conf.d/routes.conf', $t->expand(<<'CONF'));
 server {
     listen 127.0.0.1:%%PORT%%;
-    location /v1/ {
+    location /v1/messages {
         llmopt_route messages dialect=openai;
         proxy_pass http://$llmopt_upstream;
     }
@@ -219,9 +214,9 @@ server {
 CONF
 ($inc_conf = $with_include) =~ s/%%CATALOG%%/$catalog/;
 ($rc, $out) = $t->nginx_t($inc_conf);
-isnt($rc, 0, 'include: dialect= mismatch fails');
+isnt($rc, 0, 'include: dialect= against the location\'s endpoint fails');
 like($out,
-     qr/speaks the anthropic API, not the one of "dialect=" in \Q$inc\E:4$/m,
+     qr/"dialect=openai" in location "\/v1\/messages", which is an anthropic endpoint, in \Q$inc\E:4$/m,
      'include: names the included file and line') or diag($out);
 
 # --- run time: methods and paths ------------------------------------------
