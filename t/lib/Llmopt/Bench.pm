@@ -110,6 +110,12 @@ sub upstream {
         . '"message":{"role":"assistant","content":"The answer is 42."},'
         . '"finish_reason":"stop"}],"usage":{"prompt_tokens":512,'
         . '"completion_tokens":8,"total_tokens":520}}';
+    # the same in the Anthropic dialect, for translated requests
+    my $message = '{"id":"msg_bench","type":"message","role":"assistant",'
+        . '"model":"bench-model","content":[{"type":"text",'
+        . '"text":"The answer is 42."}],"stop_reason":"end_turn",'
+        . '"stop_sequence":null,"usage":{"input_tokens":512,'
+        . '"output_tokens":8}}';
     $self->nginx('upstream', <<"CONF");
 worker_processes 1;
 $affinity
@@ -123,6 +129,11 @@ http {
             client_body_buffer_size 64k;
             default_type application/json;
             return 200 '$answer';
+        }
+        location ~ /messages\$ {
+            client_body_buffer_size 64k;
+            default_type application/json;
+            return 200 '$message';
         }
     }
 }
