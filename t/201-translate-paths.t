@@ -275,6 +275,32 @@ is($r->{status}, 200, 'drop_unsupported: seed left out, 200');
 $m = last_to('anthropic');
 ok(!exists $m->{json}{seed}, '... not sent');
 
+# --- a broken upstream stream: one well-formed error event, then the end ----
+
+for my $bad ('truncate', 'unknown', 'badjson') {
+    $r = call('/strict', \%OA, body => { stream => JSON::PP::true },
+              headers => { 'X-Mock-Bad' => $bad });
+    my @data = $r->{body} =~ /^data: (.*)$/mg;
+    my $last = eval { decode_json($data[-1] // '') } // {};
+    is($r->{status}, 200, "openai client, $bad anthropic stream: 200");
+    is($last->{error}{type}, 'server_error',
+       "openai client, $bad anthropic stream: ends with an error chunk");
+    is(scalar(grep { !eval { decode_json($_); 1 } } @data), 0,
+       "openai client, $bad anthropic stream: every chunk is JSON");
+
+    $r = call('/strict', \%AN, body => { stream => JSON::PP::true },
+              headers => { 'X-Mock-Bad' => $bad, 'X-LLMOpt-Arm' => 'gpt' });
+    my @events = $r->{body} =~ /^event: (\S+)$/mg;
+    @data = $r->{body} =~ /^data: (.*)$/mg;
+    $last = eval { decode_json($data[-1] // '') } // {};
+    is($events[-1], 'error',
+       "anthropic client, $bad openai stream: ends with an error event");
+    is($last->{error}{type}, 'api_error',
+       "anthropic client, $bad openai stream: an api_error");
+    is(scalar(grep { !eval { decode_json($_); 1 } } @data), 0,
+       "anthropic client, $bad openai stream: every event is JSON");
+}
+
 # --- a JSON answer larger than the translator takes -------------------------
 
 $r = call('/strict', \%OA, headers => { 'X-Mock-Tokens' => 1600000 });
