@@ -260,6 +260,13 @@ ngx_http_llmopt_xlate_buf(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
 
     xl = ctx->xlate;
 
+    if (xl->over) {
+        /* a JSON answer past the bound: the rest is not kept */
+        b->pos = b->last;
+        b->file_pos = b->file_last;
+        return NGX_OK;
+    }
+
     if (ngx_buf_in_memory(b) && b->pos != NULL) {
         p = b->pos;
         len = b->last - b->pos;
