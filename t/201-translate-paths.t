@@ -104,6 +104,20 @@ http {
             proxy_pass http://$llmopt_upstream;
         }
 %%BOTH%%
+        location /buffered/v1/chat/completions {
+            llmopt_route strict;
+            proxy_pass http://$llmopt_upstream;
+            proxy_buffering on;
+            proxy_buffers 4 4k;
+            proxy_busy_buffers_size 4k;
+        }
+        location /buffered/v1/messages {
+            llmopt_route strict;
+            proxy_pass http://$llmopt_upstream;
+            proxy_buffering on;
+            proxy_buffers 4 4k;
+            proxy_busy_buffers_size 4k;
+        }
         location @failover {
             llmopt_failover;
             proxy_pass http://$llmopt_upstream;
@@ -307,6 +321,48 @@ $r = call('/strict', \%OA, headers => { 'X-Mock-Tokens' => 1600000 });
 is($r->{status}, 502, 'a translated answer above the bound: 502');
 like(json_of($r)->{error}{message} // '', qr/larger than the proxy translates/,
      '... an openai error saying why');
+
+# --- proxy_buffering on, answers split at odd places, some in temp files ----
+
+for my $c (['openai', \%OA, {}], ['anthropic', \%AN, { 'X-LLMOpt-Arm' => 'gpt' }]) {
+    my ($client, $d, $pin) = @$c;
+    for my $case ([0, 7, 8], [1, 5, 30], [0, 0, 150000], [1, 0, 20000]) {
+        my ($stream, $split, $tokens) = @$case;
+        my $w = "buffered, $client client, " . ($stream ? 'stream' : 'json')
+                . ", split $split, $tokens tokens";
+        $r = call('/buffered', $d,
+                  body => $stream ? { stream => JSON::PP::true } : {},
+                  headers => { %$pin, 'X-Mock-Split' => $split,
+                               'X-Mock-Tokens' => $tokens,
+                               'X-Case' => "buf-$client-$stream-$tokens" });
+        is($r->{status}, 200, "$w: 200");
+        my $words = 0;
+        if (!$stream) {
+            my $a = json_of($r);
+            my $text = $client eq 'openai'
+                       ? $a->{choices}[0]{message}{content} // ''
+                       : $a->{content}[0]{text} // '';
+            $words = () = $text =~ /\S+/g;
+            is($client eq 'openai' ? $a->{usage}{completion_tokens}
+                                   : $a->{usage}{output_tokens},
+               $tokens, "$w: the usage translated");
+        } else {
+            my @data = grep { $_ ne '[DONE]' } $r->{body} =~ /^data: (.*)$/mg;
+            is(scalar(grep { !eval { decode_json($_); 1 } } @data), 0,
+               "$w: every event is JSON");
+            for (@data) {
+                my $e = decode_json($_);
+                my $t = $client eq 'openai'
+                        ? ($e->{choices}[0]{delta}{content} // '')
+                        : ($e->{delta}{text} // '');
+                $words++ if $t =~ /\S/;
+            }
+        }
+        is($words, $tokens, "$w: every word of the answer");
+        my $l = logged("buf-$client-$stream-$tokens");
+        is($l->{out}, $tokens, "$w: logged output tokens");
+    }
+}
 
 # --- a client that leaves a translated stream -------------------------------
 
