@@ -377,7 +377,8 @@ sub leave {
              . join('', map { "$_: $h{$_}\r\n" } sort keys %h)
              . "Connection: close\r\n\r\n" . $body;
     my ($got, $sel, $start) = ('', IO::Select->new($s), time());
-    while (time() < $start + 10 && $got !~ $until) {
+    my $secs = $h{'X-Leave-After'} // 10;
+    while (time() < $start + $secs && $got !~ $until) {
         next unless $sel->can_read(0.05);
         last unless sysread($s, my $buf, 65536);
         $got .= $buf;
@@ -416,6 +417,28 @@ for my $c (['openai', \%OA, qr/"content":"[^"]*from/, 'anthropic'],
     is($l->{out}, 40, "$client client: the upstream's output tokens, read on");
     is($l->{in}, $u->{input}, "$client client: its input tokens");
     is($l->{source}, 'usage', "$client client: charged the usage reported");
+}
+
+# a JSON answer is held until whole: a client that leaves before it has
+# any of it is charged the usage the rest of the answer reports
+
+for my $c (['openai', \%OA, 'anthropic'], ['anthropic', \%AN, 'openai']) {
+    my ($client, $d, $mock) = @$c;
+    my $case = "leave-json-$client";
+    my $t0 = time();
+    leave("/strict$d->{path}", encode_json($d->{body}), qr/never/,
+          'X-Case' => $case, 'X-Mock-Tokens' => 200, 'X-Mock-Split' => 8,
+          $client eq 'anthropic' ? ('X-LLMOpt-Arm' => 'gpt') : (),
+          'X-Leave-After' => 0.15);
+    my $l = logged($case);
+    my ($up) = grep { ($_->{headers}{'x-case'} // '') eq $case }
+               @{ $t->mock_requests($mock) };
+    is($l->{gone}, 'before', "$client client left a held JSON answer: "
+       . "gone before its first byte");
+    is($l->{out}, 200, "$client client: the output tokens, read on");
+    is($l->{in}, (($up // {})->{usage} // {})->{input},
+       "$client client: the input tokens");
+    is($l->{source}, 'usage', "$client client: charged the usage");
 }
 
 $t->done();
