@@ -321,6 +321,7 @@ ngx_http_llmopt_set_headers(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     ngx_http_llmopt_loc_conf_t  *llcf;
 
     static ngx_str_t  version = ngx_string("anthropic-version");
+    static ngx_str_t  dated = ngx_string(NGX_HTTP_LLMOPT_ANTHROPIC_VERSION);
 
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_llmopt_module);
     pin = &llcf->pin_header;
@@ -410,8 +411,6 @@ ngx_http_llmopt_set_headers(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     }
 
     if (translated && upstream == LLMOPT_DIALECT_ANTHROPIC && !versioned) {
-        static ngx_str_t  dated = ngx_string(NGX_HTTP_LLMOPT_ANTHROPIC_VERSION);
-
         if (ngx_http_llmopt_push_header(r, &version, &dated) != NGX_OK) {
             return NGX_ERROR;
         }

@@ -497,16 +497,15 @@ static ngx_int_t
 ngx_http_llmopt_xlate_json(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     ngx_buf_t **b)
 {
-    int                       rc, status;
-    size_t                    size;
-    unsigned                  count;
-    ngx_buf_t                *buf;
-    llmopt_err_t              err;
-    llmopt_xlate_out_t        out;
-    ngx_http_llmopt_xlate_t  *xl;
-    u_char                    msg[128];
-
+    int                           rc, status;
+    size_t                        size;
+    unsigned                      count;
+    ngx_buf_t                    *buf;
+    llmopt_err_t                  err;
+    llmopt_xlate_out_t            out;
+    ngx_http_llmopt_xlate_t      *xl;
     ngx_http_llmopt_main_conf_t  *lmcf;
+    u_char                        msg[128];
 
     xl = ctx->xlate;
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);

@@ -19,7 +19,8 @@ import Anthropic from '@anthropic-ai/sdk';
 const sdk = process.argv[2];
 const base = process.argv[3];
 const smart = { 'X-Mock-Smart': '1' };
-const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg==';
+const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAA'
+            + 'DUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg==';
 
 function errorOf(e) {
     return { name: e.constructor.name, status: e.status ?? null,
