@@ -28,9 +28,9 @@ $t->start_mock('down', status => 503);
 $t->write_file('catalog.yaml', <<'YAML');
 models:
   gpt: {upstream: up_openai, model: gpt-x, api: openai,
-        price: {input: 2, output: 8}}
+        price: {input: 2, output: 8, cached_input: 0.5}}
   claude: {upstream: up_anthropic, model: claude-x,
-           price: {input: 3, output: 15}}
+           price: {input: 3, output: 15, cached_input: 0.3}}
   gpt_down: {upstream: up_down, model: gpt-down, api: openai,
              price: {input: 1, output: 1}}
   claude_down: {upstream: up_down, model: claude-down, api: anthropic,
@@ -73,6 +73,7 @@ http {
         '"case":"$http_x_case","status":"$status","arm":"$llmopt_arm",'
         '"in":"$llmopt_tokens_in","out":"$llmopt_tokens_out",'
         '"cost":"$llmopt_cost","source":"$llmopt_cost_source",'
+        '"cached":"$llmopt_tokens_cached","finish":"$llmopt_finish",'
         '"gone":"$llmopt_client_gone","shadow":"$llmopt_shadow_arm"}';
     access_log %%PREFIX%%/logs/paths.log paths;
 
@@ -361,6 +362,96 @@ for my $c (['openai', \%OA, {}], ['anthropic', \%AN, { 'X-LLMOpt-Arm' => 'gpt' }
         is($words, $tokens, "$w: every word of the answer");
         my $l = logged("buf-$client-$stream-$tokens");
         is($l->{out}, $tokens, "$w: logged output tokens");
+    }
+}
+
+# --- prompt caches and stop reasons: the client's shape, the upstream's cost -
+
+my %PRICE = (gpt => [2, 8, 0.5], claude => [3, 15, 0.3]);
+
+for my $c (['openai', \%OA, 'anthropic', 'claude',
+            { 'X-Mock-Cache-Read' => 5, 'X-Mock-Cache-Write' => 3 }],
+           ['anthropic', \%AN, 'openai', 'gpt',
+            { 'X-Mock-Cached' => 6, 'X-LLMOpt-Arm' => 'gpt' }])
+{
+    my ($client, $d, $mock, $arm, $cache) = @$c;
+    for my $stream (0, 1) {
+        for my $length (0, 1) {
+            my $case = "cache-$client-$stream-$length";
+            my $w = "$client client, cached prompt, "
+                    . ($stream ? 'stream' : 'json')
+                    . ($length ? ', cut by max_tokens' : '');
+            my %body = $stream ? (stream => JSON::PP::true) : ();
+            $body{stream_options} = { include_usage => JSON::PP::true }
+                if $stream && $client eq 'openai';
+            $r = call('/strict', $d, body => \%body,
+                      headers => { %$cache, 'X-Case' => $case,
+                                   'X-Mock-Tokens' => 12,
+                                   $length ? ('X-Mock-Finish' => 'length')
+                                           : () });
+            is($r->{status}, 200, "$w: 200");
+            my $l = logged($case);
+            my ($up) = grep { ($_->{headers}{'x-case'} // '') eq $case }
+                       @{ $t->mock_requests($mock) };
+            my $u = ($up // {})->{usage} // {};
+            my $p = $PRICE{$arm};
+            my $cost = (($u->{input} - $u->{cached}) * $p->[0]
+                        + $u->{cached} * $p->[2] + $u->{output} * $p->[1])
+                       / 1e6;
+            ok($l->{in} eq ($u->{input} // '') && $l->{out} eq $u->{output}
+               && $l->{cached} eq $u->{cached}
+               && abs(($l->{cost} || 0) - $cost) < 1e-12
+               && $l->{finish} eq $u->{finish},
+               "$w: logged tokens $l->{in}/$l->{out} cached $l->{cached}, "
+               . "cost $l->{cost}, finish $l->{finish}: the upstream's")
+                or diag(explain({ log => $l, mock => $u }));
+
+            # what the client saw, in its own shape
+            my $usage;
+            my $reason;
+            if ($stream) {
+                for my $data ($r->{body} =~ /^data: (.*)$/mg) {
+                    my $e = eval { decode_json($data) } or next;
+                    $usage = $e->{usage} if $client eq 'openai'
+                                            && $e->{usage};
+                    $usage = { %{ $usage // {} }, %{ $e->{message}{usage} } }
+                        if $client eq 'anthropic' && $e->{message};
+                    $usage = { %{ $usage // {} }, %{ $e->{usage} } }
+                        if $client eq 'anthropic'
+                           && ($e->{type} // '') eq 'message_delta';
+                    $reason = $e->{choices}[0]{finish_reason}
+                        if $client eq 'openai' && @{ $e->{choices} // [] }
+                           && $e->{choices}[0]{finish_reason};
+                    $reason = $e->{delta}{stop_reason}
+                        if ($e->{type} // '') eq 'message_delta';
+                }
+            } else {
+                my $a = json_of($r);
+                $usage = $a->{usage};
+                $reason = $client eq 'openai'
+                          ? $a->{choices}[0]{finish_reason}
+                          : $a->{stop_reason};
+            }
+            $usage //= {};
+            if ($client eq 'openai') {
+                is($usage->{prompt_tokens}, $u->{input},
+                   "$w: prompt_tokens count the cached ones");
+                is($usage->{prompt_tokens_details}{cached_tokens},
+                   $u->{cached}, "$w: cached_tokens");
+                is($reason, $length ? 'length' : 'stop',
+                   "$w: finish_reason");
+            } else {
+                is($usage->{cache_read_input_tokens}, $u->{cached},
+                   "$w: cache_read_input_tokens");
+                is($usage->{input_tokens}, $u->{input} - $u->{cached},
+                   "$w: input_tokens leave the cached ones out");
+                is($reason, $length ? 'max_tokens' : 'end_turn',
+                   "$w: stop_reason");
+            }
+            is($usage->{$client eq 'openai' ? 'completion_tokens'
+                                             : 'output_tokens'},
+               12, "$w: output tokens");
+        }
     }
 }
 
