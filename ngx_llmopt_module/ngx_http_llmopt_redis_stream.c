@@ -77,7 +77,7 @@ ngx_http_llmopt_redis_stream(ngx_http_llmopt_main_conf_t *lmcf,
     conf = lmcf->redis;
     prt = lmcf->policies.elts;
 
-    buf = ngx_alloc(LLMOPT_FEATURE_MAX_DIM * 24 + 2048, rs->log);
+    buf = ngx_alloc(LLMOPT_FEATURE_MAX_DIM * 24 + 3072, rs->log);
     if (buf == NULL) {
         return NGX_ERROR;
     }
@@ -142,6 +142,16 @@ ngx_http_llmopt_redis_stream(ngx_http_llmopt_main_conf_t *lmcf,
             start = p;
             for (j = 0; j < ev->d && j < LLMOPT_FEATURE_MAX_DIM; j++) {
                 p = ngx_sprintf(p, "%s%.6f", j ? "," : "", (double) ev->x[j]);
+            }
+            argv[k] = (char *) start; len[k++] = p - start;
+
+            /* the names of x's features, for a candidate's features */
+
+            argv[k] = "features"; len[k++] = 8;
+            start = p;
+            if (ev->policy < rs->n) {
+                p += llmopt_features_names(&prt[ev->policy].policy->features,
+                                           (char *) p, 1024);
             }
             argv[k] = (char *) start; len[k++] = p - start;
 

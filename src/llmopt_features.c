@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "llmopt_features.h"
@@ -340,6 +341,136 @@ llmopt_features_json(const llmopt_feature_spec_t *spec, const double *x,
     llmopt_features_put(buf, size, &len, "}");
 
     return len;
+}
+
+
+size_t
+llmopt_features_names(const llmopt_feature_spec_t *spec, char *buf,
+    size_t size)
+{
+    size_t    len;
+    unsigned  i;
+
+    len = 0;
+
+    if (size) {
+        buf[0] = '\0';
+    }
+
+    for (i = 0; i < spec->n; i++) {
+        llmopt_features_put(buf, size, &len, "%s%s", i ? "," : "",
+                            llmopt_feature_name(spec->ids[i]));
+
+        if (spec->ids[i] == LLMOPT_FEAT_TENANT
+            || spec->ids[i] == LLMOPT_FEAT_WORDS)
+        {
+            llmopt_features_put(buf, size, &len, ":%u",
+                                llmopt_feature_dims(spec, spec->ids[i]));
+        }
+    }
+
+    return len;
+}
+
+
+int
+llmopt_features_parse(llmopt_feature_spec_t *spec, const char *s,
+    size_t len, llmopt_err_t *err)
+{
+    int           id;
+    size_t        i, end, colon;
+    unsigned long buckets;
+    char          num[16];
+
+    memset(spec, 0, sizeof(llmopt_feature_spec_t));
+
+    for (i = 0; i < len; i = end + 1) {
+        for (end = i; end < len && s[end] != ','; end++) { /* void */ }
+        for (colon = i; colon < end && s[colon] != ':'; colon++) { /* void */ }
+
+        id = llmopt_feature_lookup(s + i, colon - i);
+
+        if (id < 0 || spec->n == LLMOPT_FEATURE_MAX_IDS) {
+            llmopt_err_set(err, 0, 0, "%s feature \"%.*s\"",
+                           id < 0 ? "unknown" : "too many at",
+                           (int) (colon - i), s + i);
+            return LLMOPT_ERROR;
+        }
+
+        if (colon < end) {
+            if ((id != LLMOPT_FEAT_TENANT && id != LLMOPT_FEAT_WORDS)
+                || end - colon - 1 == 0 || end - colon - 1 >= sizeof(num)
+                || strspn(s + colon + 1, "0123456789") < end - colon - 1)
+            {
+                llmopt_err_set(err, 0, 0, "bad buckets in \"%.*s\"",
+                               (int) (end - i), s + i);
+                return LLMOPT_ERROR;
+            }
+
+            memcpy(num, s + colon + 1, end - colon - 1);
+            num[end - colon - 1] = '\0';
+            buckets = strtoul(num, NULL, 10);
+
+            if (buckets == 0 || buckets > LLMOPT_FEATURE_MAX_DIM) {
+                llmopt_err_set(err, 0, 0, "bad buckets in \"%.*s\"",
+                               (int) (end - i), s + i);
+                return LLMOPT_ERROR;
+            }
+
+            if (id == LLMOPT_FEAT_TENANT) {
+                spec->tenant_buckets = (unsigned) buckets;
+
+            } else {
+                spec->word_buckets = (unsigned) buckets;
+            }
+        }
+
+        spec->ids[spec->n++] = (llmopt_feature_e) id;
+    }
+
+    return llmopt_feature_spec_finish(spec, err);
+}
+
+
+unsigned
+llmopt_features_map(const llmopt_feature_spec_t *from,
+    const llmopt_feature_spec_t *to, int *map)
+{
+    unsigned  i, j, k, at, dims, missing, offset[LLMOPT_FEAT_LAST];
+    int       where[LLMOPT_FEAT_LAST];
+
+    for (i = 0; i < LLMOPT_FEAT_LAST; i++) {
+        where[i] = -1;
+    }
+
+    at = 0;
+
+    for (i = 0; i < from->n; i++) {
+        where[from->ids[i]] = (int) i;
+        offset[from->ids[i]] = at;
+        at += llmopt_feature_dims(from, from->ids[i]);
+    }
+
+    missing = 0;
+    k = 0;
+
+    for (i = 0; i < to->n; i++) {
+        dims = llmopt_feature_dims(to, to->ids[i]);
+
+        for (j = 0; j < dims; j++, k++) {
+            if (where[to->ids[i]] >= 0
+                && llmopt_feature_dims(from, to->ids[i]) == dims)
+            {
+                map[k] = (int) (offset[to->ids[i]] + j);
+
+            } else {
+                map[k] = -1;
+                missing++;
+            }
+        }
+    }
+
+    return missing;
 }
 
 

@@ -89,4 +89,30 @@ size_t llmopt_features_json(const llmopt_feature_spec_t *spec,
     const double *x, char *buf, size_t size);
 
 
+/*
+ * Writes the names of spec's features into buf, in order, separated by
+ * commas, a bucketed feature as "name:buckets" ("bias,has_code,
+ * tenant:4"), NUL-terminated and truncated to size; returns the length it
+ * needed, excluding the NUL.  The Redis decision stream logs it.
+ */
+size_t llmopt_features_names(const llmopt_feature_spec_t *spec, char *buf,
+    size_t size);
+
+/*
+ * Reads what llmopt_features_names() wrote (len bytes of s) into spec,
+ * finished; LLMOPT_ERROR with a message naming what is wrong.
+ */
+int llmopt_features_parse(llmopt_feature_spec_t *spec, const char *s,
+    size_t len, llmopt_err_t *err);
+
+/*
+ * Where each dimension of a vector of spec "to" is in one of spec "from":
+ * map[k] (to->d of them) is its index in from's vector, or -1 when from
+ * lacks the feature or has it with another bucket count.  Returns how
+ * many are -1.
+ */
+unsigned llmopt_features_map(const llmopt_feature_spec_t *from,
+    const llmopt_feature_spec_t *to, int *map);
+
+
 #endif /* _LLMOPT_FEATURES_H_INCLUDED_ */

@@ -207,8 +207,8 @@ ok(defined wait_for(sub {
 my @entry = split /\n/, rcli_raw('XRANGE', $STREAM, '-', '+', 'COUNT', 1);
 my %e = @entry[1 .. $#entry];
 is_deeply([sort keys %e],
-          [sort qw(id policy arm arm_index propensity x reward source status
-                   tokens_in tokens_out cost latency_ms ttft_ms time_ms
+          [sort qw(id policy arm arm_index propensity x features reward
+                   source status tokens_in tokens_out cost latency_ms ttft_ms time_ms
                    catalog instance)], 'an entry has the documented fields');
 like($e{id}, qr/^[0-9a-f]{32}$/, '... the request id');
 is($e{policy}, 'chat', '... the policy');

@@ -19,6 +19,7 @@ static void test_build(void);
 static void test_words(void);
 static void test_json(void);
 static void test_hash(void);
+static void test_names(void);
 static int test_request(llmopt_request_t *req, const char *json);
 static void test_all_spec(llmopt_feature_spec_t *spec);
 
@@ -34,6 +35,7 @@ main(void)
     test_words();
     test_json();
     test_hash();
+    test_names();
 
     return tap_done();
 }
@@ -309,4 +311,65 @@ test_hash(void)
        "length enters the hash");
     ok(llmopt_hash64("abcdefgh12345678", 16, 0)
        != llmopt_hash64("12345678abcdefgh", 16, 0), "word order matters");
+}
+
+
+static void
+test_names(void)
+{
+    int                    map[LLMOPT_FEATURE_MAX_DIM];
+    char                   buf[256];
+    size_t                 n;
+    unsigned               missing;
+    llmopt_err_t           err;
+    llmopt_feature_spec_t  a, b;
+
+    memset(&a, 0, sizeof(a));
+    a.ids[0] = LLMOPT_FEAT_BIAS;
+    a.ids[1] = LLMOPT_FEAT_HOUR;
+    a.ids[2] = LLMOPT_FEAT_TENANT;
+    a.ids[3] = LLMOPT_FEAT_HAS_CODE;
+    a.n = 4;
+    a.tenant_buckets = 3;
+    is_int(llmopt_feature_spec_finish(&a, &err), LLMOPT_OK, "names: spec");
+
+    n = llmopt_features_names(&a, buf, sizeof(buf));
+    is_str(buf, "bias,hour,tenant:3,has_code", "names: written");
+    is_int(n, strlen(buf), "names: length");
+
+    is_int(llmopt_features_parse(&b, buf, n, &err), LLMOPT_OK,
+           "names: read back");
+    is_int(b.n, 4, "names: four features");
+    is_int(b.d, a.d, "names: the same dimension");
+    is_int(b.tenant_buckets, 3, "names: the tenant's buckets");
+
+    /* b = has_code, tenant:3, bias: a's dimensions, reordered */
+
+    is_int(llmopt_features_parse(&b, "has_code,tenant:3,bias", 22, &err),
+           LLMOPT_OK, "names: a subset");
+    missing = llmopt_features_map(&a, &b, map);
+    is_int(missing, 0, "map: nothing missing");
+    is_int(map[0], 6, "map: has_code is a's 7th");
+    is_int(map[1], 3, "map: tenant's first bucket");
+    is_int(map[3], 5, "map: tenant's last bucket");
+    is_int(map[4], 0, "map: bias");
+
+    is_int(llmopt_features_parse(&b, "tenant:4,stream", 15, &err),
+           LLMOPT_OK, "names: other buckets");
+    missing = llmopt_features_map(&a, &b, map);
+    is_int(missing, 5, "map: 4 buckets of another count, stream absent");
+    is_int(map[0], -1, "map: -1 for each");
+
+    is_int(llmopt_features_parse(&b, "bias,colour", 11, &err), LLMOPT_ERROR,
+           "parse: an unknown feature");
+    is_str(err.msg, "unknown feature \"colour\"", "... named");
+    is_int(llmopt_features_parse(&b, "bias:2", 6, &err), LLMOPT_ERROR,
+           "parse: buckets of a feature that has none");
+    is_int(llmopt_features_parse(&b, "words:x", 7, &err), LLMOPT_ERROR,
+           "parse: buckets not a number");
+    is_int(llmopt_features_parse(&b, "bias,bias", 9, &err), LLMOPT_ERROR,
+           "parse: a feature twice");
+    is_int(llmopt_features_parse(&b, "", 0, &err), LLMOPT_OK,
+           "parse: no feature");
+    is_int(b.d, 0, "... d 0");
 }
