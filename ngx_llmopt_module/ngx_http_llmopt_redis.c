@@ -332,9 +332,10 @@ ngx_http_llmopt_redis_start(ngx_http_llmopt_main_conf_t *lmcf)
     rs->node = ngx_pcalloc(pool, (rs->n + 1) * sizeof(ngx_uint_t));
     rs->others = ngx_pcalloc(pool, (rs->n + 1) * sizeof(void *));
     rs->n_others = ngx_pcalloc(pool, (rs->n + 1) * sizeof(ngx_uint_t));
+    rs->sparse = ngx_pcalloc(pool, (rs->n + 1) * sizeof(void *));
 
     if (rs->tag == NULL || rs->node == NULL || rs->others == NULL
-        || rs->n_others == NULL)
+        || rs->n_others == NULL || rs->sparse == NULL)
     {
         return;
     }
@@ -354,6 +355,14 @@ ngx_http_llmopt_redis_start(ngx_http_llmopt_main_conf_t *lmcf)
             || lmcf->tpolicies[i].scratch == NULL)
         {
             return;
+        }
+
+        if (lmcf->tpolicies[i].sparse_local != NULL) {
+            rs->sparse[i] = ngx_palloc(pool,
+                                   llmopt_sparse_size(&prt[i].policy->sparse));
+            if (rs->sparse[i] == NULL) {
+                return;
+            }
         }
 
         rs->tag[i].len = ngx_sprintf(rs->tag[i].data, "{%V:%V}:%016uxL",

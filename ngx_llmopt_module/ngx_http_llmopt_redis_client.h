@@ -61,6 +61,9 @@ struct ngx_http_llmopt_redis_s {
     ngx_uint_t                    stream_node;
     void                        **others;        /* merged, per policy */
     ngx_uint_t                   *n_others;
+    void                        **sparse;        /* the others' sparse
+                                                    tables summed, per
+                                                    sparse policy, or NULL */
 
     ngx_http_llmopt_stream_entry_t  *entries;
     ngx_uint_t                    n_entries;

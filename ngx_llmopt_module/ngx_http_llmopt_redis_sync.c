@@ -35,6 +35,8 @@ static ngx_int_t ngx_http_llmopt_redis_restore(
 static ngx_int_t ngx_http_llmopt_redis_sync(ngx_http_llmopt_main_conf_t *lmcf,
     ngx_http_llmopt_redis_t *rs, redisContext *ctx, ngx_uint_t i,
     uint64_t now);
+static ngx_uint_t ngx_http_llmopt_redis_sparse_valid(
+    const llmopt_policy_t *policy, const redisReply *r);
 
 
 /*
@@ -160,10 +162,9 @@ ngx_http_llmopt_redis_restore(ngx_http_llmopt_main_conf_t *lmcf,
     ngx_http_llmopt_redis_t *rs, redisContext *ctx, ngx_uint_t i)
 {
     u_char                        *key;
-    size_t                         len[3];
-    ngx_int_t                      rc;
-    const char                    *argv[3];
-    redisReply                    *reply;
+    size_t                         len[4];
+    const char                    *argv[4];
+    redisReply                    *reply, *params;
     llmopt_trainer_policy_t       *tp;
     ngx_http_llmopt_policy_rt_t   *prt;
 
@@ -171,15 +172,17 @@ ngx_http_llmopt_redis_restore(ngx_http_llmopt_main_conf_t *lmcf,
     tp = &lmcf->tpolicies[i];
     key = rs->buf;
 
-    argv[0] = "HGET";
-    len[0] = 4;
+    argv[0] = "HMGET";
+    len[0] = 5;
     argv[1] = (char *) key;
     len[1] = ngx_sprintf(key, "%V:i:%V", &rs->tag[i], &lmcf->redis->instance)
              - key;
     argv[2] = "params";
     len[2] = 6;
+    argv[3] = "sparse";
+    len[3] = 6;
 
-    reply = redisCommandArgv(ctx, 3, argv, len);
+    reply = redisCommandArgv(ctx, rs->sparse[i] ? 4 : 3, argv, len);
 
     if (reply == NULL) {
         return NGX_ERROR;
@@ -190,19 +193,23 @@ ngx_http_llmopt_redis_restore(ngx_http_llmopt_main_conf_t *lmcf,
         return NGX_AGAIN;
     }
 
-    rc = NGX_OK;
-
-    if (reply->type == REDIS_REPLY_ERROR) {
-        rc = NGX_ERROR;
-
-    } else if (reply->type == REDIS_REPLY_STRING
-               && reply->len == tp->size
-               && llmopt_bandit_check(&prt[i].policy->bandit, reply->str)
-                  == LLMOPT_OK
-               && llmopt_bandit_updates(reply->str)
-                  > llmopt_bandit_updates(tp->work))
+    if (reply->type == REDIS_REPLY_ERROR || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != (rs->sparse[i] ? 2 : 1))
     {
-        ngx_memcpy(tp->work, reply->str, tp->size);
+        freeReplyObject(reply);
+        return NGX_ERROR;
+    }
+
+    params = reply->element[0];
+
+    if (params->type == REDIS_REPLY_STRING
+        && params->len == tp->size
+        && llmopt_bandit_check(&prt[i].policy->bandit, params->str)
+           == LLMOPT_OK
+        && llmopt_bandit_updates(params->str)
+           > llmopt_bandit_updates(tp->work))
+    {
+        ngx_memcpy(tp->work, params->str, tp->size);
         tp->dirty = 1;
         lmcf->sh->redis.restored++;
 
@@ -212,9 +219,40 @@ ngx_http_llmopt_redis_restore(ngx_http_llmopt_main_conf_t *lmcf,
                       llmopt_bandit_updates(tp->work));
     }
 
+    if (rs->sparse[i] != NULL
+        && ngx_http_llmopt_redis_sparse_valid(prt[i].policy,
+                                              reply->element[1])
+        && llmopt_sparse_updates(reply->element[1]->str)
+           > llmopt_sparse_updates(tp->sparse_local))
+    {
+        /* what this instance had learned; the others' part comes with
+           the first exchange */
+        ngx_memcpy(tp->sparse_local, reply->element[1]->str,
+                   reply->element[1]->len);
+        llmopt_sparse_sum(&prt[i].policy->sparse, tp->sparse,
+                          tp->sparse_local, NULL);
+
+        ngx_log_error(NGX_LOG_NOTICE, rs->log, 0,
+                      "llmopt_redis: the sparse weights of policy \"%V\" "
+                      "restored from Redis (%uL updates)", &prt[i].name,
+                      llmopt_sparse_updates(tp->sparse_local));
+    }
+
     freeReplyObject(reply);
 
-    return rc;
+    return NGX_OK;
+}
+
+
+/* A reply that is a sparse table of policy's shape. */
+
+static ngx_uint_t
+ngx_http_llmopt_redis_sparse_valid(const llmopt_policy_t *policy,
+    const redisReply *r)
+{
+    return r->type == REDIS_REPLY_STRING
+           && r->len == llmopt_sparse_size(&policy->sparse)
+           && llmopt_sparse_check(&policy->sparse, r->str) == LLMOPT_OK;
 }
 
 
@@ -231,11 +269,11 @@ ngx_http_llmopt_redis_sync(ngx_http_llmopt_main_conf_t *lmcf,
 {
     u_char                        *p, *key, *set, *end;
     void                          *r;
-    size_t                         len[8 + 2 * LLMOPT_MAX_ARMS];
+    size_t                         len[10 + 2 * LLMOPT_MAX_ARMS];
     ngx_int_t                      rc;
     ngx_uint_t                     a, k, seen, asked;
-    const char                    *argv[8 + 2 * LLMOPT_MAX_ARMS];
-    redisReply                    *reply, *members, *m;
+    const char                    *argv[10 + 2 * LLMOPT_MAX_ARMS];
+    redisReply                    *reply, *members, *m, *params;
     llmopt_trainer_policy_t       *tp;
     const llmopt_bandit_conf_t    *bc;
     ngx_http_llmopt_policy_rt_t   *prt;
@@ -267,6 +305,13 @@ ngx_http_llmopt_redis_sync(ngx_http_llmopt_main_conf_t *lmcf,
     argv[k] = (char *) p;
     p = ngx_sprintf(p, "%uL", now);
     len[k] = p - (u_char *) argv[k]; k++;
+
+    if (rs->sparse[i] != NULL) {
+        /* this instance's steps of the sparse table, as they are */
+        argv[k] = "sparse"; len[k++] = 6;
+        argv[k] = tp->sparse_local;
+        len[k++] = llmopt_sparse_size(&prt->policy->sparse);
+    }
 
     for (a = 0; a < prt->n_arms; a++) {
         argv[k] = (char *) p;
@@ -353,11 +398,14 @@ ngx_http_llmopt_redis_sync(ngx_http_llmopt_main_conf_t *lmcf,
         p = ngx_sprintf(rs->buf, "%V:i:", &rs->tag[i]);
         ngx_memcpy(p, m->str, m->len);
 
-        argv[0] = "HGET"; len[0] = 4;
+        argv[0] = "HMGET"; len[0] = 5;
         argv[1] = (char *) rs->buf; len[1] = p + m->len - rs->buf;
         argv[2] = "params"; len[2] = 6;
+        argv[3] = "sparse"; len[3] = 6;
 
-        if (redisAppendCommandArgv(ctx, 3, argv, len) != REDIS_OK) {
+        if (redisAppendCommandArgv(ctx, rs->sparse[i] ? 4 : 3, argv, len)
+            != REDIS_OK)
+        {
             freeReplyObject(members);
             return NGX_ERROR;
         }
@@ -370,6 +418,10 @@ ngx_http_llmopt_redis_sync(ngx_http_llmopt_main_conf_t *lmcf,
     llmopt_bandit_init(bc, rs->others[i]);
     seen = 0;
 
+    if (rs->sparse[i] != NULL) {
+        llmopt_sparse_init(&prt->policy->sparse, rs->sparse[i]);
+    }
+
     for (k = 0; k < asked; k++) {
         if (redisGetReply(ctx, &r) != REDIS_OK) {
             return NGX_ERROR;
@@ -377,14 +429,30 @@ ngx_http_llmopt_redis_sync(ngx_http_llmopt_main_conf_t *lmcf,
 
         reply = r;
 
-        if (reply->type == REDIS_REPLY_STRING && reply->len == tp->size
-            && llmopt_bandit_check(bc, reply->str) == LLMOPT_OK)
+        if (reply->type == REDIS_REPLY_ERROR
+            || reply->type != REDIS_REPLY_ARRAY
+            || reply->elements != (rs->sparse[i] ? 2 : 1))
         {
-            llmopt_bandit_merge(bc, rs->others[i], reply->str);
-            seen++;
-
-        } else if (reply->type == REDIS_REPLY_ERROR) {
             rc = NGX_ERROR;
+            freeReplyObject(reply);
+            continue;
+        }
+
+        params = reply->element[0];
+
+        if (params->type == REDIS_REPLY_STRING && params->len == tp->size
+            && llmopt_bandit_check(bc, params->str) == LLMOPT_OK)
+        {
+            llmopt_bandit_merge(bc, rs->others[i], params->str);
+            seen++;
+        }
+
+        if (rs->sparse[i] != NULL
+            && ngx_http_llmopt_redis_sparse_valid(prt->policy,
+                                                  reply->element[1]))
+        {
+            llmopt_sparse_merge(&prt->policy->sparse, rs->sparse[i],
+                                reply->element[1]->str);
         }
 
         freeReplyObject(reply);
@@ -395,6 +463,12 @@ ngx_http_llmopt_redis_sync(ngx_http_llmopt_main_conf_t *lmcf,
     }
 
     rs->n_others[i] = seen;
+
+    if (rs->sparse[i] != NULL) {
+        /* the table workers read: this instance's part and the others' */
+        llmopt_sparse_sum(&prt->policy->sparse, tp->sparse,
+                          tp->sparse_local, rs->sparse[i]);
+    }
 
     /* into the zone, for the next trainer and the state file */
     ngx_memcpy(prt->others->params, rs->others[i], tp->size);

@@ -19,6 +19,12 @@
 
 
 #define NGX_HTTP_LLMOPT_SPARSE_KIND  "sparse:"
+#define NGX_HTTP_LLMOPT_SPARSE_LOCAL "sparse-local:"
+
+
+static const llmopt_snapshot_entry_t *ngx_http_llmopt_sparse_find(
+    ngx_http_llmopt_policy_rt_t *prt, const char *kind,
+    const llmopt_snapshot_entry_t *e, unsigned ne);
 
 
 /* about 12 KB: a worker decides one request at a time */
@@ -121,6 +127,27 @@ ngx_http_llmopt_sparse_entries(ngx_http_llmopt_main_conf_t *lmcf,
         e[n].params = ngx_http_llmopt_block_sparse(prt[i].block);
         e[n].size = prt[i].block->sparse;
         n++;
+
+        /* llmopt_redis: this instance's own part, what it shares */
+
+        if (prt[i].local == NULL || prt[i].local->sparse == 0) {
+            continue;
+        }
+
+        name = ngx_alloc(sizeof(NGX_HTTP_LLMOPT_SPARSE_LOCAL)
+                         + prt[i].name.len, log);
+        if (name == NULL) {
+            continue;
+        }
+
+        e[n].name = (const char *) name;
+        e[n].name_len = ngx_sprintf(name, NGX_HTTP_LLMOPT_SPARSE_LOCAL "%V",
+                                    &prt[i].name)
+                        - name;
+        e[n].shape = prt[i].shape;
+        e[n].params = ngx_http_llmopt_block_sparse(prt[i].local);
+        e[n].size = prt[i].local->sparse;
+        n++;
     }
 
     return n;
@@ -131,12 +158,9 @@ void
 ngx_http_llmopt_sparse_restore(ngx_http_llmopt_main_conf_t *lmcf,
     const llmopt_snapshot_entry_t *e, unsigned ne, ngx_log_t *log)
 {
-    u_char                          name[sizeof(NGX_HTTP_LLMOPT_SPARSE_KIND)
-                                         + LLMOPT_CATALOG_NAME_MAX];
-    void                           *table;
-    size_t                          len;
+    void                           *table, *local;
     ngx_uint_t                      i;
-    const llmopt_snapshot_entry_t  *found;
+    const llmopt_snapshot_entry_t  *found, *own;
     ngx_http_llmopt_policy_rt_t    *prt;
 
     prt = lmcf->policies.elts;
@@ -146,17 +170,13 @@ ngx_http_llmopt_sparse_restore(ngx_http_llmopt_main_conf_t *lmcf,
             continue;
         }
 
-        len = ngx_snprintf(name, sizeof(name), NGX_HTTP_LLMOPT_SPARSE_KIND
-                           "%V", &prt[i].name)
-              - name;
-        found = llmopt_snapshot_find(e, ne, (const char *) name, len);
+        found = ngx_http_llmopt_sparse_find(&prt[i],
+                                            NGX_HTTP_LLMOPT_SPARSE_KIND, e,
+                                            ne);
+        table = ngx_http_llmopt_block_sparse(prt[i].block);
 
-        if (found == NULL || found->shape != prt[i].shape
-            || found->size != prt[i].block->sparse
-            || llmopt_sparse_check(&prt[i].policy->sparse, found->params)
-               != LLMOPT_OK)
-        {
-            if (found != NULL) {
+        if (found == NULL || table == NULL) {
+            if (ngx_http_llmopt_sparse_find(&prt[i], NULL, e, ne) != NULL) {
                 ngx_log_error(NGX_LOG_NOTICE, log, 0,
                               "llmopt_state_file \"%V\": the sparse "
                               "weights of policy \"%V\" are of another "
@@ -167,12 +187,6 @@ ngx_http_llmopt_sparse_restore(ngx_http_llmopt_main_conf_t *lmcf,
             continue;
         }
 
-        table = ngx_http_llmopt_block_sparse(prt[i].block);
-
-        if (table == NULL) {
-            continue;
-        }
-
         /* no reader yet: the zone is new */
         ngx_memcpy(table, found->params, found->size);
 
@@ -180,5 +194,54 @@ ngx_http_llmopt_sparse_restore(ngx_http_llmopt_main_conf_t *lmcf,
                       "llmopt_state_file \"%V\": policy \"%V\" has its "
                       "sparse weights back (%uL updates)", &lmcf->state_file,
                       &prt[i].name, llmopt_sparse_updates(found->params));
+
+        /* llmopt_redis: this instance's part, or all of it when the file
+           has none (it learned alone) */
+
+        local = prt[i].local ? ngx_http_llmopt_block_sparse(prt[i].local)
+                             : NULL;
+
+        if (local == NULL) {
+            continue;
+        }
+
+        own = ngx_http_llmopt_sparse_find(&prt[i],
+                                          NGX_HTTP_LLMOPT_SPARSE_LOCAL, e,
+                                          ne);
+        ngx_memcpy(local, own ? own->params : found->params, found->size);
     }
+}
+
+
+/*
+ * The valid entry kind<policy> of e (kind NULL: "sparse:", valid or
+ * not), or NULL.
+ */
+
+static const llmopt_snapshot_entry_t *
+ngx_http_llmopt_sparse_find(ngx_http_llmopt_policy_rt_t *prt,
+    const char *kind, const llmopt_snapshot_entry_t *e, unsigned ne)
+{
+    u_char                          name[sizeof(NGX_HTTP_LLMOPT_SPARSE_LOCAL)
+                                         + LLMOPT_CATALOG_NAME_MAX];
+    size_t                          len;
+    const llmopt_snapshot_entry_t  *found;
+
+    len = ngx_snprintf(name, sizeof(name), "%s%V",
+                       kind ? kind : NGX_HTTP_LLMOPT_SPARSE_KIND, &prt->name)
+          - name;
+    found = llmopt_snapshot_find(e, ne, (const char *) name, len);
+
+    if (kind == NULL || found == NULL) {
+        return found;
+    }
+
+    if (found->shape != prt->shape || found->size != prt->block->sparse
+        || llmopt_sparse_check(&prt->policy->sparse, found->params)
+           != LLMOPT_OK)
+    {
+        return NULL;
+    }
+
+    return found;
 }

@@ -39,13 +39,19 @@ void ngx_http_llmopt_sparse_served(ngx_http_llmopt_ctx_t *ctx,
 
 /*
  * The state file: an entry "sparse:<policy>" of each sparse policy, its
- * table read in place (the trainer, its writer, runs the checkpoint).
- * Each entry owns its name (ngx_free()).  Returns the entries made in e.
+ * table read in place (the trainer, its writer, runs the checkpoint),
+ * and with llmopt_redis "sparse-local:<policy>", this instance's own part
+ * of it.  Each entry owns its name (ngx_free()).  Returns the entries
+ * made in e (at most 2 a policy).
  */
 ngx_uint_t ngx_http_llmopt_sparse_entries(ngx_http_llmopt_main_conf_t *lmcf,
     llmopt_snapshot_entry_t *e, ngx_log_t *log);
 
-/* At start: each sparse policy's table back from its entry of its shape. */
+/*
+ * At start: each sparse policy's table back from its entry of its shape,
+ * and with llmopt_redis its own part from its "sparse-local:" entry (none:
+ * the whole table, learned alone).
+ */
 void ngx_http_llmopt_sparse_restore(ngx_http_llmopt_main_conf_t *lmcf,
     const llmopt_snapshot_entry_t *e, unsigned ne, ngx_log_t *log);
 

@@ -625,7 +625,7 @@ ngx_http_llmopt_state_checkpoint(ngx_http_llmopt_main_conf_t *lmcf,
     np = lmcf->policies.nelts;
     prt = lmcf->policies.elts;
 
-    e = ngx_alloc((8 * np + 1) * sizeof(llmopt_snapshot_entry_t), log);
+    e = ngx_alloc((9 * np + 1) * sizeof(llmopt_snapshot_entry_t), log);
     if (e == NULL) {
         return NGX_ERROR;
     }
@@ -642,7 +642,8 @@ ngx_http_llmopt_state_checkpoint(ngx_http_llmopt_main_conf_t *lmcf,
        the budgets' accounts, so that a restart does not spend a day's
        cap again, "budget:<policy>"; the canaries, "canary:<policy>";
        the names of the arms and the attic, "arms:", "attic0:", "attic1:";
-       the sparse policies' tables, "sparse:<policy>" */
+       the sparse policies' tables, "sparse:<policy>", and with
+       llmopt_redis this instance's own part, "sparse-local:<policy>" */
 
     extra = ngx_http_llmopt_fleet_entries(lmcf, &e[np], log);
     extra += ngx_http_llmopt_guard_entries(lmcf, &e[np + extra], log);

@@ -243,6 +243,10 @@ ngx_http_llmopt_trainer_prepare(ngx_cycle_t *cycle,
         lmcf->tpolicies[i].size = size;
         lmcf->tpolicies[i].tally = prt[i].stats->tally;
         lmcf->tpolicies[i].sparse = ngx_http_llmopt_block_sparse(prt[i].block);
+        lmcf->tpolicies[i].sparse_local =
+                                 prt[i].local != NULL
+                                 ? ngx_http_llmopt_block_sparse(prt[i].local)
+                                 : NULL;
 
         lmcf->tpolicies[i].work = ngx_palloc(cycle->pool, size);
         if (lmcf->tpolicies[i].work == NULL) {

@@ -347,7 +347,8 @@ void ngx_http_llmopt_zone_attic(ngx_http_llmopt_main_conf_t *lmcf,
 /*
  * A block for prt's arms, zeroed but for its header, with a sparse
  * policy's table after its parameters when sparse is 1 (the block readers
- * use; the Redis copies have none); NULL: no room.
+ * use, and this instance's own part with llmopt_redis; the fleet's copy
+ * has none); NULL: no room.
  */
 ngx_http_llmopt_block_t *ngx_http_llmopt_new_block(ngx_slab_pool_t *shpool,
     ngx_http_llmopt_policy_rt_t *prt, ngx_uint_t sparse);

@@ -209,14 +209,23 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         }
 
         if (lmcf->redis != NULL && dir[i].local == NULL) {
-            /* what this instance learned: all of the model so far */
-            dir[i].local = ngx_http_llmopt_new_block(shpool, &prt[i], 0);
+            /* what this instance learned: all of the model so far (a
+               sparse table too, whose steps are shared as they are) */
+            dir[i].local = ngx_http_llmopt_new_block(shpool, &prt[i], 1);
             if (dir[i].local == NULL) {
                 goto nomem;
             }
 
             ngx_memcpy(dir[i].local->params, dir[i].block->params,
                        dir[i].block->size);
+
+            if (dir[i].local->sparse
+                && dir[i].block->sparse == dir[i].local->sparse)
+            {
+                ngx_memcpy(dir[i].local->params + dir[i].local->size,
+                           dir[i].block->params + dir[i].block->size,
+                           dir[i].local->sparse);
+            }
         }
 
         if (lmcf->redis != NULL && dir[i].others == NULL) {
@@ -461,6 +470,11 @@ ngx_http_llmopt_zone_need(ngx_http_llmopt_main_conf_t *lmcf, size_t *need,
                                   offsetof(ngx_http_llmopt_block_t, params)
                                   + llmopt_bandit_size(
                                         &prt[i].policy->bandit));
+
+        if (copies > 1) {
+            /* this instance's own part of a sparse table, beside it */
+            per += ngx_http_llmopt_sparse_bytes(prt[i].policy);
+        }
         per += ngx_http_llmopt_slab_bytes(sizeof(ngx_http_llmopt_stats_t));
         per += ngx_http_llmopt_slab_bytes(
                    offsetof(ngx_http_llmopt_history_t, data)

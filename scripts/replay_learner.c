@@ -141,6 +141,6 @@ replay_learner_update(replay_learner_t *l, unsigned arm, const double *x,
         xf[i] = (float) x[i];
     }
 
-    llmopt_sparse_update(&l->pol->sparse, l->table, arm, &l->carry, xf,
-                         reward);
+    llmopt_sparse_update(&l->pol->sparse, l->table, NULL, arm, &l->carry,
+                         xf, reward);
 }

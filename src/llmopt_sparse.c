@@ -611,8 +611,8 @@ llmopt_sparse_carry(const llmopt_sparse_features_t *f, double score,
 
 void
 llmopt_sparse_update(const llmopt_sparse_conf_t *conf, void *table,
-    unsigned arm, const llmopt_sparse_carry_t *carry, const float *x,
-    double reward)
+    void *local, unsigned arm, const llmopt_sparse_carry_t *carry,
+    const float *x, double reward)
 {
     float                  v, g, acc, *w, *accs, *slot[LLMOPT_SPARSE_TOUCH];
     float                  value[LLMOPT_SPARSE_TOUCH];
@@ -620,9 +620,11 @@ llmopt_sparse_update(const llmopt_sparse_conf_t *conf, void *table,
     size_t                 weights, at;
     unsigned               i, n, stride, n_text;
     uint32_t               mask;
+    float                 *lw;
     llmopt_sparse_head_t  *head;
 
     head = table;
+    lw = NULL;
 
     if (arm >= conf->n_arms || !(carry->dense_norm > 0)
         || llmopt_sparse_check(conf, table) != LLMOPT_OK)
@@ -636,6 +638,10 @@ llmopt_sparse_update(const llmopt_sparse_conf_t *conf, void *table,
 
     } else if (reward > 1) {
         reward = 1;
+    }
+
+    if (local != NULL && llmopt_sparse_check(conf, local) == LLMOPT_OK) {
+        lw = (float *) ((llmopt_sparse_head_t *) local + 1);
     }
 
     w = (float *) (head + 1);
@@ -689,9 +695,66 @@ llmopt_sparse_update(const llmopt_sparse_conf_t *conf, void *table,
 
         /* a bucket twice in the list (a collision) takes both steps */
         llmopt_sparse_store(slot[i], (float) (*slot[i] - rate * g));
+
+        if (lw != NULL) {
+            lw[at + weights] += g * g;
+            lw[at] = (float) (lw[at] - rate * g);
+        }
     }
 
     __atomic_store_n(&head->updates, head->updates + 1, __ATOMIC_RELAXED);
+
+    if (lw != NULL) {
+        ((llmopt_sparse_head_t *) local)->updates++;
+    }
+}
+
+
+void
+llmopt_sparse_merge(const llmopt_sparse_conf_t *conf, void *dst,
+    const void *src)
+{
+    float        *d;
+    size_t        i, n;
+    const float  *s;
+
+    d = (float *) ((llmopt_sparse_head_t *) dst + 1);
+    s = (const float *) ((const llmopt_sparse_head_t *) src + 1);
+    n = ((size_t) 1 << conf->bits) * 2;
+
+    for (i = 0; i < n; i++) {
+        d[i] += s[i];
+    }
+
+    ((llmopt_sparse_head_t *) dst)->updates +=
+        ((const llmopt_sparse_head_t *) src)->updates;
+}
+
+
+void
+llmopt_sparse_sum(const llmopt_sparse_conf_t *conf, void *table,
+    const void *a, const void *b)
+{
+    float                       *w;
+    size_t                       i, n;
+    uint64_t                     updates;
+    const float                 *x, *y;
+    const llmopt_sparse_head_t  *ha, *hb;
+
+    ha = a;
+    hb = b;
+    w = (float *) ((llmopt_sparse_head_t *) table + 1);
+    x = (const float *) (ha + 1);
+    y = hb != NULL ? (const float *) (hb + 1) : NULL;
+    n = ((size_t) 1 << conf->bits) * 2;
+
+    for (i = 0; i < n; i++) {
+        llmopt_sparse_store(&w[i], y != NULL ? x[i] + y[i] : x[i]);
+    }
+
+    updates = ha->updates + (hb != NULL ? hb->updates : 0);
+    __atomic_store_n(&((llmopt_sparse_head_t *) table)->updates, updates,
+                     __ATOMIC_RELAXED);
 }
 
 

@@ -177,11 +177,32 @@ int llmopt_sparse_probabilities(const llmopt_sparse_conf_t *conf,
  * each weight of the arm the features touch.  An empty carry (all 0: no
  * features were taken for the request) teaches nothing.  The score is
  * computed again when the carry holds every feature, else the carried one
- * is used.  The single writer only.  O(LLMOPT_SPARSE_CARRY + d).
+ * is used.  local, when not NULL (a table of conf's shape), gets the same
+ * steps (weights and accumulators) and counts the update: this
+ * instance's own part of a table shared through Redis, which the served
+ * table holds summed with the other instances' (llmopt_sparse_sum).  The
+ * single writer only.  O(LLMOPT_SPARSE_CARRY + d).
  */
 void llmopt_sparse_update(const llmopt_sparse_conf_t *conf, void *table,
-    unsigned arm, const llmopt_sparse_carry_t *carry, const float *x,
-    double reward);
+    void *local, unsigned arm, const llmopt_sparse_carry_t *carry,
+    const float *x, double reward);
+
+/*
+ * Adds the weights, accumulators and updates of src into dst (both of
+ * conf's shape, checked by the caller; dst has no reader): the other
+ * instances' parts, summed.  O(2^bits).
+ */
+void llmopt_sparse_merge(const llmopt_sparse_conf_t *conf, void *dst,
+    const void *src);
+
+/*
+ * table = a + b, weight by weight, accumulators and updates too (b NULL:
+ * a alone), each weight stored whole so that readers without a lock see
+ * it old or new (llmopt_sparse.h's threading note); a and b of conf's
+ * shape, checked by the caller.  The single writer only.  O(2^bits).
+ */
+void llmopt_sparse_sum(const llmopt_sparse_conf_t *conf, void *table,
+    const void *a, const void *b);
 
 /* Updates the table has learned. */
 uint64_t llmopt_sparse_updates(const void *table);

@@ -95,8 +95,9 @@ llmopt_trainer_learn(llmopt_trainer_t *t, const llmopt_event_t *ev,
                          rw.reward);
 
     if (tp->sparse != NULL && tp->policy->sparse_on) {
-        llmopt_sparse_update(&tp->policy->sparse, tp->sparse, ev->arm,
-                             &ev->sparse, ev->x, rw.reward);
+        llmopt_sparse_update(&tp->policy->sparse, tp->sparse,
+                             tp->sparse_local, ev->arm, &ev->sparse, ev->x,
+                             rw.reward);
     }
 
     tp->dirty = 1;

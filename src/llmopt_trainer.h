@@ -55,8 +55,10 @@ typedef struct {
     llmopt_arm_tally_t     *tally;         /* n_arms entries, or NULL */
 
     /* algorithm sparse: the shared table, learned in place (its readers
-       take no lock, llmopt_sparse.h), or NULL */
+       take no lock, llmopt_sparse.h), or NULL; with Redis, sparse_local is
+       this instance's own part of it (the same steps), or NULL */
     void                   *sparse;
+    void                   *sparse_local;
 
     /* what other instances learned (one block of their merged additive
        statistics, llmopt_bandit_merge), or NULL; publish then shares

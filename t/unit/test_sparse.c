@@ -222,8 +222,10 @@ test_probabilities(void)
            LLMOPT_OK, "chosen");
 
     for (i = 0; i < 20; i++) {
-        llmopt_sparse_update(&conf, table, 0, &carry, (float[]) { 1 }, 1);
-        llmopt_sparse_update(&conf, table, 1, &carry, (float[]) { 1 }, 0.4);
+        llmopt_sparse_update(&conf, table, NULL, 0, &carry, (float[]) { 1 },
+                             1);
+        llmopt_sparse_update(&conf, table, NULL, 1, &carry, (float[]) { 1 },
+                             0.4);
     }
 
     freq[0] = freq[1] = freq[2] = 0;
@@ -361,7 +363,7 @@ test_learns(void)
         reward = choice.arm == v ? 0.9 : 0.2;
         reward += 0.1 * (llmopt_rng_uniform(&rng) - 0.5);
 
-        llmopt_sparse_update(&conf, table, choice.arm, &carry,
+        llmopt_sparse_update(&conf, table, NULL, choice.arm, &carry,
                              (float[]) { 1 }, reward);
 
         if (i >= 500) {
@@ -377,7 +379,7 @@ test_learns(void)
     is_int(llmopt_sparse_updates(table), 3000, "updates counted");
 
     memset(&carry, 0, sizeof(carry));
-    llmopt_sparse_update(&conf, table, 0, &carry, (float[]) { 1 }, 1);
+    llmopt_sparse_update(&conf, table, NULL, 0, &carry, (float[]) { 1 }, 1);
     is_int(llmopt_sparse_updates(table), 3000,
            "an empty carry (no features taken) teaches nothing");
 
@@ -434,7 +436,7 @@ test_concurrent(void)
 
     if (pid == 0) {
         for (i = 0; i < 20000; i++) {
-            llmopt_sparse_update(&conf, table, i % 2, &carry,
+            llmopt_sparse_update(&conf, table, NULL, i % 2, &carry,
                                  (float[]) { 1 }, (i % 2) ? 0.9 : 0.1);
         }
 
@@ -470,6 +472,9 @@ test_concurrent(void)
 }
 
 
+static void test_shared(void);
+
+
 int
 main(void)
 {
@@ -479,6 +484,104 @@ main(void)
     test_carry();
     test_learns();
     test_concurrent();
+    test_shared();
 
     return tap_done();
+}
+
+
+/*
+ * Two instances' tables shared as through Redis: each learns its own
+ * requests into its served table and its own part; the served table made
+ * of one's part plus the other's (llmopt_sparse_sum of merged parts)
+ * scores what the other learned.
+ */
+
+static void
+test_shared(void)
+{
+    void                  *ta, *la, *tb, *lb, *others;
+    float                 *wa, *wl;
+    double                 x[1] = { 1 }, score[2];
+    size_t                 i, n, differ;
+    unsigned               k;
+    llmopt_rng_t           rng;
+    llmopt_choice_t        choice;
+    llmopt_sparse_conf_t   conf;
+    llmopt_sparse_carry_t  carry;
+
+    llmopt_sparse_conf_defaults(&conf);
+    conf.bits = 12;
+    conf.n_arms = 2;
+    conf.d = 1;
+    n = llmopt_sparse_size(&conf);
+
+    ta = malloc(n);
+    la = malloc(n);
+    tb = malloc(n);
+    lb = malloc(n);
+    others = malloc(n);
+    llmopt_sparse_init(&conf, ta);
+    llmopt_sparse_init(&conf, la);
+    llmopt_sparse_init(&conf, tb);
+    llmopt_sparse_init(&conf, lb);
+    llmopt_rng_seed(&rng, 5);
+
+    /* A learns that arm 1 answers "poems" well, arm 0 badly */
+
+    for (k = 0; k < 200; k++) {
+        feats(&conf, "write me some poems about rhyme", NULL, &f);
+        llmopt_sparse_select(&conf, ta, &f, x, NULL, &rng, &choice, &carry);
+        llmopt_sparse_update(&conf, ta, la, choice.arm, &carry,
+                             (float[]) { 1 }, choice.arm == 1 ? 1 : 0);
+    }
+
+    is_int(llmopt_sparse_updates(ta), 200, "shared: A's table learned");
+    is_int(llmopt_sparse_updates(la), 200, "shared: and its own part");
+
+    /* from a cold start the own part is the table, step by step */
+
+    wa = (float *) ((char *) ta + 64);
+    wl = (float *) ((char *) la + 64);
+    differ = 0;
+
+    for (i = 0; i < (n - 64) / sizeof(float); i++) {
+        differ += wa[i] != wl[i];
+    }
+
+    is_int(differ, 0, "shared: A's part took every step of its table");
+
+    /* B learned nothing; its served table = its part + A's */
+
+    llmopt_sparse_init(&conf, others);
+    llmopt_sparse_merge(&conf, others, la);
+    is_int(llmopt_sparse_updates(others), 200, "merge: the updates add");
+    llmopt_sparse_sum(&conf, tb, lb, others);
+    is_int(llmopt_sparse_updates(tb), 200, "sum: B's table has A's updates");
+
+    feats(&conf, "poems about rhyme please", NULL, &f);
+    llmopt_sparse_scores(&conf, tb, &f, x, score);
+    ok(score[1] > score[0] + 0.3,
+       "sum: B scores the poems' arm higher from A's steps alone");
+
+    /* B learns one answer: its part has that step alone, its table both */
+
+    llmopt_sparse_select(&conf, tb, &f, x, NULL, &rng, &choice, &carry);
+    llmopt_sparse_update(&conf, tb, lb, 0, &carry, (float[]) { 1 }, 0);
+    is_int(llmopt_sparse_updates(lb), 1, "B's own part: its one update");
+    is_int(llmopt_sparse_updates(tb), 201, "B's table: 201");
+
+    /* the parts add */
+
+    llmopt_sparse_merge(&conf, others, lb);
+    is_int(llmopt_sparse_updates(others), 201, "merge: 200 + 1");
+
+    llmopt_sparse_sum(&conf, tb, lb, NULL);
+    is_int(llmopt_sparse_updates(tb), 1, "sum with no others: the part");
+
+    free(ta);
+    free(la);
+    free(tb);
+    free(lb);
+    free(others);
 }
