@@ -9,8 +9,9 @@
  *
  *   build/bench-decision [routerbench-dir]
  *
- * Prints the median and p99 of single decisions, each timed alone with
- * CLOCK_MONOTONIC, and the ratio of each figure to the budget of DESIGN.md.
+ * Prints the median, quartiles and p99 of single decisions, each timed
+ * alone with CLOCK_MONOTONIC, and the ratio of each figure to the budget
+ * of DESIGN.md.
  */
 
 #include <stdio.h>
@@ -451,8 +452,10 @@ bench_run(const char *label, const char *body, size_t len,
     median = bench_ns[BENCH_ROUNDS / 2];
     p99 = bench_ns[BENCH_ROUNDS * 99 / 100];
 
-    printf("  %-13s body %6zu B  median %8.2f us  p99 %8.2f us", label, len,
-           median / 1000, p99 / 1000);
+    printf("  %-13s body %6zu B  median %8.2f us  (p25 %.2f, p75 %.2f)  "
+           "p99 %8.2f us", label, len, median / 1000,
+           bench_ns[BENCH_ROUNDS / 4] / 1000,
+           bench_ns[BENCH_ROUNDS * 3 / 4] / 1000, p99 / 1000);
 
     printf("   median/budget %.2f", median / budget_median);
 

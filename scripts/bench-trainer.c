@@ -69,7 +69,8 @@ typedef struct {
 
 /* "targets:" lines, the same form in every benchmark script */
 static char  bench_target_lines[3][160];
-static unsigned  bench_sparse;   /* bench_policy makes a sparse policy */
+static unsigned  bench_sparse;   /* bench_policy makes a sparse policy; 2:
+                                     with its own part (llmopt_redis) */
 
 static void bench_policy(llmopt_policy_t *p, llmopt_algorithm_e alg);
 static void bench_events(llmopt_event_t *ev, unsigned n, llmopt_rng_t *rng);
@@ -173,6 +174,12 @@ main(int argc, char **argv)
     if (ups < 2e5) {
         i = 1;
     }
+
+    bench_sparse = 2;
+    ups = bench_throughput(LLMOPT_ALG_EPSILON_GREEDY, pool);
+    bench_sparse = 0;
+    printf("  sparse, its own part too (llmopt_redis) %10.0f updates/s\n",
+           ups);
 
     if (bench_sustained(seconds, rate, producers, events, interval, pool)
         != 0)
@@ -305,6 +312,17 @@ bench_throughput(llmopt_algorithm_e alg, llmopt_event_t *pool)
         llmopt_sparse_init(&p.sparse, tp.sparse);
     }
 
+    if (bench_sparse == 2) {
+        /* llmopt_redis: the instance's own part takes each step too */
+        tp.sparse_local = malloc(llmopt_sparse_size(&p.sparse));
+
+        if (tp.sparse_local == NULL) {
+            exit(2);
+        }
+
+        llmopt_sparse_init(&p.sparse, tp.sparse_local);
+    }
+
     llmopt_seqlock_init(&lock);
     llmopt_bandit_init(&p.bandit, shared);
     llmopt_trainer_init(&tr, NULL, 0, &tp, 1);
@@ -328,6 +346,7 @@ bench_throughput(llmopt_algorithm_e alg, llmopt_event_t *pool)
     free(shared);
     free(work);
     free(tp.sparse);
+    free(tp.sparse_local);
 
     for (i = 0; i < BENCH_POOL; i++) {
         pool[i].d = BENCH_D;
