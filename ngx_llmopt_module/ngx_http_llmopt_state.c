@@ -746,6 +746,7 @@ ngx_int_t
 ngx_http_llmopt_state_restore(ngx_log_t *log,
     ngx_http_llmopt_main_conf_t *lmcf)
 {
+    int                             rc;
     u_char                         *buf;
     ssize_t                         n;
     unsigned                        ne;
@@ -806,9 +807,21 @@ ngx_http_llmopt_state_restore(ngx_log_t *log,
     ngx_memzero(&err, sizeof(llmopt_err_t));
     ne = 256;
 
-    if (llmopt_snapshot_decode(buf, n, e, &ne, &created, &catalog, &err)
-        != LLMOPT_OK)
-    {
+    rc = llmopt_snapshot_decode(buf, n, e, &ne, &created, &catalog, &err);
+
+    if (rc == LLMOPT_AGAIN) {
+        /* more entries than 256 (about 9 a policy): the room they need */
+        ngx_free(e);
+        e = ngx_alloc(ne * sizeof(llmopt_snapshot_entry_t), log);
+        if (e == NULL) {
+            goto done;
+        }
+
+        rc = llmopt_snapshot_decode(buf, n, e, &ne, &created, &catalog,
+                                    &err);
+    }
+
+    if (rc != LLMOPT_OK) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "llmopt_state_file \"%V\": %s; ignored, learning "
                       "starts anew", &lmcf->state_file, err.msg);

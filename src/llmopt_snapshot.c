@@ -159,9 +159,10 @@ llmopt_snapshot_decode(const void *buf, size_t len,
     count = (unsigned) llmopt_get(start + 32, 4);
 
     if (count > *n) {
-        llmopt_err_set(err, 0, 32, "state file has %u policies, more than "
-                       "%u", count, *n);
-        return LLMOPT_ERROR;
+        llmopt_err_set(err, 0, 32, "state file has %u entries, more than "
+                       "room for %u", count, *n);
+        *n = count;
+        return LLMOPT_AGAIN;
     }
 
     p = start + LLMOPT_SNAPSHOT_HEADER;

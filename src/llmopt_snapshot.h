@@ -41,10 +41,11 @@ int llmopt_snapshot_encode(void *buf, size_t len, uint64_t created_ms,
 /*
  * Checks an image and lists its entries; they point into buf (params are
  * 8-aligned when buf is).  *n: in, the room in e; out, the entries found.
- * LLMOPT_OK, or LLMOPT_ERROR with err->msg: "not an llmopt state file",
- * "state file version N is not supported", "checksum mismatch (damaged or
- * truncated)", "malformed state file", or more entries than room.  Reads
- * nothing outside buf[0 .. len - 1], whatever the bytes.
+ * LLMOPT_OK; LLMOPT_AGAIN when the image has more entries than room, *n
+ * then the count it has (call again with that room); or LLMOPT_ERROR with
+ * err->msg: "not an llmopt state file", "state file version N is not
+ * supported", "checksum mismatch (damaged or truncated)", "malformed state
+ * file".  Reads nothing outside buf[0 .. len - 1], whatever the bytes.
  */
 int llmopt_snapshot_decode(const void *buf, size_t len,
     llmopt_snapshot_entry_t *e, unsigned *n, uint64_t *created_ms,

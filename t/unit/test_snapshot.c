@@ -89,7 +89,10 @@ main(void)
 
     n = 2;
     is_int(llmopt_snapshot_decode(buf, size, out, &n, NULL, NULL, &err),
-           LLMOPT_ERROR, "more entries than room: refused");
+           LLMOPT_AGAIN, "more entries than room: again");
+    is_int(n, 3, "with the room it needs");
+    is_int(llmopt_snapshot_decode(buf, size, out, &n, NULL, NULL, &err),
+           LLMOPT_OK, "which then is enough");
 
     /* every single flipped byte is caught */
 
