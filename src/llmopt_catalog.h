@@ -18,6 +18,7 @@
 #include "llmopt_bandit.h"
 #include "llmopt_sparse.h"
 #include "llmopt_budget.h"
+#include "llmopt_cache.h"
 
 
 #define LLMOPT_CATALOG_NAME_MAX    63     /* bytes of a model, policy, arm */
@@ -187,6 +188,7 @@ typedef struct {
     unsigned               budgeted;         /* any cap in budget */
     llmopt_budget_conf_t   budget;
     llmopt_canary_conf_t   canary;
+    llmopt_cache_conf_t    cache;            /* what may be cached */
 
     /* drift: what the trainer does when an arm's rewards or latencies
        change (always detected, logged and counted) */

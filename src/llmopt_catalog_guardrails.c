@@ -79,19 +79,11 @@ enum {
 };
 
 
-static int llmopt_catalog_submap(llmopt_catalog_ctx_t *ctx,
-    const llmopt_policy_t *policy, const llmopt_catalog_field_t *field,
-    const char *key, const char *const *names, llmopt_catalog_field_t *f,
-    const char *where, char *sub_where);
 
 
-/*
- * The mapping a policy has under key (drift, budget, canary, breaker),
- * its keys names[] read into f; sub_where (LLMOPT_CATALOG_WHERE_LEN
- * bytes) names it for messages.  LLMOPT_DECLINED when there is none.
- */
+/* The mapping a policy has under key (llmopt_catalog_guardrails.h). */
 
-static int
+int
 llmopt_catalog_submap(llmopt_catalog_ctx_t *ctx, const llmopt_policy_t *policy,
     const llmopt_catalog_field_t *field, const char *key,
     const char *const *names, llmopt_catalog_field_t *f, const char *where,

@@ -18,6 +18,16 @@
  * stay); the arms are known by now.
  */
 
+/*
+ * The mapping a policy has under key (drift, budget, canary, breaker,
+ * cache), its keys names[] read into f; sub_where (LLMOPT_CATALOG_WHERE_LEN
+ * bytes) names it for messages.  LLMOPT_DECLINED when there is none.
+ */
+int llmopt_catalog_submap(llmopt_catalog_ctx_t *ctx,
+    const llmopt_policy_t *policy, const llmopt_catalog_field_t *field,
+    const char *key, const char *const *names, llmopt_catalog_field_t *f,
+    const char *where, char *sub_where);
+
 int llmopt_catalog_breaker(llmopt_catalog_ctx_t *ctx,
     llmopt_policy_t *policy, const llmopt_catalog_field_t *breaker,
     const char *where);

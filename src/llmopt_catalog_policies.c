@@ -17,6 +17,7 @@
 
 #include "llmopt_catalog.h"
 #include "llmopt_catalog_arms.h"
+#include "llmopt_catalog_cache.h"
 #include "llmopt_catalog_guardrails.h"
 #include "llmopt_catalog_policies.h"
 #include "llmopt_catalog_values.h"
@@ -33,7 +34,7 @@ static const char *const  llmopt_catalog_policy_keys[] = {
     "fallback", "max_cost",
     "breaker", "drift", "latency_slo", "latency_slo_action",
     "latency_slo_penalty", "budget", "canary", "unscored", "baseline",
-    "sparse", "drop_unsupported", NULL
+    "sparse", "drop_unsupported", "cache", NULL
 };
 
 enum {
@@ -67,6 +68,7 @@ enum {
     LLMOPT_POLICY_BASELINE,
     LLMOPT_POLICY_SPARSE,
     LLMOPT_POLICY_DROP_UNSUPPORTED,
+    LLMOPT_POLICY_CACHE,
     LLMOPT_POLICY_LAST
 };
 
@@ -358,6 +360,8 @@ llmopt_catalog_policy_entry(llmopt_catalog_ctx_t *ctx,
         || llmopt_catalog_budget(ctx, policy, &f[LLMOPT_POLICY_BUDGET], where)
            != LLMOPT_OK
         || llmopt_catalog_canary(ctx, policy, &f[LLMOPT_POLICY_CANARY], where)
+           != LLMOPT_OK
+        || llmopt_catalog_cache(ctx, policy, &f[LLMOPT_POLICY_CACHE], where)
            != LLMOPT_OK)
     {
         return LLMOPT_ERROR;
