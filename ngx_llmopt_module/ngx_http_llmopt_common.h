@@ -290,6 +290,16 @@ typedef struct {
     unsigned                      client_unparsed:1;  /* valid_unparsed */
     unsigned                      uri_kept:1;    /*   once an arm's set */
 
+    /* the exact cache (ngx_http_llmopt_cache.c) */
+    ngx_uint_t                    cache_arm;     /* decided for, + 1 */
+    unsigned                      cache_keyed:1;
+    unsigned                      cache_lookup:1;
+    unsigned                      cache_store:1;
+    unsigned                      cache_hit:1;   /* nginx answered */
+    const char                   *cache_why;     /* no key: why */
+    double                        cache_saved;   /* USD, by a hit */
+    u_char                        cache_key[LLMOPT_CACHE_KEY_LEN];
+
     /* settled at the end */
     ngx_uint_t                    upstream_status;
     double                        cost;          /* -1: unknown */

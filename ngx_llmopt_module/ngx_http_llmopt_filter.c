@@ -20,6 +20,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_llmopt_common.h"
+#include "ngx_http_llmopt_cache.h"
 #include "ngx_http_llmopt_feedback.h"
 #include "ngx_http_llmopt_http.h"
 #include "ngx_http_llmopt_outcome.h"
@@ -103,6 +104,8 @@ ngx_http_llmopt_header_filter(ngx_http_request_t *r)
     }
 
     ctx->filtering = 1;
+
+    ngx_http_llmopt_cache_header(r, ctx);
 
     type = &r->headers_out.content_type;
 
@@ -485,7 +488,8 @@ ngx_http_llmopt_scan(ngx_http_llmopt_ctx_t *ctx, ngx_buf_t *b)
     llmopt_usage_out_t  res;
 
     if (!ngx_buf_in_memory(b) || b->pos == NULL) {
-        /* a buffer in a temp file is not read back: usage stays unseen */
+        /* proxy_cache's file (or a temp file): its bytes read back */
+        ngx_http_llmopt_cache_read(ctx, b, ngx_http_llmopt_scan);
         return;
     }
 

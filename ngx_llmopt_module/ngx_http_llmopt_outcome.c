@@ -21,6 +21,7 @@
 #include "ngx_http_llmopt_common.h"
 #include "ngx_http_llmopt_breaker.h"
 #include "ngx_http_llmopt_budget.h"
+#include "ngx_http_llmopt_cache.h"
 #include "ngx_http_llmopt_http.h"
 #include "ngx_http_llmopt_request.h"
 #include "ngx_http_llmopt_zone.h"
@@ -200,11 +201,13 @@ ngx_http_llmopt_settle(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
 
     ctx->cost = ev->cost;
 
+    ngx_http_llmopt_cache_settle(r, ctx);
+
     ctx->latency_ms = (double) elapsed / 1e6;
     ev->latency_ms = (float) ctx->latency_ms;
     ev->ttft_ms = (float) ctx->ttft_ms;
 
-    if (prt->policy->feedback_wait_ms == 0
+    if (prt->policy->feedback_wait_ms == 0 && !ctx->cache_hit
         && llmopt_reward(&prt->policy->reward, ev, &rw) == LLMOPT_OK)
     {
         ctx->reward = rw.reward;
@@ -317,6 +320,13 @@ ngx_http_llmopt_outcome(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
     llmopt_ring_prefetch(sh->ring, (unsigned) ctx->d);
 
     ngx_http_llmopt_settle(r, ctx);
+
+    if (ctx->cache_hit) {
+        /* answered by proxy_cache: no cost, nothing to learn */
+        ngx_http_llmopt_cache_outcome(r, ctx);
+        return;
+    }
+
     ngx_http_llmopt_count(r, ctx);
     ngx_http_llmopt_budget_spend(r, ctx, ctx->event.cost, 1);
 

@@ -23,7 +23,7 @@
 
 #define NGX_HTTP_LLMOPT_PROM_HEAD     8192
 #define NGX_HTTP_LLMOPT_PROM_POLICY   8192
-#define NGX_HTTP_LLMOPT_PROM_ARM      13312
+#define NGX_HTTP_LLMOPT_PROM_ARM      13824
 
 
 typedef struct {
@@ -83,6 +83,10 @@ static ngx_http_llmopt_prom_meta_t  ngx_http_llmopt_prom_arm_meta[] = {
     { "llmopt_arm_cost_estimated_usd_total", "counter",
       "Estimated part of an arm's cost, USD (in llmopt_arm_cost_usd_total "
       "too)" },
+    { "llmopt_arm_cache_hits_total", "counter",
+      "Requests routed to an arm that nginx answered from proxy_cache" },
+    { "llmopt_arm_cache_saved_usd_total", "counter",
+      "What an arm's cache hits would have cost at its price, USD" },
     { "llmopt_arm_answers_total", "counter",
       "Successful answers of an arm learned with a score (scored), or "
       "whose policy waited for feedback that never came (unscored)" },
@@ -184,7 +188,7 @@ ngx_http_llmopt_prometheus(ngx_http_request_t *r,
     for (i = 0; i < lmcf->policies.nelts; i++) {
         size += NGX_HTTP_LLMOPT_PROM_POLICY + 8 * prt[i].name.len
                 + prt[i].n_arms * (NGX_HTTP_LLMOPT_PROM_ARM
-                                   + 64 * (prt[i].name.len + 64));
+                                   + 72 * (prt[i].name.len + 64));
     }
 
     b = ngx_create_temp_buf(r->pool, size);
@@ -600,6 +604,12 @@ ngx_http_llmopt_prom_arm(u_char *p, ngx_uint_t m,
         break;
     case 15:
         ngx_http_llmopt_prom_usd(as->cost_estimated_nusd);
+        break;
+    case 16:
+        ngx_http_llmopt_prom_line(NULL, "%uA", as->cache_hits);
+        break;
+    case 17:
+        ngx_http_llmopt_prom_usd(as->cache_saved_nusd);
         break;
     default:
         ngx_http_llmopt_prom_line("kind=\"scored\"", "%uL",

@@ -48,7 +48,7 @@ static u_char *ngx_http_llmopt_status_experiment(u_char *p,
 
 #define NGX_HTTP_LLMOPT_STATUS_POLICY  (4096 + 64)  /* a budget: ~1 KB */
 #define NGX_HTTP_LLMOPT_STATUS_EXP     (6 * 64 + 400)
-#define NGX_HTTP_LLMOPT_STATUS_ARM     (6 * 64 * 2 + 2048 + 448)
+#define NGX_HTTP_LLMOPT_STATUS_ARM     (6 * 64 * 2 + 2048 + 448 + 96)
 #define NGX_HTTP_LLMOPT_STATUS_THETA   (LLMOPT_FEATURE_MAX_DIM * 32 + 512)
 
 
@@ -335,6 +335,7 @@ ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
                     "\"client_gone\":%uA,\"drained\":%uA,"
                     "\"cost_estimated\":{\"outcomes\":%uA,"
                     "\"usd\":%uA.%09uA},"
+                    "\"cache\":{\"hits\":%uA,\"saved_usd\":%uA.%09uA},"
                     "\"breaker\":{\"state\":\"%s\",\"failures\":%uA,"
                     "\"opens\":%uA,\"probes\":%uA,\"open_ms\":%uL},"
                     "\"drift\":{\"reward\":%uA,\"latency\":%uA},"
@@ -346,6 +347,8 @@ ngx_http_llmopt_status_arm(u_char *p, ngx_http_llmopt_policy_rt_t *prt,
                     as->client_gone, as->drained, as->cost_estimated,
                     as->cost_estimated_nusd / 1000000000,
                     as->cost_estimated_nusd % 1000000000,
+                    as->cache_hits, as->cache_saved_nusd / 1000000000,
+                    as->cache_saved_nusd % 1000000000,
                     ngx_http_llmopt_breaker_state(as, now),
                     as->breaker_failures, as->breaker_opens,
                     as->breaker_probes,

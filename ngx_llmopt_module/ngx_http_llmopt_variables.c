@@ -12,6 +12,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_llmopt_common.h"
+#include "ngx_http_llmopt_cache.h"
 #include "ngx_http_llmopt_outcome.h"
 #include "ngx_http_llmopt_request.h"
 #include "ngx_http_llmopt_variables.h"
@@ -153,7 +154,7 @@ ngx_http_llmopt_add_variables(ngx_conf_t *cf)
         var->data = v->data;
     }
 
-    return NGX_OK;
+    return ngx_http_llmopt_cache_add_variables(cf);
 }
 
 

@@ -22,7 +22,7 @@
 
 
 #define NGX_HTTP_LLMOPT_ZONE_MAGIC    0x6c6c6d6fU      /* "llmo" */
-#define NGX_HTTP_LLMOPT_ZONE_VERSION  7       /* layout of the zone */
+#define NGX_HTTP_LLMOPT_ZONE_VERSION  8       /* layout of the zone */
 #define NGX_HTTP_LLMOPT_BLOCK_VERSION 2       /* of learned parameters, in
                                                  shapes and state files */
 
@@ -91,6 +91,9 @@ typedef struct {
                                                     the client left */
     ngx_atomic_t                  cost_estimated;      /* outcomes */
     ngx_atomic_t                  cost_estimated_nusd; /* USD * 1e9 */
+    ngx_atomic_t                  cache_hits;    /* answered by nginx's
+                                                    proxy_cache */
+    ngx_atomic_t                  cache_saved_nusd;    /* USD * 1e9 */
     ngx_atomic_t                  latency[NGX_HTTP_LLMOPT_TIME_BUCKETS];
     ngx_atomic_t                  latency_sum_us;
     ngx_atomic_t                  ttft[NGX_HTTP_LLMOPT_TIME_BUCKETS];
