@@ -3,7 +3,8 @@
  *
  * What the translators share (llmopt_translate_write.c): the bounded
  * output writer, reading members of a parsed document, stop reasons and
- * usage in either dialect.  Internal to llmopt_translate_*.c.
+ * usage in either dialect.  Internal to llmopt_translate_*.c (and
+ * llmopt_sse_replay.c, which writes streams with it).
  */
 
 #ifndef _LLMOPT_TRANSLATE_WRITE_H_INCLUDED_
