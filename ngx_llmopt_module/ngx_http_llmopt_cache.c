@@ -27,8 +27,13 @@
 #include "ngx_http_llmopt_zone.h"
 #include "ngx_http_llmopt_cache.h"
 
+#include "llmopt_sse_replay.h"
+
 
 #define NGX_HTTP_LLMOPT_CACHE_READ  4096    /* bytes read back at once */
+#define NGX_HTTP_LLMOPT_CACHE_JSON  (64 * 1024 * 1024)  /* an answer
+                                                          replayed, at
+                                                          most */
 
 
 typedef enum {
@@ -49,8 +54,21 @@ static void ngx_http_llmopt_cache_decide(ngx_http_request_t *r,
 static ngx_int_t ngx_http_llmopt_cache_key(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx, const llmopt_cache_conf_t *conf,
     llmopt_cache_request_t *creq, char *key);
+static ngx_int_t ngx_http_llmopt_cache_parse(ngx_http_request_t *r,
+    ngx_buf_t **body, llmopt_json_tok_t **toks, unsigned *n);
 static unsigned ngx_http_llmopt_cache_client(ngx_http_llmopt_ctx_t *ctx,
     ngx_http_request_t *r);
+static ngx_int_t ngx_http_llmopt_cache_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_llmopt_cache_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_llmopt_cache_keep(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, ngx_buf_t *b);
+static ngx_int_t ngx_http_llmopt_cache_replay(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_llmopt_cache_next_header;
+static ngx_http_output_body_filter_pt    ngx_http_llmopt_cache_next_body;
 static ngx_uint_t ngx_http_llmopt_cache_status(ngx_http_request_t *r);
 
 
@@ -223,7 +241,6 @@ ngx_http_llmopt_cache_decide(ngx_http_request_t *r,
 
     ngx_memzero(&creq, sizeof(llmopt_cache_request_t));
     creq.temperature = -1;
-    creq.stream = ctx->stream;
     creq.shadow = ctx->shadow;
     creq.client = ngx_http_llmopt_cache_client(ctx, r);
 
@@ -264,12 +281,9 @@ ngx_http_llmopt_cache_key(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     const llmopt_cache_conf_t *conf, llmopt_cache_request_t *creq, char *key)
 {
     u_char                       *body;
-    size_t                        len;
     unsigned                      n, *scratch;
-    ngx_int_t                     rc;
     ngx_str_t                     tenant;
     ngx_buf_t                    *b;
-    llmopt_err_t                  err;
     llmopt_json_tok_t            *toks;
     llmopt_cache_scope_t          scope;
     const llmopt_model_t         *model;
@@ -277,44 +291,18 @@ ngx_http_llmopt_cache_key(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     ngx_http_llmopt_loc_conf_t   *llcf;
     ngx_http_llmopt_main_conf_t  *lmcf;
 
-    if (r->request_body == NULL || r->request_body->bufs == NULL
-        || r->request_body->bufs->next != NULL)
-    {
-        return NGX_DECLINED;
-    }
-
-    b = r->request_body->bufs->buf;
-
-    if (b->in_file || !ngx_buf_in_memory(b)) {
+    if (ngx_http_llmopt_cache_parse(r, &b, &toks, &n) != NGX_OK) {
         return NGX_DECLINED;
     }
 
     body = b->pos;
-    len = b->last - b->pos;
+    scratch = (unsigned *) (toks + n);
 
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_llmopt_module);
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
 
-    rc = llmopt_json_parse(body, len, NULL, 0, llcf->max_depth, &n, &err);
-    if ((rc != LLMOPT_OK && rc != LLMOPT_AGAIN) || n == 0) {
-        return NGX_DECLINED;
-    }
-
-    toks = ngx_palloc(r->pool, n * (sizeof(llmopt_json_tok_t)
-                                    + sizeof(unsigned)));
-    if (toks == NULL) {
-        return NGX_DECLINED;
-    }
-
-    scratch = (unsigned *) (toks + n);
-
-    if (llmopt_json_parse(body, len, toks, n, llcf->max_depth, &n, &err)
-        != LLMOPT_OK)
-    {
-        return NGX_DECLINED;
-    }
-
     creq->temperature = llmopt_cache_temperature(body, toks, n);
+    creq->stream = llmopt_cache_streams(body, toks, n);
 
     arm = &ctx->policy->arms[ctx->arm];
     model = &lmcf->catalog.models[ctx->policy->policy->arms[ctx->arm].model];
@@ -339,6 +327,368 @@ ngx_http_llmopt_cache_key(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The body the upstream gets, in one buffer in memory, tokenized: *toks
+ * has room for *n indices after the tokens (the key's scratch).
+ */
+
+static ngx_int_t
+ngx_http_llmopt_cache_parse(ngx_http_request_t *r, ngx_buf_t **body,
+    llmopt_json_tok_t **toks, unsigned *n)
+{
+    size_t                       len;
+    ngx_int_t                    rc;
+    ngx_buf_t                   *b;
+    llmopt_err_t                 err;
+    ngx_http_llmopt_loc_conf_t  *llcf;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL
+        || r->request_body->bufs->next != NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    b = r->request_body->bufs->buf;
+
+    if (b->in_file || !ngx_buf_in_memory(b)) {
+        return NGX_DECLINED;
+    }
+
+    len = b->last - b->pos;
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llmopt_module);
+
+    rc = llmopt_json_parse(b->pos, len, NULL, 0, llcf->max_depth, n, &err);
+    if ((rc != LLMOPT_OK && rc != LLMOPT_AGAIN) || *n == 0) {
+        return NGX_DECLINED;
+    }
+
+    *toks = ngx_palloc(r->pool, *n * (sizeof(llmopt_json_tok_t)
+                                      + sizeof(unsigned)));
+    if (*toks == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (llmopt_json_parse(b->pos, len, *toks, *n, llcf->max_depth, n, &err)
+        != LLMOPT_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    *body = b;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_llmopt_cache_unstream(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, llmopt_request_t *req)
+{
+    unsigned                    n;
+    ngx_buf_t                  *b;
+    ngx_table_elt_t            *h;
+    llmopt_json_tok_t          *toks;
+    llmopt_cache_request_t      creq;
+    llmopt_cache_decision_t       d;
+    const llmopt_model_t         *model;
+    const llmopt_cache_conf_t    *conf;
+    ngx_http_llmopt_main_conf_t  *lmcf;
+
+    conf = &ctx->policy->policy->cache;
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
+    model = &lmcf->catalog.models[ctx->policy->policy->arms[ctx->arm].model];
+
+    if (conf->when == LLMOPT_CACHE_NEVER || !ctx->stream || ctx->shadow
+        || model->api != ctx->dialect)
+    {
+        /* (a stream translated to another dialect streams as it came) */
+        return NGX_OK;
+    }
+
+    if (ngx_http_llmopt_cache_parse(r, &b, &toks, &n) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    /* would it be cached as a JSON request? */
+
+    ngx_memzero(&creq, sizeof(llmopt_cache_request_t));
+    creq.temperature = llmopt_cache_temperature(b->pos, toks, n);
+    creq.client = ngx_http_llmopt_cache_client(ctx, r);
+
+    llmopt_cache_decide(conf, &creq, &d);
+
+    if (!d.keyed || (!d.lookup && !d.store)) {
+        /* no use of the cache: it streams as it came */
+        return NGX_OK;
+    }
+
+    b->last = b->pos + llmopt_cache_unstream(b->pos, toks, n, b->pos);
+
+    ctx->body_out = b->last - b->pos;
+    ctx->cache_replay = 1;
+    ctx->cache_usage = req->include_usage;
+    ctx->strip = 0;
+    ctx->cache_arm = 0;
+
+    r->headers_in.content_length_n = ctx->body_out;
+
+    h = r->headers_in.content_length;
+
+    if (h != NULL) {
+        h->value.data = ngx_pnalloc(r->pool, NGX_OFF_T_LEN);
+        if (h->value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->value.len = ngx_sprintf(h->value.data, "%O", ctx->body_out)
+                       - h->value.data;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_llmopt_cache_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_llmopt_cache_next_header = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_llmopt_cache_header_filter;
+
+    ngx_http_llmopt_cache_next_body = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_llmopt_cache_body_filter;
+}
+
+
+/* A JSON 200 to replay: it goes out as an event stream. */
+
+static ngx_int_t
+ngx_http_llmopt_cache_header_filter(ngx_http_request_t *r)
+{
+    ngx_str_t              *type;
+    ngx_http_llmopt_ctx_t  *ctx;
+
+    static ngx_str_t  sse = ngx_string("text/event-stream");
+
+    ctx = r == r->main ? ngx_http_llmopt_get_ctx(r) : NULL;
+
+    if (ctx == NULL || !ctx->cache_replay) {
+        return ngx_http_llmopt_cache_next_header(r);
+    }
+
+    type = &r->headers_out.content_type;
+
+    if (r->headers_out.status != NGX_HTTP_OK
+        || type->len < sizeof("application/json") - 1
+        || ngx_strncasecmp(type->data, (u_char *) "application/json",
+                           sizeof("application/json") - 1) != 0)
+    {
+        /* an error, or already a stream: as it is */
+        ctx->cache_replay = 0;
+        return ngx_http_llmopt_cache_next_header(r);
+    }
+
+    r->headers_out.content_type = sse;
+    r->headers_out.content_type_len = sse.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.charset.len = 0;
+
+    ngx_http_clear_content_length(r);
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_etag(r);
+    ngx_http_clear_last_modified(r);
+
+    return ngx_http_llmopt_cache_next_header(r);
+}
+
+
+/* The answer kept until its end, then sent as one stream. */
+
+static ngx_int_t
+ngx_http_llmopt_cache_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_uint_t              last;
+    ngx_chain_t            *cl;
+    ngx_http_llmopt_ctx_t  *ctx;
+
+    ctx = r == r->main ? ngx_http_llmopt_get_ctx(r) : NULL;
+
+    if (ctx == NULL || !ctx->cache_replay || in == NULL) {
+        return ngx_http_llmopt_cache_next_body(r, in);
+    }
+
+    last = 0;
+
+    for (cl = in; cl != NULL; cl = cl->next) {
+        if (ngx_http_llmopt_cache_keep(r, ctx, cl->buf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (cl->buf->last_buf) {
+            last = 1;
+        }
+    }
+
+    if (!last) {
+        return NGX_OK;
+    }
+
+    return ngx_http_llmopt_cache_replay(r, ctx);
+}
+
+
+/* The bytes of b appended to the answer; b is consumed. */
+
+static ngx_int_t
+ngx_http_llmopt_cache_keep(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
+    ngx_buf_t *b)
+{
+    off_t       size;
+    size_t      room;
+    ssize_t     n;
+    ngx_buf_t  *json, *grown;
+
+    size = ngx_buf_size(b);
+
+    if (size <= 0) {
+        return NGX_OK;
+    }
+
+    json = ctx->cache_json;
+
+    if (json == NULL || (off_t) (json->end - json->last) < size) {
+        room = (json != NULL ? (size_t) (json->last - json->pos) : 0)
+               + (size_t) size;
+
+        if (room > NGX_HTTP_LLMOPT_CACHE_JSON) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "llmopt: an answer to replay as a stream is "
+                          "larger than %uz bytes",
+                          (size_t) NGX_HTTP_LLMOPT_CACHE_JSON);
+            return NGX_ERROR;
+        }
+
+        grown = ngx_create_temp_buf(r->pool, ngx_max(2 * room, 4096));
+        if (grown == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (json != NULL) {
+            grown->last = ngx_cpymem(grown->last, json->pos,
+                                     json->last - json->pos);
+        }
+
+        ctx->cache_json = grown;
+        json = grown;
+    }
+
+    if (ngx_buf_in_memory(b)) {
+        json->last = ngx_cpymem(json->last, b->pos, b->last - b->pos);
+        b->pos = b->last;
+
+    } else {
+        n = ngx_read_file(b->file, json->last, (size_t) size, b->file_pos);
+        if (n != (ssize_t) size) {
+            return NGX_ERROR;
+        }
+
+        json->last += n;
+    }
+
+    if (b->in_file) {
+        b->file_pos = b->file_last;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The whole answer as the stream of its dialect; what is no answer (it
+ * did not parse) goes as it is.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_cache_replay(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx)
+{
+    size_t               len;
+    unsigned             n;
+    ngx_int_t            rc;
+    ngx_buf_t           *json, *b;
+    ngx_chain_t          out;
+    llmopt_err_t         err;
+    llmopt_json_tok_t   *toks;
+    llmopt_xlate_out_t   sse;
+
+    json = ctx->cache_json;
+    b = NULL;
+
+    if (json != NULL) {
+        len = json->last - json->pos;
+
+        rc = llmopt_json_parse(json->pos, len, NULL, 0, 0, &n, &err);
+
+        toks = (rc == LLMOPT_OK || rc == LLMOPT_AGAIN) && n > 0
+               ? ngx_palloc(r->pool, n * sizeof(llmopt_json_tok_t)) : NULL;
+
+        if (toks != NULL
+            && llmopt_json_parse(json->pos, len, toks, n, 0, &n, &err)
+               == LLMOPT_OK)
+        {
+            sse.data = NULL;
+            sse.len = 0;
+            sse.cap = 0;
+
+            /* the room it needs, then the stream */
+
+            rc = llmopt_sse_replay(ctx->dialect, json->pos, toks, n,
+                                   ctx->cache_usage, &sse);
+
+            if (rc == LLMOPT_AGAIN) {
+                b = ngx_create_temp_buf(r->pool, sse.len);
+                if (b == NULL) {
+                    return NGX_ERROR;
+                }
+
+                sse.data = b->pos;
+                sse.cap = sse.len;
+                sse.len = 0;
+
+                if (llmopt_sse_replay(ctx->dialect, json->pos, toks, n,
+                                      ctx->cache_usage, &sse)
+                    != LLMOPT_OK)
+                {
+                    return NGX_ERROR;
+                }
+
+                b->last = b->pos + sse.len;
+            }
+        }
+
+        if (b == NULL) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "llmopt: the answer could not be replayed as a "
+                          "stream: sent as it came");
+            b = json;
+        }
+
+    } else {
+        b = ngx_calloc_buf(r->pool);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_llmopt_cache_next_body(r, &out);
 }
 
 
@@ -419,7 +769,7 @@ ngx_http_llmopt_cache_header(ngx_http_request_t *r,
 
     ngx_http_llmopt_cache_decide(r, ctx);
 
-    if (ctx->stream) {
+    if (ctx->stream && !ctx->cache_replay) {
         /* as "X-Accel-Buffering: no" does: streams are never stored */
         u->buffering = 0;
         return;

@@ -21,6 +21,22 @@
 ngx_int_t ngx_http_llmopt_cache_add_variables(ngx_conf_t *cf);
 
 /*
+ * A stream that may be cached is sent upstream as a JSON request (its
+ * "stream" and "stream_options" taken out), so that every entry is one
+ * shape; its answer, fresh or cached, is replayed to the client as the
+ * stream of its dialect (llmopt_sse_replay()).  After the rewrite.
+ * NGX_OK, or a status.
+ */
+ngx_int_t ngx_http_llmopt_cache_unstream(ngx_http_request_t *r,
+    ngx_http_llmopt_ctx_t *ctx, llmopt_request_t *req);
+
+/*
+ * The filters that replay a JSON answer as a stream, below llmopt's
+ * (which scan the JSON for its usage).
+ */
+void ngx_http_llmopt_cache_filter_init(ngx_conf_t *cf);
+
+/*
  * The header filter's part: whether nginx answered from its cache (a
  * hit), the rule's ttl for an answer it will store, and no buffering for
  * a stream of a policy that caches (nginx caches buffered answers only).

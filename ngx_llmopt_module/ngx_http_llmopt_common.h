@@ -296,8 +296,14 @@ typedef struct {
     unsigned                      cache_lookup:1;
     unsigned                      cache_store:1;
     unsigned                      cache_hit:1;   /* nginx answered */
+    unsigned                      cache_replay:1;  /* a stream sent as a
+                                                      JSON request, its
+                                                      answer replayed */
+    unsigned                      cache_usage:1; /* ...with the usage
+                                                    chunk (OpenAI) */
     const char                   *cache_why;     /* no key: why */
     double                        cache_saved;   /* USD, by a hit */
+    ngx_buf_t                    *cache_json;    /* the answer replayed */
     u_char                        cache_key[LLMOPT_CACHE_KEY_LEN];
 
     /* settled at the end */

@@ -65,6 +65,9 @@ static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 ngx_int_t
 ngx_http_llmopt_filter_init(ngx_conf_t *cf)
 {
+    /* below ours: it sees what these filters send on */
+    ngx_http_llmopt_cache_filter_init(cf);
+
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_llmopt_header_filter;
 

@@ -18,6 +18,7 @@
 #include "ngx_http_llmopt_decide.h"
 #include "ngx_http_llmopt_failover.h"
 #include "ngx_http_llmopt_budget.h"
+#include "ngx_http_llmopt_cache.h"
 #include "ngx_http_llmopt_http.h"
 #include "ngx_http_llmopt_request.h"
 #include "ngx_http_llmopt_rewrite.h"
@@ -401,6 +402,11 @@ ngx_http_llmopt_walk(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
     /* in shadow mode the client's body, as it is or translated */
 
     rc = ngx_http_llmopt_rewrite(r, ctx, &req);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_llmopt_cache_unstream(r, ctx, &req);
     if (rc != NGX_OK) {
         return rc;
     }

@@ -140,7 +140,7 @@ llmopt_cache_decide(const llmopt_cache_conf_t *conf,
     }
 
     if (req->stream) {
-        /* entries are JSON answers: a stream is not one of them */
+        /* entries are JSON answers: a stream sent as one is not */
         d->why = "stream";
         return;
     }
@@ -195,6 +195,64 @@ llmopt_cache_temperature(const unsigned char *body,
     t = strtod(num, &end);
 
     return (end == num + len && t >= 0) ? t : -1;
+}
+
+
+int
+llmopt_cache_streams(const unsigned char *body,
+    const llmopt_json_tok_t *toks, unsigned ntoks)
+{
+    int  v;
+
+    v = llmopt_json_member(body, toks, ntoks, 0, "stream", 6);
+
+    return v >= 0 && llmopt_json_kind(body, &toks[v]) == LLMOPT_JSON_BOOLEAN
+           && body[toks[v].start] == 't';
+}
+
+
+size_t
+llmopt_cache_unstream(const unsigned char *body,
+    const llmopt_json_tok_t *toks, unsigned ntoks, unsigned char *out)
+{
+    size_t    len, start, vstart, end, klen;
+    unsigned  k, key, n, first;
+
+    n = (unsigned) toks[0].size;
+    len = 0;
+    first = 1;
+
+    out[len++] = '{';
+
+    for (k = 0, key = 1; k < n;
+         k++, key = llmopt_json_skip(toks, ntoks, key + 1))
+    {
+        klen = (size_t) (toks[key].end - toks[key].start);
+
+        if ((klen == 6 && memcmp(body + toks[key].start, "stream", 6) == 0)
+            || (klen == 14
+                && memcmp(body + toks[key].start, "stream_options", 14) == 0))
+        {
+            continue;
+        }
+
+        if (!first) {
+            out[len++] = ',';
+        }
+
+        first = 0;
+
+        /* from the key's opening quote to the end of its value */
+        start = (size_t) toks[key].start - 1;
+        llmopt_json_value_span(&toks[key + 1], &vstart, &end);
+
+        memmove(out + len, body + start, end - start);
+        len += end - start;
+    }
+
+    out[len++] = '}';
+
+    return len;
 }
 
 

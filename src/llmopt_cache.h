@@ -58,7 +58,7 @@ typedef struct {
     double                 temperature;      /* of the body as sent, -1:
                                                 none stated */
     unsigned               client;           /* LLMOPT_CACHE_CLIENT_* */
-    unsigned               stream:1;         /* the client wants a stream */
+    unsigned               stream:1;         /* the body as sent streams */
     unsigned               shadow:1;         /* shadow mode: the client's
                                                 body as it came */
 } llmopt_cache_request_t;
@@ -108,6 +108,22 @@ int llmopt_cache_storable(const llmopt_cache_decision_t *d, unsigned status);
  */
 double llmopt_cache_temperature(const unsigned char *body,
     const llmopt_json_tok_t *toks, unsigned ntoks);
+
+
+/* 1 when the root of a parsed body has "stream": true. */
+int llmopt_cache_streams(const unsigned char *body,
+    const llmopt_json_tok_t *toks, unsigned ntoks);
+
+/*
+ * The body without its root members "stream" and "stream_options" (every
+ * occurrence): the request a cacheable stream sends upstream, so that
+ * every entry is a JSON answer (llmopt_sse_replay() streams it).  Writes
+ * into out (room for the body's length: it never grows; out may be body
+ * itself) and returns the bytes written; the members kept are copied as they are, with nothing
+ * between them but a comma.  Never allocates.
+ */
+size_t llmopt_cache_unstream(const unsigned char *body,
+    const llmopt_json_tok_t *toks, unsigned ntoks, unsigned char *out);
 
 
 /* Who may share an entry, besides the body. */

@@ -9,10 +9,12 @@
 #   4. hits cost 0 and are not learned: the arm's outcomes, the trainer's
 #      events and the budget's spend count the misses alone, and the
 #      saved cost is the cached usage at the arm's price, to the nano-USD;
-#   5. temperature_le, never, streams and ttl;
+#   5. temperature_le, never, ttl; a stream that may be cached goes
+#      upstream as a JSON request, and its answer, fresh or cached, is
+#      replayed as a stream of the client's dialect (one entry for both);
 #   6. errors (5xx, 429) and answers the upstream broke off are not
 #      stored; an answer whose client left is stored whole;
-#   7. both SDKs get the cached answer.
+#   7. both SDKs: a call and its streams are one entry.
 
 use strict;
 use warnings;
@@ -369,17 +371,96 @@ for my $p (qw(never nocache)) {
        "$p: not cached");
 }
 
+# ---------------------------------------------------------------------
+# streams: sent upstream as JSON requests, their answer (fresh or cached)
+# replayed as a stream of the client's dialect
+
+sub chunks_of {
+    my ($body) = @_;
+    my @ev = $t->sse_events($body);
+    my ($text, $finish, $usage, $nulls, $done, $bad) = ('', undef, undef,
+                                                        0, 0, 0);
+    for my $e (@ev) {
+        if ($e->{data} eq '[DONE]') { $done++; next; }
+        my $j = $e->{json} or do { $bad++; next; };
+        $bad++ if $done;
+        $bad++ unless ($j->{object} // '') eq 'chat.completion.chunk';
+        $nulls++ if exists $j->{usage} && !defined $j->{usage};
+        if (@{ $j->{choices} }) {
+            $text .= $j->{choices}[0]{delta}{content} // '';
+            $finish = $j->{choices}[0]{finish_reason}
+                if defined $j->{choices}[0]{finish_reason};
+        } else {
+            $usage = $j->{usage};
+        }
+    }
+    return { n => scalar(@ev), text => $text, finish => $finish,
+             usage => $usage, nulls => $nulls, done => $done, bad => $bad };
+}
+
 my $n2 = upstream_count();
 my $sb = body_of('stream', stream => 'true');
-for my $i (1 .. 2) {
-    my $r = post('/cached/v1/chat/completions', $sb);
-    is($r->{status}, 200, "stream $i");
-    like($r->{headers}{'content-type'}, qr{text/event-stream},
-         "stream $i: an event stream");
-    like($r->{body}, qr/data: \[DONE\]/, "stream $i: whole");
-    is($r->{headers}{'x-cache'}, 'BYPASS', "stream $i: not cached");
-}
-is(upstream_count(), $n2 + 2, 'both streams went upstream');
+my $st1 = post('/cached/v1/chat/completions', $sb);
+is($st1->{status}, 200, 'stream: first');
+is($st1->{headers}{'x-cache'}, 'MISS', 'stream: a miss');
+like($st1->{headers}{'content-type'}, qr{^text/event-stream},
+     'stream: an event stream');
+my $up = $t->mock_last('openai')->{body};
+unlike($up, qr/"stream":/, 'stream: sent upstream without "stream"');
+unlike($up, qr/stream_options/, '... and without stream_options');
+my $c1 = chunks_of($st1->{body});
+is($c1->{bad}, 0, 'stream: every chunk well-formed');
+is($c1->{done}, 1, 'stream: one [DONE], last');
+like($c1->{text}, qr/Hello from the mock provider/, "stream: the answer's text");
+is($c1->{finish}, 'stop', 'stream: the finish reason');
+ok(!defined $c1->{usage} && $c1->{nulls} == 0,
+   'stream: no usage chunk, none asked');
+
+my $s2 = post('/cached/v1/chat/completions', $sb);
+is($s2->{headers}{'x-cache'}, 'HIT', 'stream again: a hit');
+is($s2->{body}, $st1->{body}, 'the same stream');
+is(upstream_count(), $n2 + 1, 'one upstream request for both');
+
+my $j1 = post('/cached/v1/chat/completions', body_of('stream'));
+is($j1->{headers}{'x-cache'}, 'HIT',
+   'the same request as JSON: a hit (one entry for both shapes)');
+is(decode_json($j1->{body})->{choices}[0]{message}{content}, $c1->{text},
+   'the JSON answer is the text the stream had');
+
+my $su = post('/cached/v1/chat/completions',
+              body_of('stream', stream => 'true',
+                      stream_options => '{"include_usage":true}'));
+is($su->{headers}{'x-cache'}, 'HIT', 'with include_usage: a hit');
+my $cu = chunks_of($su->{body});
+is_deeply($cu->{usage}, decode_json($j1->{body})->{usage},
+          'include_usage: the usage chunk, the answer\'s usage');
+is($cu->{nulls}, $cu->{n} - 2, 'include_usage: usage null in the others');
+is($cu->{text}, $c1->{text}, 'include_usage: the same text');
+
+my $hot = post('/hot/v1/chat/completions', $sb);
+like($hot->{headers}{'x-cache'}, qr/BYPASS/, 'a stream that may not be cached');
+like($t->mock_last('openai')->{body}, qr/"stream":true/,
+     '... streams upstream as it came');
+like($hot->{body}, qr/data: \[DONE\]/, '... whole');
+
+# Anthropic: message_start .. message_stop
+
+my $mb = '{"model":"auto","max_tokens":50,"stream":true,'
+         . '"messages":[{"role":"user","content":"replay"}]}';
+my $m1 = post('/v1/messages', $mb);
+is($m1->{headers}{'x-cache'}, 'MISS', 'anthropic stream: a miss');
+unlike($t->mock_last('anthropic')->{body}, qr/"stream"/,
+       'anthropic: sent as a JSON request');
+my @ev = $t->sse_events($m1->{body});
+is(join(',', map { $_->{event} } @ev),
+   'message_start,content_block_start,content_block_delta,'
+   . 'content_block_stop,message_delta,message_stop',
+   'anthropic: the events of a message');
+ok(!grep({ !$_->{json} || $_->{json}{type} ne $_->{event} } @ev),
+   'anthropic: each event\'s data is its type');
+my $m2 = post('/v1/messages', $mb);
+is($m2->{headers}{'x-cache'}, 'HIT', 'anthropic stream: a hit');
+is($m2->{body}, $m1->{body}, 'anthropic: the same stream');
 
 my $bb = body_of('brief');
 post('/brief/v1/chat/completions', $bb);
@@ -429,28 +510,48 @@ is(post('/cached/v1/chat/completions', $bl)->{body}, $after->{body},
 # ---------------------------------------------------------------------
 # 7. the SDKs
 
+# the SDK's two streams have one key (stream and stream_options are not
+# in it; its call has a temperature of its own): two upstream requests
+
 my $base = 'http://127.0.0.1:' . $t->port() . '/cached/v1';
+my $n3 = upstream_count();
 my ($rc1, $sum1, $out1) = $t->run_sdk('openai.mjs', $base);
 is($rc1, 0, 'openai SDK, first run') or diag($out1);
-my $n3 = upstream_count();
+is(upstream_count(), $n3 + 2,
+   'openai SDK: two upstream requests: the call, one for both streams');
+like($sum1->{json}{text} // '', qr/Hello from the mock/, 'openai SDK: text');
+for my $v (qw(stream stream_usage)) {
+    is($sum1->{$v}{text}, $sum1->{json}{text},
+       "openai SDK: $v replays the answer's text");
+    is($sum1->{$v}{finish_reason}, $sum1->{json}{finish_reason},
+       "openai SDK: $v: its finish reason");
+}
+is($sum1->{stream}{usage}, undef, 'openai SDK: stream: no usage');
+ok(($sum1->{stream_usage}{usage}{prompt_tokens} // 0) > 0
+   && $sum1->{stream_usage}{usage}{completion_tokens}
+      == $sum1->{json}{usage}{completion_tokens},
+   'openai SDK: stream_usage: the usage chunk');
 my ($rc2, $sum2, $out2) = $t->run_sdk('openai.mjs', $base);
 is($rc2, 0, 'openai SDK, second run') or diag($out2);
-is(upstream_count(), $n3 + 2,
-   'second run: the call was a hit, its two streams went upstream');
-is($sum2->{call}{text}, $sum1->{call}{text}, 'openai SDK: the cached text');
-is_deeply($sum2->{call}{usage}, $sum1->{call}{usage},
-          'openai SDK: the cached usage');
+is(upstream_count(), $n3 + 2, 'second run: all hits');
+is_deeply($sum2, $sum1, 'openai SDK: the second run saw the first');
 
 my $abase = 'http://127.0.0.1:' . $t->port();
+my $n4 = upstream_count('anthropic');
 my ($rc3, $sum3, $out3) = $t->run_sdk('anthropic.mjs', $abase);
 is($rc3, 0, 'anthropic SDK, first run') or diag($out3);
-my $n4 = upstream_count('anthropic');
+ok(length($sum3->{json}{text} // '') > 0, 'anthropic SDK: text');
+is($sum3->{stream}{text}, $sum3->{json}{text},
+   "anthropic SDK: the stream replays the message's text");
+is($sum3->{stream}{stop_reason}, $sum3->{json}{stop_reason},
+   'anthropic SDK: its stop reason');
+is_deeply($sum3->{stream}{usage}, $sum3->{json}{usage},
+          "anthropic SDK: the stream's final usage is the message's");
+is(upstream_count('anthropic'), $n4 + 1, 'anthropic SDK: one upstream request');
 my ($rc4, $sum4, $out4) = $t->run_sdk('anthropic.mjs', $abase);
 is($rc4, 0, 'anthropic SDK, second run') or diag($out4);
-is(upstream_count('anthropic'), $n4 + 1,
-   'second run: the message was a hit, its stream went upstream');
-is($sum4->{message}{text}, $sum3->{message}{text},
-   'anthropic SDK: the cached text');
+is(upstream_count('anthropic'), $n4 + 1, 'second run: all hits');
+is_deeply($sum4, $sum3, 'anthropic SDK: the second run saw the first');
 
 kill 'TERM', $bpid;
 waitpid($bpid, 0);

@@ -31,6 +31,7 @@ static void test_keys(void);
 static void test_control(void);
 static void test_decide(void);
 static void test_catalog(void);
+static void test_unstream(void);
 static int test_canon(const llmopt_cache_conf_t *conf, const char *body,
     char *out, size_t size);
 static int test_key(const llmopt_cache_conf_t *conf,
@@ -47,6 +48,7 @@ main(void)
     test_control();
     test_decide();
     test_catalog();
+    test_unstream();
 
     test_free_all();
 
@@ -513,4 +515,48 @@ test_catalog(void)
     test_load_error("{exclude: [messages]}", "cannot leave \"messages\" out");
     test_load_error("{exclude: [user, user]}", "listed twice");
     test_load_error("{size: 1}", "size");
+}
+
+
+static void
+test_unstream(void)
+{
+    size_t             len;
+    unsigned           n;
+    llmopt_err_t       err;
+    unsigned char      out[512];
+    llmopt_json_tok_t  toks[TEST_TOKS];
+
+    static const char  *cases[][2] = {
+        { "{\"model\":\"m\",\"stream\":true,\"messages\":[1, 2],"
+          "\"stream_options\":{\"include_usage\":true}}",
+          "{\"model\":\"m\",\"messages\":[1, 2]}" },
+        { "{ \"stream\" : true }", "{}" },
+        { "{\"stream\":true,\"a\":\"x\\\"y\",\"stream\":false}",
+          "{\"a\":\"x\\\"y\"}" },
+        { "{\"a\" : { \"stream\": true } , \"b\":null}",
+          "{\"a\" : { \"stream\": true },\"b\":null}" },
+        { NULL, NULL }
+    };
+
+    unsigned  i;
+
+    for (i = 0; cases[i][0] != NULL; i++) {
+        llmopt_json_parse((const unsigned char *) cases[i][0],
+                          strlen(cases[i][0]), toks, TEST_TOKS, 0, &n, &err);
+        len = llmopt_cache_unstream((const unsigned char *) cases[i][0],
+                                    toks, n, out);
+        out[len] = '\0';
+        is_str((char *) out, cases[i][1], "unstream: %s", cases[i][0]);
+        ok(len <= strlen(cases[i][0]), "unstream never grows");
+    }
+
+    llmopt_json_parse((const unsigned char *) cases[0][0],
+                      strlen(cases[0][0]), toks, TEST_TOKS, 0, &n, &err);
+    ok(llmopt_cache_streams((const unsigned char *) cases[0][0], toks, n),
+       "stream: true streams");
+    llmopt_json_parse((const unsigned char *) cases[0][1],
+                      strlen(cases[0][1]), toks, TEST_TOKS, 0, &n, &err);
+    ok(!llmopt_cache_streams((const unsigned char *) cases[0][1], toks, n),
+       "no stream member: no stream");
 }
