@@ -41,7 +41,7 @@ static const char *const  llmopt_neardup_fillers[] = {
     "a", "an", "the", "please", "can", "could", "would", "will", "you",
     "me", "i", "do", "does", "did", "just", "kindly", "hey", "hi", "is",
     "are", "am", "that", "which", "to", "s", "m", "re", "ll", "ve", "d",
-    "some", NULL
+    "some", "thanks", NULL
 };
 
 static const char *const  llmopt_neardup_negations[] = {
@@ -174,6 +174,7 @@ llmopt_neardup_word(llmopt_neardup_sig_t *sig, char *raw, size_t n,
     size_t                          i, k;
     uint64_t                        h;
     unsigned                        upper, later_upper, digits, letters;
+    unsigned                        filler;
     char                            w[LLMOPT_NEARDUP_TOKEN + 1];
     const llmopt_neardup_number_t  *num;
 
@@ -247,8 +248,10 @@ llmopt_neardup_word(llmopt_neardup_sig_t *sig, char *raw, size_t n,
     /* entity-like: capitalised inside a sentence, an acronym, a mix of
        letters and digits ("I" alone is the pronoun) */
 
+    filler = llmopt_neardup_in(llmopt_neardup_fillers, w);
+
     if (((upper && !sentence_start) || later_upper || (digits && letters))
-        && !(n == 1 && raw[0] == 'I')
+        && !filler
         && sig->n_entities < LLMOPT_NEARDUP_MARKS)
     {
         sig->entities[sig->n_entities++] = h;
@@ -271,12 +274,15 @@ llmopt_neardup_word(llmopt_neardup_sig_t *sig, char *raw, size_t n,
         }
     }
 
-    if (llmopt_neardup_in(llmopt_neardup_fillers, w)) {
+    if (filler) {
         return;
     }
 
     if (sig->n_words < LLMOPT_NEARDUP_WORDS) {
         sig->words[sig->n_words++] = h;
+
+    } else {
+        sig->truncated = 1;
     }
 
     llmopt_neardup_shingle(sig, h);
@@ -337,6 +343,12 @@ llmopt_neardup_guards(const llmopt_neardup_sig_t *a,
     const llmopt_neardup_sig_t  *x, *y;
 
     guards = 0;
+
+    if (a->truncated || b->truncated) {
+        /* a few-shot prompt: the same examples, another question at the
+           end; its words are not all kept */
+        guards |= LLMOPT_NEARDUP_GUARD_LONG;
+    }
 
     if (a->negations != b->negations) {
         guards |= LLMOPT_NEARDUP_GUARD_NEGATION;

@@ -4,7 +4,7 @@
  * Near-duplicate prompts (llmopt_neardup.c), lexical and honest about it:
  * a MinHash signature of a prompt's normalised word shingles, guards that
  * refuse two prompts that differ in a negation, a number, an entity-like
- * token or a pair of antonyms, and a learned acceptance (a logistic over
+ * token or a pair of antonyms (or are too long to tell), and a learned acceptance (a logistic over
  * the similarity and the words that differ) that feedback trains.  No
  * index and no glue yet: the near-duplicate cache is not served.
  */
@@ -40,6 +40,7 @@ typedef struct {
     uint16_t   n_words, n_numbers, n_entities, n_stems, n_antonyms;
     uint16_t   negations;                       /* not, no, never, n't */
     uint16_t   shingles;                        /* 0: no content words */
+    uint16_t   truncated;                       /* more words than kept */
 } llmopt_neardup_sig_t;
 
 
@@ -49,6 +50,9 @@ typedef struct {
 #define LLMOPT_NEARDUP_GUARD_NUMBER    0x02
 #define LLMOPT_NEARDUP_GUARD_ENTITY    0x04
 #define LLMOPT_NEARDUP_GUARD_ANTONYM   0x08
+#define LLMOPT_NEARDUP_GUARD_LONG      0x10   /* more content words than a
+                                                 signature keeps: what
+                                                 differs cannot be seen */
 
 
 /* The learned acceptance: weights of a logistic over the features. */
