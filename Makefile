@@ -100,7 +100,8 @@ test:
 	scripts/setup
 	$(MAKE) check
 
-check: module $(UNIT_BINS) $(FUZZ_BINS) $(BUILD)/replay check-layers
+check: module $(UNIT_BINS) $(FUZZ_BINS) $(BUILD)/replay $(BUILD)/replay-cache \
+       check-layers
 	LLMOPT_MODULE=$(CURDIR)/$(MODULE) prove -j$(PROVE_JOBS) $(UNIT_BINS) \
 	    $(FUZZ_BINS) t/*.t
 
@@ -128,6 +129,11 @@ REPLAY_SRCS := scripts/replay.c scripts/replay_data.c scripts/replay_run.c \
 $(BUILD)/replay: $(REPLAY_SRCS) scripts/replay.h $(BUILD)/libllmopt.a
 	$(CC) $(CORE_CFLAGS) -Iscripts -o $@ $(REPLAY_SRCS) \
 	    $(BUILD)/libllmopt.a $(LDLIBS_CORE)
+
+$(BUILD)/replay-cache: scripts/replay_cache.c scripts/replay_data.c \
+                       scripts/replay.h $(BUILD)/libllmopt.a
+	$(CC) $(CORE_CFLAGS) -Iscripts -o $@ scripts/replay_cache.c \
+	    scripts/replay_data.c $(BUILD)/libllmopt.a $(LDLIBS_CORE)
 
 $(BUILD)/simulate: scripts/simulate.c $(BUILD)/libllmopt.a
 	$(CC) $(CORE_CFLAGS) -o $@ $< $(BUILD)/libllmopt.a $(LDLIBS_CORE)
