@@ -437,6 +437,24 @@ is_deeply($cu->{usage}, decode_json($j1->{body})->{usage},
 is($cu->{nulls}, $cu->{n} - 2, 'include_usage: usage null in the others');
 is($cu->{text}, $c1->{text}, 'include_usage: the same text');
 
+# a streaming client that leaves before its replayed answer: nothing
+# stored, the next one gets the whole stream, then a hit
+
+my $sl = body_of('stream left', stream => 'true');
+my $sgone = $t->http('POST', '/cached/v1/chat/completions',
+                     headers => { %$J, 'X-Mock-Latency' => 400 },
+                     body => $sl, timeout => 0.1);
+ok($sgone->{timed_out} || !$sgone->{status},
+   'a streaming client left before the answer');
+sleep(0.8);
+my $sl1 = post('/cached/v1/chat/completions', $sl);
+is($sl1->{headers}{'x-cache'}, 'MISS', '... no entry from it');
+my $cl = chunks_of($sl1->{body});
+ok($cl->{done} == 1 && $cl->{bad} == 0 && length $cl->{text},
+   '... the next client gets the whole stream');
+is(post('/cached/v1/chat/completions', $sl)->{body}, $sl1->{body},
+   '... then a hit, the same stream');
+
 my $hot = post('/hot/v1/chat/completions', $sb);
 like($hot->{headers}{'x-cache'}, qr/BYPASS/, 'a stream that may not be cached');
 like($t->mock_last('openai')->{body}, qr/"stream":true/,
