@@ -259,6 +259,11 @@ ngx_http_llmopt_cache_decide(ngx_http_request_t *r,
 
     llmopt_cache_decide(conf, &creq, &d);
 
+    if (creq.stream) {
+        /* a failover's arm got the client's stream: nothing to replay */
+        ctx->cache_replay = 0;
+    }
+
     ctx->cache_keyed = d.keyed;
     ctx->cache_lookup = d.lookup;
     ctx->cache_store = d.store;
