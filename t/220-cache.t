@@ -118,10 +118,14 @@ policies:
     algorithm: static
     arms: [broken]
     cache: {}
+  cross:
+    algorithm: static
+    arms: [claude]
+    cache: {}
 YAML
 
 my $loc = '';
-for my $p (qw(cached two shared cold hot never nocache brief broken)) {
+for my $p (qw(cached two shared cold hot never nocache brief broken cross)) {
     $loc .= <<"L";
         location /$p/v1/chat/completions {
             llmopt_route $p;
@@ -460,6 +464,39 @@ like($hot->{headers}{'x-cache'}, qr/BYPASS/, 'a stream that may not be cached');
 like($t->mock_last('openai')->{body}, qr/"stream":true/,
      '... streams upstream as it came');
 like($hot->{body}, qr/data: \[DONE\]/, '... whole');
+
+# an OpenAI client routed to an Anthropic model: the JSON request is
+# keyed as translated, its cached answer translated again; a stream
+# translated to the other dialect streams as it came, not stored
+
+my $xb = '{"model":"auto","max_tokens":20,'
+         . '"messages":[{"role":"user","content":"cross"}]}';
+my $x1 = post('/cross/v1/chat/completions', $xb);
+is($x1->{headers}{'x-cache'}, 'MISS', 'translated: a miss');
+like($t->mock_last('anthropic')->{path}, qr{/messages$},
+     'translated: sent to the Anthropic endpoint');
+my $xj1 = eval { decode_json($x1->{body}) } // {};
+is($xj1->{object}, 'chat.completion', 'translated: an OpenAI answer');
+my $x2 = post('/cross/v1/chat/completions', $xb);
+is($x2->{headers}{'x-cache'}, 'HIT', 'translated: a hit');
+my $xj2 = eval { decode_json($x2->{body}) } // {};
+is($xj2->{choices}[0]{message}{content}, $xj1->{choices}[0]{message}{content},
+   'translated: the same text, translated again');
+is($xj2->{object}, 'chat.completion', 'translated hit: an OpenAI answer');
+
+my $xs = '{"model":"auto","max_tokens":20,"stream":true,'
+         . '"messages":[{"role":"user","content":"cross"}]}';
+for my $i (1 .. 2) {
+    my $n = upstream_count('anthropic');
+    my $s = post('/cross/v1/chat/completions', $xs);
+    is($s->{status}, 200, "translated stream $i");
+    like($s->{headers}{'x-cache'}, qr/BYPASS/,
+         "translated stream $i: not cached");
+    is(upstream_count('anthropic'), $n + 1, "translated stream $i: upstream");
+    my $c = chunks_of($s->{body});
+    ok($c->{done} == 1 && $c->{bad} == 0 && length $c->{text},
+       "translated stream $i: OpenAI chunks, whole");
+}
 
 # Anthropic: message_start .. message_stop
 
