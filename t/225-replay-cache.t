@@ -36,8 +36,8 @@ for my $row (Llmopt::RouterBench::rows(384)) {
     my $lit = "['$p']";
     $lit =~ s/"/""/g;
     my $c = $row->{correct};
-    my ($model) = grep({ $_ eq 'gpt-4-1106-preview' } keys %$c),
-                  sort keys %$c;
+    my ($model) = (grep({ $_ eq 'gpt-4-1106-preview' } keys %$c),
+                   sort keys %$c);
     my $ok = defined $model ? $c->{$model} : 0;
     $csv .= sprintf(qq(%d,s.%d,"%s",sample,%.1f,0.001\n), $i, $i, $lit, $ok);
     $i++;
