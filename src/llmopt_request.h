@@ -17,7 +17,8 @@
 
 typedef enum {
     LLMOPT_DIALECT_OPENAI = 0,
-    LLMOPT_DIALECT_ANTHROPIC
+    LLMOPT_DIALECT_ANTHROPIC,
+    LLMOPT_DIALECT_RESPONSES            /* OpenAI's /v1/responses */
 } llmopt_dialect_e;
 
 

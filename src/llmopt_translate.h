@@ -5,8 +5,10 @@
  * messages dialects: request bodies (llmopt_translate_request.c), JSON
  * answers and error bodies (llmopt_translate_response.c), event streams
  * as incremental state machines (llmopt_translate_stream.c), and the
- * output writer they share (llmopt_translate_write.c).  docs/TRANSLATION.md
- * has the mapping tables.  Pure C: nothing here knows nginx.
+ * output writer they share (llmopt_translate_write.c); and a client of
+ * the OpenAI Responses API to either (llmopt_translate_responses*.c).
+ * docs/TRANSLATION.md has the mapping tables.  Pure C: nothing here knows
+ * nginx.
  */
 
 #ifndef _LLMOPT_TRANSLATE_H_INCLUDED_
@@ -26,9 +28,13 @@
 #define LLMOPT_XLATE_EVENT_NAME    32     /* bytes of an "event:" value */
 #define LLMOPT_XLATE_LINE_DEFAULT  65536  /* a stream's data buffer */
 #define LLMOPT_XLATE_LINE_MIN      1024
+#define LLMOPT_XLATE_KEEP_DEFAULT  262144 /* a Responses stream's output */
 
 /* the output room one event may need: see llmopt_xlate_stream_feed() */
 #define LLMOPT_XLATE_OUT_MIN(line_cap)  (4 * (line_cap) + 4096)
+/* the same for a Responses client with a kept output of keep_cap bytes */
+#define LLMOPT_XLATE_OUT_KEEP(line_cap, keep_cap)                            \
+    (LLMOPT_XLATE_OUT_MIN(line_cap) + 4 * (keep_cap))
 
 /*
  * Thinking budgets of the reasoning_effort values ("minimal" is "low");
@@ -64,6 +70,8 @@ typedef struct {
     int64_t   output;
     int64_t   cache_read;
     int64_t   cache_write;
+    int64_t   reasoning;                /* of output: OpenAI's
+                                           completion_tokens_details */
     unsigned  has_cache:1;
 } llmopt_xlate_usage_t;
 
@@ -76,7 +84,8 @@ typedef struct {
 
 typedef struct {
     llmopt_dialect_e  client;           /* the dialect of the location */
-    llmopt_dialect_e  upstream;         /* the model's "api" */
+    llmopt_dialect_e  upstream;         /* the model's "api"; never
+                                           LLMOPT_DIALECT_RESPONSES */
     int64_t           max_tokens;       /* Anthropic's required max_tokens
                                            when the client gives none; 0:
                                            none, the request is refused */
@@ -175,6 +184,18 @@ typedef struct {
     size_t            model_len;
     char              id[LLMOPT_XLATE_ID_MAX];
     char              model[LLMOPT_XLATE_ID_MAX];
+
+    /* a Responses client's stream (llmopt_translate_responses_stream.c) */
+    unsigned          seq;              /* the next sequence_number */
+    unsigned          n_items;          /* output items opened */
+    unsigned          keep_lost:1;      /* the output outgrew the keep */
+    size_t            keep_len;         /* the output items kept */
+    size_t            item_at;          /* where the open item starts */
+    size_t            text_at;          /* where its text starts */
+    size_t            call_len;         /* the open function call's */
+    size_t            name_len;
+    char              call[LLMOPT_XLATE_ID_MAX];
+    char              name[LLMOPT_XLATE_ID_MAX];
 } llmopt_xlate_sstate_t;
 
 
@@ -203,6 +224,9 @@ typedef struct {
     size_t            data_len;
     size_t            data_cap;
 
+    unsigned char    *keep;             /* a Responses client's output */
+    size_t            keep_cap;
+
     llmopt_xlate_sstate_t  s;
 
     llmopt_json_tok_t toks[LLMOPT_XLATE_STREAM_TOKS];
@@ -218,6 +242,17 @@ typedef struct {
  */
 void llmopt_xlate_stream_init(llmopt_xlate_stream_t *st,
     const llmopt_xlate_t *x, unsigned char *line, size_t line_cap);
+
+/*
+ * For a Responses client: lends keep[0 .. cap - 1], which must live as
+ * long as st, to keep the output items as they stream, so that the .done
+ * events and response.completed repeat their text and arguments as the
+ * API does.  Output beyond cap, or no keep at all, leaves them empty
+ * (the deltas still carry everything).  The output room one event needs
+ * is then LLMOPT_XLATE_OUT_KEEP(line_cap, cap).
+ */
+void llmopt_xlate_stream_keep(llmopt_xlate_stream_t *st, unsigned char *keep,
+    size_t cap);
 
 /*
  * Feeds in[0 .. n - 1], the upstream's next bytes, split anywhere, and

@@ -12,10 +12,6 @@
 #include "llmopt_translate_write.h"
 
 
-static void llmopt_xlate_fail_upstream(llmopt_xlate_stream_t *st,
-    const llmopt_xlate_doc_t *d, llmopt_xlate_out_t *out);
-static int llmopt_xlate_keep(llmopt_xlate_stream_t *st,
-    const llmopt_xlate_doc_t *d, int tok, char *dst, size_t *len);
 static void llmopt_xlate_an_block_start(llmopt_xlate_stream_t *st,
     const llmopt_xlate_doc_t *d, llmopt_xlate_out_t *out);
 static void llmopt_xlate_an_block_delta(llmopt_xlate_stream_t *st,
@@ -46,7 +42,7 @@ static void llmopt_xlate_delta_open(llmopt_xlate_stream_t *st,
 
 /* the upstream's error event, its message kept (both dialects) */
 
-static void
+void
 llmopt_xlate_fail_upstream(llmopt_xlate_stream_t *st,
     const llmopt_xlate_doc_t *d, llmopt_xlate_out_t *out)
 {
@@ -67,7 +63,7 @@ llmopt_xlate_fail_upstream(llmopt_xlate_stream_t *st,
 
 /* a string token's raw bytes into dst (LLMOPT_XLATE_ID_MAX) */
 
-static int
+int
 llmopt_xlate_keep(llmopt_xlate_stream_t *st, const llmopt_xlate_doc_t *d,
     int tok, char *dst, size_t *len)
 {

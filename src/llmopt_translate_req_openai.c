@@ -19,8 +19,6 @@ static int llmopt_xlate_oa_part(llmopt_xlate_req_t *r, int part,
 static int llmopt_xlate_oa_inner(llmopt_xlate_req_t *r, int part,
     const char *const *keys, const char *name, const char *const *inner,
     const char *path, char *sub, int *rc);
-static int llmopt_xlate_oa_data_url(llmopt_xlate_req_t *r, int url,
-    const char *path);
 static int llmopt_xlate_oa_tool_calls(llmopt_xlate_req_t *r, int calls,
     const char *path, int *first);
 static int llmopt_xlate_oa_tools(llmopt_xlate_req_t *r, int root);
@@ -494,7 +492,7 @@ llmopt_xlate_oa_part(llmopt_xlate_req_t *r, int part, const char *path)
         llmopt_xlate_lit(out, "{\"type\":\"image\",\"source\":");
 
         if (llmopt_xlate_is_data_url(d, url)) {
-            rc = llmopt_xlate_oa_data_url(r, url, sub);
+            rc = llmopt_xlate_data_url(r, url, sub);
             if (rc != LLMOPT_OK) {
                 return rc;
             }
@@ -523,7 +521,7 @@ llmopt_xlate_oa_part(llmopt_xlate_req_t *r, int part, const char *path)
         }
 
         llmopt_xlate_lit(out, "{\"type\":\"document\",\"source\":");
-        rc = llmopt_xlate_oa_data_url(r, url, sub);
+        rc = llmopt_xlate_data_url(r, url, sub);
         if (rc != LLMOPT_OK) {
             return rc;
         }
@@ -580,8 +578,8 @@ llmopt_xlate_oa_inner(llmopt_xlate_req_t *r, int part,
 
 /* "data:<type>;base64,<data>" as an Anthropic base64 source */
 
-static int
-llmopt_xlate_oa_data_url(llmopt_xlate_req_t *r, int url, const char *path)
+int
+llmopt_xlate_data_url(llmopt_xlate_req_t *r, int url, const char *path)
 {
     const unsigned char  *p, *end, *semi;
 

@@ -29,8 +29,8 @@ llmopt_translate_request(llmopt_xlate_t *x, const unsigned char *buf,
     x->json_tool_len = 0;
     x->n_dropped = 0;
 
-    if (x->client == x->upstream || ntoks == 0
-        || toks[0].type != JSMN_OBJECT)
+    if (x->client == x->upstream || x->upstream == LLMOPT_DIALECT_RESPONSES
+        || ntoks == 0 || toks[0].type != JSMN_OBJECT)
     {
         llmopt_err_set(err, 500, 0, "nothing to translate");
         return LLMOPT_ERROR;
@@ -43,8 +43,18 @@ llmopt_translate_request(llmopt_xlate_t *x, const unsigned char *buf,
     r.out = out;
     r.err = err;
 
-    rc = (x->client == LLMOPT_DIALECT_OPENAI) ? llmopt_xlate_oa_to_an(&r)
-                                              : llmopt_xlate_an_to_oa(&r);
+    switch (x->client) {
+    case LLMOPT_DIALECT_OPENAI:
+        rc = llmopt_xlate_oa_to_an(&r);
+        break;
+    case LLMOPT_DIALECT_ANTHROPIC:
+        rc = llmopt_xlate_an_to_oa(&r);
+        break;
+    default:
+        rc = llmopt_xlate_rs_request(&r);
+        break;
+    }
+
     if (rc != LLMOPT_OK) {
         return rc;
     }

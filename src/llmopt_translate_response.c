@@ -42,9 +42,15 @@ llmopt_translate_response(const llmopt_xlate_t *x, const unsigned char *buf,
     d.toks = toks;
     d.ntoks = ntoks;
 
-    rc = (x->upstream == LLMOPT_DIALECT_OPENAI)
-         ? llmopt_xlate_resp_oa_to_an(x, &d, out, err)
-         : llmopt_xlate_resp_an_to_oa(x, &d, out, err);
+    if (x->client == LLMOPT_DIALECT_RESPONSES) {
+        rc = llmopt_xlate_rs_response(x, &d, out, err);
+
+    } else if (x->upstream == LLMOPT_DIALECT_OPENAI) {
+        rc = llmopt_xlate_resp_oa_to_an(x, &d, out, err);
+
+    } else {
+        rc = llmopt_xlate_resp_an_to_oa(x, &d, out, err);
+    }
 
     if (rc != LLMOPT_OK) {
         return rc;
@@ -389,7 +395,7 @@ llmopt_translate_error(const llmopt_xlate_t *x, int status,
 
     *client_status = status;
 
-    if (x->client == LLMOPT_DIALECT_OPENAI && status == 529) {
+    if (x->client != LLMOPT_DIALECT_ANTHROPIC && status == 529) {
         *client_status = 503;
     }
 

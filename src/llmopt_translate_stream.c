@@ -245,7 +245,10 @@ llmopt_xlate_dispatch(llmopt_xlate_stream_t *st, llmopt_xlate_out_t *out)
     } else if (st->x.upstream == LLMOPT_DIALECT_OPENAI && st->data_len == 6
                && memcmp(st->data, "[DONE]", 6) == 0)
     {
-        if (st->s.started) {
+        if (st->s.started && st->x.client == LLMOPT_DIALECT_RESPONSES) {
+            llmopt_xlate_rs_end(st, out);
+
+        } else if (st->s.started) {
             llmopt_xlate_message_end(st, out);
 
         } else {
@@ -270,7 +273,10 @@ llmopt_xlate_dispatch(llmopt_xlate_stream_t *st, llmopt_xlate_out_t *out)
             d.toks = st->toks;
             d.ntoks = count;
 
-            if (st->x.upstream == LLMOPT_DIALECT_OPENAI) {
+            if (st->x.client == LLMOPT_DIALECT_RESPONSES) {
+                llmopt_xlate_rs_upstream(st, &d, out);
+
+            } else if (st->x.upstream == LLMOPT_DIALECT_OPENAI) {
                 llmopt_xlate_oa_upstream(st, &d, out);
 
             } else {
@@ -321,7 +327,12 @@ llmopt_xlate_stream_finish(llmopt_xlate_stream_t *st, llmopt_xlate_out_t *out)
     if (!partial && st->x.upstream == LLMOPT_DIALECT_OPENAI && st->s.finished)
     {
         /* a finish reason, then the end without [DONE]: complete enough */
-        llmopt_xlate_message_end(st, out);
+        if (st->x.client == LLMOPT_DIALECT_RESPONSES) {
+            llmopt_xlate_rs_end(st, out);
+
+        } else {
+            llmopt_xlate_message_end(st, out);
+        }
 
     } else if (partial) {
         llmopt_xlate_fail_lit(st, out, "the upstream's stream ended in the "
@@ -348,6 +359,11 @@ void
 llmopt_xlate_fail(llmopt_xlate_stream_t *st, llmopt_xlate_out_t *out,
     const char *msg, size_t len, int msg_is_json)
 {
+    if (st->x.client == LLMOPT_DIALECT_RESPONSES) {
+        llmopt_xlate_rs_fail(st, out, msg, len, msg_is_json);
+        return;
+    }
+
     if (st->x.client == LLMOPT_DIALECT_OPENAI) {
         llmopt_xlate_lit(out, "data: ");
 

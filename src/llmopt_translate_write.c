@@ -280,6 +280,12 @@ llmopt_xlate_usage_read(llmopt_dialect_e dl, const llmopt_xlate_doc_t *d,
             u->has_cache = 1;
         }
 
+        details = llmopt_xlate_member(d, obj, "completion_tokens_details");
+        i = llmopt_xlate_member(d, details, "reasoning_tokens");
+        if (i >= 0 && llmopt_json_int(d->buf, &d->toks[i], &v) == LLMOPT_OK) {
+            u->reasoning = v;
+        }
+
         return;
     }
 
@@ -361,7 +367,7 @@ llmopt_xlate_error_type(llmopt_dialect_e dl, int status)
 {
     int  oa;
 
-    oa = (dl == LLMOPT_DIALECT_OPENAI);
+    oa = (dl != LLMOPT_DIALECT_ANTHROPIC);     /* the Responses API too */
 
     switch (status) {
     case 401:
@@ -397,7 +403,7 @@ llmopt_xlate_error_write(llmopt_dialect_e dl, llmopt_xlate_out_t *out,
 
     type = llmopt_xlate_error_type(dl, status);
 
-    if (dl == LLMOPT_DIALECT_OPENAI) {
+    if (dl != LLMOPT_DIALECT_ANTHROPIC) {
         llmopt_xlate_lit(out, "{\"error\":{\"message\":");
 
     } else {
@@ -413,7 +419,7 @@ llmopt_xlate_error_write(llmopt_dialect_e dl, llmopt_xlate_out_t *out,
         llmopt_xlate_quote(out, msg, len);
     }
 
-    if (dl == LLMOPT_DIALECT_OPENAI) {
+    if (dl != LLMOPT_DIALECT_ANTHROPIC) {
         llmopt_xlate_lit(out, ",\"type\":\"");
         llmopt_xlate_put(out, type, strlen(type));
         llmopt_xlate_lit(out, "\",\"param\":null,\"code\":null}}");

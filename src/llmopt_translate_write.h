@@ -40,6 +40,8 @@ typedef enum {
 
 void llmopt_xlate_put(llmopt_xlate_out_t *out, const void *p, size_t n);
 #define llmopt_xlate_lit(out, s)  llmopt_xlate_put(out, s, sizeof(s) - 1)
+/* a string that is not a literal (a choice between two) */
+#define llmopt_xlate_str(out, s)  llmopt_xlate_put(out, s, strlen(s))
 void llmopt_xlate_int(llmopt_xlate_out_t *out, int64_t v);
 /* the raw JSON of value token i (strings with their quotes) */
 void llmopt_xlate_raw(llmopt_xlate_out_t *out, const llmopt_xlate_doc_t *d,
@@ -127,6 +129,8 @@ int llmopt_xlate_parts_text(llmopt_xlate_req_t *r, int content,
 /* a {"type":"text","text":...} part or block, checked and written */
 int llmopt_xlate_text_block(llmopt_xlate_req_t *r, int part,
     const char *path);
+/* a data URL string token as an Anthropic base64 source */
+int llmopt_xlate_data_url(llmopt_xlate_req_t *r, int url, const char *path);
 /* a tool_use block as an OpenAI tool call, the input quoted */
 void llmopt_xlate_tool_call(llmopt_xlate_out_t *out,
     const llmopt_xlate_doc_t *d, int block);
@@ -143,6 +147,13 @@ void llmopt_xlate_fail(llmopt_xlate_stream_t *st, llmopt_xlate_out_t *out,
     const char *msg, size_t len, int msg_is_json);
 #define llmopt_xlate_fail_lit(st, out, s)                                    \
     llmopt_xlate_fail(st, out, s, sizeof(s) - 1, 0)
+/* the upstream's error event as the client's, its message kept */
+void llmopt_xlate_fail_upstream(llmopt_xlate_stream_t *st,
+    const llmopt_xlate_doc_t *d, llmopt_xlate_out_t *out);
+/* string token tok's raw bytes into dst[LLMOPT_XLATE_ID_MAX]; LLMOPT_ERROR
+   when longer, LLMOPT_OK (dst untouched) when not a string */
+int llmopt_xlate_keep(llmopt_xlate_stream_t *st, const llmopt_xlate_doc_t *d,
+    int tok, char *dst, size_t *len);
 /* an event of each upstream dialect, parsed into d */
 void llmopt_xlate_an_upstream(llmopt_xlate_stream_t *st,
     const llmopt_xlate_doc_t *d, llmopt_xlate_out_t *out);
@@ -151,6 +162,31 @@ void llmopt_xlate_oa_upstream(llmopt_xlate_stream_t *st,
 /* the Anthropic client's end: block stop, message_delta, message_stop */
 void llmopt_xlate_message_end(llmopt_xlate_stream_t *st,
     llmopt_xlate_out_t *out);
+
+
+/* --- a Responses client (llmopt_translate_responses*.c) --- */
+
+/* a Responses request as a request of r->x->upstream */
+int llmopt_xlate_rs_request(llmopt_xlate_req_t *r);
+/* the parts of a Responses message, written for r->x->upstream */
+int llmopt_xlate_rs_parts(llmopt_xlate_req_t *r, int content,
+    const char *path, int *first);
+/* tools, tool_choice, text.format and reasoning of a Responses request */
+int llmopt_xlate_rs_options(llmopt_xlate_req_t *r);
+/* an upstream answer (either dialect) as a Responses response object */
+int llmopt_xlate_rs_response(const llmopt_xlate_t *x,
+    const llmopt_xlate_doc_t *d, llmopt_xlate_out_t *out, llmopt_err_t *err);
+/* Responses usage: input, cached, output, reasoning and total tokens */
+void llmopt_xlate_rs_usage(llmopt_xlate_out_t *out,
+    const llmopt_xlate_usage_t *u);
+/* an upstream event of either dialect into response.* events */
+void llmopt_xlate_rs_upstream(llmopt_xlate_stream_t *st,
+    const llmopt_xlate_doc_t *d, llmopt_xlate_out_t *out);
+/* the Responses client's end: the open item done, response.completed */
+void llmopt_xlate_rs_end(llmopt_xlate_stream_t *st, llmopt_xlate_out_t *out);
+/* the Responses client's error event */
+void llmopt_xlate_rs_fail(llmopt_xlate_stream_t *st, llmopt_xlate_out_t *out,
+    const char *msg, size_t len, int msg_is_json);
 
 
 #endif /* _LLMOPT_TRANSLATE_WRITE_H_INCLUDED_ */
