@@ -27,7 +27,7 @@ UNIT_SRCS  := $(wildcard t/unit/*.c)
 UNIT_BINS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 GLUE_SRCS  := $(wildcard ngx_llmopt_module/*.c ngx_llmopt_module/*.h)
 FUZZ_NAMES := fuzz_request fuzz_usage fuzz_catalog fuzz_feedback \
-              fuzz_translate
+              fuzz_translate fuzz_responses
 FUZZ_BINS  := $(patsubst %,$(BUILD)/fuzz-replay/%,$(FUZZ_NAMES))
 MODULE     := $(NGX_BUILD)/objs/ngx_http_llmopt_module.so
 

@@ -44,6 +44,7 @@ typedef struct {
     int                 status;
     int                 client_status;
     char                json_tool[64];
+    long                keep;           /* -1: the default */
 } test_case_t;
 
 
@@ -63,6 +64,8 @@ static int test_request(llmopt_xlate_t *x, const unsigned char *in,
     size_t len, unsigned char **out, size_t *out_len, llmopt_err_t *err);
 static int test_response(llmopt_xlate_t *x, const unsigned char *in,
     size_t len, unsigned char **out, size_t *out_len);
+static long  test_keep = -1;          /* the case's keep, for test_stream */
+
 static unsigned char *test_stream(const llmopt_xlate_t *x,
     const unsigned char *in, size_t len, unsigned split, size_t out_cap,
     size_t line_cap, size_t *out_len);
@@ -331,6 +334,10 @@ test_same_json(const unsigned char *a, size_t alen, const unsigned char *b,
 static llmopt_dialect_e
 test_dialect(const char *s)
 {
+    if (strcmp(s, "responses") == 0) {
+        return LLMOPT_DIALECT_RESPONSES;
+    }
+
     return strcmp(s, "openai") == 0 ? LLMOPT_DIALECT_OPENAI
                                     : LLMOPT_DIALECT_ANTHROPIC;
 }
@@ -436,7 +443,8 @@ test_stream(const llmopt_xlate_t *x, const unsigned char *in, size_t len,
     int                     rc;
     size_t                  pos, n, used, total, guard;
     unsigned                seed;
-    unsigned char          *line, *result;
+    size_t                  keep_cap;
+    unsigned char          *line, *result, *keep;
     llmopt_xlate_out_t      o;
     llmopt_xlate_stream_t  *st;
 
@@ -451,6 +459,15 @@ test_stream(const llmopt_xlate_t *x, const unsigned char *in, size_t len,
     guard = 0;
 
     llmopt_xlate_stream_init(st, x, line, line_cap);
+
+    keep = NULL;
+
+    if (x->client == LLMOPT_DIALECT_RESPONSES && test_keep != 0) {
+        keep_cap = (test_keep < 0) ? LLMOPT_XLATE_KEEP_DEFAULT
+                                   : (size_t) test_keep;
+        keep = malloc(keep_cap);
+        llmopt_xlate_stream_keep(st, keep, keep_cap);
+    }
 
     pos = 0;
 
@@ -494,6 +511,7 @@ test_stream(const llmopt_xlate_t *x, const unsigned char *in, size_t len,
 
     free(st);
     free(line);
+    free(keep);
     free(o.data);
 
     *out_len = total;
@@ -662,6 +680,8 @@ test_case(const test_case_t *c)
     } else {
         test_x(c, &x, to, from);
     }
+
+    test_keep = c->keep;
 
     memcpy(x.json_tool_name, c->json_tool, strlen(c->json_tool));
     x.json_tool_len = strlen(c->json_tool);
@@ -857,10 +877,13 @@ test_case(const test_case_t *c)
 
     /* an output buffer too small for two events: drained on LLMOPT_AGAIN */
 
-    out = test_stream(&x, in, in_len, 3, 700, LLMOPT_XLATE_LINE_MIN, &n);
+    /* a Responses client's one event may repeat its whole output */
+
+    k = (x.client == LLMOPT_DIALECT_RESPONSES) ? 8192 : 700;
+    out = test_stream(&x, in, in_len, 3, k, LLMOPT_XLATE_LINE_MIN, &n);
     ok(n == out_len && memcmp(out, first, n) == 0,
-       "%s: a 700-byte output buffer drained on LLMOPT_AGAIN gives the same "
-       "bytes", c->input);
+       "%s: a %u-byte output buffer drained on LLMOPT_AGAIN gives the same "
+       "bytes", c->input, k);
     free(out);
 
     free(first);
@@ -941,6 +964,7 @@ main(void)
         }
 
         memset(&c, 0, sizeof(c));
+        c.keep = -1;
 
         if (sscanf(line, "%31s %15s %15s %127s %255s", c.kind, c.from, c.to,
                    c.input, c.expected) != 5)
@@ -973,6 +997,9 @@ main(void)
                 n = strlen(opt + 10);
                 n = n < sizeof(c.json_tool) ? n : sizeof(c.json_tool) - 1;
                 memcpy(c.json_tool, opt + 10, n);
+
+            } else if (strncmp(opt, "keep=", 5) == 0) {
+                c.keep = atol(opt + 5);
 
             } else if (strncmp(opt, "status=", 7) == 0) {
                 sscanf(opt + 7, "%d:%d", &c.status, &c.client_status);
