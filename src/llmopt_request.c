@@ -2,78 +2,24 @@
  * Copyright (C) llmopt authors
  *
  * A chat request body, read: the strict parse and validation of its
- * root, messages and counts, and lookups of root members.  The prompt
- * scan behind the features is llmopt_request_scan.c, rewriting the body
- * llmopt_rewrite.c.
+ * root, messages (a Responses request's input: llmopt_request_responses.c)
+ * and counts, and lookups of root members.  The prompt scan behind the
+ * features is llmopt_request_scan.c, rewriting the body llmopt_rewrite.c.
  */
 
 
 #include <stdio.h>
 #include <string.h>
 
-#include "llmopt_request.h"
+#include "llmopt_request_walk.h"
 #include "llmopt_request_scan.h"
 
 
-typedef enum {
-    LLMOPT_REQ_KEY_MODEL = 0,
-    LLMOPT_REQ_KEY_MESSAGES,
-    LLMOPT_REQ_KEY_STREAM,
-    LLMOPT_REQ_KEY_MAX_TOKENS,
-    LLMOPT_REQ_KEY_MAX_COMPLETION_TOKENS,
-    LLMOPT_REQ_KEY_TEMPERATURE,
-    LLMOPT_REQ_KEY_TOP_P,
-    LLMOPT_REQ_KEY_TOOLS,
-    LLMOPT_REQ_KEY_RESPONSE_FORMAT,
-    LLMOPT_REQ_KEY_STREAM_OPTIONS,
-    LLMOPT_REQ_KEY_SYSTEM,
-    LLMOPT_REQ_KEY_ROLE,
-    LLMOPT_REQ_KEY_CONTENT,
-    LLMOPT_REQ_KEY_TEXT
-} llmopt_request_key_e;
-
-
-typedef struct {
-    const char            *name;
-    size_t                 len;
-    llmopt_request_key_e   id;
-} llmopt_request_name_t;
-
-
-/* State of one parse: where the pieces of text_bytes accumulate. */
-
-typedef struct {
-    llmopt_request_t          *req;
-    const unsigned char       *body;
-    const llmopt_json_tok_t   *toks;
-    unsigned                   ntoks;
-    llmopt_err_t              *err;
-
-    size_t                     message_bytes;
-    size_t                     system_message_bytes;
-    size_t                     system_top_bytes;
-    size_t                     tools_bytes;
-    int64_t                    max_tokens;
-    int64_t                    max_completion_tokens;
-} llmopt_request_walk_t;
-
-
-static int llmopt_request_match(llmopt_request_walk_t *w, unsigned key,
-    const llmopt_request_name_t *names, unsigned n);
 static int llmopt_request_root_member(llmopt_request_walk_t *w,
     unsigned key, unsigned value);
 static int llmopt_request_messages(llmopt_request_walk_t *w, unsigned value);
 static int llmopt_request_message(llmopt_request_walk_t *w, unsigned msg,
     unsigned index);
-static int llmopt_request_text(llmopt_request_walk_t *w, unsigned value,
-    const char *field, int index, size_t *bytes, llmopt_span_t *longest);
-static int llmopt_request_optional(llmopt_request_walk_t *w, unsigned value,
-    const char *field, llmopt_json_kind_e want, const char *want_name);
-static int llmopt_request_count(llmopt_request_walk_t *w, unsigned value,
-    const char *field, int64_t *result);
-static int llmopt_request_type_error(llmopt_request_walk_t *w,
-    unsigned value, const char *field, const char *want_name);
-#define llmopt_request_name(s, id)  { s, sizeof(s) - 1, id }
 
 
 static const llmopt_request_name_t  llmopt_request_root_names[] = {
@@ -88,13 +34,19 @@ static const llmopt_request_name_t  llmopt_request_root_names[] = {
     llmopt_request_name("tools", LLMOPT_REQ_KEY_TOOLS),
     llmopt_request_name("response_format", LLMOPT_REQ_KEY_RESPONSE_FORMAT),
     llmopt_request_name("stream_options", LLMOPT_REQ_KEY_STREAM_OPTIONS),
-    llmopt_request_name("system", LLMOPT_REQ_KEY_SYSTEM)
+    llmopt_request_name("system", LLMOPT_REQ_KEY_SYSTEM),
+    llmopt_request_name("input", LLMOPT_REQ_KEY_INPUT),
+    llmopt_request_name("instructions", LLMOPT_REQ_KEY_INSTRUCTIONS),
+    llmopt_request_name("max_output_tokens",
+                        LLMOPT_REQ_KEY_MAX_OUTPUT_TOKENS),
+    llmopt_request_name("text", LLMOPT_REQ_KEY_TEXT_OPTIONS)
 };
 
 
-static const llmopt_request_name_t  llmopt_request_message_names[] = {
+const llmopt_request_name_t  llmopt_request_message_names[] = {
     llmopt_request_name("role", LLMOPT_REQ_KEY_ROLE),
-    llmopt_request_name("content", LLMOPT_REQ_KEY_CONTENT)
+    llmopt_request_name("content", LLMOPT_REQ_KEY_CONTENT),
+    llmopt_request_name("output", LLMOPT_REQ_KEY_OUTPUT)
 };
 
 
@@ -102,9 +54,6 @@ static const llmopt_request_name_t  llmopt_request_part_names[] = {
     llmopt_request_name("text", LLMOPT_REQ_KEY_TEXT),
     llmopt_request_name("content", LLMOPT_REQ_KEY_CONTENT)
 };
-
-
-#define llmopt_request_nelts(a)  (sizeof(a) / sizeof((a)[0]))
 
 
 int
@@ -165,15 +114,21 @@ llmopt_request_parse(llmopt_request_t *req, llmopt_dialect_e dialect,
 
     if (req->n_messages == 0) {
         llmopt_err_set(err, 400, (size_t) toks[0].start,
-                       "'messages' is a required property");
+                       dialect == LLMOPT_DIALECT_RESPONSES
+                       ? "'input' is a required property"
+                       : "'messages' is a required property");
         err->type = "invalid_request_error";
         return LLMOPT_ERROR;
     }
 
+    /* the Responses API has both: "instructions" and system items */
+
+    req->system_bytes = w.system_message_bytes + w.system_top_bytes;
+
     if (dialect == LLMOPT_DIALECT_ANTHROPIC) {
         req->system_bytes = w.system_top_bytes;
 
-    } else {
+    } else if (dialect == LLMOPT_DIALECT_OPENAI) {
         req->system_bytes = w.system_message_bytes;
     }
 
@@ -193,7 +148,7 @@ llmopt_request_parse(llmopt_request_t *req, llmopt_dialect_e dialect,
 }
 
 
-static int
+int
 llmopt_request_match(llmopt_request_walk_t *w, unsigned key,
     const llmopt_request_name_t *names, unsigned n)
 {
@@ -263,7 +218,62 @@ llmopt_request_root_member(llmopt_request_walk_t *w, unsigned key,
         return LLMOPT_OK;
 
     case LLMOPT_REQ_KEY_MESSAGES:
+        if (w->req->dialect == LLMOPT_DIALECT_RESPONSES) {
+            return LLMOPT_OK;
+        }
+
         return llmopt_request_messages(w, value);
+
+    case LLMOPT_REQ_KEY_INPUT:
+        if (w->req->dialect != LLMOPT_DIALECT_RESPONSES) {
+            return LLMOPT_OK;
+        }
+
+        return llmopt_request_input(w, value);
+
+    case LLMOPT_REQ_KEY_INSTRUCTIONS:
+        if (w->req->dialect != LLMOPT_DIALECT_RESPONSES) {
+            return LLMOPT_OK;
+        }
+
+        w->system_top_bytes = 0;
+        w->req->system.start = 0;
+        w->req->system.end = 0;
+
+        if (llmopt_request_optional(w, value, "instructions",
+                                    LLMOPT_JSON_STRING, "a string")
+            != LLMOPT_OK)
+        {
+            return LLMOPT_ERROR;
+        }
+
+        if (tok->type != JSMN_STRING) {
+            return LLMOPT_OK;
+        }
+
+        return llmopt_request_text(w, value, "instructions", -1,
+                                   &w->system_top_bytes, &w->req->system);
+
+    case LLMOPT_REQ_KEY_MAX_OUTPUT_TOKENS:
+        if (w->req->dialect != LLMOPT_DIALECT_RESPONSES) {
+            return LLMOPT_OK;
+        }
+
+        if (llmopt_request_count(w, value, "max_output_tokens", &count)
+            != LLMOPT_OK)
+        {
+            return LLMOPT_ERROR;
+        }
+
+        w->max_tokens = count;
+        return LLMOPT_OK;
+
+    case LLMOPT_REQ_KEY_TEXT_OPTIONS:
+        if (w->req->dialect != LLMOPT_DIALECT_RESPONSES) {
+            return LLMOPT_OK;
+        }
+
+        return llmopt_request_text_format(w, value);
 
     case LLMOPT_REQ_KEY_STREAM:
         if (llmopt_request_optional(w, value, "stream", LLMOPT_JSON_BOOLEAN,
@@ -277,6 +287,10 @@ llmopt_request_root_member(llmopt_request_walk_t *w, unsigned key,
         return LLMOPT_OK;
 
     case LLMOPT_REQ_KEY_MAX_TOKENS:
+        if (w->req->dialect == LLMOPT_DIALECT_RESPONSES) {
+            return LLMOPT_OK;
+        }
+
         if (llmopt_request_count(w, value, "max_tokens", &count)
             != LLMOPT_OK)
         {
@@ -546,27 +560,45 @@ llmopt_request_message(llmopt_request_walk_t *w, unsigned msg,
         return LLMOPT_ERROR;
     }
 
+    llmopt_request_role_text(w, role, bytes, &longest);
+
+    return LLMOPT_OK;
+}
+
+
+/*
+ * A message's text of bytes, longest its longest piece, by its role (-1:
+ * none): system and developer messages (not Anthropic's) are the system
+ * prompt, the last user message with text the prompt.
+ */
+
+void
+llmopt_request_role_text(llmopt_request_walk_t *w, int role, size_t bytes,
+    const llmopt_span_t *longest)
+{
     w->message_bytes += bytes;
 
-    if (w->req->dialect == LLMOPT_DIALECT_OPENAI
+    if (role < 0) {
+        return;
+    }
+
+    if (w->req->dialect != LLMOPT_DIALECT_ANTHROPIC
         && (llmopt_json_str_eq(w->body, &w->toks[role], "system", 6)
             || llmopt_json_str_eq(w->body, &w->toks[role], "developer", 9)))
     {
         w->system_message_bytes += bytes;
 
-        if (longest.end - longest.start
+        if (longest->end - longest->start
             > w->req->system.end - w->req->system.start)
         {
-            w->req->system = longest;
+            w->req->system = *longest;
         }
 
-    } else if (longest.end > longest.start
+    } else if (longest->end > longest->start
                && llmopt_json_str_eq(w->body, &w->toks[role], "user", 4))
     {
-        w->req->prompt = longest;
+        w->req->prompt = *longest;
     }
-
-    return LLMOPT_OK;
 }
 
 
@@ -576,7 +608,7 @@ llmopt_request_message(llmopt_request_walk_t *w, unsigned msg,
  * *bytes and keeps the longest text in *longest when it is not NULL.
  */
 
-static int
+int
 llmopt_request_text(llmopt_request_walk_t *w, unsigned value,
     const char *field, int index, size_t *bytes, llmopt_span_t *longest)
 {
@@ -646,7 +678,7 @@ llmopt_request_text(llmopt_request_walk_t *w, unsigned value,
 
 /* A member that may be absent or null, else of kind want. */
 
-static int
+int
 llmopt_request_optional(llmopt_request_walk_t *w, unsigned value,
     const char *field, llmopt_json_kind_e want, const char *want_name)
 {
@@ -664,7 +696,7 @@ llmopt_request_optional(llmopt_request_walk_t *w, unsigned value,
 
 /* A non-negative integer or null (*result -1). */
 
-static int
+int
 llmopt_request_count(llmopt_request_walk_t *w, unsigned value,
     const char *field, int64_t *result)
 {
@@ -713,7 +745,7 @@ llmopt_request_count(llmopt_request_walk_t *w, unsigned value,
 }
 
 
-static int
+int
 llmopt_request_type_error(llmopt_request_walk_t *w, unsigned value,
     const char *field, const char *want_name)
 {

@@ -316,11 +316,12 @@ llmopt_usage_final(const llmopt_usage_t *u)
     }
 
     /*
-     * OpenAI reports usage once, at the end; Anthropic's message_start
-     * has the input and an output of a token or two, its message_delta
-     * the output: final only once the stream is over.
+     * OpenAI reports usage once, at the end (chat completions in the
+     * usage chunk, the Responses API in response.completed); Anthropic's
+     * message_start has the input and an output of a token or two, its
+     * message_delta the output: final only once the stream is over.
      */
-    return u->complete || u->dialect == LLMOPT_DIALECT_OPENAI || !u->sse;
+    return u->complete || u->dialect != LLMOPT_DIALECT_ANTHROPIC || !u->sse;
 }
 
 

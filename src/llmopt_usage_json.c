@@ -13,63 +13,10 @@
 #include "llmopt_usage_json.h"
 
 
-/*
- * What a value means, from where it is: the roles of containers and the
- * fields of scalars.  The four token fields come first, in the order of
- * llmopt_usage_scan_t.fields.
- */
-#define LLMOPT_USAGE_M_INPUT          0
-#define LLMOPT_USAGE_M_OUTPUT         1
-#define LLMOPT_USAGE_M_CACHED         2
-#define LLMOPT_USAGE_M_CACHE_WRITE    3
-#define LLMOPT_USAGE_M_NONE           4
-#define LLMOPT_USAGE_M_ROOT           5
-#define LLMOPT_USAGE_M_USAGE          6   /* usage, message.usage */
-#define LLMOPT_USAGE_M_DETAILS        7   /* usage.prompt_tokens_details */
-#define LLMOPT_USAGE_M_CHOICES        8   /* choices */
-#define LLMOPT_USAGE_M_CHOICE         9   /* choices[0] */
-#define LLMOPT_USAGE_M_CHOICE_OTHER   10  /* choices[1...] */
-#define LLMOPT_USAGE_M_DELTA          11  /* choices[i].delta */
-#define LLMOPT_USAGE_M_TOOL_CALLS     12  /* choices[i].delta.tool_calls */
-#define LLMOPT_USAGE_M_MESSAGE        13  /* Anthropic message */
-#define LLMOPT_USAGE_M_ADELTA         14  /* Anthropic delta */
-#define LLMOPT_USAGE_M_ERROR          15  /* error */
-#define LLMOPT_USAGE_M_INDEX          16  /* choices[0].index */
-#define LLMOPT_USAGE_M_FINISH         17  /* choices[0].finish_reason */
-#define LLMOPT_USAGE_M_STOP_REASON    18  /* Anthropic stop_reason */
-#define LLMOPT_USAGE_M_CONTENT        19  /* a delta's text */
-#define LLMOPT_USAGE_M_TYPE           20  /* Anthropic type */
-#define LLMOPT_USAGE_M_N              21
-
-#define LLMOPT_USAGE_OPENAI           1
-#define LLMOPT_USAGE_ANTHROPIC        2
-#define LLMOPT_USAGE_BOTH             3
-
 #define LLMOPT_USAGE_MAX_DIGITS       18
 
 #define llmopt_usage_is_object(s, d)                                         \
     (((s)->kinds[((d) - 1) / 64] >> (((d) - 1) % 64)) & 1)
-
-
-typedef struct {
-    uint8_t            meaning;
-    uint8_t            dialects;
-    uint8_t            len;
-    const char        *key;
-} llmopt_usage_key_t;
-
-
-typedef struct {
-    const llmopt_usage_key_t  *keys;
-    unsigned                   n;
-} llmopt_usage_role_t;
-
-
-typedef struct {
-    uint8_t            len;
-    uint8_t            finish;
-    const char        *reason;
-} llmopt_usage_reason_t;
 
 
 static void llmopt_usage_value(llmopt_usage_t *u, unsigned char c,
@@ -83,100 +30,6 @@ static void llmopt_usage_string_end(llmopt_usage_t *u);
 static void llmopt_usage_number_end(llmopt_usage_t *u);
 static void llmopt_usage_content(llmopt_usage_t *u, uint64_t pos,
     size_t n);
-static unsigned llmopt_usage_key(llmopt_usage_t *u, unsigned role);
-static int llmopt_usage_captured(llmopt_usage_scan_t *s, const char *str,
-    size_t len);
-static llmopt_finish_e llmopt_usage_reason(llmopt_usage_scan_t *s);
-
-
-#define llmopt_usage_k(meaning, dialects, key)                               \
-    { LLMOPT_USAGE_M_##meaning, LLMOPT_USAGE_##dialects, sizeof(key) - 1, key }
-
-/* the keys that mean something inside a container of each role */
-
-static const llmopt_usage_key_t  llmopt_usage_root_keys[] = {
-    llmopt_usage_k(USAGE, BOTH, "usage"),
-    llmopt_usage_k(ERROR, BOTH, "error"),
-    llmopt_usage_k(CHOICES, OPENAI, "choices"),
-    llmopt_usage_k(MESSAGE, ANTHROPIC, "message"),
-    llmopt_usage_k(ADELTA, ANTHROPIC, "delta"),
-    llmopt_usage_k(STOP_REASON, ANTHROPIC, "stop_reason"),
-    llmopt_usage_k(TYPE, ANTHROPIC, "type")
-};
-
-static const llmopt_usage_key_t  llmopt_usage_usage_keys[] = {
-    llmopt_usage_k(INPUT, OPENAI, "prompt_tokens"),
-    llmopt_usage_k(OUTPUT, OPENAI, "completion_tokens"),
-    llmopt_usage_k(DETAILS, OPENAI, "prompt_tokens_details"),
-    llmopt_usage_k(INPUT, ANTHROPIC, "input_tokens"),
-    llmopt_usage_k(OUTPUT, ANTHROPIC, "output_tokens"),
-    llmopt_usage_k(CACHED, ANTHROPIC, "cache_read_input_tokens"),
-    llmopt_usage_k(CACHE_WRITE, ANTHROPIC, "cache_creation_input_tokens")
-};
-
-static const llmopt_usage_key_t  llmopt_usage_details_keys[] = {
-    llmopt_usage_k(CACHED, OPENAI, "cached_tokens")
-};
-
-static const llmopt_usage_key_t  llmopt_usage_choice_keys[] = {
-    llmopt_usage_k(INDEX, OPENAI, "index"),
-    llmopt_usage_k(FINISH, OPENAI, "finish_reason"),
-    llmopt_usage_k(DELTA, OPENAI, "delta")
-};
-
-static const llmopt_usage_key_t  llmopt_usage_choice_other_keys[] = {
-    llmopt_usage_k(DELTA, OPENAI, "delta")
-};
-
-static const llmopt_usage_key_t  llmopt_usage_delta_keys[] = {
-    llmopt_usage_k(CONTENT, OPENAI, "content"),
-    llmopt_usage_k(CONTENT, OPENAI, "refusal"),
-    llmopt_usage_k(CONTENT, OPENAI, "reasoning_content"),
-    llmopt_usage_k(CONTENT, OPENAI, "reasoning"),
-    llmopt_usage_k(TOOL_CALLS, OPENAI, "tool_calls")
-};
-
-static const llmopt_usage_key_t  llmopt_usage_message_keys[] = {
-    llmopt_usage_k(USAGE, ANTHROPIC, "usage"),
-    llmopt_usage_k(STOP_REASON, ANTHROPIC, "stop_reason")
-};
-
-static const llmopt_usage_key_t  llmopt_usage_adelta_keys[] = {
-    llmopt_usage_k(STOP_REASON, ANTHROPIC, "stop_reason"),
-    llmopt_usage_k(CONTENT, ANTHROPIC, "text"),
-    llmopt_usage_k(CONTENT, ANTHROPIC, "partial_json"),
-    llmopt_usage_k(CONTENT, ANTHROPIC, "thinking")
-};
-
-#define llmopt_usage_role(role, keys)                                        \
-    [LLMOPT_USAGE_M_##role] = { keys, sizeof(keys) / sizeof(keys[0]) }
-
-static const llmopt_usage_role_t  llmopt_usage_roles[LLMOPT_USAGE_M_N] = {
-    llmopt_usage_role(ROOT, llmopt_usage_root_keys),
-    llmopt_usage_role(USAGE, llmopt_usage_usage_keys),
-    llmopt_usage_role(DETAILS, llmopt_usage_details_keys),
-    llmopt_usage_role(CHOICE, llmopt_usage_choice_keys),
-    llmopt_usage_role(CHOICE_OTHER, llmopt_usage_choice_other_keys),
-    llmopt_usage_role(DELTA, llmopt_usage_delta_keys),
-    llmopt_usage_role(MESSAGE, llmopt_usage_message_keys),
-    llmopt_usage_role(ADELTA, llmopt_usage_adelta_keys)
-};
-
-
-#define llmopt_usage_r(reason, finish)                                       \
-    { sizeof(reason) - 1, LLMOPT_FINISH_##finish, reason }
-
-static const llmopt_usage_reason_t  llmopt_usage_reasons[] = {
-    llmopt_usage_r("stop", STOP),
-    llmopt_usage_r("end_turn", STOP),
-    llmopt_usage_r("stop_sequence", STOP),
-    llmopt_usage_r("length", LENGTH),
-    llmopt_usage_r("max_tokens", LENGTH),
-    llmopt_usage_r("model_context_window_exceeded", LENGTH),
-    llmopt_usage_r("tool_calls", TOOL),
-    llmopt_usage_r("function_call", TOOL),
-    llmopt_usage_r("tool_use", TOOL)
-};
 
 
 static const char  *llmopt_usage_literals[] = {
@@ -728,6 +581,8 @@ llmopt_usage_open(llmopt_usage_t *u, int object, unsigned meaning)
         case LLMOPT_USAGE_M_DELTA:
         case LLMOPT_USAGE_M_MESSAGE:
         case LLMOPT_USAGE_M_ADELTA:
+        case LLMOPT_USAGE_M_RESPONSE:
+        case LLMOPT_USAGE_M_INCOMPLETE:
             role = meaning;
             break;
         }
@@ -796,6 +651,7 @@ llmopt_usage_close(llmopt_usage_t *u, unsigned char c)
 static void
 llmopt_usage_string_end(llmopt_usage_t *u)
 {
+    llmopt_finish_e       finish;
     llmopt_usage_scan_t  *s;
 
     s = &u->scan;
@@ -820,11 +676,21 @@ llmopt_usage_string_end(llmopt_usage_t *u)
         break;
 
     case LLMOPT_USAGE_M_STOP_REASON:
-        s->finish = (uint8_t) llmopt_usage_reason(s);
+        /* a Responses status "incomplete" leaves the reason to its details */
+        finish = llmopt_usage_reason(s);
+
+        if (finish != LLMOPT_FINISH_NONE) {
+            s->finish = (uint8_t) finish;
+        }
+
         break;
 
     case LLMOPT_USAGE_M_TYPE:
-        if (llmopt_usage_captured(s, "message_stop", 12)) {
+        if (llmopt_usage_captured(s, "message_stop", 12)
+            || llmopt_usage_captured(s, "response.completed", 18)
+            || llmopt_usage_captured(s, "response.incomplete", 19)
+            || llmopt_usage_captured(s, "response.failed", 15))
+        {
             s->stream_end = 1;
 
         } else if (llmopt_usage_captured(s, "error", 5)) {
@@ -885,86 +751,4 @@ llmopt_usage_content(llmopt_usage_t *u, uint64_t pos, size_t n)
         u->content_parts++;
         u->scan.scan_part = 1;
     }
-}
-
-
-static unsigned
-llmopt_usage_key(llmopt_usage_t *u, unsigned role)
-{
-    unsigned                    i, dialect;
-    const llmopt_usage_key_t   *k;
-    const llmopt_usage_role_t  *r;
-    llmopt_usage_scan_t        *s;
-
-    s = &u->scan;
-
-    if (s->capture_bad || role >= LLMOPT_USAGE_M_N) {
-        return LLMOPT_USAGE_M_NONE;
-    }
-
-    dialect = (u->dialect == LLMOPT_DIALECT_ANTHROPIC)
-              ? LLMOPT_USAGE_ANTHROPIC : LLMOPT_USAGE_OPENAI;
-
-    r = &llmopt_usage_roles[role];
-
-    for (i = 0; i < r->n; i++) {
-        k = &r->keys[i];
-
-        if (!(k->dialects & dialect)
-            || !llmopt_usage_captured(s, k->key, k->len))
-        {
-            continue;
-        }
-
-        switch (k->meaning) {
-
-        case LLMOPT_USAGE_M_CONTENT:
-        case LLMOPT_USAGE_M_TOOL_CALLS:
-            /* a stream's deltas: the first one, and how much came */
-            if (!u->sse) {
-                return LLMOPT_USAGE_M_NONE;
-            }
-            break;
-
-        case LLMOPT_USAGE_M_CHOICE_OTHER:
-        case LLMOPT_USAGE_M_DELTA:
-            if (!u->sse) {
-                return LLMOPT_USAGE_M_NONE;
-            }
-            break;
-        }
-
-        return k->meaning;
-    }
-
-    return LLMOPT_USAGE_M_NONE;
-}
-
-
-static int
-llmopt_usage_captured(llmopt_usage_scan_t *s, const char *str, size_t len)
-{
-    return !s->capture_bad && s->capture_len == len
-           && memcmp(s->capture, str, len) == 0;
-}
-
-
-static llmopt_finish_e
-llmopt_usage_reason(llmopt_usage_scan_t *s)
-{
-    unsigned                      i;
-    const llmopt_usage_reason_t  *r;
-
-    for (i = 0;
-         i < sizeof(llmopt_usage_reasons) / sizeof(llmopt_usage_reasons[0]);
-         i++)
-    {
-        r = &llmopt_usage_reasons[i];
-
-        if (llmopt_usage_captured(s, r->reason, r->len)) {
-            return (llmopt_finish_e) r->finish;
-        }
-    }
-
-    return LLMOPT_FINISH_OTHER;
 }

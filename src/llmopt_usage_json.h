@@ -2,8 +2,9 @@
  * Copyright (C) llmopt authors
  *
  * The usage reader's JSON scanner (llmopt_usage_json.c), for the event
- * stream of llmopt_usage.c: the scanner's states, a document scanned in
- * pieces, its findings committed.  Inside the usage reader only.
+ * stream of llmopt_usage.c: the scanner's states, what a value means from
+ * where it is (llmopt_usage_keys.c), a document scanned in pieces, its
+ * findings committed.  Inside the usage reader only.
  */
 
 #ifndef _LLMOPT_USAGE_JSON_H_INCLUDED_
@@ -27,6 +28,58 @@
 #define LLMOPT_USAGE_J_UNICODE        10  /* in the hex digits of \u */
 #define LLMOPT_USAGE_J_NUMBER         11
 #define LLMOPT_USAGE_J_LITERAL        12  /* true, false, null, [DONE] */
+
+
+/*
+ * What a value means, from where it is: the roles of containers and the
+ * fields of scalars.  The four token fields come first, in the order of
+ * llmopt_usage_scan_t.fields.
+ */
+#define LLMOPT_USAGE_M_INPUT          0
+#define LLMOPT_USAGE_M_OUTPUT         1
+#define LLMOPT_USAGE_M_CACHED         2
+#define LLMOPT_USAGE_M_CACHE_WRITE    3
+#define LLMOPT_USAGE_M_NONE           4
+#define LLMOPT_USAGE_M_ROOT           5
+#define LLMOPT_USAGE_M_USAGE          6   /* usage, message.usage */
+#define LLMOPT_USAGE_M_DETAILS        7   /* usage.prompt_tokens_details */
+#define LLMOPT_USAGE_M_CHOICES        8   /* choices */
+#define LLMOPT_USAGE_M_CHOICE         9   /* choices[0] */
+#define LLMOPT_USAGE_M_CHOICE_OTHER   10  /* choices[1...] */
+#define LLMOPT_USAGE_M_DELTA          11  /* choices[i].delta */
+#define LLMOPT_USAGE_M_TOOL_CALLS     12  /* choices[i].delta.tool_calls */
+#define LLMOPT_USAGE_M_MESSAGE        13  /* Anthropic message */
+#define LLMOPT_USAGE_M_ADELTA         14  /* Anthropic delta */
+#define LLMOPT_USAGE_M_ERROR          15  /* error */
+#define LLMOPT_USAGE_M_INDEX          16  /* choices[0].index */
+#define LLMOPT_USAGE_M_FINISH         17  /* choices[0].finish_reason */
+#define LLMOPT_USAGE_M_STOP_REASON    18  /* Anthropic stop_reason */
+#define LLMOPT_USAGE_M_CONTENT        19  /* a delta's text */
+#define LLMOPT_USAGE_M_TYPE           20  /* Anthropic, Responses type */
+#define LLMOPT_USAGE_M_RESPONSE       21  /* an event's response object */
+#define LLMOPT_USAGE_M_INCOMPLETE     22  /* incomplete_details */
+#define LLMOPT_USAGE_M_N              23
+
+#define LLMOPT_USAGE_OPENAI           1
+#define LLMOPT_USAGE_ANTHROPIC        2
+#define LLMOPT_USAGE_BOTH             3   /* the two chat dialects */
+#define LLMOPT_USAGE_RESPONSES        4   /* OpenAI's Responses API */
+#define LLMOPT_USAGE_ALL              7
+
+
+/*
+ * The meaning of the key just captured inside a container of the role, for
+ * the answer's dialect (llmopt_usage_keys.c); LLMOPT_USAGE_M_NONE when it
+ * means nothing.
+ */
+unsigned llmopt_usage_key(llmopt_usage_t *u, unsigned role);
+
+/* 1 if the captured string is str[0 .. len - 1] */
+int llmopt_usage_captured(llmopt_usage_scan_t *s, const char *str,
+    size_t len);
+
+/* the finish reason the captured string names */
+llmopt_finish_e llmopt_usage_reason(llmopt_usage_scan_t *s);
 
 
 /*
