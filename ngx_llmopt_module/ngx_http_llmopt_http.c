@@ -22,13 +22,15 @@
 
 static ngx_str_t  ngx_http_llmopt_endpoints[] = {
     ngx_string("/chat/completions"),       /* LLMOPT_DIALECT_OPENAI */
-    ngx_string("/messages")                /* LLMOPT_DIALECT_ANTHROPIC */
+    ngx_string("/messages"),               /* LLMOPT_DIALECT_ANTHROPIC */
+    ngx_string("/responses")               /* LLMOPT_DIALECT_RESPONSES */
 };
 
 
 /*
  * An error in the client's dialect:
  *   OpenAI    {"error":{"message":..,"type":..,"param":null,"code":..}}
+ *             (the Responses API's too)
  *   Anthropic {"type":"error","error":{"type":..,"message":..}}
  */
 

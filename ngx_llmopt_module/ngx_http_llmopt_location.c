@@ -23,8 +23,6 @@ static char *ngx_http_llmopt_allow(ngx_conf_t *cf, ngx_uint_t methods,
     ngx_str_t *allow);
 
 
-static const char  *ngx_http_llmopt_dialects[] = { "openai", "anthropic" };
-
 
 /* methods llmopt_passthrough may name, in the order Allow lists them */
 
@@ -74,6 +72,11 @@ ngx_http_llmopt_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_strcmp(value[i].data, "dialect=anthropic") == 0) {
             llcf->dialect = LLMOPT_DIALECT_ANTHROPIC;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "dialect=responses") == 0) {
+            llcf->dialect = LLMOPT_DIALECT_RESPONSES;
             continue;
         }
 
@@ -265,8 +268,8 @@ ngx_http_llmopt_check_route(ngx_conf_t *cf, ngx_http_llmopt_loc_conf_t *conf,
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "llmopt_route: \"dialect=%s\" in location \"%V\", "
                       "which is an %s endpoint, in %V:%ui",
-                      ngx_http_llmopt_dialects[conf->dialect], &clcf->name,
-                      ngx_http_llmopt_dialects[named], &conf->route_file,
+                      llmopt_dialect_name(conf->dialect), &clcf->name,
+                      llmopt_dialect_name(named), &conf->route_file,
                       conf->route_line);
         return NGX_CONF_ERROR;
     }
@@ -283,6 +286,26 @@ ngx_http_llmopt_check_route(ngx_conf_t *cf, ngx_http_llmopt_loc_conf_t *conf,
                       "%V:%ui", &conf->policy_name, &clcf->name,
                       &conf->route_file, conf->route_line);
         return NGX_CONF_ERROR;
+    }
+
+    /* nothing is translated into the Responses API: its clients' only */
+
+    for (i = 0; dialect != LLMOPT_DIALECT_RESPONSES && i < policy->n_arms;
+         i++)
+    {
+        model = &lmcf->catalog.models[policy->arms[i].model];
+
+        if (model->api == LLMOPT_DIALECT_RESPONSES && !model->api_client) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "llmopt_route: arm \"%s\" of policy \"%V\" "
+                          "speaks the responses API, which only the clients "
+                          "of a responses location can be routed to, and "
+                          "location \"%V\" is an %s endpoint in %V:%ui",
+                          policy->arms[i].name.data, &conf->policy_name,
+                          &clcf->name, llmopt_dialect_name(dialect),
+                          &conf->route_file, conf->route_line);
+            return NGX_CONF_ERROR;
+        }
     }
 
     conf->client = dialect;
@@ -375,7 +398,7 @@ ngx_http_llmopt_name_dialect(ngx_http_core_loc_conf_t *clcf)
         return -1;
     }
 
-    for (d = LLMOPT_DIALECT_OPENAI; d <= LLMOPT_DIALECT_ANTHROPIC; d++) {
+    for (d = LLMOPT_DIALECT_OPENAI; d <= LLMOPT_DIALECT_RESPONSES; d++) {
         e = ngx_http_llmopt_endpoint(d);
 
         if (clcf->name.len >= e->len

@@ -17,7 +17,7 @@
 #include "ngx_http_llmopt_common.h"
 
 
-/* llmopt_route policy [dialect=openai|anthropic|auto] */
+/* llmopt_route policy [dialect=openai|anthropic|responses|auto] */
 char *ngx_http_llmopt_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 /* llmopt_failover: the location a failed answer is sent to, by error_page. */

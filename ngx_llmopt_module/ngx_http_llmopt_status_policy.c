@@ -145,8 +145,7 @@ ngx_http_llmopt_status_policy(ngx_http_request_t *r, u_char *p,
                     "\"explore_share\":%.4f,",
                     prt->policy->sparse_on
                     ? "sparse" : llmopt_algorithm_name(bc->algorithm),
-                    prt->policy->dialect == LLMOPT_DIALECT_ANTHROPIC
-                    ? "anthropic" : "openai", prt->shape,
+                    llmopt_dialect_name(prt->policy->dialect), prt->shape,
                     (ngx_uint_t) bc->d, st->requests, st->passthrough,
                     st->fallback, st->failovers, st->pinned,
                     st->rejected[NGX_HTTP_LLMOPT_REJECT_BAD_JSON],

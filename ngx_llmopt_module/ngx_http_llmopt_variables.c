@@ -212,8 +212,7 @@ ngx_http_llmopt_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         goto found;
 
     case NGX_HTTP_LLMOPT_VAR_DIALECT:
-        v->data = (u_char *) (ctx->dialect == LLMOPT_DIALECT_ANTHROPIC
-                              ? "anthropic" : "openai");
+        v->data = (u_char *) llmopt_dialect_name(ctx->dialect);
         v->len = ngx_strlen(v->data);
         goto found;
 

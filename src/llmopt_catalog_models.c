@@ -216,8 +216,8 @@ llmopt_catalog_model_entry(llmopt_catalog_ctx_t *ctx, llmopt_model_t *model,
 
 
 /*
- * "api" (openai or anthropic); without one, anthropic when the upstream's
- * name says so, else the client's.  "max_tokens" and "drop_unsupported",
+ * "api" (openai, anthropic or responses); without one, anthropic when the
+ * upstream's name says so, else the client's.  "max_tokens" and "drop_unsupported",
  * for requests translated to it.
  */
 
@@ -253,11 +253,14 @@ llmopt_catalog_api(llmopt_catalog_ctx_t *ctx, llmopt_model_t *model,
         } else if (strcmp(api.data, "anthropic") == 0) {
             model->api = LLMOPT_DIALECT_ANTHROPIC;
 
+        } else if (strcmp(api.data, "responses") == 0) {
+            model->api = LLMOPT_DIALECT_RESPONSES;
+
         } else {
             return llmopt_catalog_fail(ctx, f[LLMOPT_MODEL_API].value,
                                        "unknown api \"%s\" in %s (expected "
-                                       "openai or anthropic)", api.data,
-                                       where);
+                                       "openai, anthropic or responses)",
+                                       api.data, where);
         }
     }
 

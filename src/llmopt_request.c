@@ -794,3 +794,17 @@ llmopt_request_member(const llmopt_request_t *req, const char *key,
 
     return LLMOPT_OK;
 }
+
+
+const char *
+llmopt_dialect_name(llmopt_dialect_e dialect)
+{
+    switch (dialect) {
+    case LLMOPT_DIALECT_ANTHROPIC:
+        return "anthropic";
+    case LLMOPT_DIALECT_RESPONSES:
+        return "responses";
+    default:
+        return "openai";
+    }
+}

@@ -102,6 +102,13 @@ int llmopt_request_parse(llmopt_request_t *req, llmopt_dialect_e dialect,
  * value, the last one if the key repeats, strings with their quotes.
  * Returns LLMOPT_OK, or LLMOPT_DECLINED (empty span) when absent.
  */
+/*
+ * The name of a dialect as the catalog's "api:", llmopt_route's
+ * "dialect=" and $llmopt_dialect spell it: "openai", "anthropic",
+ * "responses".
+ */
+const char *llmopt_dialect_name(llmopt_dialect_e dialect);
+
 int llmopt_request_member(const llmopt_request_t *req, const char *key,
     size_t key_len, llmopt_span_t *value);
 

@@ -491,6 +491,24 @@ test_errors(void)
     test_error("models:\n  m: {upstream: u, api: grpc, price: {input: 1, "
                "output: 2}}\n", 2, 25, "unknown api \"grpc\"",
                "unknown api");
+    {
+        static const char  text[] =
+            "models:\n  r: {upstream: u, api: responses, price: {input: 1,"
+            " output: 2}}\npolicies: {p: {algorithm: ucb1, arms: [r]}}\n";
+
+        memset(&err, 0, sizeof(err));
+        rc = llmopt_catalog_load_string(&cat, "r.yaml", text,
+                                        sizeof(text) - 1, &test_allocator,
+                                        &err);
+        is_int(rc, LLMOPT_OK, "api responses loads: %s", err.msg);
+
+        if (rc == LLMOPT_OK) {
+            is_int(cat.models[0].api, LLMOPT_DIALECT_RESPONSES,
+                   "api responses");
+            is_int(cat.policies[0].dialect, LLMOPT_DIALECT_RESPONSES,
+                   "a policy of Responses models speaks it");
+        }
+    }
     test_error("models:\n  m: {upstream: \"\", price: {input: 1, output: 2}}\n",
                2, 17, "\"upstream\" in model \"m\" must be a non-empty string",
                "empty upstream");
