@@ -201,7 +201,7 @@ typedef struct {
 
 /*
  * A stream translation: the SSE parser, the translation state and the
- * tokens of the event at hand.  sizeof is about 11 KB on 64-bit; with the
+ * tokens of the event at hand.  sizeof is about 13 KB on 64-bit; with the
  * data buffer the caller lends (LLMOPT_XLATE_LINE_DEFAULT, 64 KiB) that is
  * all the memory a stream ever uses.
  */
