@@ -5,9 +5,11 @@
  * and the response.* event stream, whose usage is in response.completed
  * (or response.incomplete); fed whole, byte by byte and in random chunks,
  * every way the same counts; cached tokens, finish reasons, the first
- * content delta, errors.
+ * content delta, errors; and the translator's Responses streams
+ * (t/data/translate) counted as their upstream's streams are.
  */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
@@ -32,6 +34,11 @@ typedef struct {
 
 static void test_run(const char *body, int sse, size_t chunk, unsigned seed,
     test_result_t *r);
+static void test_run_dialect(llmopt_dialect_e dialect, const char *body,
+    int sse, size_t chunk, unsigned seed, test_result_t *r);
+static char *test_read(const char *name);
+static void test_translated(const char *upstream, llmopt_dialect_e dialect,
+    const char *translated);
 static int test_same(const test_result_t *a, const test_result_t *b);
 static void test_case(const char *name, const char *body, int sse,
     test_result_t *r);
@@ -193,7 +200,88 @@ main(void)
     test_run(test_sse, 1, 0, 0, &r);
     ok(r.final, "a whole stream is final");
 
+    test_translated("sse-text.openai.sse", LLMOPT_DIALECT_OPENAI,
+                    "sse-text.openai-to-responses.sse");
+    test_translated("sse-tools.openai.sse", LLMOPT_DIALECT_OPENAI,
+                    "sse-tools.openai-to-responses.sse");
+    test_translated("sse-text.anthropic.sse", LLMOPT_DIALECT_ANTHROPIC,
+                    "sse-text.anthropic-to-responses.sse");
+    test_translated("sse-tools.anthropic.sse", LLMOPT_DIALECT_ANTHROPIC,
+                    "sse-tools.anthropic-to-responses.sse");
+    test_translated("sse-thinking.anthropic.sse", LLMOPT_DIALECT_ANTHROPIC,
+                    "sse-thinking.anthropic-to-responses.sse");
+
     return tap_done();
+}
+
+
+/*
+ * An upstream's golden stream and its translation for a Responses client
+ * give the same tokens: what the client is shown is what is charged.
+ */
+
+static void
+test_translated(const char *upstream, llmopt_dialect_e dialect,
+    const char *translated)
+{
+    char           path[256], *a, *b;
+    test_result_t  ra, rb;
+
+    snprintf(path, sizeof(path), "t/data/translate/%s", upstream);
+    a = test_read(path);
+    snprintf(path, sizeof(path), "t/data/translate/%s", translated);
+    b = test_read(path);
+
+    if (!ok(a != NULL && b != NULL, "read %s and %s", upstream, translated)) {
+        free(a);
+        free(b);
+        return;
+    }
+
+    test_run_dialect(dialect, a, 1, 0, 0, &ra);
+    test_run_dialect(LLMOPT_DIALECT_RESPONSES, b, 1, 7, 1, &rb);
+
+    ok(ra.seen_usage && rb.seen_usage && rb.complete && rb.final
+       && ra.input_tokens == rb.input_tokens
+       && ra.output_tokens == rb.output_tokens
+       && ra.cached_tokens == rb.cached_tokens && rb.errors == 0,
+       "%s: %lld in, %lld out, %lld cached, as its upstream's %s",
+       translated, (long long) rb.input_tokens,
+       (long long) rb.output_tokens, (long long) rb.cached_tokens,
+       upstream);
+
+    free(a);
+    free(b);
+}
+
+
+static char *
+test_read(const char *name)
+{
+    FILE   *f;
+    long    n;
+    char   *buf;
+
+    f = fopen(name, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+
+    buf = malloc((size_t) n + 1);
+    if (buf == NULL || fread(buf, 1, (size_t) n, f) != (size_t) n) {
+        fclose(f);
+        free(buf);
+        return NULL;
+    }
+
+    buf[n] = '\0';
+    fclose(f);
+
+    return buf;
 }
 
 
@@ -225,6 +313,14 @@ static void
 test_run(const char *body, int sse, size_t chunk, unsigned seed,
     test_result_t *r)
 {
+    test_run_dialect(LLMOPT_DIALECT_RESPONSES, body, sse, chunk, seed, r);
+}
+
+
+static void
+test_run_dialect(llmopt_dialect_e dialect, const char *body, int sse,
+    size_t chunk, unsigned seed, test_result_t *r)
+{
     size_t               len, pos, n;
     unsigned             state;
     llmopt_usage_t       u;
@@ -233,7 +329,7 @@ test_run(const char *body, int sse, size_t chunk, unsigned seed,
     len = strlen(body);
     state = seed * 2654435761u + 1;
 
-    llmopt_usage_init(&u, LLMOPT_DIALECT_RESPONSES, sse, 0);
+    llmopt_usage_init(&u, dialect, sse, 0);
 
     for (pos = 0; pos < len; pos += n) {
         n = len - pos;
