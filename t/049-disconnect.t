@@ -23,8 +23,6 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP;
 use POSIX ();
-use IO::Socket::INET;
-use IO::Select;
 use Time::HiRes qw(time sleep);
 use Llmopt::Test;
 
@@ -127,47 +125,6 @@ sub body_for {
     return JSON::PP->new->canonical->encode(\%b);
 }
 
-# Sends a request on a socket of its own, reads until what came back
-# matches $until (undef: to the end; a number: for that many seconds),
-# then closes.  Returns what it read, less the chunk framing.
-
-sub leave {
-    my ($path, $body, $until, %h) = @_;
-
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $t->port, Proto => 'tcp')
-        or die "connect: $!";
-    my $head = "POST $path HTTP/1.1\r\nHost: localhost\r\n"
-             . "Content-Type: application/json\r\n"
-             . "Content-Length: " . length($body) . "\r\n"
-             . join('', map { "$_: $h{$_}\r\n" } sort keys %h)
-             . "Connection: close\r\n\r\n";
-    print $s $head . $body;
-
-    my ($got, $sel, $start) = ('', IO::Select->new($s), time());
-    my $plain = '';
-
-    while (time() < $start + 10) {
-        # the bytes without their chunk framing, to match against
-        ($plain = $got) =~ s/\r\n[0-9a-fA-F]+\r\n//g;
-
-        if (defined $until && !ref $until) {
-            # a number: close that many seconds after sending
-            last if time() >= $start + $until;
-        } elsif (defined $until) {
-            last if $plain =~ $until;
-        }
-        next unless $sel->can_read(0.05);
-        my $n = sysread($s, my $buf, 65536);
-        last unless $n;
-        $got .= $buf;
-    }
-
-    close($s);
-    ($plain = $got) =~ s/\r\n[0-9a-fA-F]+\r\n//g;
-    return $plain;
-}
-
 sub log_lines {
     return map { decode_json($_) } $t->read_lines('logs/gone.log');
 }
@@ -231,7 +188,7 @@ for my $d (qw(oa an)) {
                              %{ $L->{headers} // {} });
                     $h{'X-Mock-Split'} = 8 unless $stream;
 
-                    my $got = leave("/$buffering/${d}_$budget"
+                    my $got = $t->leave("/$buffering/${d}_$budget"
                                     . endpoint($d), body_for($d, $stream),
                                     $L->{until}, %h);
 
@@ -365,7 +322,7 @@ for my $d (qw(oa an)) {
 
 {
     my $t0 = time();
-    my $got = leave('/slow/oa_free/v1/chat/completions', body_for('oa', 1),
+    my $got = $t->leave('/slow/oa_free/v1/chat/completions', body_for('oa', 1),
                     qr/"content":" [a-z]+".*"content":" [a-z]+"/s,
                     'X-Case' => 'slow', 'X-Mock-Tokens' => 40,
                     'X-Mock-Chunk-Delay' => 100);
@@ -393,7 +350,7 @@ sub tenant_run {
     my ($answers, $refused) = (0, 0);
 
     for my $i (1 .. 200) {
-        my $got = leave('/off/tenants/v1/chat/completions', body_for('oa', 1), $until,
+        my $got = $t->leave('/off/tenants/v1/chat/completions', body_for('oa', 1), $until,
                         'X-Tenant' => $tenant, 'X-Case' => "$tenant-$i",
                         'X-Mock-Chunk-Delay' => 20);
         if ($got =~ m{\AHTTP/1\.1 429}) { $refused = 1; last; }

@@ -5,8 +5,10 @@
 # valid answers; the upstream saw the rewritten model, the arm's params
 # and key; previous_response_id goes through to the upstream that stores
 # answers.  Tokens, cached tokens, cost and finish in the access log equal
-# what the mock sent, for JSON answers and event streams cut anywhere.  A
-# location of another dialect refuses a Responses policy.
+# what the mock sent, for JSON answers and event streams cut anywhere, and
+# for clients that leave before the answer, in its middle, after its last
+# item but before response.completed (which has the usage), or at its end.
+# A location of another dialect refuses a Responses policy.
 
 use strict;
 use warnings;
@@ -53,6 +55,10 @@ http {
                      '$llmopt_tokens_out $llmopt_tokens_cached $llmopt_cost '
                      '$llmopt_finish $llmopt_dialect $llmopt_model';
     access_log %%PREFIX%%/logs/usage.log usage;
+    log_format gone escape=json '{"case":"$http_x_case","cost":"$llmopt_cost",'
+        '"source":"$llmopt_cost_source","gone":"$llmopt_client_gone",'
+        '"in":"$llmopt_tokens_in","out":"$llmopt_tokens_out"}';
+    access_log %%PREFIX%%/logs/gone.log gone if=$http_x_case;
 
     server {
         listen 127.0.0.1:%%PORT%%;
@@ -136,6 +142,64 @@ ok(!exists decode_json($seen[1]{body})->{stream_options},
    'a stream is sent as it came: the usage is in response.completed');
 is(decode_json($seen[3]{body})->{previous_response_id}, 'resp_1',
    'previous_response_id passed through');
+
+# --- clients that leave ----------------------------------------------------
+
+my %LEAVE = (
+    before => { headers => { 'X-Mock-Latency' => 400 }, until => 0.15 },
+    mid    => { until => qr/"delta":"[A-Za-z]|"text":"Hello/ },
+    done   => { until => qr/response\.output_item\.done/ },
+    end    => { until => undef },
+);
+my $n = 0;
+for my $stream (0, 1) {
+    for my $when (qw(before mid done end)) {
+        next if !$stream && $when eq 'done';
+        my $case = 'c' . ++$n;
+        my $what = ($stream ? 'stream' : 'json') . ", leaves $when";
+        my %h = ('X-Case' => $case, 'X-Mock-Tokens' => 120,
+                 'X-Mock-Chunk-Delay' => 5,
+                 %{ $LEAVE{$when}{headers} // {} });
+        $h{'X-Mock-Split'} = 8 unless $stream;
+        my %body = (model => 'auto', input => 'Tell me about the sea.');
+        $body{stream} = JSON::PP::true if $stream;
+
+        my $got = $t->leave('/v1/responses', encode_json(\%body),
+                            $LEAVE{$when}{until}, %h);
+        my $whole = $stream ? $got =~ /response\.completed/
+                            : $got =~ /"total_tokens":\d+\}/;
+
+        my $line;
+        Llmopt::Test::wait_for(sub {
+            ($line) = grep { $_->{case} eq $case }
+                      map { decode_json($_) } $t->read_lines('logs/gone.log');
+            defined $line }, 15);
+        ok($line, "$what: logged") or next;
+        my ($up) = grep { ($_->{headers}{'x-case'} // '') eq $case }
+                   @{ $t->mock_requests('openai') };
+
+        if ($when eq 'before') {
+            is($line->{gone}, 'before', "$what: gone before");
+            like($line->{source}, qr/^(estimate|none)$/,
+                 "$what: the prompt's estimate, or nothing if not sent");
+            next;
+        }
+
+        ok($up && $up->{usage}, "$what: the mock answered") or next;
+        is($line->{source}, 'usage', "$what: charged by the usage");
+        is("$line->{in}/$line->{out}",
+           "$up->{usage}{input}/$up->{usage}{output}",
+           "$what: the mock's tokens");
+        my $cost = (($up->{usage}{input} - $up->{usage}{cached})
+                    * $PRICE{input} + $up->{usage}{output} * $PRICE{output})
+                   / 1e6;
+        ok(abs($line->{cost} - $cost) < 1e-12, "$what: cost $line->{cost}");
+        is($line->{gone}, ($when eq 'end' || $whole) ? '' : 'during',
+           "$what: client_gone");
+        # 120 words still to come: it did leave early
+        ok(!$whole, "$what: it left before the end") if $when eq 'mid';
+    }
+}
 
 # --- exact usage, JSON and streams, cut anywhere ------------------------------
 

@@ -16,6 +16,7 @@ use File::Basename qw(basename dirname);
 use File::Spec;
 use Cwd qw(abs_path);
 use IO::Socket::INET;
+use IO::Select;
 use POSIX qw(WNOHANG);
 use Scalar::Util qw(weaken refaddr);
 use Time::HiRes qw(sleep time);
@@ -878,6 +879,47 @@ sub wait_for {
         sleep($step // 0.02);
     }
     return undef;
+}
+
+# POSTs body to path on a socket of its own, reads until what came back
+# matches $until (undef: to the end; a number: for that many seconds after
+# sending), then closes: a client that leaves.  Returns what it read, less
+# the chunk framing.
+
+sub leave {
+    my ($self, $path, $body, $until, %h) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $self->port, Proto => 'tcp')
+        or die "connect: $!";
+    my $head = "POST $path HTTP/1.1\r\nHost: localhost\r\n"
+             . "Content-Type: application/json\r\n"
+             . "Content-Length: " . length($body) . "\r\n"
+             . join('', map { "$_: $h{$_}\r\n" } sort keys %h)
+             . "Connection: close\r\n\r\n";
+    print $s $head . $body;
+
+    my ($got, $sel, $start) = ('', IO::Select->new($s), time());
+    my $plain = '';
+
+    while (time() < $start + 10) {
+        # the bytes without their chunk framing, to match against
+        ($plain = $got) =~ s/\r\n[0-9a-fA-F]+\r\n//g;
+
+        if (defined $until && !ref $until) {
+            last if time() >= $start + $until;
+        } elsif (defined $until) {
+            last if $plain =~ $until;
+        }
+        next unless $sel->can_read(0.05);
+        my $n = sysread($s, my $buf, 65536);
+        last unless $n;
+        $got .= $buf;
+    }
+
+    close($s);
+    ($plain = $got) =~ s/\r\n[0-9a-fA-F]+\r\n//g;
+    return $plain;
 }
 
 # GET /status (or /status?<query>) as decoded JSON; an answer that is not
