@@ -4,7 +4,7 @@
 #   make test         scripts/setup, then unit + integration tests (prove)
 #   make check        the tests alone
 #   make unit         C unit tests only
-#   make bench        decision-path and trainer benchmarks
+#   make bench        decision-path, trainer and translation benchmarks
 #   make bench-proxy  nginx + llmopt beside plain nginx, under wrk
 #   NGINX_SRC=/path   build against an upstream nginx source tree
 
@@ -144,12 +144,16 @@ $(BUILD)/offline-eval: scripts/offline-eval.c $(BUILD)/libllmopt.a
 $(BUILD)/bench-trainer: scripts/bench-trainer.c $(BUILD)/libllmopt.a
 	$(CC) $(CORE_CFLAGS) -o $@ $< $(BUILD)/libllmopt.a $(LDLIBS_CORE)
 
+$(BUILD)/bench-translate: scripts/bench-translate.c $(BUILD)/libllmopt.a
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(BUILD)/libllmopt.a $(LDLIBS_CORE)
+
 bench-proxy: module
 	scripts/bench-proxy
 
-bench: $(BUILD)/bench-decision $(BUILD)/bench-trainer
+bench: $(BUILD)/bench-decision $(BUILD)/bench-trainer $(BUILD)/bench-translate
 	$(BUILD)/bench-decision
 	$(BUILD)/bench-trainer
+	$(BUILD)/bench-translate
 
 # The whole suite with AddressSanitizer and UBSan: the core and its unit
 # tests built with them, the module too, loaded into the stock nginx with
