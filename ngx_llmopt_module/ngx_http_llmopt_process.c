@@ -256,10 +256,17 @@ ngx_http_llmopt_warm_up(ngx_http_llmopt_main_conf_t *lmcf,
     static u_char  anthropic[] =
         "{\"model\":\"m\",\"max_tokens\":8,\"messages\":[{\"role\":"
         "\"user\",\"content\":\"warm up ```int x;``` please\"}]}";
+    static u_char  responses[] =
+        "{\"model\":\"m\",\"input\":\"warm up ```int x;``` please\","
+        "\"stream\":true}";
 
     if (prt->policy->dialect == LLMOPT_DIALECT_ANTHROPIC) {
         body = anthropic;
         len = sizeof(anthropic) - 1;
+
+    } else if (prt->policy->dialect == LLMOPT_DIALECT_RESPONSES) {
+        body = responses;
+        len = sizeof(responses) - 1;
 
     } else {
         body = openai;
