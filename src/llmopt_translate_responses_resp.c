@@ -116,11 +116,13 @@ llmopt_xlate_rs_tail(llmopt_xlate_out_t *out, llmopt_xlate_stop_e stop,
     llmopt_xlate_lit(out, "],");
 
     if (stop == LLMOPT_XLATE_STOP_LENGTH) {
-        llmopt_xlate_lit(out, "\"status\":\"incomplete\",\"incomplete_details\":"
+        llmopt_xlate_lit(out, "\"status\":\"incomplete\","
+                              "\"incomplete_details\":"
                               "{\"reason\":\"max_output_tokens\"}");
 
     } else if (stop == LLMOPT_XLATE_STOP_FILTER) {
-        llmopt_xlate_lit(out, "\"status\":\"incomplete\",\"incomplete_details\":"
+        llmopt_xlate_lit(out, "\"status\":\"incomplete\","
+                              "\"incomplete_details\":"
                               "{\"reason\":\"content_filter\"}");
 
     } else {
@@ -245,8 +247,11 @@ llmopt_xlate_rs_from_oa(const llmopt_xlate_t *x, const llmopt_xlate_doc_t *d,
         }
 
         if (refusal >= 0) {
-            llmopt_xlate_str(out, v >= 0 ? ",{\"type\":\"refusal\",\"refusal\":"
-                                         : "{\"type\":\"refusal\",\"refusal\":");
+            if (v >= 0) {
+                llmopt_xlate_lit(out, ",");
+            }
+
+            llmopt_xlate_lit(out, "{\"type\":\"refusal\",\"refusal\":");
             llmopt_xlate_raw(out, d, refusal);
             llmopt_xlate_lit(out, "}");
         }

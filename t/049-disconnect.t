@@ -350,9 +350,10 @@ sub tenant_run {
     my ($answers, $refused) = (0, 0);
 
     for my $i (1 .. 200) {
-        my $got = $t->leave('/off/tenants/v1/chat/completions', body_for('oa', 1), $until,
-                        'X-Tenant' => $tenant, 'X-Case' => "$tenant-$i",
-                        'X-Mock-Chunk-Delay' => 20);
+        my $got = $t->leave('/off/tenants/v1/chat/completions',
+                            body_for('oa', 1), $until,
+                            'X-Tenant' => $tenant, 'X-Case' => "$tenant-$i",
+                            'X-Mock-Chunk-Delay' => 20);
         if ($got =~ m{\AHTTP/1\.1 429}) { $refused = 1; last; }
         $answers++ if $got =~ /finish_reason":"stop"/;
         log_for("$tenant-$i");
