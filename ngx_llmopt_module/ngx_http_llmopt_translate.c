@@ -209,6 +209,7 @@ ngx_int_t
 ngx_http_llmopt_xlate_header(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx)
 {
+    u_char                   *keep;
     ngx_http_llmopt_xlate_t  *xl;
 
     xl = ctx->xlate;
@@ -231,6 +232,21 @@ ngx_http_llmopt_xlate_header(ngx_http_request_t *r,
 
         llmopt_xlate_stream_init(xl->st, &xl->x, xl->line,
                                  LLMOPT_XLATE_LINE_DEFAULT);
+
+        xl->room = LLMOPT_XLATE_OUT_MIN(LLMOPT_XLATE_LINE_DEFAULT);
+
+        if (xl->x.client == LLMOPT_DIALECT_RESPONSES) {
+            /* the output items, which the .done events repeat */
+
+            keep = ngx_palloc(r->pool, LLMOPT_XLATE_KEEP_DEFAULT);
+            if (keep == NULL) {
+                return NGX_ERROR;
+            }
+
+            llmopt_xlate_stream_keep(xl->st, keep, LLMOPT_XLATE_KEEP_DEFAULT);
+            xl->room = LLMOPT_XLATE_OUT_KEEP(LLMOPT_XLATE_LINE_DEFAULT,
+                                             LLMOPT_XLATE_KEEP_DEFAULT);
+        }
 
         ngx_str_set(&r->headers_out.content_type, "text/event-stream");
         r->headers_out.content_type_len = r->headers_out.content_type.len;
@@ -377,7 +393,7 @@ ngx_http_llmopt_xlate_feed(ngx_http_request_t *r, ngx_http_llmopt_xlate_t *xl,
 
     size = NGX_HTTP_LLMOPT_XLATE_BUF;
 
-    while (len) {
+    while (len || xl->st->pending) {
         b = ngx_http_llmopt_xlate_out(r, xl, size, last);
         if (b == NULL) {
             return NGX_ERROR;
@@ -395,8 +411,12 @@ ngx_http_llmopt_xlate_feed(ngx_http_request_t *r, ngx_http_llmopt_xlate_t *xl,
         p += used;
         len -= used;
 
-        if (rc == LLMOPT_AGAIN && out.len == 0 && used == 0) {
-            if (size == LLMOPT_XLATE_OUT_MIN(LLMOPT_XLATE_LINE_DEFAULT)) {
+        /* the core says LLMOPT_ERROR when nothing fit in an empty buffer */
+
+        if (rc == LLMOPT_ERROR
+            || (rc == LLMOPT_AGAIN && out.len == 0 && used == 0))
+        {
+            if (size == xl->room) {
                 ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                               "llmopt: a stream event does not fit in %uz "
                               "bytes", size);
@@ -404,7 +424,7 @@ ngx_http_llmopt_xlate_feed(ngx_http_request_t *r, ngx_http_llmopt_xlate_t *xl,
             }
 
             /* one event larger than the buffer: room for any event */
-            size = LLMOPT_XLATE_OUT_MIN(LLMOPT_XLATE_LINE_DEFAULT);
+            size = xl->room;
         }
     }
 
@@ -440,13 +460,26 @@ ngx_http_llmopt_xlate_end(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
 
             rc = llmopt_xlate_stream_finish(xl->st, &out);
 
-            if (rc != LLMOPT_AGAIN) {
+            if (rc == LLMOPT_OK) {
                 b->last += out.len;
                 break;
             }
 
+            /* what fit is sent; the rest needs up to the room of any event */
+
+            b->last += ngx_min(out.len, out.cap);
             ngx_http_llmopt_xlate_flush(b);
-            size = out.len;
+
+            if (out.len == 0) {
+                if (size == xl->room) {
+                    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                                  "llmopt: a stream's end does not fit in "
+                                  "%uz bytes", size);
+                    return NGX_ERROR;
+                }
+
+                size = xl->room;
+            }
         }
 
     } else {

@@ -39,6 +39,8 @@ struct ngx_http_llmopt_xlate_s {
                                                     MAX_ANSWER */
     llmopt_xlate_stream_t        *st;            /* a stream's state */
     u_char                       *line;          /* its data buffer */
+    size_t                        room;          /* the output room any
+                                                    one event fits in */
     u_char                       *answer;        /* the JSON answer */
     size_t                        answer_len;
     size_t                        answer_cap;
