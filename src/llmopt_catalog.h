@@ -19,6 +19,7 @@
 #include "llmopt_sparse.h"
 #include "llmopt_budget.h"
 #include "llmopt_cache.h"
+#include "llmopt_variant.h"
 
 
 #define LLMOPT_CATALOG_NAME_MAX    63     /* bytes of a model, policy, arm */
@@ -153,6 +154,10 @@ typedef struct {
 
     llmopt_arm_t          *arms;
     unsigned               n_arms;
+
+    llmopt_variant_t      *variants;         /* prompt variants, the
+                                                control first; NULL: none */
+    unsigned               n_variants;
 
     llmopt_reward_conf_t   reward;
     int                    fallback;         /* arm index, -1 = none */

@@ -34,7 +34,7 @@ static const char *const  llmopt_catalog_policy_keys[] = {
     "fallback", "max_cost",
     "breaker", "drift", "latency_slo", "latency_slo_action",
     "latency_slo_penalty", "budget", "canary", "unscored", "baseline",
-    "sparse", "drop_unsupported", "cache", NULL
+    "sparse", "drop_unsupported", "cache", "variants", NULL
 };
 
 enum {
@@ -69,6 +69,7 @@ enum {
     LLMOPT_POLICY_SPARSE,
     LLMOPT_POLICY_DROP_UNSUPPORTED,
     LLMOPT_POLICY_CACHE,
+    LLMOPT_POLICY_VARIANTS,
     LLMOPT_POLICY_LAST
 };
 
@@ -213,6 +214,9 @@ llmopt_catalog_policy_entry(llmopt_catalog_ctx_t *ctx,
         || llmopt_catalog_reward(ctx, policy, &f[LLMOPT_POLICY_REWARD], where)
            != LLMOPT_OK
         || llmopt_catalog_fallback(ctx, policy, &f[LLMOPT_POLICY_FALLBACK],
+                                   where)
+           != LLMOPT_OK
+        || llmopt_catalog_variants(ctx, policy, &f[LLMOPT_POLICY_VARIANTS],
                                    where)
            != LLMOPT_OK)
     {

@@ -30,5 +30,15 @@ int llmopt_catalog_sparse(llmopt_catalog_ctx_t *ctx, llmopt_policy_t *policy,
     const llmopt_node_t *algorithm, llmopt_catalog_field_t *f,
     const char *where);
 
+/*
+ * The "variants" mapping of policy (f->value NULL: none) into
+ * policy->variants, the first the control; arms are known by now.
+ * llmopt_catalog_variants.c.
+ */
+
+int llmopt_catalog_variants(llmopt_catalog_ctx_t *ctx,
+    llmopt_policy_t *policy, const llmopt_catalog_field_t *f,
+    const char *where);
+
 
 #endif /* _LLMOPT_CATALOG_POLICIES_H_INCLUDED_ */

@@ -11,6 +11,7 @@
 
 #include "llmopt_core.h"
 #include "llmopt_request.h"
+#include "llmopt_variant.h"
 
 
 /*
@@ -35,6 +36,37 @@ size_t llmopt_request_rewrite_size(const llmopt_request_t *req,
  */
 size_t llmopt_request_rewrite(const llmopt_request_t *req,
     const llmopt_kv_t *set, unsigned n, unsigned char *out);
+
+
+/*
+ * The same with a prompt variant's edits too (variant NULL: none), in the
+ * request's dialect:
+ *
+ *   system   OpenAI: the first "system" or "developer" message's content
+ *            gets the text and a blank line in front (a string), or a
+ *            text block in front (parts); "replace" makes the content the
+ *            text alone; without such a message a system message goes
+ *            first.  Anthropic: the same on the top-level "system"
+ *            (string or blocks), added when absent.
+ *   append   the last "user" message: a blank line and the text at the
+ *            end of a string content, a text block after the parts.
+ *   examples the pairs as messages before the conversation: after the
+ *            leading system messages (OpenAI), first (Anthropic).
+ *   response_format  a root member, as a set entry after set's (one of
+ *            set with that key wins).
+ *
+ * An edit whose place the request lacks (no user message, a content that
+ * is neither string nor array) is not made.  Bytes outside the edits are
+ * copied unchanged.  The caller makes sure the variant can be written in
+ * the dialect (variant->dialects) and that set touches neither
+ * "messages" nor "system" (the catalog refuses such arms with variants).
+ */
+size_t llmopt_request_rewrite_variant_size(const llmopt_request_t *req,
+    const llmopt_kv_t *set, unsigned n, const llmopt_variant_t *variant);
+
+size_t llmopt_request_rewrite_variant(const llmopt_request_t *req,
+    const llmopt_kv_t *set, unsigned n, const llmopt_variant_t *variant,
+    unsigned char *out);
 
 
 #endif /* _LLMOPT_REWRITE_H_INCLUDED_ */
