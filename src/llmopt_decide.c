@@ -13,6 +13,8 @@ static unsigned llmopt_decide_count(const unsigned char *allowed,
     unsigned n_arms, unsigned except);
 static void llmopt_decide_boost(const llmopt_decide_in_t *in,
     const unsigned char *allowed, llmopt_choice_t *choice);
+static void llmopt_decide_variant(const llmopt_decide_in_t *in,
+    llmopt_decide_out_t *out);
 
 
 int
@@ -32,6 +34,7 @@ llmopt_decide(const llmopt_decide_in_t *in, llmopt_decide_out_t *out)
     fits = out->fits;
 
     memset(out, 0, sizeof(llmopt_decide_out_t));
+    out->variant = -1;
     memset(&choice, 0, sizeof(llmopt_choice_t));
 
     /* 1. the arms the request fits (context windows, max_cost) */
@@ -201,7 +204,45 @@ llmopt_decide(const llmopt_decide_in_t *in, llmopt_decide_out_t *out)
         out->propensity = 1.0;
     }
 
+    /* 9. the prompt variant, given the arm */
+
+    llmopt_decide_variant(in, out);
+
     return LLMOPT_DECIDE_OK;
+}
+
+
+static void
+llmopt_decide_variant(const llmopt_decide_in_t *in, llmopt_decide_out_t *out)
+{
+    unsigned                v;
+    double                  p;
+    const llmopt_policy_t  *policy;
+    llmopt_variant_tally_t  prior[LLMOPT_MAX_VARIANTS];
+
+    policy = in->policy;
+    out->variant = -1;
+    out->variant_propensity = 1.0;
+
+    if (policy->n_variants == 0) {
+        return;
+    }
+
+    if (in->variant_tally == NULL) {
+        memset(prior, 0, sizeof(prior));
+    }
+
+    if (llmopt_variant_select(policy->variants, policy->n_variants,
+                              in->variant_tally != NULL
+                              ? &in->variant_tally[out->arm
+                                                   * LLMOPT_MAX_VARIANTS]
+                              : prior,
+                              in->dialect, in->rng, &v, &p)
+        == LLMOPT_OK)
+    {
+        out->variant = (int) v;
+        out->variant_propensity = p;
+    }
 }
 
 

@@ -22,6 +22,7 @@
 #include "llmopt_catalog.h"
 #include "llmopt_guard.h"
 #include "llmopt_rng.h"
+#include "llmopt_variant.h"
 
 
 #define LLMOPT_DECIDE_MAX_PINS    8     /* pin names looked at, in order */
@@ -89,6 +90,11 @@ typedef struct {
     /* failover: these arms failed; only fit, breakers and the bandit */
     const unsigned char        *failed;         /* NULL: a first decision */
 
+    /* prompt variants: the learner's samples (LLMOPT_VARIANT_TALLY(n_arms)
+       of them, NULL: the prior), the request's dialect */
+    const llmopt_variant_tally_t  *variant_tally;
+    unsigned                    dialect;
+
     llmopt_rng_t               *rng;
     llmopt_decide_select_pt     select;
     llmopt_decide_budget_pt     budget;         /* when policy->budgeted */
@@ -107,6 +113,9 @@ typedef struct {
     unsigned                    shadow:1;       /* arm is the fallback */
     unsigned                    shadow_arm;     /* the one decided */
     unsigned                    why;            /* LLMOPT_GUARD_* if UNFIT */
+    int                         variant;        /* of the arm that serves,
+                                                   -1: none */
+    double                      variant_propensity;  /* P(variant | arm) */
     unsigned char               fits[LLMOPT_MAX_ARMS];  /* after fit, SLO
                                                    and budget */
 } llmopt_decide_out_t;
@@ -133,10 +142,15 @@ typedef struct {
  *      boost mixes in a uniform pick of in->policy->drift_explore; the
  *      bandit cannot choose: the fallback arm, 1.0 (a failover: NONE);
  *   8. shadow (not pinned): the decision goes to shadow_arm and the
- *      fallback arm serves, propensity 1.0.
+ *      fallback arm serves, propensity 1.0;
+ *   9. the prompt variant of the arm that serves, when the policy has
+ *      variants: llmopt_variant_select() over the arm's row of
+ *      in->variant_tally among those the dialect can express (none can:
+ *      variant -1), its own propensity (the arm's is not multiplied).
  *
  * A failover (in->failed set) does 1, 4 without the probe, and 7 without
- * the boost.  The rng is drawn from in this order: canary, bandit, boost.
+ * the boost.  The rng is drawn from in this order: canary, bandit, boost,
+ * variant.
  */
 int llmopt_decide(const llmopt_decide_in_t *in, llmopt_decide_out_t *out);
 

@@ -66,6 +66,7 @@ typedef struct {
                                             499: the client went away */
     uint16_t         retries;            /* upstream tries beyond the
                                             first (proxy_next_upstream) */
+
     uint32_t         tokens_in;          /* every prompt token, cached too */
     uint32_t         tokens_out;
     uint32_t         tokens_cached;      /* read from the prompt cache */
@@ -80,6 +81,10 @@ typedef struct {
                                             unknown */
     float            ttft_ms;            /* decision to first content
                                             byte; < 0: unknown */
+    float            variant_propensity; /* P(variant | arm), 0: none */
+    uint8_t          variant;            /* prompt variant (0: the
+                                            control, or none) */
+    uint8_t          pad[3];
     llmopt_sparse_carry_t  sparse;       /* algorithm sparse */
     float            x[LLMOPT_FEATURE_MAX_DIM];   /* features, x[0 .. d-1] */
 } llmopt_event_t;

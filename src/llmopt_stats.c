@@ -102,7 +102,7 @@ double
 llmopt_msprt_p(const llmopt_sample_t *a, const llmopt_sample_t *b,
     double tau2)
 {
-    double  ma, va, mb, vb, v, d, lr;
+    double  ma, va, mb, vb, v;
 
     if (a->n < 2 || b->n < 2 || !(tau2 > 0)) {
         return 1;
@@ -113,11 +113,22 @@ llmopt_msprt_p(const llmopt_sample_t *a, const llmopt_sample_t *b,
 
     v = va / a->n + vb / b->n;
 
-    if (!(v > 0)) {
-        return ma == mb ? 1 : 0;
+    return llmopt_msprt(mb - ma, v, tau2);
+}
+
+
+double
+llmopt_msprt(double d, double v, double tau2)
+{
+    double  lr;
+
+    if (!(tau2 > 0)) {
+        return 1;
     }
 
-    d = mb - ma;
+    if (!(v > 0)) {
+        return d == 0 ? 1 : 0;
+    }
 
     /* the normal likelihood ratio of "the difference is drawn from
        N(0, tau2)" against "it is 0", for an estimate of variance v */

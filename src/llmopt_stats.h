@@ -51,6 +51,13 @@ void llmopt_z_prop(double xa, double na, double xb, double nb,
 double llmopt_msprt_p(const llmopt_sample_t *a, const llmopt_sample_t *b,
     double tau2);
 
+/*
+ * The same for an estimate d of the difference whose variance is v: the
+ * normal mixture's 1 / likelihood ratio, capped at 1 (v not > 0: 1 when
+ * d is 0, else 0).
+ */
+double llmopt_msprt(double d, double v, double tau2);
+
 /* Student's t distribution: P(|T| > t) with df degrees of freedom. */
 double llmopt_t_two_sided(double t, double df);
 

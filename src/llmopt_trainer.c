@@ -100,6 +100,12 @@ llmopt_trainer_learn(llmopt_trainer_t *t, const llmopt_event_t *ev,
                              rw.reward);
     }
 
+    if (tp->variants != NULL && tp->policy->n_variants) {
+        llmopt_variant_learn(&tp->variants[ev->arm * LLMOPT_MAX_VARIANTS],
+                             tp->policy->n_variants, ev->variant, rw.reward,
+                             ev->variant_propensity);
+    }
+
     tp->dirty = 1;
     tp->updates++;
     tp->reward_sum += rw.reward;

@@ -53,6 +53,10 @@ typedef struct {
     size_t                  size;          /* llmopt_bandit_size() */
     unsigned                dirty;         /* work differs from shared */
     llmopt_arm_tally_t     *tally;         /* n_arms entries, or NULL */
+    llmopt_variant_tally_t *variants;      /* LLMOPT_VARIANT_TALLY(n_arms)
+                                              of the variant learner,
+                                              shared with decisions, or
+                                              NULL */
 
     /* algorithm sparse: the shared table, learned in place (its readers
        take no lock, llmopt_sparse.h), or NULL; with Redis, sparse_local is
