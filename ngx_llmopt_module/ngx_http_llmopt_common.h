@@ -244,6 +244,8 @@ typedef struct {
     ngx_http_llmopt_policy_rt_t  *policy;
     ngx_uint_t                    arm;
     double                        propensity;
+    ngx_int_t                     variant;       /* prompt variant, -1 */
+    double                        variant_propensity;
     double                        x[LLMOPT_FEATURE_MAX_DIM];
     ngx_uint_t                    d;
     llmopt_sparse_carry_t         sparse;        /* algorithm sparse */

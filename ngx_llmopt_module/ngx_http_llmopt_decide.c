@@ -164,6 +164,8 @@ ngx_http_llmopt_decide(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     ctx->explore = out.explore;
     ctx->probe = out.probe;
     ctx->canary = out.canary;
+    ctx->variant = out.variant;
+    ctx->variant_propensity = out.variant_propensity;
 
     if (policy->sparse_on
         && (out.reason != LLMOPT_DECIDE_BANDIT || out.shadow))
@@ -246,6 +248,8 @@ ngx_http_llmopt_decide_again(ngx_http_request_t *r,
     ctx->arm = out.arm;
     ctx->propensity = out.propensity;
     ctx->explore = out.explore;
+    ctx->variant = out.variant;
+    ctx->variant_propensity = out.variant_propensity;
 
     if (prt->policy->sparse_on && out.reason != LLMOPT_DECIDE_BANDIT) {
         ngx_http_llmopt_sparse_served(ctx, req, &prt->rng);
@@ -289,6 +293,8 @@ ngx_http_llmopt_decide_state(ngx_http_llmopt_decide_t *dd,
     in->slo_breach = breach;
     in->breaker_until = until;
     in->canary_share = -1;
+    in->variant_tally = prt->stats->variants;
+    in->dialect = dd->ctx->dialect;
     in->rng = &prt->rng;
     in->select = ngx_http_llmopt_decide_select;
     in->budget = ngx_http_llmopt_decide_budget;

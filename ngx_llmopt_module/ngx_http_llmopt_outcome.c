@@ -95,6 +95,9 @@ ngx_http_llmopt_settle(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx)
     ev->time_ms = ctx->start_ms;
     ev->done_ms = ctx->start_ms + elapsed / 1000000;
     ev->propensity = (float) ctx->propensity;
+    ev->variant = (uint8_t) (ctx->variant > 0 ? ctx->variant : 0);
+    ev->variant_propensity = ctx->variant >= 0
+                             ? (float) ctx->variant_propensity : 0;
     ev->quality = (float) ctx->quality;
     ev->cost = -1;
     ngx_memcpy(ev->id, ctx->id, LLMOPT_REQUEST_ID_LEN);

@@ -155,6 +155,8 @@ static u_char *ngx_http_llmopt_prom_arm(u_char *p, ngx_uint_t m,
     ngx_http_llmopt_policy_rt_t *prt, ngx_uint_t a);
 static u_char *ngx_http_llmopt_prom_times(u_char *p,
     ngx_http_llmopt_main_conf_t *lmcf, ngx_uint_t ttft);
+static u_char *ngx_http_llmopt_prom_variants(u_char *p,
+    ngx_http_llmopt_main_conf_t *lmcf);
 static u_char *ngx_http_llmopt_prom_trainer(u_char *p,
     ngx_http_llmopt_main_conf_t *lmcf);
 static u_char *ngx_http_llmopt_prom_redis(u_char *p,
@@ -188,7 +190,9 @@ ngx_http_llmopt_prometheus(ngx_http_request_t *r,
     for (i = 0; i < lmcf->policies.nelts; i++) {
         size += NGX_HTTP_LLMOPT_PROM_POLICY + 8 * prt[i].name.len
                 + prt[i].n_arms * (NGX_HTTP_LLMOPT_PROM_ARM
-                                   + 72 * (prt[i].name.len + 64));
+                                   + 72 * (prt[i].name.len + 64))
+                + prt[i].policy->n_variants * (prt[i].n_arms + 1)
+                  * 2 * (8 * prt[i].name.len + 256);
     }
 
     b = ngx_create_temp_buf(r->pool, size);
@@ -208,6 +212,7 @@ ngx_http_llmopt_prometheus(ngx_http_request_t *r,
     p = ngx_http_llmopt_prom_arms(p, lmcf);
     p = ngx_http_llmopt_prom_times(p, lmcf, 0);
     p = ngx_http_llmopt_prom_times(p, lmcf, 1);
+    p = ngx_http_llmopt_prom_variants(p, lmcf);
 
     if (lmcf->sh != NULL && lmcf->sh->ring != NULL) {
         p = ngx_http_llmopt_prom_trainer(p, lmcf);
@@ -668,6 +673,65 @@ ngx_http_llmopt_prom_times(u_char *p, ngx_http_llmopt_main_conf_t *lmcf,
                                                (ttft ? as->ttft_sum_us
                                                      : as->latency_sum_us)
                                                * 1e-6);
+        }
+    }
+
+    return p;
+}
+
+
+/* The prompt variants: tallies per arm, p-values against the control. */
+
+static u_char *
+ngx_http_llmopt_prom_variants(u_char *p, ngx_http_llmopt_main_conf_t *lmcf)
+{
+    u_char                        label[LLMOPT_CATALOG_NAME_MAX + 16];
+    ngx_uint_t                    i, a, v, k;
+    llmopt_variant_ab_t           ab;
+    llmopt_variant_tally_t       *t;
+    ngx_http_llmopt_policy_rt_t  *prt;
+
+    static const char  *name[3] = {
+        "llmopt_variant_answers_total", "llmopt_variant_reward_total",
+        "llmopt_variant_always_valid_p"
+    };
+    static const char  *help[3] = {
+        "Answers learned, per arm and prompt variant\n"
+        "# TYPE llmopt_variant_answers_total counter",
+        "Sum of their rewards\n# TYPE llmopt_variant_reward_total counter",
+        "Always-valid p-value of the variant against the control\n"
+        "# TYPE llmopt_variant_always_valid_p gauge"
+    };
+
+    prt = lmcf->policies.elts;
+
+    for (k = 0; k < 3; k++) {
+        p = ngx_sprintf(p, "# HELP %s %s\n", name[k], help[k]);
+
+        for (i = 0; i < lmcf->policies.nelts; i++) {
+            if (prt[i].stats->variants == NULL) {
+                continue;
+            }
+
+            for (v = 0; v < prt[i].policy->n_variants; v++) {
+                ngx_sprintf(label, "variant=\"%s\"%Z",
+                            prt[i].policy->variants[v].name.data);
+
+                llmopt_variant_ab(prt[i].stats->variants, prt[i].n_arms, v,
+                                  &ab);
+
+                for (a = 0; a < (k == 2 ? 1 : prt[i].n_arms); a++) {
+                    t = &prt[i].stats->variants[a * LLMOPT_MAX_VARIANTS + v];
+                    p = ngx_sprintf(p, "%s", name[k]);
+                    p = ngx_http_llmopt_prom_labels(p, &prt[i],
+                                                    k == 2 ? NULL
+                                                    : &prt[i].arms[a].name,
+                                                    (char *) label);
+                    p = ngx_sprintf(p, k ? " %.6f\n" : " %.0f\n",
+                                    k == 2 ? ab.p_always
+                                    : k ? t->reward.sum : t->reward.n);
+                }
+            }
         }
     }
 

@@ -372,6 +372,7 @@ ngx_http_llmopt_create_ctx(ngx_http_request_t *r)
     }
 
     ngx_memzero(ctx, sizeof(ngx_http_llmopt_ctx_t));
+    ctx->variant = -1;
 
     cln->handler = ngx_http_llmopt_ctx_cleanup;
     cln->data = ctx;

@@ -63,6 +63,7 @@ ngx_http_llmopt_rewrite(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
     llmopt_kv_t             more[LLMOPT_REQUEST_MAX_SET];
     const llmopt_kv_t      *set;
     ngx_http_llmopt_arm_t  *arm;
+    const llmopt_variant_t *variant;
 
     arm = &ctx->policy->arms[ctx->arm];
 
@@ -112,14 +113,19 @@ ngx_http_llmopt_rewrite(ngx_http_request_t *r, ngx_http_llmopt_ctx_t *ctx,
         }
     }
 
-    size = llmopt_request_rewrite_size(req, set, n);
+    /* the prompt variant decided for the arm, if any */
+
+    variant = ctx->variant >= 0
+              ? &ctx->policy->policy->variants[ctx->variant] : NULL;
+
+    size = llmopt_request_rewrite_variant_size(req, set, n, variant);
 
     b = ngx_http_llmopt_out_buf(r, ctx, size);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->last += llmopt_request_rewrite(req, set, n, b->pos);
+    b->last += llmopt_request_rewrite_variant(req, set, n, variant, b->pos);
     b->last_buf = 1;
     b->last_in_chain = 1;
 

@@ -46,13 +46,15 @@ static ngx_uint_t ngx_http_llmopt_arms_restore(
 /*
  * Budgets and canaries in the state file: each budgeted policy's
  * accounts (its own, then its tenants'), copied under the zone's mutex,
- * as an entry "budget:<policy>", and each canary's state as one
- * "canary:<policy>", each of a shape of its own.  Returns the entries
+ * as an entry "budget:<policy>", each canary's state as one
+ * "canary:<policy>", the prompt variants' tallies as "variants:<policy>",
+ * each of a shape of its own.  Returns the entries
  * made in e (each owns its name and copy).
  */
 
 #define NGX_HTTP_LLMOPT_BUDGET_SHAPE  0x6c6c6d6f62756432ULL
 #define NGX_HTTP_LLMOPT_CANARY_SHAPE  0x6c6c6d6f63616e31ULL
+#define NGX_HTTP_LLMOPT_VARIANT_SHAPE 0x6c6c6d6f76617231ULL
 
 
 /*
@@ -263,6 +265,28 @@ ngx_http_llmopt_guard_entries(ngx_http_llmopt_main_conf_t *lmcf,
         n++;
     }
 
+    /* the prompt variants' tallies, "variants:<policy>", of the shape of
+       the policy's arms and variants; the trainer alone writes them */
+
+    for (i = 0; i < lmcf->policies.nelts; i++) {
+        if (prt[i].policy->n_variants == 0 || prt[i].stats->variants == NULL)
+        {
+            continue;
+        }
+
+        copy = ngx_http_llmopt_state_entry(&e[n], "variants", &prt[i].name,
+                                           NGX_HTTP_LLMOPT_VARIANT_SHAPE
+                                           ^ prt[i].shape
+                                           ^ prt[i].stats->variants_shape,
+                                           NGX_HTTP_LLMOPT_VARIANTS, log);
+        if (copy == NULL) {
+            continue;
+        }
+
+        ngx_memcpy(copy, prt[i].stats->variants, NGX_HTTP_LLMOPT_VARIANTS);
+        n++;
+    }
+
     return n;
 }
 
@@ -335,6 +359,30 @@ ngx_http_llmopt_guard_restore(ngx_http_llmopt_main_conf_t *lmcf,
 
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
                       "llmopt_state_file \"%V\": the budget of policy "
+                      "\"%V\" restored", &lmcf->state_file, &prt[i].name);
+    }
+
+    /* the variants' tallies, for the same arms and variants */
+
+    for (i = 0; i < lmcf->policies.nelts; i++) {
+        if (prt[i].policy->n_variants == 0 || prt[i].stats->variants == NULL)
+        {
+            continue;
+        }
+
+        found = ngx_http_llmopt_state_find(e, ne, "variants", &prt[i].name,
+                                           NGX_HTTP_LLMOPT_VARIANT_SHAPE
+                                           ^ prt[i].shape
+                                           ^ prt[i].stats->variants_shape);
+
+        if (found == NULL || found->size != NGX_HTTP_LLMOPT_VARIANTS) {
+            continue;
+        }
+
+        ngx_memcpy(prt[i].stats->variants, found->params, found->size);
+
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "llmopt_state_file \"%V\": the variants of policy "
                       "\"%V\" restored", &lmcf->state_file, &prt[i].name);
     }
 
@@ -641,6 +689,7 @@ ngx_http_llmopt_state_checkpoint(ngx_http_llmopt_main_conf_t *lmcf,
     /* the fleet's part of the model (llmopt_redis), "fleet:<policy>";
        the budgets' accounts, so that a restart does not spend a day's
        cap again, "budget:<policy>"; the canaries, "canary:<policy>";
+       the prompt variants' tallies, "variants:<policy>";
        the names of the arms and the attic, "arms:", "attic0:", "attic1:";
        the sparse policies' tables, "sparse:<policy>", and with
        llmopt_redis this instance's own part, "sparse-local:<policy>" */

@@ -40,6 +40,8 @@ static u_char *ngx_http_llmopt_status_canary(u_char *p,
     ngx_http_llmopt_policy_rt_t *prt);
 static void ngx_http_llmopt_tally_sample(const llmopt_arm_tally_t *t,
     llmopt_sample_t *s);
+static u_char *ngx_http_llmopt_status_variants(u_char *p,
+    ngx_http_llmopt_policy_rt_t *prt);
 static u_char *ngx_http_llmopt_status_experiment(u_char *p,
     ngx_http_llmopt_policy_rt_t *prt);
 
@@ -50,6 +52,7 @@ static u_char *ngx_http_llmopt_status_experiment(u_char *p,
 #define NGX_HTTP_LLMOPT_STATUS_EXP     (6 * 64 + 400)
 #define NGX_HTTP_LLMOPT_STATUS_ARM     (6 * 64 * 2 + 2048 + 448 + 96)
 #define NGX_HTTP_LLMOPT_STATUS_THETA   (LLMOPT_FEATURE_MAX_DIM * 32 + 512)
+#define NGX_HTTP_LLMOPT_STATUS_VARIANT (6 * 64 + 320)
 
 
 size_t
@@ -57,6 +60,7 @@ ngx_http_llmopt_status_policy_size(ngx_http_llmopt_policy_rt_t *prt)
 {
     return NGX_HTTP_LLMOPT_STATUS_POLICY + 6 * prt->name.len
            + (prt->policy->sparse_on ? 128 : 0)
+           + (prt->policy->n_variants + 1) * NGX_HTTP_LLMOPT_STATUS_VARIANT
            + prt->n_arms * (NGX_HTTP_LLMOPT_STATUS_ARM
                             + NGX_HTTP_LLMOPT_STATUS_THETA
                             + NGX_HTTP_LLMOPT_STATUS_EXP);
@@ -174,6 +178,10 @@ ngx_http_llmopt_status_policy(ngx_http_request_t *r, u_char *p,
 
     if (bc->algorithm == LLMOPT_ALG_STATIC && prt->n_arms > 1) {
         p = ngx_http_llmopt_status_experiment(p, prt);
+    }
+
+    if (prt->policy->n_variants) {
+        p = ngx_http_llmopt_status_variants(p, prt);
     }
 
     if (prt->policy->budgeted && st->budget != NULL) {
@@ -674,6 +682,62 @@ ngx_http_llmopt_status_experiment(u_char *p, ngx_http_llmopt_policy_rt_t *prt)
                         (uint64_t) x.n, w.diff, w.lo, w.hi, w.p, av,
                         av < 0.05 ? "true" : "false", z.diff, z.lo, z.hi,
                         z.p);
+    }
+
+    return ngx_sprintf(p, "}}");
+}
+
+
+/*
+ * The prompt variants, over all arms: each one's answers and mean reward,
+ * and against the control the learner's A/B report (llmopt_variant_ab():
+ * the difference estimated under its adaptive choices, with an
+ * always-valid p-value; "significant" below 0.05).
+ */
+
+static u_char *
+ngx_http_llmopt_status_variants(u_char *p, ngx_http_llmopt_policy_rt_t *prt)
+{
+    double                         n, sum;
+    ngx_uint_t                     v, a;
+    llmopt_variant_ab_t            ab;
+    const llmopt_variant_t        *var;
+    const llmopt_variant_tally_t  *t;
+
+    static llmopt_variant_tally_t  none[LLMOPT_VARIANT_TALLY(
+                                       LLMOPT_MAX_ARMS)];
+
+    var = prt->policy->variants;
+    t = prt->stats->variants != NULL ? prt->stats->variants : none;
+
+    p = ngx_sprintf(p, ",\"variants\":{\"control\":");
+    p = ngx_http_llmopt_json_str(p, (u_char *) var[0].name.data,
+                                 var[0].name.len);
+    p = ngx_sprintf(p, ",\"by_variant\":{");
+
+    for (v = 0; v < prt->policy->n_variants; v++) {
+        n = 0;
+        sum = 0;
+
+        for (a = 0; a < prt->n_arms; a++) {
+            n += t[a * LLMOPT_MAX_VARIANTS + v].reward.n;
+            sum += t[a * LLMOPT_MAX_VARIANTS + v].reward.sum;
+        }
+
+        llmopt_variant_ab(t, prt->n_arms, v, &ab);
+
+        if (v > 0) {
+            *p++ = ',';
+        }
+
+        p = ngx_http_llmopt_json_str(p, (u_char *) var[v].name.data,
+                                     var[v].name.len);
+        p = ngx_sprintf(p, ":{\"n\":%uL,\"mean_reward\":%.4f,"
+                        "\"reward_diff\":%.4f,\"mean_diff\":%.4f,"
+                        "\"always_valid_p\":%.4f,\"significant\":%s}",
+                        (uint64_t) n, n > 0 ? sum / n : 0.0, ab.diff,
+                        ab.mean_diff, ab.p_always,
+                        ab.p_always < 0.05 ? "true" : "false");
     }
 
     return ngx_sprintf(p, "}}");

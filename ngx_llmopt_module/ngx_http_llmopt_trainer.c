@@ -242,6 +242,7 @@ ngx_http_llmopt_trainer_prepare(ngx_cycle_t *cycle,
         lmcf->tpolicies[i].shared = prt[i].block->params;
         lmcf->tpolicies[i].size = size;
         lmcf->tpolicies[i].tally = prt[i].stats->tally;
+        lmcf->tpolicies[i].variants = prt[i].stats->variants;
         lmcf->tpolicies[i].sparse = ngx_http_llmopt_block_sparse(prt[i].block);
         lmcf->tpolicies[i].sparse_local =
                                  prt[i].local != NULL

@@ -43,7 +43,9 @@ typedef enum {
     NGX_HTTP_LLMOPT_VAR_TRACE_ID,
     NGX_HTTP_LLMOPT_VAR_SHADOW_ARM,
     NGX_HTTP_LLMOPT_VAR_COST_SOURCE,
-    NGX_HTTP_LLMOPT_VAR_CLIENT_GONE
+    NGX_HTTP_LLMOPT_VAR_CLIENT_GONE,
+    NGX_HTTP_LLMOPT_VAR_VARIANT,
+    NGX_HTTP_LLMOPT_VAR_VARIANT_PROPENSITY
 } ngx_http_llmopt_var_e;
 
 
@@ -135,6 +137,13 @@ static ngx_http_variable_t  ngx_http_llmopt_vars[] = {
     { ngx_string("llmopt_shadow_arm"), NULL, ngx_http_llmopt_variable,
       NGX_HTTP_LLMOPT_VAR_SHADOW_ARM, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("llmopt_variant"), NULL, ngx_http_llmopt_variable,
+      NGX_HTTP_LLMOPT_VAR_VARIANT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_variant_propensity"), NULL,
+      ngx_http_llmopt_variable,
+      NGX_HTTP_LLMOPT_VAR_VARIANT_PROPENSITY, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
@@ -164,6 +173,7 @@ ngx_http_llmopt_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 {
     u_char                 *p;
     ngx_str_t              *s;
+    const llmopt_str_t     *name;
     ngx_http_llmopt_arm_t  *arm;
     ngx_http_llmopt_ctx_t  *ctx;
 
@@ -238,6 +248,22 @@ ngx_http_llmopt_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         v->len = ctx->policy->arms[ctx->shadow_arm].name.len;
         goto found;
 
+    case NGX_HTTP_LLMOPT_VAR_VARIANT:
+    case NGX_HTTP_LLMOPT_VAR_VARIANT_PROPENSITY:
+        if (ctx->variant < 0) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        if (data == NGX_HTTP_LLMOPT_VAR_VARIANT) {
+            name = &ctx->policy->policy->variants[ctx->variant].name;
+            v->data = (u_char *) name->data;
+            v->len = name->len;
+            goto found;
+        }
+
+        break;
+
     case NGX_HTTP_LLMOPT_VAR_EXPLORE:
         v->data = (u_char *) (ctx->explore ? "1" : "0");
         v->len = 1;
@@ -277,6 +303,10 @@ ngx_http_llmopt_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     case NGX_HTTP_LLMOPT_VAR_PROPENSITY:
         p = ngx_sprintf(p, "%.6f", ctx->propensity);
+        break;
+
+    case NGX_HTTP_LLMOPT_VAR_VARIANT_PROPENSITY:
+        p = ngx_sprintf(p, "%.6f", ctx->variant_propensity);
         break;
 
     case NGX_HTTP_LLMOPT_VAR_BODY_IN:

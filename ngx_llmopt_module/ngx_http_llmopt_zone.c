@@ -16,6 +16,8 @@
 #include "ngx_http_llmopt_common.h"
 #include "ngx_http_llmopt_zone.h"
 
+#include "llmopt_hash.h"
+
 
 #define NGX_HTTP_LLMOPT_NO_ARM  ((ngx_uint_t) -1)
 
@@ -308,6 +310,27 @@ ngx_http_llmopt_remap_stats(ngx_slab_pool_t *shpool,
         st->tally[a] = o->tally[src];
     }
 
+    /* the variants' tallies move with their arms, in a table of their own */
+
+    if (o->variants != NULL) {
+        st->variants = ngx_slab_calloc_locked(shpool,
+                                              NGX_HTTP_LLMOPT_VARIANTS);
+        if (st->variants == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (a = 0; a < prt->n_arms; a++) {
+            if (map[a] != NGX_HTTP_LLMOPT_NO_ARM) {
+                ngx_memcpy(&st->variants[a * LLMOPT_MAX_VARIANTS],
+                           &o->variants[map[a] * LLMOPT_MAX_VARIANTS],
+                           LLMOPT_MAX_VARIANTS
+                           * sizeof(llmopt_variant_tally_t));
+            }
+        }
+
+        ngx_http_llmopt_retire(sh, o->variants);
+    }
+
     st->history = NULL;
 
     if (o->history != NULL) {
@@ -431,3 +454,44 @@ ngx_http_llmopt_retire(ngx_http_llmopt_shctx_t *sh, void *addr)
     sh->n_retired++;
 }
 
+
+
+ngx_int_t
+ngx_http_llmopt_variants_carry(ngx_slab_pool_t *shpool,
+    ngx_http_llmopt_shctx_t *sh, ngx_http_llmopt_stats_t *stats,
+    const llmopt_policy_t *policy)
+{
+    uint64_t                 shape;
+    ngx_uint_t               v;
+    llmopt_variant_tally_t  *table;
+
+    shape = policy->n_variants;
+
+    for (v = 0; v < policy->n_variants; v++) {
+        shape = llmopt_hash64(policy->variants[v].name.data,
+                              policy->variants[v].name.len, shape);
+    }
+
+    if (stats->variants != NULL && stats->variants_shape == shape) {
+        return NGX_OK;
+    }
+
+    table = NULL;
+
+    if (policy->n_variants) {
+        table = ngx_slab_calloc_locked(shpool, NGX_HTTP_LLMOPT_VARIANTS);
+        if (table == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (stats->variants != NULL) {
+        /* the workers of the last cycle may read it a while longer */
+        ngx_http_llmopt_retire(sh, stats->variants);
+    }
+
+    stats->variants = table;
+    stats->variants_shape = shape;
+
+    return NGX_OK;
+}

@@ -195,6 +195,11 @@ typedef struct {
 } ngx_http_llmopt_budget_t;
 
 
+/* The variant tallies of a policy: rows of every possible arm. */
+#define NGX_HTTP_LLMOPT_VARIANTS                                            \
+    (LLMOPT_VARIANT_TALLY(LLMOPT_MAX_ARMS) * sizeof(llmopt_variant_tally_t))
+
+
 /* Counters of a policy in the zone, updated with atomic adds. */
 
 struct ngx_http_llmopt_stats_s {
@@ -215,6 +220,11 @@ struct ngx_http_llmopt_stats_s {
 
     /* written by the trainer alone */
     llmopt_arm_tally_t            tally[LLMOPT_MAX_ARMS];
+    llmopt_variant_tally_t       *variants;      /* NULL, or with variants
+                                                    NGX_HTTP_LLMOPT_VARIANTS
+                                                    bytes: per arm, its
+                                                    variants' rewards */
+    uint64_t                      variants_shape;  /* of their names */
     ngx_http_llmopt_history_t    *history;       /* NULL: zone too small */
 
     ngx_http_llmopt_budget_t     *budget;        /* NULL: no budget */
@@ -364,6 +374,17 @@ ngx_http_llmopt_block_t *ngx_http_llmopt_new_block(ngx_slab_pool_t *shpool,
 ngx_int_t ngx_http_llmopt_remap_stats(ngx_slab_pool_t *shpool,
     ngx_http_llmopt_shctx_t *sh, ngx_http_llmopt_shpolicy_t *old,
     ngx_http_llmopt_policy_rt_t *prt, ngx_http_llmopt_stats_t **stats);
+
+/*
+ * Under the zone's mutex: the variant learner's tallies of a policy with
+ * variants, made (zeroed) when it has none yet or when its variants (their
+ * names, in order) differ from those they were learned for; a policy
+ * without variants has none (the old table is retired).  NGX_ERROR when
+ * the zone is full.
+ */
+ngx_int_t ngx_http_llmopt_variants_carry(ngx_slab_pool_t *shpool,
+    ngx_http_llmopt_shctx_t *sh, ngx_http_llmopt_stats_t *stats,
+    const llmopt_policy_t *policy);
 
 /* Under the zone's mutex: a policy the new catalog dropped is retired. */
 void ngx_http_llmopt_drop_policy(ngx_http_llmopt_shctx_t *sh,

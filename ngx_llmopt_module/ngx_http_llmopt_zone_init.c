@@ -208,6 +208,13 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             }
         }
 
+        if (ngx_http_llmopt_variants_carry(shpool, sh, dir[i].stats,
+                                           prt[i].policy)
+            != NGX_OK)
+        {
+            goto nomem;
+        }
+
         if (lmcf->redis != NULL && dir[i].local == NULL) {
             /* what this instance learned: all of the model so far (a
                sparse table too, whose steps are shared as they are) */
@@ -476,6 +483,10 @@ ngx_http_llmopt_zone_need(ngx_http_llmopt_main_conf_t *lmcf, size_t *need,
             per += ngx_http_llmopt_sparse_bytes(prt[i].policy);
         }
         per += ngx_http_llmopt_slab_bytes(sizeof(ngx_http_llmopt_stats_t));
+
+        if (prt[i].policy->n_variants) {
+            per += ngx_http_llmopt_slab_bytes(NGX_HTTP_LLMOPT_VARIANTS);
+        }
         per += ngx_http_llmopt_slab_bytes(
                    offsetof(ngx_http_llmopt_history_t, data)
                    + LLMOPT_HISTORY_SLOTS
