@@ -4,8 +4,11 @@
  * bench-decision: the time of the decision path of the core -- parse,
  * features, the decision (llmopt_decide: the guardrails, then the bandit's
  * choice), rewrite -- for bodies of 2 KB and 100 KB made from real
- * RouterBench prompts, 8 arms, d = 16, LinUCB; and the same with the
- * sparse learner (llmopt_sparse.h) choosing instead.  Links src/ only.
+ * RouterBench prompts, 8 arms, d = 16, LinUCB; the same with three
+ * prompt variants chosen after the arm (Thompson over learned tallies,
+ * the exact propensity's quadrature) and rewritten into the body; and
+ * with the sparse learner (llmopt_sparse.h) choosing instead.  Links
+ * src/ only.
  *
  *   build/bench-decision [routerbench-dir]
  *
@@ -103,7 +106,21 @@ static const char  bench_catalog[] =
     "  p:\n"
     "    algorithm: linucb\n"
     "    arms: [m0, m1, m2, m3, m4, m5, m6, m7]\n"
-    "    latency_slo: 2000\n";
+    "    latency_slo: 2000\n"
+    "  v:\n"
+    "    algorithm: linucb\n"
+    "    arms: [m0, m1, m2, m3, m4, m5, m6, m7]\n"
+    "    latency_slo: 2000\n"
+    "    variants:\n"
+    "      control: ~\n"
+    "      brief: {system: \"Answer in one short paragraph.\"}\n"
+    "      steps:\n"
+    "        append: \"Think step by step.\"\n"
+    "        examples: [{user: \"2 + 2 * 3?\", assistant: \"8\"}]\n";
+
+/* the variants' tallies, some learned: Thompson over three */
+static llmopt_variant_tally_t  bench_variants[LLMOPT_VARIANT_TALLY(
+                                   BENCH_ARMS)];
 
 
 int
@@ -212,6 +229,22 @@ main(int argc, char **argv)
 
     len = bench_body(text, text_len, 100 * 1024, body, 512 * 1024);
     rc |= bench_run("100 KB", body, len, 100000, 0);
+
+    /* three prompt variants, chosen given the arm and rewritten in */
+
+    bench_policy = llmopt_catalog_policy(&bench_cat, "v", 1);
+
+    for (a = 0; a < BENCH_ARMS * LLMOPT_MAX_VARIANTS; a++) {
+        bench_variants[a].reward.n = 40 + a % 7;
+        bench_variants[a].reward.sum = (40 + a % 7) * (0.4 + 0.05 * (a % 3));
+    }
+
+    printf("bench-decision: the same with 3 prompt variants (policy v)\n");
+
+    len = bench_body(text, text_len, 2 * 1024, body, 512 * 1024);
+    rc |= bench_run("variants 2 KB", body, len, 5000, 20000);
+
+    bench_policy = llmopt_catalog_policy(&bench_cat, "p", 1);
 
     /* the sparse learner: text features and SquareCB instead of LinUCB */
 
@@ -376,6 +409,7 @@ bench_run(const char *label, const char *body, size_t len,
     llmopt_decide_in_t    in;
     llmopt_decide_out_t   out;
     llmopt_feature_ctx_t  fctx;
+    const llmopt_variant_t *variant;
     unsigned char         breach[LLMOPT_MAX_ARMS];
     uint64_t              until[LLMOPT_MAX_ARMS];
     double                x[LLMOPT_FEATURE_MAX_DIM];
@@ -407,6 +441,8 @@ bench_run(const char *label, const char *body, size_t len,
 
     in.catalog = &bench_cat;
     in.policy = bench_policy;
+    in.variant_tally = bench_variants;
+    in.dialect = LLMOPT_DIALECT_OPENAI;
     in.x = x;
     in.slo_breach = breach;
     in.breaker_until = until;
@@ -438,7 +474,10 @@ bench_run(const char *label, const char *body, size_t len,
             return 1;
         }
 
-        out_len = llmopt_request_rewrite(&req, set, 3, bench_out);
+        variant = out.variant >= 0 ? &bench_policy->variants[out.variant]
+                                   : NULL;
+        out_len = llmopt_request_rewrite_variant(&req, set, 3, variant,
+                                                 bench_out);
 
         bench_ns[i] = bench_now() - t0;
     }
