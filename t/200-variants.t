@@ -248,6 +248,31 @@ is(($back->{control}{n} // 0) + ($back->{brief}{n} // 0), 40,
    'restart: the variants\' tallies come back from llmopt_state_file');
 is($back->{brief}{n}, $seen{brief}, 'restart: the variant\'s, by name');
 
+# a reload that adds an arm in front: the tallies move with their arm;
+# one that renames a variant: they start anew
+
+my $ab = <<'AB';
+  ab:
+    algorithm: thompson
+    arms: [{model: oa, params: {temperature: 0.3}}]
+    variants: {control: ~, brief: {system: "Be brief."}}
+AB
+(my $moved = $ab) =~ s/arms: \[/arms: [{model: oa, name: other}, /;
+$t->write_file('catalog.yaml', $yaml =~ s/\Q$ab\E/$moved/r);
+ok($t->reload(), 'reload: an arm added before the others');
+
+my $kept = $t->status_json()->{policies}{ab}{variants}{by_variant};
+is($kept->{brief}{n}, $seen{brief}, 'reload: the tallies moved with the arm');
+is($kept->{control}{n}, $seen{control}, 'reload: the control\'s too');
+
+(my $renamed = $moved) =~ s/brief:/terse:/;
+$t->write_file('catalog.yaml', $yaml =~ s/\Q$ab\E/$renamed/r);
+ok($t->reload(), 'reload: a variant renamed');
+
+my $anew = $t->status_json()->{policies}{ab}{variants}{by_variant};
+ok(($anew->{control}{n} // -1) == 0 && ($anew->{terse}{n} // -1) == 0,
+   'reload: other variants, the tallies start anew');
+
 $t->stop();
 
 my @log = $t->read_lines('logs/variants.log');
