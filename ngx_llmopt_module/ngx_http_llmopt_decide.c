@@ -294,7 +294,6 @@ ngx_http_llmopt_decide_state(ngx_http_llmopt_decide_t *dd,
     in->breaker_until = until;
     in->canary_share = -1;
     in->variant_tally = prt->stats->variants;
-    in->dialect = dd->ctx->dialect;
     in->rng = &prt->rng;
     in->select = ngx_http_llmopt_decide_select;
     in->budget = ngx_http_llmopt_decide_budget;

@@ -442,7 +442,6 @@ bench_run(const char *label, const char *body, size_t len,
     in.catalog = &bench_cat;
     in.policy = bench_policy;
     in.variant_tally = bench_variants;
-    in.dialect = LLMOPT_DIALECT_OPENAI;
     in.x = x;
     in.slo_breach = breach;
     in.breaker_until = until;

@@ -224,8 +224,8 @@ llmopt_decide_variant(const llmopt_decide_in_t *in, llmopt_decide_out_t *out)
     out->variant = -1;
     out->variant_propensity = 1.0;
 
-    if (policy->n_variants == 0) {
-        return;
+    if (policy->n_variants == 0 || out->shadow) {
+        return;                         /* shadow: the body goes as it is */
     }
 
     if (in->variant_tally == NULL) {
@@ -237,7 +237,9 @@ llmopt_decide_variant(const llmopt_decide_in_t *in, llmopt_decide_out_t *out)
                               ? &in->variant_tally[out->arm
                                                    * LLMOPT_MAX_VARIANTS]
                               : prior,
-                              in->dialect, in->rng, &v, &p)
+                              in->catalog->models[policy->arms[out->arm]
+                                                  .model].api,
+                              in->rng, &v, &p)
         == LLMOPT_OK)
     {
         out->variant = (int) v;

@@ -90,10 +90,9 @@ typedef struct {
     /* failover: these arms failed; only fit, breakers and the bandit */
     const unsigned char        *failed;         /* NULL: a first decision */
 
-    /* prompt variants: the learner's samples (LLMOPT_VARIANT_TALLY(n_arms)
-       of them, NULL: the prior), the request's dialect */
+    /* prompt variants: the learner's tallies (LLMOPT_VARIANT_TALLY(n_arms)
+       of them), NULL: the prior */
     const llmopt_variant_tally_t  *variant_tally;
-    unsigned                    dialect;
 
     llmopt_rng_t               *rng;
     llmopt_decide_select_pt     select;
@@ -144,9 +143,12 @@ typedef struct {
  *   8. shadow (not pinned): the decision goes to shadow_arm and the
  *      fallback arm serves, propensity 1.0;
  *   9. the prompt variant of the arm that serves, when the policy has
- *      variants: llmopt_variant_select() over the arm's row of
- *      in->variant_tally among those the dialect can express (none can:
- *      variant -1), its own propensity (the arm's is not multiplied).
+ *      variants and the decision is not shadow's (its body is sent as it
+ *      came): llmopt_variant_select() over the arm's row of
+ *      in->variant_tally among those the dialect of the arm's model can
+ *      express -- the body is rewritten in it, translated first if the
+ *      client's is another (none can: variant -1) -- with its own
+ *      propensity (the arm's is not multiplied).
  *
  * A failover (in->failed set) does 1, 4 without the probe, and 7 without
  * the boost.  The rng is drawn from in this order: canary, bandit, boost,

@@ -378,7 +378,6 @@ test_decide(void)
     in.breaker_until = until;
     in.canary_share = -1;
     in.variant_tally = tally;
-    in.dialect = LLMOPT_DIALECT_OPENAI;
     in.rng = &rng;
     in.select = test_select_arm1;
 
@@ -402,6 +401,13 @@ test_decide(void)
        && out.variant_propensity < 0.36,
        "no samples: the prior, each of three about 1/3 (%.3f)",
        out.variant_propensity);
+
+    in.shadow = 1;
+    in.fallback = 0;
+    (void) llmopt_decide(&in, &out);
+    ok(out.shadow && out.variant == -1,
+       "shadow: no variant, the body goes as it came");
+    in.shadow = 0;
 
     cat.policies[0].n_variants = 0;
     (void) llmopt_decide(&in, &out);
