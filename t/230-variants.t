@@ -87,6 +87,12 @@ http {
 $locations
         location = /status { llmopt_status; }
 
+        # an OpenAI client to an Anthropic arm: translated, then edited
+        location /x_pre/v1/chat/completions {
+            llmopt_route a_pre;
+            proxy_pass http://\$llmopt_upstream/v1/messages;
+        }
+
         location /ab/v1/chat/completions {
             llmopt_route ab;
             proxy_pass http://\$llmopt_upstream/v1/chat/completions;
@@ -193,6 +199,23 @@ for my $c (@cases) {
     is($up->{headers}{'content-length'}, length($want),
        "$name: Content-Length of the new body");
     ok(eval { decode_json($up->{body}) }, "$name: valid JSON upstream");
+}
+
+# translated first: the variant is written in the arm's dialect
+
+{
+    $t->mock_reset('anthropic');
+    my $r = $t->http('POST', '/x_pre/v1/chat/completions',
+        headers => { 'Content-Type' => 'application/json' },
+        body => qq({"model":"x","messages":[{"role":"system","content":"Be kind."},$UA"hi"}]}));
+    is($r->{status}, 200, 'translated: answered');
+    ok(eval { decode_json($r->{body})->{choices} }, 'translated: an OpenAI answer');
+    my $up = eval { decode_json($t->mock_last('anthropic')->{body}) } // {};
+    my $system = ref $up->{system} ? join('', map { $_->{text} } @{ $up->{system} })
+                                   : $up->{system} // '';
+    like($system, qr/^Be brief, "friend"\.\n\nBe kind\.$/s,
+         'translated: the Anthropic system prompt has the variant\'s text first');
+    is($up->{messages}[-1]{content}, 'hi', 'translated: the user turn kept');
 }
 
 # a control and a variant: both serve, the log names them
