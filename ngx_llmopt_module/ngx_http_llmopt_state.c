@@ -19,6 +19,14 @@
 #include "llmopt_snapshot.h"
 
 
+/*
+ * The most entries a policy has in the state file: its own, "fleet",
+ * "budget", "canary", "variants", "arms", "attic0", "attic1", "sparse" and
+ * "sparse-local" (below); a kind added there is counted here.
+ */
+#define NGX_HTTP_LLMOPT_STATE_PER_POLICY  10
+
+
 static ngx_uint_t ngx_http_llmopt_fleet_entries(
     ngx_http_llmopt_main_conf_t *lmcf, llmopt_snapshot_entry_t *e,
     ngx_log_t *log);
@@ -673,7 +681,8 @@ ngx_http_llmopt_state_checkpoint(ngx_http_llmopt_main_conf_t *lmcf,
     np = lmcf->policies.nelts;
     prt = lmcf->policies.elts;
 
-    e = ngx_alloc((9 * np + 1) * sizeof(llmopt_snapshot_entry_t), log);
+    e = ngx_alloc((NGX_HTTP_LLMOPT_STATE_PER_POLICY * np + 1)
+                  * sizeof(llmopt_snapshot_entry_t), log);
     if (e == NULL) {
         return NGX_ERROR;
     }
