@@ -86,6 +86,168 @@ llmopt_xlate_keep(llmopt_xlate_stream_t *st, const llmopt_xlate_doc_t *d,
 }
 
 
+/* --- Anthropic upstream, any client -------------------------------------- */
+
+
+int
+llmopt_xlate_an_message_start(llmopt_xlate_stream_t *st,
+    const llmopt_xlate_doc_t *d, llmopt_xlate_out_t *out)
+{
+    int  msg;
+
+    msg = llmopt_xlate_member(d, 0, "message");
+
+    if (st->s.started
+        || llmopt_xlate_keep(st, d, llmopt_xlate_member(d, msg, "id"),
+                             st->s.id, &st->s.id_len) != LLMOPT_OK
+        || llmopt_xlate_keep(st, d, llmopt_xlate_member(d, msg, "model"),
+                             st->s.model, &st->s.model_len) != LLMOPT_OK)
+    {
+        llmopt_xlate_fail_lit(st, out, "the upstream sent a bad "
+                              "message_start");
+        return LLMOPT_ERROR;
+    }
+
+    llmopt_xlate_usage_read(LLMOPT_DIALECT_ANTHROPIC, d,
+                            llmopt_xlate_member(d, msg, "usage"),
+                            &st->s.usage);
+
+    return LLMOPT_OK;
+}
+
+
+llmopt_xlate_stop_e
+llmopt_xlate_an_message_delta(llmopt_xlate_stream_t *st,
+    const llmopt_xlate_doc_t *d)
+{
+    int                   v;
+    llmopt_xlate_stop_e   stop;
+
+    v = llmopt_xlate_member(d, 0, "delta");
+    stop = llmopt_xlate_stop_read(d, llmopt_xlate_member(d, v,
+                                                         "stop_reason"));
+    if (stop != LLMOPT_XLATE_STOP_NONE) {
+        if (st->s.json_seen && stop == LLMOPT_XLATE_STOP_TOOL) {
+            stop = LLMOPT_XLATE_STOP_END;
+        }
+
+        st->s.finish = stop;
+        st->s.finished = 1;
+    }
+
+    llmopt_xlate_usage_read(LLMOPT_DIALECT_ANTHROPIC, d,
+                            llmopt_xlate_member(d, 0, "usage"),
+                            &st->s.usage);
+
+    return stop;
+}
+
+
+llmopt_xlate_block_e
+llmopt_xlate_an_block_read(llmopt_xlate_stream_t *st,
+    const llmopt_xlate_doc_t *d, llmopt_xlate_out_t *out, int *v, int *name)
+{
+    int  cb, type;
+
+    cb = llmopt_xlate_member(d, 0, "content_block");
+    type = llmopt_xlate_member(d, cb, "type");
+
+    if (llmopt_xlate_is(d, type, "text")) {
+        *v = llmopt_xlate_member(d, cb, "text");
+        return LLMOPT_XLATE_BLOCK_TEXT;
+    }
+
+    if (llmopt_xlate_is(d, type, "thinking")) {
+        return LLMOPT_XLATE_BLOCK_THINKING;
+    }
+
+    if (llmopt_xlate_is(d, type, "redacted_thinking")) {
+        return LLMOPT_XLATE_BLOCK_SKIP;
+    }
+
+    if (!llmopt_xlate_is(d, type, "tool_use")) {
+        llmopt_xlate_fail_lit(st, out, "the upstream sent a content block of "
+                              "an unknown type");
+        return LLMOPT_XLATE_BLOCK_NONE;
+    }
+
+    *name = llmopt_xlate_member(d, cb, "name");
+    *v = llmopt_xlate_member(d, cb, "id");
+
+    if (llmopt_xlate_kind(d, *name) != LLMOPT_JSON_STRING
+        || llmopt_xlate_kind(d, *v) != LLMOPT_JSON_STRING)
+    {
+        llmopt_xlate_fail_lit(st, out, "the upstream sent a tool_use block "
+                              "without id or name");
+        return LLMOPT_XLATE_BLOCK_NONE;
+    }
+
+    if (st->x.json_tool
+        && llmopt_json_str_eq(d->buf, &d->toks[*name], st->x.json_tool_name,
+                              st->x.json_tool_len))
+    {
+        st->s.json_seen = 1;
+        return LLMOPT_XLATE_BLOCK_JSON;
+    }
+
+    return LLMOPT_XLATE_BLOCK_TOOL;
+}
+
+
+int
+llmopt_xlate_an_delta(llmopt_xlate_stream_t *st, const llmopt_xlate_doc_t *d,
+    llmopt_xlate_out_t *out)
+{
+    int                    delta, type, v;
+    llmopt_xlate_block_e   want;
+
+    delta = llmopt_xlate_member(d, 0, "delta");
+    type = llmopt_xlate_member(d, delta, "type");
+
+    if (llmopt_xlate_is(d, type, "text_delta")) {
+        v = llmopt_xlate_member(d, delta, "text");
+        want = LLMOPT_XLATE_BLOCK_TEXT;
+
+    } else if (llmopt_xlate_is(d, type, "thinking_delta")) {
+        v = llmopt_xlate_member(d, delta, "thinking");
+        want = LLMOPT_XLATE_BLOCK_THINKING;
+
+    } else if (llmopt_xlate_is(d, type, "input_json_delta")) {
+        v = llmopt_xlate_member(d, delta, "partial_json");
+        want = (st->s.block == LLMOPT_XLATE_BLOCK_JSON)
+               ? LLMOPT_XLATE_BLOCK_JSON : LLMOPT_XLATE_BLOCK_TOOL;
+
+    } else if (llmopt_xlate_is(d, type, "signature_delta")
+               || llmopt_xlate_is(d, type, "citations_delta"))
+    {
+        /* no counterpart in either OpenAI API */
+        return -1;
+
+    } else {
+        llmopt_xlate_fail_lit(st, out, "the upstream sent a delta of an "
+                              "unknown type");
+        return -1;
+    }
+
+    if (st->s.block == LLMOPT_XLATE_BLOCK_SKIP) {
+        return -1;
+    }
+
+    if (st->s.block != want || llmopt_xlate_kind(d, v) != LLMOPT_JSON_STRING)
+    {
+        llmopt_xlate_fail_lit(st, out, "the upstream sent a delta that does "
+                              "not match its content block");
+        return -1;
+    }
+
+    if (d->toks[v].end == d->toks[v].start) {
+        return -1;
+    }
+
+    return v;
+}
+
+
 /* --- Anthropic upstream, OpenAI client ------------------------------------ */
 
 
@@ -93,7 +255,7 @@ void
 llmopt_xlate_an_upstream(llmopt_xlate_stream_t *st,
     const llmopt_xlate_doc_t *d, llmopt_xlate_out_t *out)
 {
-    int                   type, msg, v;
+    int                   type;
     const char           *name;
     llmopt_xlate_stop_e   stop;
 
@@ -109,22 +271,10 @@ llmopt_xlate_an_upstream(llmopt_xlate_stream_t *st,
     }
 
     if (llmopt_xlate_is(d, type, "message_start")) {
-        msg = llmopt_xlate_member(d, 0, "message");
-
-        if (st->s.started
-            || llmopt_xlate_keep(st, d, llmopt_xlate_member(d, msg, "id"),
-                                 st->s.id, &st->s.id_len) != LLMOPT_OK
-            || llmopt_xlate_keep(st, d, llmopt_xlate_member(d, msg, "model"),
-                                 st->s.model, &st->s.model_len) != LLMOPT_OK)
-        {
-            llmopt_xlate_fail_lit(st, out, "the upstream sent a bad "
-                                  "message_start");
+        if (llmopt_xlate_an_message_start(st, d, out) != LLMOPT_OK) {
             return;
         }
 
-        llmopt_xlate_usage_read(LLMOPT_DIALECT_ANTHROPIC, d,
-                                llmopt_xlate_member(d, msg, "usage"),
-                                &st->s.usage);
         st->s.started = 1;
 
         llmopt_xlate_chunk_open(st, out);
@@ -155,21 +305,7 @@ llmopt_xlate_an_upstream(llmopt_xlate_stream_t *st,
     }
 
     if (llmopt_xlate_is(d, type, "message_delta")) {
-        v = llmopt_xlate_member(d, 0, "delta");
-        stop = llmopt_xlate_stop_read(d, llmopt_xlate_member(d, v,
-                                                             "stop_reason"));
-        if (stop != LLMOPT_XLATE_STOP_NONE) {
-            if (st->s.json_seen && stop == LLMOPT_XLATE_STOP_TOOL) {
-                stop = LLMOPT_XLATE_STOP_END;
-            }
-
-            st->s.finish = stop;
-            st->s.finished = 1;
-        }
-
-        llmopt_xlate_usage_read(LLMOPT_DIALECT_ANTHROPIC, d,
-                                llmopt_xlate_member(d, 0, "usage"),
-                                &st->s.usage);
+        stop = llmopt_xlate_an_message_delta(st, d);
 
         if (stop != LLMOPT_XLATE_STOP_NONE) {
             name = llmopt_xlate_stop_name(LLMOPT_DIALECT_OPENAI, stop);
@@ -195,16 +331,20 @@ static void
 llmopt_xlate_an_block_start(llmopt_xlate_stream_t *st,
     const llmopt_xlate_doc_t *d, llmopt_xlate_out_t *out)
 {
-    int  cb, type, v, name;
+    int                    v, name;
+    llmopt_xlate_block_e   block;
 
-    cb = llmopt_xlate_member(d, 0, "content_block");
-    type = llmopt_xlate_member(d, cb, "type");
+    block = llmopt_xlate_an_block_read(st, d, out, &v, &name);
 
-    if (llmopt_xlate_is(d, type, "text")) {
-        st->s.block = LLMOPT_XLATE_BLOCK_TEXT;
-        v = llmopt_xlate_member(d, cb, "text");
+    if (block == LLMOPT_XLATE_BLOCK_NONE) {
+        return;
+    }
 
-        if (llmopt_xlate_kind(d, v) == LLMOPT_JSON_STRING
+    if (block != LLMOPT_XLATE_BLOCK_TOOL) {
+        st->s.block = block;
+
+        if (block == LLMOPT_XLATE_BLOCK_TEXT
+            && llmopt_xlate_kind(d, v) == LLMOPT_JSON_STRING
             && d->toks[v].end > d->toks[v].start)
         {
             llmopt_xlate_chunk_open(st, out);
@@ -214,42 +354,6 @@ llmopt_xlate_an_block_start(llmopt_xlate_stream_t *st,
             llmopt_xlate_chunk_close(out, "null");
         }
 
-        return;
-    }
-
-    if (llmopt_xlate_is(d, type, "thinking")) {
-        st->s.block = LLMOPT_XLATE_BLOCK_THINKING;
-        return;
-    }
-
-    if (llmopt_xlate_is(d, type, "redacted_thinking")) {
-        st->s.block = LLMOPT_XLATE_BLOCK_SKIP;
-        return;
-    }
-
-    if (!llmopt_xlate_is(d, type, "tool_use")) {
-        llmopt_xlate_fail_lit(st, out, "the upstream sent a content block of "
-                              "an unknown type");
-        return;
-    }
-
-    name = llmopt_xlate_member(d, cb, "name");
-    v = llmopt_xlate_member(d, cb, "id");
-
-    if (llmopt_xlate_kind(d, name) != LLMOPT_JSON_STRING
-        || llmopt_xlate_kind(d, v) != LLMOPT_JSON_STRING)
-    {
-        llmopt_xlate_fail_lit(st, out, "the upstream sent a tool_use block "
-                              "without id or name");
-        return;
-    }
-
-    if (st->x.json_tool
-        && llmopt_json_str_eq(d->buf, &d->toks[name], st->x.json_tool_name,
-                              st->x.json_tool_len))
-    {
-        st->s.block = LLMOPT_XLATE_BLOCK_JSON;
-        st->s.json_seen = 1;
         return;
     }
 
@@ -272,55 +376,16 @@ static void
 llmopt_xlate_an_block_delta(llmopt_xlate_stream_t *st,
     const llmopt_xlate_doc_t *d, llmopt_xlate_out_t *out)
 {
-    int                    delta, type, v;
-    llmopt_xlate_block_e   want;
+    int  v;
 
-    delta = llmopt_xlate_member(d, 0, "delta");
-    type = llmopt_xlate_member(d, delta, "type");
-
-    if (llmopt_xlate_is(d, type, "text_delta")) {
-        v = llmopt_xlate_member(d, delta, "text");
-        want = LLMOPT_XLATE_BLOCK_TEXT;
-
-    } else if (llmopt_xlate_is(d, type, "thinking_delta")) {
-        v = llmopt_xlate_member(d, delta, "thinking");
-        want = LLMOPT_XLATE_BLOCK_THINKING;
-
-    } else if (llmopt_xlate_is(d, type, "input_json_delta")) {
-        v = llmopt_xlate_member(d, delta, "partial_json");
-        want = (st->s.block == LLMOPT_XLATE_BLOCK_JSON)
-               ? LLMOPT_XLATE_BLOCK_JSON : LLMOPT_XLATE_BLOCK_TOOL;
-
-    } else if (llmopt_xlate_is(d, type, "signature_delta")
-               || llmopt_xlate_is(d, type, "citations_delta"))
-    {
-        /* no counterpart in chat completions */
-        return;
-
-    } else {
-        llmopt_xlate_fail_lit(st, out, "the upstream sent a delta of an "
-                              "unknown type");
-        return;
-    }
-
-    if (st->s.block == LLMOPT_XLATE_BLOCK_SKIP) {
-        return;
-    }
-
-    if (st->s.block != want || llmopt_xlate_kind(d, v) != LLMOPT_JSON_STRING)
-    {
-        llmopt_xlate_fail_lit(st, out, "the upstream sent a delta that does "
-                              "not match its content block");
-        return;
-    }
-
-    if (d->toks[v].end == d->toks[v].start) {
+    v = llmopt_xlate_an_delta(st, d, out);
+    if (v < 0) {
         return;
     }
 
     llmopt_xlate_chunk_open(st, out);
 
-    switch (want) {
+    switch (st->s.block) {
     case LLMOPT_XLATE_BLOCK_THINKING:
         llmopt_xlate_lit(out, "{\"reasoning_content\":");
         llmopt_xlate_raw(out, d, v);
@@ -398,6 +463,46 @@ llmopt_xlate_chunk_end(llmopt_xlate_stream_t *st, llmopt_xlate_out_t *out)
 }
 
 
+/* --- OpenAI upstream, any client ----------------------------------------- */
+
+
+int
+llmopt_xlate_oa_chunk(llmopt_xlate_stream_t *st, const llmopt_xlate_doc_t *d,
+    llmopt_xlate_out_t *out)
+{
+    int  choices;
+
+    if (llmopt_xlate_member(d, 0, "error") >= 0) {
+        llmopt_xlate_fail_upstream(st, d, out);
+        return -1;
+    }
+
+    if (!st->s.started
+        && (llmopt_xlate_keep(st, d, llmopt_xlate_member(d, 0, "id"),
+                              st->s.id, &st->s.id_len) != LLMOPT_OK
+            || llmopt_xlate_keep(st, d, llmopt_xlate_member(d, 0, "model"),
+                                 st->s.model, &st->s.model_len) != LLMOPT_OK))
+    {
+        llmopt_xlate_fail_lit(st, out, "the upstream sent a chunk with a "
+                              "bad id or model");
+        return -1;
+    }
+
+    llmopt_xlate_usage_read(LLMOPT_DIALECT_OPENAI, d,
+                            llmopt_xlate_member(d, 0, "usage"),
+                            &st->s.usage);
+
+    choices = llmopt_xlate_member(d, 0, "choices");
+    if (llmopt_xlate_kind(d, choices) != LLMOPT_JSON_ARRAY
+        || d->toks[choices].size == 0)
+    {
+        return -1;
+    }
+
+    return choices + 1;
+}
+
+
 /* --- OpenAI upstream, Anthropic client ------------------------------------ */
 
 
@@ -405,25 +510,17 @@ void
 llmopt_xlate_oa_upstream(llmopt_xlate_stream_t *st,
     const llmopt_xlate_doc_t *d, llmopt_xlate_out_t *out)
 {
-    int                   v, choices, choice;
+    int                   v, first, choice;
     llmopt_xlate_stop_e   stop;
 
-    if (llmopt_xlate_member(d, 0, "error") >= 0) {
-        llmopt_xlate_fail_upstream(st, d, out);
+    first = !st->s.started;
+    choice = llmopt_xlate_oa_chunk(st, d, out);
+
+    if (st->s.failed) {
         return;
     }
 
-    if (!st->s.started) {
-        if (llmopt_xlate_keep(st, d, llmopt_xlate_member(d, 0, "id"),
-                              st->s.id, &st->s.id_len) != LLMOPT_OK
-            || llmopt_xlate_keep(st, d, llmopt_xlate_member(d, 0, "model"),
-                                 st->s.model, &st->s.model_len) != LLMOPT_OK)
-        {
-            llmopt_xlate_fail_lit(st, out, "the upstream sent a chunk with a "
-                                  "bad id or model");
-            return;
-        }
-
+    if (first) {
         st->s.started = 1;
 
         llmopt_xlate_event(out, "message_start");
@@ -439,18 +536,9 @@ llmopt_xlate_oa_upstream(llmopt_xlate_stream_t *st,
                               "\n\n");
     }
 
-    llmopt_xlate_usage_read(LLMOPT_DIALECT_OPENAI, d,
-                            llmopt_xlate_member(d, 0, "usage"),
-                            &st->s.usage);
-
-    choices = llmopt_xlate_member(d, 0, "choices");
-    if (llmopt_xlate_kind(d, choices) != LLMOPT_JSON_ARRAY
-        || d->toks[choices].size == 0)
-    {
+    if (choice < 0) {
         return;
     }
-
-    choice = choices + 1;
 
     v = llmopt_xlate_member(d, choice, "delta");
     if (v >= 0) {

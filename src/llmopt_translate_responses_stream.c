@@ -518,40 +518,24 @@ static void
 llmopt_xlate_rs_oa(llmopt_xlate_stream_t *st, const llmopt_xlate_doc_t *d,
     llmopt_xlate_out_t *out)
 {
-    int                   v, k, n, i, choices, choice, delta;
+    int                   v, k, n, i, first, choice, delta;
     llmopt_xlate_stop_e   stop;
 
-    if (llmopt_xlate_member(d, 0, "error") >= 0) {
-        llmopt_xlate_fail_upstream(st, d, out);
+    first = !st->s.started;
+    choice = llmopt_xlate_oa_chunk(st, d, out);
+
+    if (st->s.failed) {
         return;
     }
 
-    if (!st->s.started) {
-        if (llmopt_xlate_keep(st, d, llmopt_xlate_member(d, 0, "id"),
-                              st->s.id, &st->s.id_len) != LLMOPT_OK
-            || llmopt_xlate_keep(st, d, llmopt_xlate_member(d, 0, "model"),
-                                 st->s.model, &st->s.model_len) != LLMOPT_OK)
-        {
-            llmopt_xlate_fail_lit(st, out, "the upstream sent a chunk with a "
-                                  "bad id or model");
-            return;
-        }
-
+    if (first) {
         llmopt_xlate_rs_start(st, out);
     }
 
-    llmopt_xlate_usage_read(LLMOPT_DIALECT_OPENAI, d,
-                            llmopt_xlate_member(d, 0, "usage"),
-                            &st->s.usage);
-
-    choices = llmopt_xlate_member(d, 0, "choices");
-    if (llmopt_xlate_kind(d, choices) != LLMOPT_JSON_ARRAY
-        || d->toks[choices].size == 0)
-    {
+    if (choice < 0) {
         return;
     }
 
-    choice = choices + 1;
     delta = llmopt_xlate_member(d, choice, "delta");
 
     v = llmopt_xlate_member(d, delta, "reasoning_content");
@@ -661,8 +645,7 @@ static void
 llmopt_xlate_rs_an(llmopt_xlate_stream_t *st, const llmopt_xlate_doc_t *d,
     llmopt_xlate_out_t *out)
 {
-    int                   type, msg, v;
-    llmopt_xlate_stop_e   stop;
+    int  type;
 
     type = llmopt_xlate_member(d, 0, "type");
 
@@ -676,22 +659,10 @@ llmopt_xlate_rs_an(llmopt_xlate_stream_t *st, const llmopt_xlate_doc_t *d,
     }
 
     if (llmopt_xlate_is(d, type, "message_start")) {
-        msg = llmopt_xlate_member(d, 0, "message");
-
-        if (st->s.started
-            || llmopt_xlate_keep(st, d, llmopt_xlate_member(d, msg, "id"),
-                                 st->s.id, &st->s.id_len) != LLMOPT_OK
-            || llmopt_xlate_keep(st, d, llmopt_xlate_member(d, msg, "model"),
-                                 st->s.model, &st->s.model_len) != LLMOPT_OK)
-        {
-            llmopt_xlate_fail_lit(st, out, "the upstream sent a bad "
-                                  "message_start");
+        if (llmopt_xlate_an_message_start(st, d, out) != LLMOPT_OK) {
             return;
         }
 
-        llmopt_xlate_usage_read(LLMOPT_DIALECT_ANTHROPIC, d,
-                                llmopt_xlate_member(d, msg, "usage"),
-                                &st->s.usage);
         llmopt_xlate_rs_start(st, out);
         return;
     }
@@ -718,21 +689,7 @@ llmopt_xlate_rs_an(llmopt_xlate_stream_t *st, const llmopt_xlate_doc_t *d,
     }
 
     if (llmopt_xlate_is(d, type, "message_delta")) {
-        v = llmopt_xlate_member(d, 0, "delta");
-        stop = llmopt_xlate_stop_read(d, llmopt_xlate_member(d, v,
-                                                             "stop_reason"));
-        if (stop != LLMOPT_XLATE_STOP_NONE) {
-            if (st->s.json_seen && stop == LLMOPT_XLATE_STOP_TOOL) {
-                stop = LLMOPT_XLATE_STOP_END;
-            }
-
-            st->s.finish = stop;
-            st->s.finished = 1;
-        }
-
-        llmopt_xlate_usage_read(LLMOPT_DIALECT_ANTHROPIC, d,
-                                llmopt_xlate_member(d, 0, "usage"),
-                                &st->s.usage);
+        (void) llmopt_xlate_an_message_delta(st, d);
         return;
     }
 
@@ -750,62 +707,32 @@ static void
 llmopt_xlate_rs_an_start(llmopt_xlate_stream_t *st,
     const llmopt_xlate_doc_t *d, llmopt_xlate_out_t *out)
 {
-    int  cb, type, v, name;
+    int                    v, name;
+    llmopt_xlate_block_e   block;
 
-    cb = llmopt_xlate_member(d, 0, "content_block");
-    type = llmopt_xlate_member(d, cb, "type");
+    block = llmopt_xlate_an_block_read(st, d, out, &v, &name);
 
-    if (llmopt_xlate_is(d, type, "text")) {
-        llmopt_xlate_rs_close(st, out);
-        llmopt_xlate_rs_open(st, out, LLMOPT_XLATE_BLOCK_TEXT);
-
-        v = llmopt_xlate_member(d, cb, "text");
-        if (llmopt_xlate_kind(d, v) == LLMOPT_JSON_STRING
-            && d->toks[v].end > d->toks[v].start)
-        {
-            llmopt_xlate_rs_delta(st, out, d, v);
-        }
-
-        return;
-    }
-
-    if (llmopt_xlate_is(d, type, "thinking")) {
-        llmopt_xlate_rs_close(st, out);
-        llmopt_xlate_rs_open(st, out, LLMOPT_XLATE_BLOCK_THINKING);
-        return;
-    }
-
-    if (llmopt_xlate_is(d, type, "redacted_thinking")) {
-        llmopt_xlate_rs_close(st, out);
-        st->s.block = LLMOPT_XLATE_BLOCK_SKIP;
-        return;
-    }
-
-    if (!llmopt_xlate_is(d, type, "tool_use")) {
-        llmopt_xlate_fail_lit(st, out, "the upstream sent a content block of "
-                              "an unknown type");
-        return;
-    }
-
-    name = llmopt_xlate_member(d, cb, "name");
-    v = llmopt_xlate_member(d, cb, "id");
-
-    if (llmopt_xlate_kind(d, name) != LLMOPT_JSON_STRING
-        || llmopt_xlate_kind(d, v) != LLMOPT_JSON_STRING)
-    {
-        llmopt_xlate_fail_lit(st, out, "the upstream sent a tool_use block "
-                              "without id or name");
+    if (block == LLMOPT_XLATE_BLOCK_NONE) {
         return;
     }
 
     llmopt_xlate_rs_close(st, out);
 
-    if (st->x.json_tool
-        && llmopt_json_str_eq(d->buf, &d->toks[name], st->x.json_tool_name,
-                              st->x.json_tool_len))
-    {
-        st->s.json_seen = 1;
-        llmopt_xlate_rs_open(st, out, LLMOPT_XLATE_BLOCK_JSON);
+    if (block == LLMOPT_XLATE_BLOCK_SKIP) {
+        st->s.block = LLMOPT_XLATE_BLOCK_SKIP;
+        return;
+    }
+
+    if (block != LLMOPT_XLATE_BLOCK_TOOL) {
+        llmopt_xlate_rs_open(st, out, block);
+
+        if (block == LLMOPT_XLATE_BLOCK_TEXT
+            && llmopt_xlate_kind(d, v) == LLMOPT_JSON_STRING
+            && d->toks[v].end > d->toks[v].start)
+        {
+            llmopt_xlate_rs_delta(st, out, d, v);
+        }
+
         return;
     }
 
@@ -826,47 +753,10 @@ static void
 llmopt_xlate_rs_an_delta(llmopt_xlate_stream_t *st,
     const llmopt_xlate_doc_t *d, llmopt_xlate_out_t *out)
 {
-    int  delta, type, v, ok;
+    int  v;
 
-    delta = llmopt_xlate_member(d, 0, "delta");
-    type = llmopt_xlate_member(d, delta, "type");
-
-    if (llmopt_xlate_is(d, type, "text_delta")) {
-        v = llmopt_xlate_member(d, delta, "text");
-        ok = (st->s.block == LLMOPT_XLATE_BLOCK_TEXT);
-
-    } else if (llmopt_xlate_is(d, type, "thinking_delta")) {
-        v = llmopt_xlate_member(d, delta, "thinking");
-        ok = (st->s.block == LLMOPT_XLATE_BLOCK_THINKING);
-
-    } else if (llmopt_xlate_is(d, type, "input_json_delta")) {
-        v = llmopt_xlate_member(d, delta, "partial_json");
-        ok = (st->s.block == LLMOPT_XLATE_BLOCK_TOOL
-              || st->s.block == LLMOPT_XLATE_BLOCK_JSON);
-
-    } else if (llmopt_xlate_is(d, type, "signature_delta")
-               || llmopt_xlate_is(d, type, "citations_delta"))
-    {
-        /* no counterpart in the Responses API's events */
-        return;
-
-    } else {
-        llmopt_xlate_fail_lit(st, out, "the upstream sent a delta of an "
-                              "unknown type");
-        return;
-    }
-
-    if (st->s.block == LLMOPT_XLATE_BLOCK_SKIP) {
-        return;
-    }
-
-    if (!ok || llmopt_xlate_kind(d, v) != LLMOPT_JSON_STRING) {
-        llmopt_xlate_fail_lit(st, out, "the upstream sent a delta that does "
-                              "not match its content block");
-        return;
-    }
-
-    if (d->toks[v].end > d->toks[v].start) {
+    v = llmopt_xlate_an_delta(st, d, out);
+    if (v >= 0) {
         llmopt_xlate_rs_delta(st, out, d, v);
     }
 }

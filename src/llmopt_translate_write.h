@@ -154,6 +154,30 @@ void llmopt_xlate_fail_upstream(llmopt_xlate_stream_t *st,
    when longer, LLMOPT_OK (dst untouched) when not a string */
 int llmopt_xlate_keep(llmopt_xlate_stream_t *st, const llmopt_xlate_doc_t *d,
     int tok, char *dst, size_t *len);
+/* an Anthropic upstream's message_start: id, model and usage kept;
+   LLMOPT_ERROR, the stream failed, when repeated or id/model are bad */
+int llmopt_xlate_an_message_start(llmopt_xlate_stream_t *st,
+    const llmopt_xlate_doc_t *d, llmopt_xlate_out_t *out);
+/* its message_delta: the stop reason (a JSON output's tool_use as an end)
+   and usage kept; the stop reason, LLMOPT_XLATE_STOP_NONE without one */
+llmopt_xlate_stop_e llmopt_xlate_an_message_delta(llmopt_xlate_stream_t *st,
+    const llmopt_xlate_doc_t *d);
+/* its content_block_start: the block it opens (a JSON output's tool as
+   LLMOPT_XLATE_BLOCK_JSON, json_seen set); *v the text of a text block, *v
+   and *name the id and name of a tool_use; LLMOPT_XLATE_BLOCK_NONE when the
+   stream failed */
+llmopt_xlate_block_e llmopt_xlate_an_block_read(llmopt_xlate_stream_t *st,
+    const llmopt_xlate_doc_t *d, llmopt_xlate_out_t *out, int *v, int *name);
+/* its content_block_delta checked against the open block: the string token
+   to write, or -1 when none (empty, skipped, signature, citation) or the
+   stream failed */
+int llmopt_xlate_an_delta(llmopt_xlate_stream_t *st,
+    const llmopt_xlate_doc_t *d, llmopt_xlate_out_t *out);
+/* an OpenAI upstream's chunk: an error fails the stream, the first chunk's
+   id and model kept, usage read; the token of its first choice, or -1 when
+   it has none or the stream failed (st->s.failed) */
+int llmopt_xlate_oa_chunk(llmopt_xlate_stream_t *st,
+    const llmopt_xlate_doc_t *d, llmopt_xlate_out_t *out);
 /* an event of each upstream dialect, parsed into d */
 void llmopt_xlate_an_upstream(llmopt_xlate_stream_t *st,
     const llmopt_xlate_doc_t *d, llmopt_xlate_out_t *out);
