@@ -19,9 +19,7 @@
 #include "llmopt_core.h"
 #include "llmopt_catalog.h"
 #include "llmopt_rng.h"
-
-
-#define LLMOPT_CASCADE_MAX_TIERS     8
+#include "llmopt_cascade_types.h"
 
 /* bytes of an answer looked at; the rest only counts in its length */
 #define LLMOPT_CASCADE_SCAN_MAX      4096     /* refusal and hedge markers */
@@ -118,20 +116,6 @@ typedef struct {
 } llmopt_cascade_model_t;
 
 
-/* A cascade's tunables; llmopt_cascade_conf_default() fills them. */
-
-typedef struct {
-    unsigned          max_tiers;          /* tiers tried at most, >= 1 */
-    double            time_budget_ms;     /* no escalation after, <= 0 none */
-    double            rate;               /* AdaGrad's base step */
-    double            l2;                 /* ridge on w (not the bias) */
-    double            forced_share;       /* of accepts escalated anyway, */
-    double            forced_half;        /*   halved each forced_half
-                                             decisions, never below */
-    double            forced_floor;       /*   forced_floor */
-} llmopt_cascade_conf_t;
-
-
 /* What the caller knows of a tier it could escalate to. */
 
 typedef struct {
@@ -184,9 +168,6 @@ typedef struct {
     llmopt_cascade_why_e  why;
 } llmopt_cascade_decision_t;
 
-
-/* Default tunables (docs/CASCADE.md gives them). */
-void llmopt_cascade_conf_default(llmopt_cascade_conf_t *conf);
 
 /* "cascade_length" ...: the catalog's name of signal dimension i; NULL
  * past LLMOPT_CASCADE_DIM. */

@@ -20,6 +20,7 @@
 #include "llmopt_budget.h"
 #include "llmopt_cache.h"
 #include "llmopt_variant.h"
+#include "llmopt_cascade_types.h"
 
 
 #define LLMOPT_CATALOG_NAME_MAX    63     /* bytes of a model, policy, arm */
@@ -137,6 +138,38 @@ typedef struct {
 const char *llmopt_unscored_name(unsigned unscored);
 
 
+/*
+ * A policy's cascade (docs/CASCADE.md): ordered tiers, each one arm, a set
+ * of arms the policy's bandit chooses among, or a pair asked in parallel
+ * whose answers are compared under the tier's extractor.  An arm is in
+ * one tier at most.  n_tiers 0: no cascade.
+ */
+
+#define LLMOPT_TIER_ARM    0                 /* one arm */
+#define LLMOPT_TIER_ARMS   1                 /* the bandit chooses one */
+#define LLMOPT_TIER_PAIR   2                 /* both, in parallel */
+
+typedef struct {
+    unsigned               kind;             /* LLMOPT_TIER_* */
+    unsigned              *arms;             /* arm indexes, n_arms of */
+    unsigned               n_arms;           /*   them: 1, 2, or >= 1 */
+    llmopt_str_t           regex;            /* answer: {regex}; len 0:
+                                                the normalised text */
+    unsigned               logprobs;         /* ask OpenAI-dialect arms */
+
+    unsigned               line;
+    unsigned               column;
+} llmopt_tier_t;
+
+
+typedef struct {
+    llmopt_tier_t         *tiers;
+    unsigned               n_tiers;          /* 2 .. LLMOPT_CASCADE_MAX_TIERS,
+                                                0: none */
+    llmopt_cascade_conf_t  conf;             /* the core's tunables */
+} llmopt_policy_cascade_t;
+
+
 typedef struct {
     llmopt_str_t           name;
     llmopt_dialect_e       dialect;          /* the client's when the
@@ -194,6 +227,7 @@ typedef struct {
     llmopt_budget_conf_t   budget;
     llmopt_canary_conf_t   canary;
     llmopt_cache_conf_t    cache;            /* what may be cached */
+    llmopt_policy_cascade_t  cascade;
 
     /* drift: what the trainer does when an arm's rewards or latencies
        change (always detected, logged and counted) */
@@ -259,6 +293,9 @@ const llmopt_model_t *llmopt_catalog_model(const llmopt_catalog_t *cat,
 /* The index of the arm with that name in policy, or -1. */
 int llmopt_policy_arm(const llmopt_policy_t *policy, const char *name,
     size_t len);
+
+/* The cascade tier arm is in, or -1 (no cascade, or not in one). */
+int llmopt_policy_tier(const llmopt_policy_t *policy, unsigned arm);
 
 /*
  * The dialect model speaks upstream for a client of dialect client: its

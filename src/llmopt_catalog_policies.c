@@ -34,7 +34,7 @@ static const char *const  llmopt_catalog_policy_keys[] = {
     "fallback", "max_cost",
     "breaker", "drift", "latency_slo", "latency_slo_action",
     "latency_slo_penalty", "budget", "canary", "unscored", "baseline",
-    "sparse", "drop_unsupported", "cache", "variants", NULL
+    "sparse", "drop_unsupported", "cache", "variants", "cascade", NULL
 };
 
 enum {
@@ -70,6 +70,7 @@ enum {
     LLMOPT_POLICY_DROP_UNSUPPORTED,
     LLMOPT_POLICY_CACHE,
     LLMOPT_POLICY_VARIANTS,
+    LLMOPT_POLICY_CASCADE,
     LLMOPT_POLICY_LAST
 };
 
@@ -218,6 +219,9 @@ llmopt_catalog_policy_entry(llmopt_catalog_ctx_t *ctx,
            != LLMOPT_OK
         || llmopt_catalog_variants(ctx, policy, &f[LLMOPT_POLICY_VARIANTS],
                                    where)
+           != LLMOPT_OK
+        || llmopt_catalog_cascade(ctx, policy, &f[LLMOPT_POLICY_CASCADE],
+                                  where)
            != LLMOPT_OK)
     {
         return LLMOPT_ERROR;

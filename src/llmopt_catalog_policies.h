@@ -40,5 +40,16 @@ int llmopt_catalog_variants(llmopt_catalog_ctx_t *ctx,
     llmopt_policy_t *policy, const llmopt_catalog_field_t *f,
     const char *where);
 
+/*
+ * The "cascade" mapping of policy (tiers, max_tiers, time_budget_ms and
+ * the acceptance model's tunables) into policy->cascade; the arms are
+ * known by now.  policy->cascade.n_tiers is 0 without one.
+ * llmopt_catalog_cascade.c.
+ */
+
+int llmopt_catalog_cascade(llmopt_catalog_ctx_t *ctx,
+    llmopt_policy_t *policy, const llmopt_catalog_field_t *f,
+    const char *where);
+
 
 #endif /* _LLMOPT_CATALOG_POLICIES_H_INCLUDED_ */
