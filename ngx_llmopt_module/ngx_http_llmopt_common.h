@@ -53,6 +53,9 @@ typedef struct ngx_http_llmopt_block_s     ngx_http_llmopt_block_t;
 typedef struct ngx_http_llmopt_stats_s     ngx_http_llmopt_stats_t;
 typedef struct ngx_http_llmopt_shctx_s     ngx_http_llmopt_shctx_t;
 
+/* A request's cascade (ngx_http_llmopt_cascade.c). */
+typedef struct ngx_http_llmopt_cascade_s   ngx_http_llmopt_cascade_t;
+
 /* The trainer's, in its process (ngx_http_llmopt_redis.c,
    ngx_http_llmopt_trainer.c). */
 typedef struct ngx_http_llmopt_redis_s     ngx_http_llmopt_redis_t;
@@ -313,6 +316,12 @@ typedef struct {
     double                        cost;          /* -1: unknown */
     double                        reward;        /* -1: not final yet */
     llmopt_event_t                event;
+
+    ngx_http_llmopt_cascade_t    *cascade;       /* the main request's, or
+                                                    NULL */
+    off_t                         kept;          /* an attempt's bytes */
+    unsigned                      too_big:1;     /* its answer did not fit
+                                                    in memory */
 } ngx_http_llmopt_ctx_t;
 
 

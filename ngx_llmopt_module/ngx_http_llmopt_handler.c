@@ -19,6 +19,7 @@
 #include "ngx_http_llmopt_failover.h"
 #include "ngx_http_llmopt_budget.h"
 #include "ngx_http_llmopt_cache.h"
+#include "ngx_http_llmopt_cascade.h"
 #include "ngx_http_llmopt_http.h"
 #include "ngx_http_llmopt_request.h"
 #include "ngx_http_llmopt_rewrite.h"
@@ -340,6 +341,19 @@ ngx_http_llmopt_body_handler(ngx_http_request_t *r)
     ctx->status = NGX_DECLINED;
 
     r->preserve_body = 1;
+
+    rc = ngx_http_llmopt_cascade_start(r, ctx);
+
+    if (rc == NGX_OK) {
+        /* its attempts are under way; the cascade answers */
+        return;
+    }
+
+    if (rc != NGX_DECLINED) {
+        ngx_http_llmopt_budget_spend(r, ctx, 0, 1);
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
 
     r->write_event_handler = ngx_http_core_run_phases;
     ngx_http_core_run_phases(r);

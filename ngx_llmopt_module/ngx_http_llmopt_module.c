@@ -19,6 +19,7 @@
 #include "ngx_http_llmopt_catalog.h"
 #include "ngx_http_llmopt_feedback.h"
 #include "ngx_http_llmopt_filter.h"
+#include "ngx_http_llmopt_cascade.h"
 #include "ngx_http_llmopt_handler.h"
 #include "ngx_http_llmopt_location.h"
 #include "ngx_http_llmopt_outcome.h"
@@ -475,6 +476,10 @@ ngx_http_llmopt_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_http_llmopt_log_handler;
+
+    if (ngx_http_llmopt_cascade_filter_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return ngx_http_llmopt_filter_init(cf);
 }

@@ -42,6 +42,15 @@ ngx_http_llmopt_get_ctx(ngx_http_request_t *r)
     ngx_pool_cleanup_t     *cln;
     ngx_http_llmopt_ctx_t  *ctx;
 
+    if (r != r->main) {
+        /* a cascade's attempt has a context of its own */
+        ctx = ngx_http_get_module_ctx(r, ngx_http_llmopt_module);
+
+        if (ctx != NULL) {
+            return ctx;
+        }
+    }
+
     r = r->main;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_llmopt_module);

@@ -13,6 +13,7 @@
 
 #include "ngx_http_llmopt_common.h"
 #include "ngx_http_llmopt_cache.h"
+#include "ngx_http_llmopt_cascade.h"
 #include "ngx_http_llmopt_outcome.h"
 #include "ngx_http_llmopt_request.h"
 #include "ngx_http_llmopt_variables.h"
@@ -143,6 +144,9 @@ static ngx_http_variable_t  ngx_http_llmopt_vars[] = {
     { ngx_string("llmopt_variant_propensity"), NULL,
       ngx_http_llmopt_variable,
       NGX_HTTP_LLMOPT_VAR_VARIANT_PROPENSITY, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llmopt_tiers"), NULL, ngx_http_llmopt_cascade_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };

@@ -19,6 +19,7 @@
 #include "llmopt_pending.h"
 #include "llmopt_canary.h"
 #include "llmopt_history.h"
+#include "llmopt_cascade.h"
 
 
 #define NGX_HTTP_LLMOPT_ZONE_MAGIC    0x6c6c6d6fU      /* "llmo" */
@@ -231,6 +232,10 @@ struct ngx_http_llmopt_stats_s {
 
     llmopt_canary_t               canary;        /* the trainer's; the state
                                                     file keeps it */
+
+    /* the acceptance models of a cascade's tiers, LLMOPT_CASCADE_MAX_TIERS
+       of them (docs/CASCADE.md); NULL: no cascade */
+    llmopt_cascade_model_t       *cascade;
 };
 
 

@@ -254,6 +254,16 @@ ngx_http_llmopt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                           &shm_zone->shm.name, &prt[i].name);
         }
 
+        if (prt[i].policy->cascade.n_tiers && dir[i].stats->cascade == NULL) {
+            /* kept with the counters across reloads, like a budget */
+            dir[i].stats->cascade = ngx_slab_calloc_locked(shpool,
+                                        LLMOPT_CASCADE_MAX_TIERS
+                                        * sizeof(llmopt_cascade_model_t));
+            if (dir[i].stats->cascade == NULL) {
+                goto nomem;
+            }
+        }
+
         if (ngx_http_llmopt_budget_init(shpool, dir[i].stats, &prt[i],
                                         shm_zone->shm.log)
             != NGX_OK)
@@ -491,6 +501,11 @@ ngx_http_llmopt_zone_need(ngx_http_llmopt_main_conf_t *lmcf, size_t *need,
                    offsetof(ngx_http_llmopt_history_t, data)
                    + LLMOPT_HISTORY_SLOTS
                      * ngx_http_llmopt_snap_size(prt[i].n_arms));
+
+        if (prt[i].policy->cascade.n_tiers) {
+            per += ngx_http_llmopt_slab_bytes(LLMOPT_CASCADE_MAX_TIERS
+                                            * sizeof(llmopt_cascade_model_t));
+        }
 
         if (prt[i].policy->budgeted) {
             per += ngx_http_llmopt_slab_bytes(

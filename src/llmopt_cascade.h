@@ -19,6 +19,7 @@
 #include "llmopt_core.h"
 #include "llmopt_catalog.h"
 #include "llmopt_rng.h"
+#include "llmopt_json.h"
 #include "llmopt_cascade_types.h"
 
 /* bytes of an answer looked at; the rest only counts in its length */
@@ -229,6 +230,17 @@ unsigned llmopt_cascade_hedges(const char *text, size_t len);
  */
 void llmopt_cascade_signals(const llmopt_cascade_extractor_t *ex,
     const llmopt_cascade_answer_t *ans, double *x);
+
+
+/*
+ * The token of the answer's text in buf, a whole answer object of dialect
+ * parsed into toks[0..ntoks) by llmopt_json_parse(): OpenAI's
+ * choices[0].message.content, Anthropic's first content block of type
+ * "text"; -1 when it has none (a tool call alone, an error object).
+ * llmopt_cascade_answer.c.
+ */
+int llmopt_cascade_answer_text(llmopt_dialect_e dialect,
+    const unsigned char *buf, const llmopt_json_tok_t *toks, unsigned ntoks);
 
 
 /* The model's probability that the answer of signals x is good. */
