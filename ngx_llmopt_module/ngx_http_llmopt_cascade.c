@@ -20,6 +20,7 @@
 #include <ngx_http.h>
 
 #include "llmopt_cascade.h"
+#include "llmopt_rewrite.h"
 
 #include "ngx_http_llmopt_common.h"
 #include "ngx_http_llmopt_zone.h"
@@ -60,6 +61,9 @@ struct ngx_http_llmopt_cascade_s {
     unsigned                      over:1;        /* answered, or gone */
     unsigned                      reserved:1;    /* the budget's hold */
     unsigned                      has_prev:1;
+    unsigned                      read_request:1;
+    unsigned                      client_logprobs:1;  /* the client asked */
+    llmopt_cascade_format_e       format;        /* the prompt asks */
     ngx_http_llmopt_attempt_t     prev;          /* escalated, unsettled */
     ngx_str_t                     names;         /* X-LLMOpt-Tiers */
     ngx_str_t                     costs;         /* $llmopt_tiers */
@@ -70,6 +74,14 @@ struct ngx_http_llmopt_cascade_s {
 
 static ngx_int_t ngx_http_llmopt_cascade_attempt(
     ngx_http_llmopt_cascade_t *cs, ngx_uint_t tier);
+static ngx_int_t ngx_http_llmopt_cascade_rewrite(ngx_http_request_t *sr,
+    ngx_http_llmopt_ctx_t *sctx, llmopt_request_t *req,
+    ngx_http_llmopt_arm_t *arm);
+static ngx_uint_t ngx_http_llmopt_cascade_asked(llmopt_request_t *req);
+static ngx_uint_t ngx_http_llmopt_cascade_logprobs(
+    ngx_http_llmopt_cascade_t *cs, ngx_uint_t tier);
+static void ngx_http_llmopt_cascade_strip(ngx_http_llmopt_attempt_t *a,
+    const llmopt_json_tok_t *toks, unsigned ntoks);
 static ngx_uint_t ngx_http_llmopt_cascade_arm(ngx_http_llmopt_cascade_t *cs,
     ngx_uint_t tier);
 static ngx_uint_t ngx_http_llmopt_cascade_skip(ngx_http_llmopt_cascade_t *cs,
@@ -257,7 +269,25 @@ ngx_http_llmopt_cascade_attempt(ngx_http_llmopt_cascade_t *cs,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_llmopt_rewrite(sr, sctx, &req);
+    if (!cs->read_request) {
+        /* what the client asked: log-probabilities, a format */
+        cs->read_request = 1;
+        cs->client_logprobs = ngx_http_llmopt_cascade_asked(&req);
+        cs->format = req.prompt.end > req.prompt.start
+                     ? llmopt_cascade_format_asked(
+                           (const char *) ctx->body + req.prompt.start,
+                           req.prompt.end - req.prompt.start)
+                     : LLMOPT_CASCADE_FORMAT_NONE;
+    }
+
+    if (ngx_http_llmopt_cascade_logprobs(cs, tier)) {
+        rc = ngx_http_llmopt_cascade_rewrite(sr, sctx, &req,
+                                             &ctx->policy->arms[arm]);
+
+    } else {
+        rc = ngx_http_llmopt_rewrite(sr, sctx, &req);
+    }
+
     if (rc != NGX_OK) {
         return rc;
     }
@@ -279,6 +309,128 @@ ngx_http_llmopt_cascade_attempt(ngx_http_llmopt_cascade_t *cs,
                    &ctx->policy->arms[arm].name);
 
     return NGX_OK;
+}
+
+
+/* 1 when the client's body has "logprobs": true. */
+
+static ngx_uint_t
+ngx_http_llmopt_cascade_asked(llmopt_request_t *req)
+{
+    int  v;
+
+    if (req->ntoks == 0) {
+        return 0;
+    }
+
+    v = llmopt_json_member(req->body, req->toks, req->ntoks, 0, "logprobs",
+                           8);
+
+    return v >= 0
+           && llmopt_json_kind(req->body, &req->toks[v]) == LLMOPT_JSON_BOOLEAN
+           && req->body[req->toks[v].start] == 't';
+}
+
+
+/* 1 when tier asks its arms for log-probabilities (OpenAI's alone). */
+
+static ngx_uint_t
+ngx_http_llmopt_cascade_logprobs(ngx_http_llmopt_cascade_t *cs,
+    ngx_uint_t tier)
+{
+    return cs->ctx->policy->policy->cascade.tiers[tier].logprobs
+           && cs->ctx->dialect == LLMOPT_DIALECT_OPENAI;
+}
+
+
+/*
+ * The body for arm with "logprobs": true added to its params, as
+ * ngx_http_llmopt_rewrite() writes one (an attempt never streams).
+ */
+
+static ngx_int_t
+ngx_http_llmopt_cascade_rewrite(ngx_http_request_t *sr,
+    ngx_http_llmopt_ctx_t *sctx, llmopt_request_t *req,
+    ngx_http_llmopt_arm_t *arm)
+{
+    size_t        size;
+    unsigned      n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+    llmopt_kv_t   set[LLMOPT_REQUEST_MAX_SET];
+
+    n = (unsigned) arm->n_set;
+
+    if (n >= LLMOPT_REQUEST_MAX_SET) {
+        return ngx_http_llmopt_rewrite(sr, sctx, req);
+    }
+
+    ngx_memcpy(set, arm->set, n * sizeof(llmopt_kv_t));
+    set[n].key.data = "logprobs";
+    set[n].key.len = sizeof("logprobs") - 1;
+    set[n].json.data = "true";
+    set[n].json.len = sizeof("true") - 1;
+    n++;
+
+    size = llmopt_request_rewrite_size(req, set, n);
+
+    b = ngx_http_llmopt_out_buf(sr, sctx, size);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last += llmopt_request_rewrite(req, set, n, b->pos);
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    cl = ngx_alloc_chain_link(sr->pool);
+    if (cl == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    sr->request_body->bufs = cl;
+    sr->request_body->buf = b;
+
+    sctx->body_out = b->last - b->pos;
+    sr->headers_in.content_length_n = sctx->body_out;
+
+    return NGX_OK;
+}
+
+
+/* a's body with choices[0].logprobs null, as when nobody asked. */
+
+static void
+ngx_http_llmopt_cascade_strip(ngx_http_llmopt_attempt_t *a,
+    const llmopt_json_tok_t *toks, unsigned ntoks)
+{
+    u_char     *p;
+    size_t      start, end, len;
+    ngx_buf_t  *b;
+
+    if (llmopt_cascade_answer_logprobs_span(a->body->pos, toks, ntoks,
+                                            &start, &end)
+        != LLMOPT_OK)
+    {
+        return;
+    }
+
+    len = a->body->last - a->body->pos;
+
+    b = ngx_create_temp_buf(a->sr->pool, len - (end - start) + 4);
+    if (b == NULL) {
+        return;
+    }
+
+    p = ngx_cpymem(b->last, a->body->pos, start);
+    p = ngx_cpymem(p, "null", 4);
+    p = ngx_cpymem(p, a->body->pos + end, len - end);
+    b->last = p;
+
+    a->body = b;
 }
 
 
@@ -548,7 +700,20 @@ ngx_http_llmopt_cascade_read(ngx_http_llmopt_cascade_t *cs,
     ans.len = a->len;
     ans.finish = sctx->usage->finish;
     ans.tokens = (uint32_t) ngx_min(sctx->usage->output_tokens, 0xffffffff);
-    ans.format = LLMOPT_CASCADE_FORMAT_NONE;
+    ans.format = cs->format;
+
+    if (ngx_http_llmopt_cascade_logprobs(cs, a->tier)) {
+        ans.has_logprobs = llmopt_cascade_answer_logprobs(b->pos, toks,
+                                                          count,
+                                                          &ans.logprob_mean,
+                                                          &ans.logprob_min)
+                           > 0;
+
+        if (!cs->client_logprobs) {
+            /* asked by llmopt: not the client's to see */
+            ngx_http_llmopt_cascade_strip(a, toks, count);
+        }
+    }
     ans.request = cs->ctx->x;
     ans.request_d = (unsigned) cs->ctx->d;
 

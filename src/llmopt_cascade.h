@@ -242,6 +242,24 @@ void llmopt_cascade_signals(const llmopt_cascade_extractor_t *ex,
 int llmopt_cascade_answer_text(llmopt_dialect_e dialect,
     const unsigned char *buf, const llmopt_json_tok_t *toks, unsigned ntoks);
 
+/*
+ * The token log-probabilities of an OpenAI answer (choices[0].logprobs
+ * .content[].logprob), parsed as above: their count (0: none), their
+ * mean and their minimum (0 when none).
+ */
+unsigned llmopt_cascade_answer_logprobs(const unsigned char *buf,
+    const llmopt_json_tok_t *toks, unsigned ntoks, double *mean,
+    double *min);
+
+/*
+ * Where choices[0].logprobs's value is in buf, [*start, *end), to be
+ * replaced by null for a client that did not ask for it: LLMOPT_OK, or
+ * LLMOPT_DECLINED when it is absent or null already.
+ */
+int llmopt_cascade_answer_logprobs_span(const unsigned char *buf,
+    const llmopt_json_tok_t *toks, unsigned ntoks, size_t *start,
+    size_t *end);
+
 
 /* The model's probability that the answer of signals x is good. */
 double llmopt_cascade_predict(const llmopt_cascade_model_t *m,

@@ -4,7 +4,8 @@
 # answer alone, the access log and the status both attempts and both
 # costs); a failed tier escalated and, its circuit open, skipped; the
 # time budget; a client that leaves during the escalation (charged,
-# nothing left reserved); an answer too big for the subrequest's buffer.
+# nothing left reserved); an answer too big for the subrequest's buffer;
+# logprobs asked of an OpenAI tier, stripped for a client that did not.
 
 use strict;
 use warnings;
@@ -65,6 +66,18 @@ policies:
     reward: {quality: 1}
     breaker: {failures: 1, cooldown: 60000}
     cascade: {tiers: [dead, strong], forced_share: 0, forced_floor: 0}
+  probe:
+    algorithm: static
+    arms: [cheap, strong]
+    reward: {quality: 0.5, cost: 0.5, cost_ref: 0.0001}
+    cascade: {tiers: [{arm: cheap, logprobs: true}, strong], forced_share: 0,
+              forced_floor: 0}
+  climb_probe:
+    algorithm: static
+    arms: [cheap, strong]
+    reward: {quality: 1}
+    cascade: {tiers: [{arm: cheap, logprobs: true}, strong], forced_share: 0,
+              forced_floor: 0}
   claude_keep:
     algorithm: static
     arms: [haiku, opus]
@@ -79,7 +92,7 @@ YAML
 
 my $locations = '';
 
-for my $p (qw(keep climb hurry broken)) {
+for my $p (qw(keep climb hurry broken probe climb_probe)) {
     $locations .= "location /$p/v1/chat/completions {\n"
                 . "    llmopt_route $p;\n"
                 . "    proxy_pass http://\$llmopt_upstream/v1/chat/completions;\n"
@@ -192,6 +205,39 @@ my $budget = $t->status_json()->{policies}{climb}{budget};
 ok(abs($budget->{day}{spent} - $cheap->{cost_usd} - $strong->{cost_usd})
    < 1e-6, "climb: the budget is charged both ($budget->{day}{spent})");
 is($budget->{reserved}, 0, 'climb: nothing left reserved');
+
+# --- logprobs: asked of the OpenAI tier, stripped for a client that did not
+
+$t->mock_reset('openai');
+$r = post('probe');
+is($r->{status}, 200, 'probe: 200');
+is($r->{headers}{'x-llmopt-tiers'}, 'cheap', 'probe: the cheap answer kept');
+@seen = @{ $t->mock_requests('openai') };
+is((decode_json($seen[0]{body}))->{logprobs}, JSON::PP::true,
+   'probe: llmopt asked the cheap tier for logprobs');
+$a = eval { decode_json($r->{body}) } // {};
+ok(exists $a->{choices}[0]{logprobs} && !defined $a->{choices}[0]{logprobs},
+   'probe: the client, who did not ask, gets logprobs null');
+is($a->{choices}[0]{message}{content},
+   'Hello from the mock provider with a short',
+   'probe: the answer itself as it came');
+
+$t->mock_reset('openai');
+$r = post('probe', body => $json->encode({ model => 'auto', logprobs => JSON::PP::true,
+                                            messages => [{ role => 'user',
+                                                content => 'What is 2+2?' }] }));
+$a = eval { decode_json($r->{body}) } // {};
+is(scalar @{ $a->{choices}[0]{logprobs}{content} // [] }, 8,
+   'probe: a client that asked gets them');
+
+$t->mock_reset('openai');
+$r = post('climb_probe');
+is($r->{headers}{'x-llmopt-tiers'}, 'cheap, strong', 'climb probe: escalated');
+@seen = @{ $t->mock_requests('openai') };
+ok(!exists((decode_json($seen[1]{body}))->{logprobs}),
+   'climb probe: the strong tier is not asked for logprobs');
+$a = eval { decode_json($r->{body}) } // {};
+ok(!defined $a->{choices}[0]{logprobs}, 'climb probe: none in the answer');
 
 # --- Anthropic -----------------------------------------------------------
 

@@ -2,7 +2,8 @@
  * Copyright (C) llmopt authors
  *
  * llmopt_cascade_answer_text(): the answer's text in OpenAI and
- * Anthropic answer objects, and the answers that have none.
+ * Anthropic answer objects, and the answers that have none; an OpenAI
+ * answer's log-probabilities and their span.
  */
 
 
@@ -18,6 +19,9 @@
 
 static void test_text(llmopt_dialect_e dialect, const char *json,
     const char *want, const char *name);
+static void test_logprobs(void);
+static int test_parse(const char *json, llmopt_json_tok_t *toks,
+    unsigned *count);
 
 
 int
@@ -53,7 +57,67 @@ main(void)
               "{\"choices\":[{\"message\":{\"content\":\"x\"}}]}", NULL,
               "Anthropic: an OpenAI body is not read as one");
 
+    test_logprobs();
+
     return tap_done();
+}
+
+
+static void
+test_logprobs(void)
+{
+    size_t              start, end;
+    double              mean, min;
+    unsigned            count, n;
+    const char         *json;
+    llmopt_json_tok_t   toks[TEST_TOKS];
+
+    json = "{\"choices\":[{\"message\":{\"content\":\"a b c\"},"
+           "\"logprobs\":{\"content\":[{\"token\":\"a\",\"logprob\":-0.5,"
+           "\"top_logprobs\":[{\"token\":\"x\",\"logprob\":-9}]},"
+           "{\"token\":\"b\",\"logprob\":-1.5e0},{\"token\":\"c\","
+           "\"logprob\":0}],\"refusal\":null},\"finish_reason\":\"stop\"}]}";
+
+    if (!ok(test_parse(json, toks, &count), "logprobs: parses")) {
+        return;
+    }
+
+    n = llmopt_cascade_answer_logprobs((const unsigned char *) json, toks,
+                                       count, &mean, &min);
+    is_int(n, 3, "logprobs: three tokens, the top ones not counted");
+    is_num(mean, -2.0 / 3, 1e-12, "logprobs: their mean");
+    is_num(min, -1.5, 1e-12, "logprobs: their minimum");
+
+    ok(llmopt_cascade_answer_logprobs_span((const unsigned char *) json,
+                                           toks, count, &start, &end)
+       == LLMOPT_OK
+       && json[start] == '{' && json[end - 1] == '}'
+       && strncmp(json + end, ",\"finish_reason\"", 16) == 0,
+       "logprobs: the value's span, to be replaced by null");
+
+    json = "{\"choices\":[{\"message\":{\"content\":\"a\"},"
+           "\"logprobs\":null}]}";
+    ok(test_parse(json, toks, &count), "no logprobs: parses");
+    is_int(llmopt_cascade_answer_logprobs((const unsigned char *) json, toks,
+                                          count, &mean, &min),
+           0, "no logprobs: none counted");
+    ok(mean == 0 && min == 0, "no logprobs: mean and minimum 0");
+    is_int(llmopt_cascade_answer_logprobs_span((const unsigned char *) json,
+                                               toks, count, &start, &end),
+           LLMOPT_DECLINED, "no logprobs: a null is left as it is");
+}
+
+
+static int
+test_parse(const char *json, llmopt_json_tok_t *toks, unsigned *count)
+{
+    llmopt_err_t  err;
+
+    memset(&err, 0, sizeof(err));
+
+    return llmopt_json_parse((const unsigned char *) json, strlen(json),
+                             toks, TEST_TOKS, 0, count, &err)
+           == LLMOPT_OK;
 }
 
 
