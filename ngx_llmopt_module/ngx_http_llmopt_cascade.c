@@ -54,10 +54,14 @@ struct ngx_http_llmopt_cascade_s {
     ngx_http_llmopt_ctx_t        *ctx;           /* the main request's */
     ngx_http_request_t           *sr;            /* the attempt under way */
     ngx_http_llmopt_ctx_t        *sctx;
+    ngx_http_request_t           *sr2;           /* a pair's second arm */
+    ngx_http_llmopt_ctx_t        *sctx2;
     ngx_uint_t                    tier;
     ngx_uint_t                    tried;
     double                        spent;         /* USD, every attempt */
     unsigned                      done:1;        /* the attempt ended */
+    unsigned                      done2:1;       /*   its second arm too */
+    unsigned                      pair:1;        /* a pair's two arms */
     unsigned                      over:1;        /* answered, or gone */
     unsigned                      reserved:1;    /* the budget's hold */
     unsigned                      has_prev:1;
@@ -74,6 +78,8 @@ struct ngx_http_llmopt_cascade_s {
 
 static ngx_int_t ngx_http_llmopt_cascade_attempt(
     ngx_http_llmopt_cascade_t *cs, ngx_uint_t tier);
+static ngx_int_t ngx_http_llmopt_cascade_sub(ngx_http_llmopt_cascade_t *cs,
+    ngx_uint_t tier, ngx_uint_t arm, ngx_uint_t second);
 static ngx_int_t ngx_http_llmopt_cascade_rewrite(ngx_http_request_t *sr,
     ngx_http_llmopt_ctx_t *sctx, llmopt_request_t *req,
     ngx_http_llmopt_arm_t *arm);
@@ -90,7 +96,7 @@ static ngx_int_t ngx_http_llmopt_cascade_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static void ngx_http_llmopt_cascade_wake(ngx_http_request_t *r);
 static void ngx_http_llmopt_cascade_read(ngx_http_llmopt_cascade_t *cs,
-    ngx_http_llmopt_attempt_t *a);
+    ngx_http_llmopt_attempt_t *a, ngx_http_llmopt_attempt_t *other);
 static void ngx_http_llmopt_cascade_judge(ngx_http_llmopt_cascade_t *cs,
     ngx_http_llmopt_attempt_t *a, llmopt_cascade_decision_t *dec);
 static void ngx_http_llmopt_cascade_label(ngx_http_llmopt_cascade_t *cs,
@@ -182,18 +188,49 @@ ngx_http_llmopt_cascade_start(ngx_http_request_t *r,
 }
 
 
-/*
- * The attempt of tier: a clone of r to its own location, in memory, with
- * a context of its own (the main one's decision, this tier's arm) and its
- * body and headers for the arm.
- */
+/* The attempt of tier: one subrequest, or a pair's two in parallel. */
 
 static ngx_int_t
 ngx_http_llmopt_cascade_attempt(ngx_http_llmopt_cascade_t *cs,
     ngx_uint_t tier)
 {
+    ngx_int_t             rc;
+    const llmopt_tier_t  *t;
+
+    t = &cs->ctx->policy->policy->cascade.tiers[tier];
+
+    cs->sr2 = NULL;
+    cs->sctx2 = NULL;
+    cs->done2 = 0;
+    cs->pair = 0;
+
+    rc = ngx_http_llmopt_cascade_sub(cs, tier,
+                                     ngx_http_llmopt_cascade_arm(cs, tier), 0);
+
+    if (rc != NGX_OK || t->kind != LLMOPT_TIER_PAIR) {
+        return rc;
+    }
+
+    /* the second one that cannot start leaves the first alone */
+    cs->pair = (ngx_http_llmopt_cascade_sub(cs, tier, t->arms[1], 1)
+                == NGX_OK);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A subrequest of tier for arm: a clone of r to its own location, in
+ * memory, with a context of its own (the main one's decision, this arm)
+ * and its body and headers for the arm.  The second of a pair holds no
+ * share of the budget's reservation.
+ */
+
+static ngx_int_t
+ngx_http_llmopt_cascade_sub(ngx_http_llmopt_cascade_t *cs, ngx_uint_t tier,
+    ngx_uint_t arm, ngx_uint_t second)
+{
     ngx_int_t                     rc;
-    ngx_uint_t                    arm;
     llmopt_request_t              req;
     ngx_http_request_t           *r, *sr;
     ngx_http_llmopt_ctx_t        *ctx, *sctx;
@@ -201,7 +238,6 @@ ngx_http_llmopt_cascade_attempt(ngx_http_llmopt_cascade_t *cs,
 
     r = cs->r;
     ctx = cs->ctx;
-    arm = ngx_http_llmopt_cascade_arm(cs, tier);
 
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     if (ps == NULL) {
@@ -296,6 +332,13 @@ ngx_http_llmopt_cascade_attempt(ngx_http_llmopt_cascade_t *cs,
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (second) {
+        sctx->budget_est = 0;
+        cs->sr2 = sr;
+        cs->sctx2 = sctx;
+        return NGX_OK;
     }
 
     cs->sr = sr;
@@ -435,7 +478,7 @@ ngx_http_llmopt_cascade_strip(ngx_http_llmopt_attempt_t *a,
 
 
 /* The arm of tier: its own, the bandit's when it chose one of the set,
-   the pair's first (the pair is asked one arm at a time for now). */
+   the pair's first. */
 
 static ngx_uint_t
 ngx_http_llmopt_cascade_arm(ngx_http_llmopt_cascade_t *cs, ngx_uint_t tier)
@@ -494,11 +537,19 @@ ngx_http_llmopt_cascade_done(ngx_http_request_t *sr, void *data,
 {
     ngx_http_llmopt_cascade_t  *cs = data;
 
-    if (cs->sr != sr || cs->done || cs->over) {
+    if (cs->over) {
         return rc;
     }
 
-    cs->done = 1;
+    if (cs->sr2 == sr && !cs->done2) {
+        cs->done2 = 1;
+
+    } else if (cs->sr == sr && !cs->done) {
+        cs->done = 1;
+
+    } else {
+        return rc;
+    }
 
     if (sr->headers_out.status == 0 && rc >= NGX_HTTP_SPECIAL_RESPONSE) {
         sr->headers_out.status = rc;
@@ -512,8 +563,15 @@ ngx_http_llmopt_cascade_done(ngx_http_request_t *sr, void *data,
             cs->has_prev = 0;
         }
 
+        /* each attempt under way is charged: nginx ends them all now */
         ngx_http_llmopt_cascade_list(cs, cs->sctx);
-        ngx_http_llmopt_outcome(sr, cs->sctx);
+        ngx_http_llmopt_outcome(cs->sr, cs->sctx);
+
+        if (cs->pair) {
+            ngx_http_llmopt_cascade_list(cs, cs->sctx2);
+            ngx_http_llmopt_outcome(cs->sr2, cs->sctx2);
+        }
+
         cs->reserved = 0;
 
         return rc;
@@ -531,13 +589,20 @@ ngx_http_llmopt_cascade_wake(ngx_http_request_t *r)
     ngx_uint_t                    good;
     ngx_http_llmopt_ctx_t        *ctx;
     ngx_http_llmopt_cascade_t    *cs;
-    ngx_http_llmopt_attempt_t     a;
+    ngx_http_llmopt_attempt_t     a, a2;
     llmopt_cascade_decision_t     dec;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_llmopt_module);
     cs = ctx != NULL ? ctx->cascade : NULL;
 
-    if (cs == NULL || !cs->done || cs->over) {
+    if (cs == NULL || !cs->done || (cs->pair && !cs->done2) || cs->over) {
+        return;
+    }
+
+    if (r->postponed != NULL) {
+        /* a pair's second ended while not the active one: it ends for
+           good once woken, and wakes r again */
+        (void) ngx_http_output_filter(r, NULL);
         return;
     }
 
@@ -546,7 +611,21 @@ ngx_http_llmopt_cascade_wake(ngx_http_request_t *r)
     a.sctx = cs->sctx;
     a.tier = cs->tier;
 
-    ngx_http_llmopt_cascade_read(cs, &a);
+    if (cs->pair) {
+        ngx_memzero(&a2, sizeof(ngx_http_llmopt_attempt_t));
+        a2.sr = cs->sr2;
+        a2.sctx = cs->sctx2;
+        a2.tier = cs->tier;
+
+        ngx_http_llmopt_cascade_read(cs, &a2, NULL);
+        ngx_http_llmopt_settle(a2.sr, a2.sctx);
+
+        if (a2.sctx->cost > 0) {
+            cs->spent += a2.sctx->cost;
+        }
+    }
+
+    ngx_http_llmopt_cascade_read(cs, &a, cs->pair ? &a2 : NULL);
 
     /* its cost and latency, before it is judged */
     ngx_http_llmopt_settle(a.sr, a.sctx);
@@ -557,6 +636,13 @@ ngx_http_llmopt_cascade_wake(ngx_http_request_t *r)
 
     ngx_http_llmopt_cascade_list(cs, a.sctx);
 
+    if (cs->pair) {
+        /* judged by the first's answer and their agreement; the second is
+           an outcome of its own, never served */
+        ngx_http_llmopt_cascade_list(cs, a2.sctx);
+        ngx_http_llmopt_attempt_failed(a2.sr, a2.sctx);
+        cs->pair = 0;
+    }
     good = a.status >= 200 && a.status < 300 && a.text != NULL;
 
     if (good && cs->has_prev) {
@@ -613,13 +699,14 @@ ngx_http_llmopt_cascade_wake(ngx_http_request_t *r)
 
 /*
  * The attempt's status, its body in memory, its usage (scanned whole) and
- * its text; an answer that did not fit the subrequest's buffer has no
+ * its text, its signals (with other's text, a pair's second answer, read
+ * first); an answer that did not fit the subrequest's buffer has no
  * body ("too big subrequest response") and counts as none.
  */
 
 static void
 ngx_http_llmopt_cascade_read(ngx_http_llmopt_cascade_t *cs,
-    ngx_http_llmopt_attempt_t *a)
+    ngx_http_llmopt_attempt_t *a, ngx_http_llmopt_attempt_t *other)
 {
     int                           t;
     size_t                        len;
@@ -716,6 +803,16 @@ ngx_http_llmopt_cascade_read(ngx_http_llmopt_cascade_t *cs,
     }
     ans.request = cs->ctx->x;
     ans.request_d = (unsigned) cs->ctx->d;
+
+    if (other != NULL && other->text != NULL) {
+        ans.other = (const char *) other->text;
+        ans.other_len = other->len;
+
+    } else if (other != NULL) {
+        /* the pair's second gave nothing: nothing agrees with that */
+        ans.other = "";
+        ans.other_len = 0;
+    }
 
     llmopt_cascade_signals(ngx_http_llmopt_cascade_extractor(a->sr,
                                cs->ctx->policy, a->tier),

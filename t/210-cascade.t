@@ -5,7 +5,8 @@
 # costs); a failed tier escalated and, its circuit open, skipped; the
 # time budget; a client that leaves during the escalation (charged,
 # nothing left reserved); an answer too big for the subrequest's buffer;
-# logprobs asked of an OpenAI tier, stripped for a client that did not.
+# logprobs asked of an OpenAI tier, stripped for a client that did not;
+# a pair asked in parallel.
 
 use strict;
 use warnings;
@@ -35,6 +36,8 @@ models:
   strong: {upstream: up_openai, model: gpt-strong,
            price: {input: 100, output: 100},
            headers: {Authorization: "Bearer sk-strong"}}
+  cheap2: {upstream: up_openai, model: gpt-cheap2,
+           price: {input: 0.1, output: 0.1}}
   dead:   {upstream: up_dead, model: gpt-dead, price: {input: 0.1, output: 0.1}}
   haiku:  {upstream: up_anthropic, model: claude-haiku, api: anthropic,
            price: {input: 0.1, output: 0.1},
@@ -78,6 +81,18 @@ policies:
     reward: {quality: 1}
     cascade: {tiers: [{arm: cheap, logprobs: true}, strong], forced_share: 0,
               forced_floor: 0}
+  duo:
+    algorithm: static
+    arms: [cheap, cheap2, strong]
+    reward: {quality: 0.5, cost: 0.5, cost_ref: 0.0001}
+    cascade: {tiers: [{pair: [cheap, cheap2]}, strong], forced_share: 0,
+              forced_floor: 0}
+  duo_climb:
+    algorithm: static
+    arms: [cheap, cheap2, strong]
+    reward: {quality: 1}
+    cascade: {tiers: [{pair: [cheap, cheap2]}, strong], forced_share: 0,
+              forced_floor: 0}
   claude_keep:
     algorithm: static
     arms: [haiku, opus]
@@ -92,7 +107,7 @@ YAML
 
 my $locations = '';
 
-for my $p (qw(keep climb hurry broken probe climb_probe)) {
+for my $p (qw(keep climb hurry broken probe climb_probe duo duo_climb)) {
     $locations .= "location /$p/v1/chat/completions {\n"
                 . "    llmopt_route $p;\n"
                 . "    proxy_pass http://\$llmopt_upstream/v1/chat/completions;\n"
@@ -238,6 +253,55 @@ ok(!exists((decode_json($seen[1]{body}))->{logprobs}),
    'climb probe: the strong tier is not asked for logprobs');
 $a = eval { decode_json($r->{body}) } // {};
 ok(!defined $a->{choices}[0]{logprobs}, 'climb probe: none in the answer');
+
+# --- a pair asked in parallel, its agreement judged ---------------------------
+
+$t->mock_reset('openai');
+my $t0 = time();
+$r = post('duo', 'X-Mock-Latency' => 400);
+my $took = time() - $t0;
+is($r->{status}, 200, 'pair: 200');
+is($r->{headers}{'x-llmopt-tiers'}, 'cheap, cheap2',
+   'pair: both arms of the first tier, no escalation');
+$a = eval { decode_json($r->{body}) } // {};
+is($a->{model}, 'gpt-cheap', 'pair: the first arm\'s answer served');
+is(join(',', sort split /,/, models_seen('openai')), 'gpt-cheap,gpt-cheap2',
+   'pair: both arms asked');
+ok($took < 0.75, sprintf('pair: in parallel (%.2f s for two answers of '
+                         . '0.4 s)', $took));
+is(arm_status('duo', 'cheap2')->{outcomes}, 1,
+   'pair: the second arm is an outcome too');
+
+$t->mock_reset('openai');
+$r = post('duo_climb');
+is($r->{headers}{'x-llmopt-tiers'}, 'cheap, cheap2, strong',
+   'pair climb: the pair, then the strong tier');
+$a = eval { decode_json($r->{body}) } // {};
+is($a->{model}, 'gpt-strong', 'pair climb: the strong answer');
+
+# the client leaves while the pair is under way: both charged
+{
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $t->port, Proto => 'tcp')
+        or die "connect: $!";
+    my $b = body();
+    print $s "POST /duo/v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+           . "Content-Type: application/json\r\nX-Mock-Latency: 400\r\n"
+           . "Content-Length: " . length($b) . "\r\nConnection: close\r\n"
+           . "\r\n$b";
+    sleep(0.2);
+    close($s);
+}
+
+ok(Llmopt::Test::wait_for(sub {
+       arm_status('duo', 'cheap')->{outcomes} == 2
+       && arm_status('duo', 'cheap2')->{outcomes} == 2 }, 10),
+   'pair left: both arms\' attempts are outcomes');
+is(arm_status('duo', 'cheap')->{client_gone}, 1, 'pair left: the first gone');
+is(arm_status('duo', 'cheap2')->{client_gone}, 1,
+   'pair left: the second gone');
+is(arm_status('duo', 'cheap2')->{cost_estimated}{outcomes}, 1,
+   'pair left: the second charged by estimate');
 
 # --- Anthropic -----------------------------------------------------------
 
