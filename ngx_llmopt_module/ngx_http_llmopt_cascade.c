@@ -125,9 +125,11 @@ ngx_int_t
 ngx_http_llmopt_cascade_start(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx)
 {
-    ngx_int_t                   rc;
-    ngx_uint_t                  t;
-    ngx_pool_cleanup_t         *cln;
+    ngx_int_t                     rc;
+    ngx_uint_t                    t, i;
+    ngx_pool_cleanup_t           *cln;
+    const llmopt_model_t         *model;
+    ngx_http_llmopt_main_conf_t  *lmcf;
     ngx_http_llmopt_cascade_t  *cs;
     const llmopt_policy_t      *policy;
 
@@ -137,6 +139,22 @@ ngx_http_llmopt_cascade_start(ngx_http_request_t *r,
         || ctx->pinned || ctx->passthrough)
     {
         return NGX_DECLINED;
+    }
+
+    /* an arm of the other dialect needs translation, not done through a
+       cascade yet: such a policy is routed as without one */
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
+
+    for (t = 0; t < policy->cascade.n_tiers; t++) {
+        for (i = 0; i < policy->cascade.tiers[t].n_arms; i++) {
+            model = &lmcf->catalog.models[
+                        policy->arms[policy->cascade.tiers[t].arms[i]].model];
+
+            if (llmopt_model_dialect(model, ctx->dialect) != ctx->dialect) {
+                return NGX_DECLINED;
+            }
+        }
     }
 
     cs = ngx_pcalloc(r->pool, sizeof(ngx_http_llmopt_cascade_t));
