@@ -29,6 +29,7 @@
 #include "ngx_http_llmopt_outcome.h"
 #include "ngx_http_llmopt_request.h"
 #include "ngx_http_llmopt_rewrite.h"
+#include "ngx_http_llmopt_cascade_body.h"
 #include "ngx_http_llmopt_cascade.h"
 
 
@@ -80,18 +81,10 @@ static ngx_int_t ngx_http_llmopt_cascade_attempt(
     ngx_http_llmopt_cascade_t *cs, ngx_uint_t tier);
 static ngx_int_t ngx_http_llmopt_cascade_sub(ngx_http_llmopt_cascade_t *cs,
     ngx_uint_t tier, ngx_uint_t arm, ngx_uint_t second);
-static ngx_int_t ngx_http_llmopt_cascade_rewrite(ngx_http_request_t *sr,
-    ngx_http_llmopt_ctx_t *sctx, llmopt_request_t *req,
-    ngx_http_llmopt_arm_t *arm);
-static ngx_uint_t ngx_http_llmopt_cascade_asked(llmopt_request_t *req);
 static ngx_uint_t ngx_http_llmopt_cascade_logprobs(
     ngx_http_llmopt_cascade_t *cs, ngx_uint_t tier);
-static void ngx_http_llmopt_cascade_strip(ngx_http_llmopt_attempt_t *a,
-    const llmopt_json_tok_t *toks, unsigned ntoks);
 static ngx_uint_t ngx_http_llmopt_cascade_arm(ngx_http_llmopt_cascade_t *cs,
     ngx_uint_t tier);
-static ngx_uint_t ngx_http_llmopt_cascade_skip(ngx_http_llmopt_cascade_t *cs,
-    ngx_uint_t tier, uint64_t now);
 static ngx_int_t ngx_http_llmopt_cascade_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static void ngx_http_llmopt_cascade_wake(ngx_http_request_t *r);
@@ -105,20 +98,7 @@ static void ngx_http_llmopt_cascade_serve(ngx_http_llmopt_cascade_t *cs,
     ngx_http_llmopt_attempt_t *a);
 static void ngx_http_llmopt_cascade_list(ngx_http_llmopt_cascade_t *cs,
     ngx_http_llmopt_ctx_t *sctx);
-static llmopt_cascade_extractor_t *ngx_http_llmopt_cascade_extractor(
-    ngx_http_request_t *r, ngx_http_llmopt_policy_rt_t *prt,
-    ngx_uint_t tier);
 static void ngx_http_llmopt_cascade_cleanup(void *data);
-static ngx_int_t ngx_http_llmopt_cascade_body_filter(ngx_http_request_t *r,
-    ngx_chain_t *in);
-
-
-static ngx_http_output_body_filter_pt  ngx_http_llmopt_cascade_next;
-
-
-/* Per worker: each policy's tiers' extractors, compiled on first use. */
-static llmopt_cascade_extractor_t  *ngx_http_llmopt_cascade_ex;
-static u_char                      *ngx_http_llmopt_cascade_ex_ready;
 
 
 ngx_int_t
@@ -185,7 +165,9 @@ ngx_http_llmopt_cascade_start(ngx_http_request_t *r,
     cln->data = cs;
 
     for (t = 0; t + 1 < policy->cascade.n_tiers; t++) {
-        if (!ngx_http_llmopt_cascade_skip(cs, t, ngx_http_llmopt_wall_ms())) {
+        if (!ngx_http_llmopt_cascade_skip(ctx->policy, t,
+                                          ngx_http_llmopt_wall_ms()))
+        {
             break;
         }
     }
@@ -373,26 +355,6 @@ ngx_http_llmopt_cascade_sub(ngx_http_llmopt_cascade_t *cs, ngx_uint_t tier,
 }
 
 
-/* 1 when the client's body has "logprobs": true. */
-
-static ngx_uint_t
-ngx_http_llmopt_cascade_asked(llmopt_request_t *req)
-{
-    int  v;
-
-    if (req->ntoks == 0) {
-        return 0;
-    }
-
-    v = llmopt_json_member(req->body, req->toks, req->ntoks, 0, "logprobs",
-                           8);
-
-    return v >= 0
-           && llmopt_json_kind(req->body, &req->toks[v]) == LLMOPT_JSON_BOOLEAN
-           && req->body[req->toks[v].start] == 't';
-}
-
-
 /* 1 when tier asks its arms for log-probabilities (OpenAI's alone). */
 
 static ngx_uint_t
@@ -401,97 +363,6 @@ ngx_http_llmopt_cascade_logprobs(ngx_http_llmopt_cascade_t *cs,
 {
     return cs->ctx->policy->policy->cascade.tiers[tier].logprobs
            && cs->ctx->dialect == LLMOPT_DIALECT_OPENAI;
-}
-
-
-/*
- * The body for arm with "logprobs": true added to its params, as
- * ngx_http_llmopt_rewrite() writes one (an attempt never streams).
- */
-
-static ngx_int_t
-ngx_http_llmopt_cascade_rewrite(ngx_http_request_t *sr,
-    ngx_http_llmopt_ctx_t *sctx, llmopt_request_t *req,
-    ngx_http_llmopt_arm_t *arm)
-{
-    size_t        size;
-    unsigned      n;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
-    llmopt_kv_t   set[LLMOPT_REQUEST_MAX_SET];
-
-    n = (unsigned) arm->n_set;
-
-    if (n >= LLMOPT_REQUEST_MAX_SET) {
-        return ngx_http_llmopt_rewrite(sr, sctx, req);
-    }
-
-    ngx_memcpy(set, arm->set, n * sizeof(llmopt_kv_t));
-    set[n].key.data = "logprobs";
-    set[n].key.len = sizeof("logprobs") - 1;
-    set[n].json.data = "true";
-    set[n].json.len = sizeof("true") - 1;
-    n++;
-
-    size = llmopt_request_rewrite_size(req, set, n);
-
-    b = ngx_http_llmopt_out_buf(sr, sctx, size);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->last += llmopt_request_rewrite(req, set, n, b->pos);
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    cl = ngx_alloc_chain_link(sr->pool);
-    if (cl == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cl->buf = b;
-    cl->next = NULL;
-
-    sr->request_body->bufs = cl;
-    sr->request_body->buf = b;
-
-    sctx->body_out = b->last - b->pos;
-    sr->headers_in.content_length_n = sctx->body_out;
-
-    return NGX_OK;
-}
-
-
-/* a's body with choices[0].logprobs null, as when nobody asked. */
-
-static void
-ngx_http_llmopt_cascade_strip(ngx_http_llmopt_attempt_t *a,
-    const llmopt_json_tok_t *toks, unsigned ntoks)
-{
-    u_char     *p;
-    size_t      start, end, len;
-    ngx_buf_t  *b;
-
-    if (llmopt_cascade_answer_logprobs_span(a->body->pos, toks, ntoks,
-                                            &start, &end)
-        != LLMOPT_OK)
-    {
-        return;
-    }
-
-    len = a->body->last - a->body->pos;
-
-    b = ngx_create_temp_buf(a->sr->pool, len - (end - start) + 4);
-    if (b == NULL) {
-        return;
-    }
-
-    p = ngx_cpymem(b->last, a->body->pos, start);
-    p = ngx_cpymem(p, "null", 4);
-    p = ngx_cpymem(p, a->body->pos + end, len - end);
-    b->last = p;
-
-    a->body = b;
 }
 
 
@@ -515,30 +386,6 @@ ngx_http_llmopt_cascade_arm(ngx_http_llmopt_cascade_t *cs, ngx_uint_t tier)
     }
 
     return t->arms[0];
-}
-
-
-/* 1 when every arm of tier has its circuit open at now. */
-
-static ngx_uint_t
-ngx_http_llmopt_cascade_skip(ngx_http_llmopt_cascade_t *cs, ngx_uint_t tier,
-    uint64_t now)
-{
-    ngx_uint_t                    i;
-    const llmopt_tier_t          *t;
-    ngx_http_llmopt_arm_stats_t  *as;
-
-    t = &cs->ctx->policy->policy->cascade.tiers[tier];
-
-    for (i = 0; i < t->n_arms; i++) {
-        as = &cs->ctx->policy->stats->arms[t->arms[i]];
-
-        if (as->breaker_open_until_ms <= now) {
-            return 0;
-        }
-    }
-
-    return 1;
 }
 
 
@@ -816,7 +663,8 @@ ngx_http_llmopt_cascade_read(ngx_http_llmopt_cascade_t *cs,
 
         if (!cs->client_logprobs) {
             /* asked by llmopt: not the client's to see */
-            ngx_http_llmopt_cascade_strip(a, toks, count);
+            a->body = ngx_http_llmopt_cascade_strip(a->sr->pool, a->body,
+                                                    toks, count);
         }
     }
     ans.request = cs->ctx->x;
@@ -873,7 +721,7 @@ ngx_http_llmopt_cascade_judge(ngx_http_llmopt_cascade_t *cs,
         tiers[i].quality = 0;
         tiers[i].cost = 0;
         tiers[i].latency_ms = 0;
-        tiers[i].skip = ngx_http_llmopt_cascade_skip(cs, i, now);
+        tiers[i].skip = ngx_http_llmopt_cascade_skip(prt, i, now);
 
         for (j = 0; j < t->n_arms; j++) {
             as = &prt->stats->arms[t->arms[j]];
@@ -1097,136 +945,6 @@ ngx_http_llmopt_cascade_list(ngx_http_llmopt_cascade_t *cs,
                          name, sctx->cost > 0 ? sctx->cost : 0.0);
         cs->costs.len = p - cs->costs.data;
     }
-}
-
-
-/* The extractor of tier of prt in this worker: its regex compiled once. */
-
-static llmopt_cascade_extractor_t *
-ngx_http_llmopt_cascade_extractor(ngx_http_request_t *r,
-    ngx_http_llmopt_policy_rt_t *prt, ngx_uint_t tier)
-{
-    ngx_uint_t                    k, n;
-    llmopt_err_t                  err;
-    const llmopt_tier_t          *t;
-    llmopt_cascade_extractor_t   *ex;
-    ngx_http_llmopt_main_conf_t  *lmcf;
-
-    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llmopt_module);
-    n = lmcf->policies.nelts * LLMOPT_CASCADE_MAX_TIERS;
-
-    if (ngx_http_llmopt_cascade_ex == NULL) {
-        /* for the worker's life: a reload is a new worker */
-        ngx_http_llmopt_cascade_ex = ngx_calloc(
-                                    n * sizeof(llmopt_cascade_extractor_t),
-                                    r->connection->log);
-        ngx_http_llmopt_cascade_ex_ready = ngx_calloc(n, r->connection->log);
-
-        if (ngx_http_llmopt_cascade_ex == NULL
-            || ngx_http_llmopt_cascade_ex_ready == NULL)
-        {
-            ngx_http_llmopt_cascade_ex = NULL;
-            return NULL;
-        }
-    }
-
-    k = (prt - (ngx_http_llmopt_policy_rt_t *) lmcf->policies.elts)
-        * LLMOPT_CASCADE_MAX_TIERS + tier;
-    ex = &ngx_http_llmopt_cascade_ex[k];
-
-    if (!ngx_http_llmopt_cascade_ex_ready[k]) {
-        t = &prt->policy->cascade.tiers[tier];
-        ngx_memzero(&err, sizeof(llmopt_err_t));
-
-        /* checked when the catalog was loaded: it compiles */
-        if (llmopt_cascade_extractor_init(ex, t->regex.len ? t->regex.data
-                                                           : NULL, &err)
-            != LLMOPT_OK)
-        {
-            ngx_memzero(ex, sizeof(llmopt_cascade_extractor_t));
-        }
-
-        ngx_http_llmopt_cascade_ex_ready[k] = 1;
-    }
-
-    return ex;
-}
-
-
-ngx_int_t
-ngx_http_llmopt_cascade_filter_init(ngx_conf_t *cf)
-{
-    ngx_http_llmopt_cascade_next = ngx_http_top_body_filter;
-    ngx_http_top_body_filter = ngx_http_llmopt_cascade_body_filter;
-
-    return NGX_OK;
-}
-
-
-/* An attempt's answer kept up to the in-memory buffer, the rest dropped. */
-
-static ngx_int_t
-ngx_http_llmopt_cascade_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
-{
-    off_t                      size, room;
-    ngx_chain_t               *cl, *out, **ll;
-    ngx_http_llmopt_ctx_t     *sctx;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    if (r == r->main || !r->subrequest_in_memory) {
-        return ngx_http_llmopt_cascade_next(r, in);
-    }
-
-    sctx = ngx_http_get_module_ctx(r, ngx_http_llmopt_module);
-
-    if (sctx == NULL) {
-        return ngx_http_llmopt_cascade_next(r, in);
-    }
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    if (r->headers_out.content_length_n > (off_t)
-                                          clcf->subrequest_output_buffer_size)
-    {
-        /* the buffer is made at its full size, the answer cut below */
-        r->headers_out.content_length_n = -1;
-    }
-
-    out = NULL;
-    ll = &out;
-
-    for (cl = in; cl; cl = cl->next) {
-
-        if (!ngx_buf_special(cl->buf) && !cl->buf->in_file) {
-            size = cl->buf->last - cl->buf->pos;
-            room = (off_t) clcf->subrequest_output_buffer_size - sctx->kept;
-
-            if (sctx->too_big || size > room) {
-                /* consumed, and not passed on: no empty buffer goes */
-                sctx->too_big = 1;
-                cl->buf->pos = cl->buf->last;
-                continue;
-            }
-
-            sctx->kept += size;
-        }
-
-        *ll = ngx_alloc_chain_link(r->pool);
-        if (*ll == NULL) {
-            return NGX_ERROR;
-        }
-
-        (*ll)->buf = cl->buf;
-        ll = &(*ll)->next;
-    }
-
-    *ll = NULL;
-
-    if (out == NULL && in != NULL) {
-        return NGX_OK;
-    }
-
-    return ngx_http_llmopt_cascade_next(r, out);
 }
 
 

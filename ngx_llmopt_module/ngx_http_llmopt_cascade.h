@@ -28,13 +28,6 @@
 ngx_int_t ngx_http_llmopt_cascade_start(ngx_http_request_t *r,
     ngx_http_llmopt_ctx_t *ctx);
 
-/*
- * The body filter of the attempts: an answer larger than
- * subrequest_output_buffer_size is dropped past it (and escalated), not
- * an error of the connection.  Set before llmopt's own filter.
- */
-ngx_int_t ngx_http_llmopt_cascade_filter_init(ngx_conf_t *cf);
-
 /* $llmopt_tiers: "arm:cost,arm:cost" of the tiers tried, in order. */
 ngx_int_t ngx_http_llmopt_cascade_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);

@@ -19,7 +19,7 @@
 #include "ngx_http_llmopt_catalog.h"
 #include "ngx_http_llmopt_feedback.h"
 #include "ngx_http_llmopt_filter.h"
-#include "ngx_http_llmopt_cascade.h"
+#include "ngx_http_llmopt_cascade_body.h"
 #include "ngx_http_llmopt_handler.h"
 #include "ngx_http_llmopt_location.h"
 #include "ngx_http_llmopt_outcome.h"
