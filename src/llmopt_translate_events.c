@@ -605,17 +605,15 @@ llmopt_xlate_oa_delta(llmopt_xlate_stream_t *st, const llmopt_xlate_doc_t *d,
 }
 
 
-/* one entry of a delta's tool_calls: a new call opens a tool_use block */
-
-static int
-llmopt_xlate_oa_tool_delta(llmopt_xlate_stream_t *st,
-    const llmopt_xlate_doc_t *d, int call, llmopt_xlate_out_t *out)
+int
+llmopt_xlate_oa_call(llmopt_xlate_stream_t *st, const llmopt_xlate_doc_t *d,
+    int call, llmopt_xlate_out_t *out, int *fn, int *id, int *name)
 {
-    int      v, fn, id, name;
+    int      v;
     int64_t  index;
 
     v = llmopt_xlate_member(d, call, "index");
-    fn = llmopt_xlate_member(d, call, "function");
+    *fn = llmopt_xlate_member(d, call, "function");
 
     if (v < 0 || llmopt_json_int(d->buf, &d->toks[v], &index) != LLMOPT_OK
         || index < st->s.tool || index > 1 << 20)
@@ -625,20 +623,44 @@ llmopt_xlate_oa_tool_delta(llmopt_xlate_stream_t *st,
         return LLMOPT_ERROR;
     }
 
-    if (index != st->s.tool || st->s.block != LLMOPT_XLATE_BLOCK_TOOL) {
-        id = llmopt_xlate_member(d, call, "id");
-        name = llmopt_xlate_member(d, fn, "name");
+    if (index == st->s.tool && st->s.block == LLMOPT_XLATE_BLOCK_TOOL) {
+        return LLMOPT_DECLINED;
+    }
 
-        if (index == st->s.tool
-            || llmopt_xlate_kind(d, id) != LLMOPT_JSON_STRING
-            || llmopt_xlate_kind(d, name) != LLMOPT_JSON_STRING)
-        {
-            llmopt_xlate_fail_lit(st, out, "the upstream sent a tool call "
-                                  "without id or name");
-            return LLMOPT_ERROR;
-        }
+    *id = llmopt_xlate_member(d, call, "id");
+    *name = llmopt_xlate_member(d, *fn, "name");
 
-        st->s.tool = (int) index;
+    if (index == st->s.tool
+        || llmopt_xlate_kind(d, *id) != LLMOPT_JSON_STRING
+        || llmopt_xlate_kind(d, *name) != LLMOPT_JSON_STRING)
+    {
+        llmopt_xlate_fail_lit(st, out, "the upstream sent a tool call "
+                              "without id or name");
+        return LLMOPT_ERROR;
+    }
+
+    st->s.tool = (int) index;
+
+    return LLMOPT_OK;
+}
+
+
+/* one entry of a delta's tool_calls: a new call opens a tool_use block */
+
+static int
+llmopt_xlate_oa_tool_delta(llmopt_xlate_stream_t *st,
+    const llmopt_xlate_doc_t *d, int call, llmopt_xlate_out_t *out)
+{
+    int  v, rc, fn, id, name;
+
+    rc = llmopt_xlate_oa_call(st, d, call, out, &fn, &id, &name);
+
+    if (rc == LLMOPT_ERROR) {
+        return LLMOPT_ERROR;
+    }
+
+    if (rc == LLMOPT_OK) {
+
         llmopt_xlate_block_open(st, out, LLMOPT_XLATE_BLOCK_TOOL);
 
         llmopt_xlate_lit(out, "{\"type\":\"tool_use\",\"id\":");

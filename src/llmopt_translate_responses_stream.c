@@ -582,32 +582,15 @@ static int
 llmopt_xlate_rs_oa_call(llmopt_xlate_stream_t *st,
     const llmopt_xlate_doc_t *d, int call, llmopt_xlate_out_t *out)
 {
-    int      v, fn, id, name;
-    int64_t  index;
+    int  v, rc, fn, id, name;
 
-    v = llmopt_xlate_member(d, call, "index");
-    fn = llmopt_xlate_member(d, call, "function");
+    rc = llmopt_xlate_oa_call(st, d, call, out, &fn, &id, &name);
 
-    if (v < 0 || llmopt_json_int(d->buf, &d->toks[v], &index) != LLMOPT_OK
-        || index < st->s.tool || index > 1 << 20)
-    {
-        llmopt_xlate_fail_lit(st, out, "the upstream sent a tool call delta "
-                              "out of order");
+    if (rc == LLMOPT_ERROR) {
         return LLMOPT_ERROR;
     }
 
-    if (index != st->s.tool || st->s.block != LLMOPT_XLATE_BLOCK_TOOL) {
-        id = llmopt_xlate_member(d, call, "id");
-        name = llmopt_xlate_member(d, fn, "name");
-
-        if (index == st->s.tool
-            || llmopt_xlate_kind(d, id) != LLMOPT_JSON_STRING
-            || llmopt_xlate_kind(d, name) != LLMOPT_JSON_STRING)
-        {
-            llmopt_xlate_fail_lit(st, out, "the upstream sent a tool call "
-                                  "without id or name");
-            return LLMOPT_ERROR;
-        }
+    if (rc == LLMOPT_OK) {
 
         /* the open item is done with its own call id and name */
 
@@ -623,7 +606,6 @@ llmopt_xlate_rs_oa_call(llmopt_xlate_stream_t *st,
             return LLMOPT_ERROR;
         }
 
-        st->s.tool = (int) index;
         llmopt_xlate_rs_open(st, out, LLMOPT_XLATE_BLOCK_TOOL);
     }
 

@@ -173,6 +173,16 @@ llmopt_xlate_block_e llmopt_xlate_an_block_read(llmopt_xlate_stream_t *st,
    stream failed */
 int llmopt_xlate_an_delta(llmopt_xlate_stream_t *st,
     const llmopt_xlate_doc_t *d, llmopt_xlate_out_t *out);
+/*
+ * One entry (call) of an OpenAI chunk's delta.tool_calls, checked: its
+ * index in order, and a new call's id and name strings (*id, *name) and
+ * its function (*fn).  LLMOPT_OK: a new call, st->s.tool its index;
+ * LLMOPT_DECLINED: more of the open one; LLMOPT_ERROR: the stream failed.
+ */
+int llmopt_xlate_oa_call(llmopt_xlate_stream_t *st,
+    const llmopt_xlate_doc_t *d, int call, llmopt_xlate_out_t *out, int *fn,
+    int *id, int *name);
+
 /* an OpenAI upstream's chunk: an error fails the stream, the first chunk's
    id and model kept, usage read; the token of its first choice, or -1 when
    it has none or the stream failed (st->s.failed) */
